@@ -1,0 +1,193 @@
+//! The services configuration after loading: every expansion done, every default applied, every
+//! name checked. Both proctord and controld work from this model; proctord sends its own copy to
+//! controld (postcard in a sealed memfd), so the two always agree on program indices.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A loaded configuration. `programs` is in file order (includes expanded where the `[include]`
+/// section stands); a program's index in it is what helper orders carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// The main file, absolute.
+    pub source: PathBuf,
+    /// `[unix_http_server]`; `None` when the section is absent.
+    pub server: Option<ServerConfig>,
+    pub daemon: DaemonConfig,
+    pub proctor: ProctorConfig,
+    pub programs: Vec<ProgramConfig>,
+    /// Every process group: each `[group:x]`, plus one implicit group per program that no
+    /// `[group:x]` names (named like the program, with the program's priority). Sorted by
+    /// (priority, name): the order in which "start all" walks them.
+    pub groups: Vec<GroupConfig>,
+}
+
+/// `[unix_http_server]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    /// `file=`, absolute after `%(here)s` expansion.
+    pub file: PathBuf,
+    /// `chmod=`, octal, default 0o700.
+    pub chmod: u32,
+}
+
+/// `[supervisord]`: the keys proctor honours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonConfig {
+    /// `logfile=`; `None` when absent (proctor then logs to stderr only).
+    pub logfile: Option<PathBuf>,
+    /// `childlogdir=`: where `AUTO` child logs go.
+    pub childlogdir: PathBuf,
+    /// `identifier=`, default `supervisor`.
+    pub identifier: String,
+    /// `environment=`: added to every child, before the program's own `environment=`.
+    pub environment: Vec<(String, String)>,
+}
+
+/// `[proctor]`: our own keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProctorConfig {
+    pub policy: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+    pub audit_syslog: bool,
+    /// Default `proctor`.
+    pub controld_user: String,
+    /// Default `proctor-helper`.
+    pub helper_user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupConfig {
+    pub name: String,
+    pub priority: i32,
+    /// Indices into `Config::programs`, in the order `programs=` lists them.
+    pub programs: Vec<usize>,
+    /// True for a `[group:x]` section, false for a program's implicit group.
+    pub explicit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AutoRestart {
+    Never,
+    Unexpected,
+    Always,
+}
+
+/// The only capability a service may be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Capability {
+    NetBindService,
+}
+
+/// Where the file in a config came from, for messages. Never part of equality, so that moving a
+/// section does not make `update` restart it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: u32,
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Origin {}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// A signal, by number (validated against the names Supervisor accepts for `stopsignal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalSpec {
+    pub number: i32,
+}
+
+/// `[program:x]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramConfig {
+    pub name: String,
+    /// The group this program's processes belong to: the `[group:x]` that lists it, else its
+    /// own name.
+    pub group: String,
+    pub origin: Origin,
+    pub numprocs: u32,
+    pub numprocs_start: u32,
+    pub priority: i32,
+    pub autostart: bool,
+    pub autorestart: AutoRestart,
+    pub startsecs: u32,
+    pub startretries: u32,
+    pub exitcodes: Vec<i32>,
+    pub stopsignal: SignalSpec,
+    pub stopwaitsecs: u32,
+    /// `stopasgroup=true` implies `killasgroup=true`, as in Supervisor; already applied here.
+    pub stopasgroup: bool,
+    pub killasgroup: bool,
+    /// `user=`; `None` means "the account proctord runs as" (refused when that is root).
+    pub user: Option<String>,
+    pub umask: Option<u32>,
+    pub redirect_stderr: bool,
+    pub capabilities: Vec<Capability>,
+    /// One entry per instance: `numprocs` of them, `process_num` from `numprocs_start` up.
+    pub processes: Vec<ProcessConfig>,
+}
+
+/// One instance of a program, with every per-process expansion done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessConfig {
+    /// `process_name` expanded.
+    pub name: String,
+    pub process_num: u32,
+    /// `command=` expanded and split like a POSIX shell would (no shell runs it). Never empty.
+    pub argv: Vec<String>,
+    /// `[supervisord] environment=` then the program's `environment=`, expanded. The inherited
+    /// environment and the SUPERVISOR_* variables are added at spawn time.
+    pub environment: Vec<(String, String)>,
+    pub directory: Option<PathBuf>,
+    pub stdout: LogConfig,
+    /// With `redirect_stderr=true`, `target` is `LogTarget::Merged`.
+    pub stderr: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogTarget {
+    /// `NONE`: output is read and dropped.
+    Discard,
+    /// A path, or `AUTO` resolved to `childlogdir/NAME-CHANNEL---IDENTIFIER.log`.
+    File(PathBuf),
+    /// stderr goes to the stdout pipe (`redirect_stderr=true`).
+    Merged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogConfig {
+    pub target: LogTarget,
+    /// Rotate when the file would exceed this; 0 = never. Default 50 MB.
+    pub maxbytes: u64,
+    /// Rotated copies kept (`file.1` … `file.N`); 0 = truncate instead. Default 10.
+    pub backups: u32,
+    pub syslog: bool,
+}
+
+impl Config {
+    /// Supervisor's namespec: `group:process`, or just `process` when the two are equal.
+    pub fn namespec(group: &str, process: &str) -> String {
+        if group == process {
+            process.to_owned()
+        } else {
+            format!("{group}:{process}")
+        }
+    }
+
+    pub fn group(&self, name: &str) -> Option<&GroupConfig> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    pub fn program(&self, name: &str) -> Option<(usize, &ProgramConfig)> {
+        self.programs.iter().enumerate().find(|(_, p)| p.name == name)
+    }
+}

@@ -188,6 +188,9 @@ impl Config {
     }
 
     pub fn program(&self, name: &str) -> Option<(usize, &ProgramConfig)> {
-        self.programs.iter().enumerate().find(|(_, p)| p.name == name)
+        self.programs
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name == name)
     }
 }

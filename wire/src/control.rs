@@ -1,0 +1,277 @@
+//! The control protocol between proctorctl and controld.
+//!
+//! A frame is a 4-byte big-endian length followed by that many bytes of postcard. The client's
+//! frames are [`ClientFrame`]s carrying the protocol version; every
+//! frame is bounded ([`MAX_REQUEST`] one way, [`MAX_RESPONSE`] the other) and anything that does
+//! not decode exactly closes the connection.
+
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+
+pub const CONTROL_PROTOCOL_VERSION: u16 = 1;
+pub const MAX_REQUEST: usize = 64 * 1024;
+pub const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    pub version: u16,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Channel {
+    Stdout,
+    Stderr,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Stdout => "stdout",
+            Channel::Stderr => "stderr",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Names: `name`, `group:name`, `group:*`; empty = all.
+    Status {
+        names: Vec<String>,
+    },
+    /// Names as for status, or `all`.
+    Start {
+        names: Vec<String>,
+    },
+    Stop {
+        names: Vec<String>,
+    },
+    Restart {
+        names: Vec<String>,
+    },
+    Signal {
+        signal: String,
+        names: Vec<String>,
+    },
+    /// `None`: the pids of proctord and controld; `Some("all")`: every process; else one name.
+    Pid {
+        name: Option<String>,
+    },
+    /// The last `lines` lines of a log; with `follow`, then every new chunk until the client
+    /// hangs up.
+    Tail {
+        name: String,
+        channel: Channel,
+        lines: u32,
+        follow: bool,
+    },
+    Reread,
+    /// Groups to update; empty = all.
+    Update {
+        groups: Vec<String>,
+    },
+    Avail,
+    Shutdown,
+    Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProcessState {
+    Stopped,
+    Starting,
+    Running,
+    Backoff,
+    Stopping,
+    Exited,
+    Fatal,
+    Unknown,
+}
+
+impl ProcessState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessState::Stopped => "STOPPED",
+            ProcessState::Starting => "STARTING",
+            ProcessState::Running => "RUNNING",
+            ProcessState::Backoff => "BACKOFF",
+            ProcessState::Stopping => "STOPPING",
+            ProcessState::Exited => "EXITED",
+            ProcessState::Fatal => "FATAL",
+            ProcessState::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Supervisor's numeric codes (`supervisor/states.py`).
+    pub fn code(self) -> u16 {
+        match self {
+            ProcessState::Stopped => 0,
+            ProcessState::Starting => 10,
+            ProcessState::Running => 20,
+            ProcessState::Backoff => 30,
+            ProcessState::Stopping => 40,
+            ProcessState::Exited => 100,
+            ProcessState::Fatal => 200,
+            ProcessState::Unknown => 1000,
+        }
+    }
+
+    /// A process "is running" for supervisorctl's purposes (status exit code 3 otherwise).
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            ProcessState::Starting
+                | ProcessState::Running
+                | ProcessState::Backoff
+                | ProcessState::Stopping
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// `group:name`, or `name` when both are equal.
+    pub namespec: String,
+    pub name: String,
+    pub group: String,
+    pub state: ProcessState,
+    pub pid: Option<u32>,
+    /// Unix seconds of the last start (0 if never).
+    pub start: u64,
+    /// Unix seconds of the last stop/exit (0 if never).
+    pub stop: u64,
+    /// Unix seconds now, by the daemon's clock.
+    pub now: u64,
+    /// Exit code of the last exit (`-N` for death by signal N).
+    pub exitstatus: Option<i32>,
+    /// Why the last spawn failed, if it did.
+    pub spawnerr: String,
+    /// Supervisor's description column: `pid 42, uptime 0:01:02`, `Exited too quickly ...`.
+    pub description: String,
+    pub stdout_logfile: String,
+    pub stderr_logfile: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub name: String,
+    pub ok: bool,
+    /// For ok: `started`, `stopped`, `signalled`...; else the reason (`ERROR (not running)`).
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailInfo {
+    pub name: String,
+    pub in_use: bool,
+    pub autostart: bool,
+    pub priority: i32,
+    pub group_priority: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDiff {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// A name that matches nothing.
+    BadName,
+    /// Malformed request (bad signal name, bad arguments).
+    BadArguments,
+    /// The peer may not do this.
+    PermissionDenied,
+    /// The config could not be re-read.
+    CantReread,
+    /// The daemon is shutting down.
+    ShuttingDown,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Status(Vec<ProcessInfo>),
+    /// For start/stop/restart/signal/update: one line per process or group.
+    Actions(Vec<ActionResult>),
+    Pids(Vec<(String, Option<u32>)>),
+    /// Part of a tail; more may follow when following.
+    TailChunk(Vec<u8>),
+    TailEnd,
+    Reread(ConfigDiff),
+    Avail(Vec<AvailInfo>),
+    Version(String),
+    Done,
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
+}
+
+/// Writes one frame (blocking; for the client).
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, value: &T) -> io::Result<()> {
+    let body = postcard::to_stdvec(value).map_err(io::Error::other)?;
+    let len = u32::try_from(body.len()).map_err(io::Error::other)?;
+    let mut buf = Vec::with_capacity(body.len() + 4);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(&body);
+    w.write_all(&buf)
+}
+
+/// Reads one frame of at most `max` bytes (blocking; for the client). `Ok(None)` on a clean EOF
+/// before the frame starts.
+pub fn read_frame<R: Read>(r: &mut R, max: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = r.read(&mut len[got..])?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        got += n;
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the limit of {max}"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    Ok(Some(body))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_limits_hold() {
+        let frame = ClientFrame {
+            version: CONTROL_PROTOCOL_VERSION,
+            request: Request::Signal {
+                signal: "HUP".into(),
+                names: vec!["web:*".into()],
+            },
+        };
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &frame).unwrap();
+        let body = read_frame(&mut buf.as_slice(), MAX_REQUEST)
+            .unwrap()
+            .unwrap();
+        assert_eq!(crate::decode_exact::<ClientFrame>(&body).unwrap(), frame);
+        assert!(read_frame(&mut buf.as_slice(), 3).is_err());
+        let mut trailing = body.clone();
+        trailing.push(0);
+        assert!(crate::decode_exact::<ClientFrame>(&trailing).is_err());
+        assert!(read_frame(&mut &buf[..6], MAX_REQUEST).is_err());
+        assert!(read_frame(&mut &[][..], MAX_REQUEST).unwrap().is_none());
+    }
+}

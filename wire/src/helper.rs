@@ -1,0 +1,94 @@
+//! Messages from proctord to controld: postcard, one per SOCK_SEQPACKET datagram, at most
+//! [`MAX_HELPER_MSG`] bytes. File descriptors travel only in this direction, as SCM_RIGHTS on the
+//! message that declares them (`fds` says how many; the receiver checks).
+
+use serde::{Deserialize, Serialize};
+
+pub const HELPER_PROTOCOL_VERSION: u16 = 1;
+
+/// Upper bound of one message; the receiver reads into a buffer one byte larger and treats a
+/// full buffer as a violation.
+pub const MAX_HELPER_MSG: usize = 16 * 1024;
+
+/// How a child ended, as `waitid` reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Where a child's log pipes are, in the SCM_RIGHTS of the message that carries them: the stdout
+/// read end first, then the stderr read end unless stderr is merged into stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pipes {
+    pub stderr: bool,
+}
+
+impl Pipes {
+    pub fn count(self) -> usize {
+        if self.stderr {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelperMsg {
+    /// First message after controld starts. Carries one fd: a sealed memfd holding the postcard
+    /// of the current `Config`.
+    Hello {
+        version: u16,
+        generation: u32,
+        /// proctord's pid, for `proctorctl pid`.
+        helper_pid: u32,
+        /// True when proctord was started as root and switches users for services.
+        root_mode: bool,
+    },
+    /// Answer to Reload (`current`: now in force) or ReadConfig (not in force). One fd: the
+    /// memfd with the config.
+    Config {
+        seq: u32,
+        generation: u32,
+        current: bool,
+    },
+    /// Answer to Spawn: the child runs (exec succeeded). Fds: its log pipes.
+    Spawned {
+        seq: u32,
+        id: u64,
+        pid: u32,
+        pipes: Pipes,
+    },
+    /// Answer to Signal: delivered.
+    Signalled {
+        seq: u32,
+    },
+    /// Any order that was not carried out, with the reason (for status and the log).
+    Refused {
+        seq: u32,
+        reason: String,
+    },
+    /// A child was reaped.
+    Exited {
+        id: u64,
+        pid: u32,
+        status: ExitStatus,
+    },
+    /// Answer to Children: one per live child, then `ChildrenEnd`. Fds: its log pipes.
+    Child {
+        seq: u32,
+        id: u64,
+        pid: u32,
+        program: String,
+        process_num: u32,
+        /// Seconds since the epoch when it was spawned.
+        started: u64,
+        pipes: Pipes,
+    },
+    ChildrenEnd {
+        seq: u32,
+    },
+    /// proctord was asked to stop (SIGTERM/SIGINT): stop every service, then send Quit.
+    ShutdownRequested,
+}

@@ -1,0 +1,261 @@
+//! Orders from controld to proctord: one fixed-size 32-byte record per datagram.
+//!
+//! ```text
+//! offset size field
+//!  0      1   opcode       1 Spawn, 2 Signal, 3 Reload, 4 ReadConfig, 5 Children, 6 Quit
+//!  1      1   signal       Linux number of an allow-listed signal (Signal only, else 0)
+//!  2      1   flags        bit 0: whole process group (Signal only, else 0)
+//!  3      1   reserved     0
+//!  4      4   seq          chosen by controld, echoed in the reply
+//!  8      4   generation   config generation (Spawn only, else 0)
+//! 12      4   program      index into the config's programs (Spawn only, else 0)
+//! 16      4   instance     index of the instance, 0..numprocs (Spawn only, else 0)
+//! 20      8   id           helper-issued instance id (Signal only, else 0)
+//! 28      4   reserved     0
+//! ```
+//! Integers are little-endian. Every field an opcode does not use must be zero: a record is
+//! either exactly one valid order or refused.
+
+use crate::signal::AllowedSignal;
+use std::fmt;
+
+pub const ORDER_LEN: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    pub seq: u32,
+    pub kind: OrderKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderKind {
+    /// Start instance `instance` of program `program` of config `generation`.
+    Spawn {
+        generation: u32,
+        program: u32,
+        instance: u32,
+    },
+    /// Send `signal` to the live child `id` (to its process group when `group`).
+    Signal {
+        id: u64,
+        signal: AllowedSignal,
+        group: bool,
+    },
+    /// Re-read the config from disk and make it current (new generation).
+    Reload,
+    /// Re-read the config from disk and send it back without making it current (`reread`).
+    ReadConfig,
+    /// List the live children, with their log pipes (after a controld restart).
+    Children,
+    /// controld has stopped every service and is about to exit: proctord exits after it.
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderError {
+    Length(usize),
+    Opcode(u8),
+    Signal(u8),
+    Flags(u8),
+    /// A field the opcode does not use, or a reserved one, is not zero.
+    NonZero(&'static str),
+}
+
+impl fmt::Display for OrderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OrderError::Length(n) => write!(f, "order is {n} bytes, not {ORDER_LEN}"),
+            OrderError::Opcode(op) => write!(f, "unknown opcode {op}"),
+            OrderError::Signal(s) => write!(f, "signal {s} is not allowed"),
+            OrderError::Flags(fl) => write!(f, "unknown flags {fl:#04x}"),
+            OrderError::NonZero(field) => write!(f, "field {field} must be zero for this opcode"),
+        }
+    }
+}
+
+impl std::error::Error for OrderError {}
+
+const OP_SPAWN: u8 = 1;
+const OP_SIGNAL: u8 = 2;
+const OP_RELOAD: u8 = 3;
+const OP_READ_CONFIG: u8 = 4;
+const OP_CHILDREN: u8 = 5;
+const OP_QUIT: u8 = 6;
+const FLAG_GROUP: u8 = 1;
+
+impl Order {
+    pub fn encode(&self) -> [u8; ORDER_LEN] {
+        let mut b = [0u8; ORDER_LEN];
+        b[4..8].copy_from_slice(&self.seq.to_le_bytes());
+        match self.kind {
+            OrderKind::Spawn {
+                generation,
+                program,
+                instance,
+            } => {
+                b[0] = OP_SPAWN;
+                b[8..12].copy_from_slice(&generation.to_le_bytes());
+                b[12..16].copy_from_slice(&program.to_le_bytes());
+                b[16..20].copy_from_slice(&instance.to_le_bytes());
+            }
+            OrderKind::Signal { id, signal, group } => {
+                b[0] = OP_SIGNAL;
+                // Allow-listed numbers are all below 32.
+                b[1] = signal.number() as u8;
+                b[2] = if group { FLAG_GROUP } else { 0 };
+                b[20..28].copy_from_slice(&id.to_le_bytes());
+            }
+            OrderKind::Reload => b[0] = OP_RELOAD,
+            OrderKind::ReadConfig => b[0] = OP_READ_CONFIG,
+            OrderKind::Children => b[0] = OP_CHILDREN,
+            OrderKind::Quit => b[0] = OP_QUIT,
+        }
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Order, OrderError> {
+        let b: &[u8; ORDER_LEN] = b.try_into().map_err(|_| OrderError::Length(b.len()))?;
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut id_bytes = [0u8; 8];
+        id_bytes.copy_from_slice(&b[20..28]);
+        let (op, sig, flags, seq) = (b[0], b[1], b[2], u32_at(4));
+        let (generation, program, instance) = (u32_at(8), u32_at(12), u32_at(16));
+        let id = u64::from_le_bytes(id_bytes);
+        if b[3] != 0 || u32_at(28) != 0 {
+            return Err(OrderError::NonZero("reserved"));
+        }
+        let zero = |v: u64, name: &'static str| {
+            if v == 0 {
+                Ok(())
+            } else {
+                Err(OrderError::NonZero(name))
+            }
+        };
+        let kind = match op {
+            OP_SPAWN => {
+                zero(sig.into(), "signal")?;
+                zero(flags.into(), "flags")?;
+                zero(id, "id")?;
+                OrderKind::Spawn {
+                    generation,
+                    program,
+                    instance,
+                }
+            }
+            OP_SIGNAL => {
+                zero(generation.into(), "generation")?;
+                zero(program.into(), "program")?;
+                zero(instance.into(), "instance")?;
+                let signal =
+                    AllowedSignal::from_number(sig.into()).ok_or(OrderError::Signal(sig))?;
+                if flags & !FLAG_GROUP != 0 {
+                    return Err(OrderError::Flags(flags));
+                }
+                OrderKind::Signal {
+                    id,
+                    signal,
+                    group: flags & FLAG_GROUP != 0,
+                }
+            }
+            OP_RELOAD | OP_READ_CONFIG | OP_CHILDREN | OP_QUIT => {
+                zero(sig.into(), "signal")?;
+                zero(flags.into(), "flags")?;
+                zero(generation.into(), "generation")?;
+                zero(program.into(), "program")?;
+                zero(instance.into(), "instance")?;
+                zero(id, "id")?;
+                match op {
+                    OP_RELOAD => OrderKind::Reload,
+                    OP_READ_CONFIG => OrderKind::ReadConfig,
+                    OP_CHILDREN => OrderKind::Children,
+                    _ => OrderKind::Quit,
+                }
+            }
+            other => return Err(OrderError::Opcode(other)),
+        };
+        Ok(Order { seq, kind })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_kinds() -> Vec<OrderKind> {
+        vec![
+            OrderKind::Spawn {
+                generation: 7,
+                program: 3,
+                instance: 1,
+            },
+            OrderKind::Signal {
+                id: u64::MAX - 5,
+                signal: AllowedSignal::Term,
+                group: true,
+            },
+            OrderKind::Signal {
+                id: 1,
+                signal: AllowedSignal::Kill,
+                group: false,
+            },
+            OrderKind::Reload,
+            OrderKind::ReadConfig,
+            OrderKind::Children,
+            OrderKind::Quit,
+        ]
+    }
+
+    #[test]
+    fn round_trip() {
+        for kind in all_kinds() {
+            let o = Order { seq: 42, kind };
+            assert_eq!(Order::decode(&o.encode()), Ok(o));
+        }
+    }
+
+    #[test]
+    fn wrong_length_is_refused() {
+        let b = Order {
+            seq: 1,
+            kind: OrderKind::Reload,
+        }
+        .encode();
+        assert_eq!(Order::decode(&b[..31]), Err(OrderError::Length(31)));
+        let mut long = b.to_vec();
+        long.push(0);
+        assert_eq!(Order::decode(&long), Err(OrderError::Length(33)));
+    }
+
+    #[test]
+    fn every_stray_byte_is_refused() {
+        // Flipping any byte that the opcode does not use must make the record invalid.
+        for kind in all_kinds() {
+            let good = Order { seq: 9, kind }.encode();
+            let used: &[usize] = match kind {
+                OrderKind::Spawn { .. } => {
+                    &[0, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+                }
+                OrderKind::Signal { .. } => &[0, 1, 2, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25, 26, 27],
+                _ => &[0, 4, 5, 6, 7],
+            };
+            for i in (0..ORDER_LEN).filter(|i| !used.contains(i)) {
+                let mut bad = good;
+                bad[i] ^= 0x40;
+                assert!(Order::decode(&bad).is_err(), "{kind:?} byte {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_opcode_signal_and_flags_are_refused() {
+        let mut b = [0u8; ORDER_LEN];
+        b[0] = 99;
+        assert_eq!(Order::decode(&b), Err(OrderError::Opcode(99)));
+        b[0] = OP_SIGNAL;
+        b[1] = 11; // SIGSEGV is not allow-listed
+        assert_eq!(Order::decode(&b), Err(OrderError::Signal(11)));
+        b[1] = 15;
+        b[2] = 2;
+        assert_eq!(Order::decode(&b), Err(OrderError::Flags(2)));
+    }
+}

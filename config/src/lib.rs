@@ -2,7 +2,14 @@
 //! `[include]`, `[unix_http_server]`, `[supervisord]`) plus our `[proctor]` section, loaded into
 //! the checked [`Config`] model.
 
+mod build;
+mod expand;
+mod ini;
+mod load;
 pub mod model;
+mod program;
+mod users;
+mod values;
 
 pub use model::*;
 
@@ -67,10 +74,13 @@ impl std::error::Error for Diagnostic {}
 
 /// Loads and checks the config at `path`. The first error refuses the whole file.
 pub fn load(path: &Path, ctx: &LoadContext) -> Result<Loaded, Diagnostic> {
-    let _ = (path, ctx);
-    Err(Diagnostic {
+    let source = std::path::absolute(path).map_err(|e| Diagnostic {
         file: path.to_path_buf(),
         line: 0,
-        message: "not implemented yet".into(),
-    })
+        message: format!("cannot read: {e}"),
+    })?;
+    let mut warnings = Vec::new();
+    let sections = load::read_all(&source, ctx, &mut warnings)?;
+    let config = build::build(source, &sections, ctx, &mut warnings)?;
+    Ok(Loaded { config, warnings })
 }

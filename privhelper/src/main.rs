@@ -1,1 +1,220 @@
-fn main() {}
+//! proctord: the root of proctor's process tree. It spawns configured services and signals its
+//! own children on controld's orders, and nothing else; all the logic lives in controld.
+#![deny(unsafe_code)]
+
+mod channel;
+mod children;
+mod control_socket;
+mod demo;
+mod launch;
+mod serve;
+mod spawn;
+mod sys;
+
+use clap::Parser;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use proctor_config::{LoadContext, ServerConfig};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing::{error, info, warn};
+
+#[derive(Parser)]
+#[command(
+    name = "proctord",
+    version,
+    about = "proctor's supervisor daemon: starts, watches and restarts the services of a supervisord-format config",
+    long_about = "proctor's supervisor daemon: starts, watches and restarts the services of a \
+supervisord-format config. It runs in the foreground and logs to stderr (and to \
+[supervisord] logfile= if set); SIGTERM or SIGINT stops every service in reverse priority \
+order and exits.\n\nWithout -c it runs a built-in demo configuration in a private \
+temporary directory and prints the proctorctl command to try.",
+    after_help = "Examples:\n  proctord                          run the built-in demo\n  proctord -c /etc/proctor/proctor.conf\n  proctord -c proctor.conf --check  validate a config and exit"
+)]
+struct Args {
+    /// The services config (supervisord's INI format).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Load and check the config, print what would run, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    // Nothing proctord's parent leaked may reach a service, and 0-2 must be real before any
+    // fd is opened (a closed fd 1 would otherwise be taken by the first pipe).
+    let _ = sys::close_inherited_fds();
+    ensure_std_fds();
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(msg) => {
+            eprintln!("proctord: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn ensure_std_fds() {
+    for fd in 0..3 {
+        if nix::fcntl::fcntl(sys::borrow_std_fd(fd), nix::fcntl::FcntlArg::F_GETFD).is_err() {
+            // Opening takes the lowest free number: this one.
+            let _ = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map(std::mem::forget::<std::fs::File>);
+        }
+    }
+}
+
+fn run(args: Args) -> Result<u8, String> {
+    let demo = args.config.is_none();
+    let config_path = match &args.config {
+        Some(p) => std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => {
+            if nix::unistd::geteuid().is_root() {
+                demo::drop_root()?;
+            }
+            demo::prepare()?
+        }
+    };
+    let ctx = LoadContext::current();
+    let loaded = proctor_config::load(&config_path, &ctx).map_err(|d| d.to_string())?;
+    for w in &loaded.warnings {
+        eprintln!("proctord: warning: {w}");
+    }
+    let config = loaded.config;
+    if args.check {
+        let processes: usize = config.programs.iter().map(|p| p.processes.len()).sum();
+        println!(
+            "{}: OK: {} programs, {} processes, {} groups",
+            config_path.display(),
+            config.programs.len(),
+            processes,
+            config.groups.len()
+        );
+        return Ok(0);
+    }
+    let root_mode = ctx.uid == 0;
+    if root_mode {
+        return Err("running as root is not supported yet: privilege separation (switching \
+users, capabilities, seccomp) is still being built. Run proctord as the user that owns the \
+services, or without -c for the demo."
+            .into());
+    }
+    init_tracing(config.daemon.logfile.as_ref())?;
+
+    if std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Threads:", "1"]))
+        .ok()
+        != Some(true)
+    {
+        return Err("proctord must be single-threaded before it forks".into());
+    }
+
+    let ServerConfig { file: socket, chmod } = config.server.clone().ok_or_else(|| {
+        format!(
+            "{}: no [unix_http_server] file= : proctor needs a control socket path",
+            config_path.display()
+        )
+    })?;
+
+    // Exits and shutdown requests arrive through a signalfd in the poll loop; blocked here so
+    // they are never delivered asynchronously.
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP] {
+        mask.add(s);
+    }
+    mask.thread_block().map_err(|e| format!("sigprocmask: {e}"))?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("signalfd: {e}"))?;
+    // Orphaned grandchildren of services come to us rather than to init, so they are reaped.
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
+    raise_nofile_limit();
+
+    let listener = control_socket::bind(&socket, chmod)?;
+    let socket_ino = std::fs::metadata(&socket).map(|m| m.ino()).unwrap_or(0);
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find my own executable: {e}"))?
+        .with_file_name("proctor-controld");
+    if !exe.exists() {
+        control_socket::remove(&socket, socket_ino);
+        return Err(format!(
+            "{} is missing: build the whole workspace (cargo build --release)",
+            exe.display()
+        ));
+    }
+    let env: Vec<(String, String)> = ctx.env.clone();
+    if demo {
+        let ctl = exe.with_file_name("proctorctl");
+        println!(
+            "proctor demo: config {}\nIn another terminal, try:\n  {} -s {} status\n  {} -s {} tail -f hello\nStop with Ctrl-C.",
+            config_path.display(),
+            ctl.display(),
+            socket.display(),
+            ctl.display(),
+            socket.display()
+        );
+    }
+    info!(config = %config_path.display(), socket = %socket.display(), "proctord starting");
+    let launcher = launch::Launcher {
+        exe,
+        listener,
+        env: env.clone(),
+        logfile: config.daemon.logfile.clone(),
+    };
+    let mut helper = serve::Helper::new(
+        config,
+        config_path,
+        ctx,
+        root_mode,
+        socket.clone(),
+        env,
+        signals,
+        launcher,
+    );
+    let code = helper.run();
+    control_socket::remove(&socket, socket_ino);
+    if code != 0 {
+        error!(code, "proctord exiting with an error");
+    }
+    Ok(code as u8)
+}
+
+fn init_tracing(logfile: Option<&PathBuf>) -> Result<(), String> {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match logfile {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open logfile {}: {e}", path.display()))?;
+            builder
+                .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))
+                .with_ansi(false)
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// Every service costs proctord three fds (pidfd and two pipe ends); take the hard limit.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                warn!("cannot raise RLIMIT_NOFILE: {e}");
+            }
+        }
+    }
+}

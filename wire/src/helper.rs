@@ -45,6 +45,9 @@ pub enum HelperMsg {
         helper_pid: u32,
         /// True when proctord was started as root and switches users for services.
         root_mode: bool,
+        /// False when this controld replaces one that died: it adopts the live children and
+        /// starts nothing by itself.
+        first_start: bool,
     },
     /// Answer to Reload (`current`: now in force) or ReadConfig (not in force). One fd: the
     /// memfd with the config.

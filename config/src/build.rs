@@ -1,0 +1,300 @@
+//! From sections to the [`Config`] model: `[supervisord]`, `[unix_http_server]`, `[proctor]`,
+//! the sections proctor ignores, and the assembly (programs and groups are in
+//! [`crate::program`]).
+
+use std::path::{Path, PathBuf};
+
+use crate::expand::{expand, Vars};
+use crate::ini::{Entry, Section};
+use crate::load::{diag, dir_of};
+use crate::model::{Config, DaemonConfig, ProctorConfig, ServerConfig};
+use crate::values;
+use crate::{Diagnostic, LoadContext};
+
+/// A section with the expansions its options may use.
+pub(crate) struct Sec<'a> {
+    pub s: &'a Section,
+    pub vars: Vars,
+}
+
+impl<'a> Sec<'a> {
+    pub fn new(s: &'a Section, ctx: &LoadContext) -> Sec<'a> {
+        Sec {
+            s,
+            vars: Vars::base(&dir_of(&s.file), ctx),
+        }
+    }
+
+    pub fn here(&self) -> PathBuf {
+        dir_of(&self.s.file)
+    }
+
+    pub fn at(&self, line: u32, message: impl Into<String>) -> Diagnostic {
+        diag(&self.s.file, line, message)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a Entry> {
+        self.s.get(key)
+    }
+
+    /// The value of `key` with `vars` expanded, and its line.
+    pub fn expanded_with(
+        &self,
+        key: &str,
+        vars: &Vars,
+    ) -> Result<Option<(String, u32)>, Diagnostic> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(e) => expand(&e.value, vars, key)
+                .map(|v| Some((v, e.line)))
+                .map_err(|m| self.at(e.line, m)),
+        }
+    }
+
+    pub fn expanded(&self, key: &str) -> Result<Option<(String, u32)>, Diagnostic> {
+        self.expanded_with(key, &self.vars)
+    }
+
+    /// `key` expanded and parsed with `parse`, or `default` when absent.
+    pub fn parse<T>(
+        &self,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str, &str) -> Result<T, String>,
+    ) -> Result<T, Diagnostic> {
+        match self.expanded(key)? {
+            None => Ok(default),
+            Some((v, line)) => parse(key, &v).map_err(|m| self.at(line, m)),
+        }
+    }
+
+    /// A non-empty string option.
+    pub fn string(&self, key: &str, default: &str) -> Result<String, Diagnostic> {
+        self.parse(key, default.to_owned(), |k, v| {
+            if v.trim().is_empty() {
+                Err(values::bad(k, v, "a non-empty value"))
+            } else {
+                Ok(v.trim().to_owned())
+            }
+        })
+    }
+
+    /// A path option: expanded, relative paths taken from the directory of the file.
+    pub fn path(&self, key: &str) -> Result<Option<PathBuf>, Diagnostic> {
+        match self.expanded(key)? {
+            None => Ok(None),
+            Some((v, line)) => self.resolve(key, &v, line).map(Some),
+        }
+    }
+
+    pub fn resolve(&self, key: &str, value: &str, line: u32) -> Result<PathBuf, Diagnostic> {
+        if value.trim().is_empty() {
+            return Err(self.at(line, values::bad(key, value, "a path")));
+        }
+        Ok(normalize(&self.here().join(value.trim())))
+    }
+
+    pub fn warn_unknown(&self, line: u32, key: &str, warnings: &mut Vec<Diagnostic>) {
+        warnings.push(self.at(
+            line,
+            format!("unknown key '{key}' in [{}] (ignored)", self.s.name),
+        ));
+    }
+}
+
+/// `a/./b//c` → `a/b/c` (no `..` handling: that would need the file system).
+pub(crate) fn normalize(p: &Path) -> PathBuf {
+    p.components().collect()
+}
+
+const SUPERVISORD_IGNORED: &[&str] = &[
+    "logfile_maxbytes",
+    "logfile_backups",
+    "loglevel",
+    "pidfile",
+    "umask",
+    "nodaemon",
+    "silent",
+    "minfds",
+    "minprocs",
+    "nocleanup",
+    "user",
+    "directory",
+    "strip_ansi",
+];
+
+const UNSUPPORTED_SECTIONS: &[&str] = &["supervisorctl", "inet_http_server"];
+const UNSUPPORTED_PREFIXES: &[&str] = &[
+    "rpcinterface:",
+    "eventlistener:",
+    "fcgi-program:",
+    "ctlplugin:",
+];
+
+fn env_value<'c>(ctx: &'c LoadContext, name: &str) -> Option<&'c str> {
+    ctx.env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+/// Where `AUTO` child logs go when `childlogdir=` is absent.
+pub(crate) fn default_childlogdir(ctx: &LoadContext) -> PathBuf {
+    if ctx.uid == 0 {
+        return PathBuf::from("/var/log/proctor");
+    }
+    if let Some(state) = env_value(ctx, "XDG_STATE_HOME").filter(|v| v.starts_with('/')) {
+        return Path::new(state).join("proctor/log");
+    }
+    if let Some(home) = env_value(ctx, "HOME").filter(|v| v.starts_with('/')) {
+        return Path::new(home).join(".local/state/proctor/log");
+    }
+    PathBuf::from(format!("/tmp/proctor-{}/log", ctx.uid))
+}
+
+fn daemon(
+    section: Option<&Section>,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<DaemonConfig, Diagnostic> {
+    let Some(s) = section else {
+        return Ok(DaemonConfig {
+            logfile: None,
+            childlogdir: default_childlogdir(ctx),
+            identifier: "supervisor".into(),
+            environment: Vec::new(),
+        });
+    };
+    let sec = Sec::new(s, ctx);
+    for e in &s.entries {
+        match e.key.as_str() {
+            "logfile" | "childlogdir" | "identifier" | "environment" => {}
+            k if SUPERVISORD_IGNORED.contains(&k) => {
+                warnings.push(sec.at(e.line, format!("[supervisord] {k} is ignored by proctor")));
+            }
+            k => sec.warn_unknown(e.line, k, warnings),
+        }
+    }
+    let logfile = match sec.expanded("logfile")? {
+        Some((v, line)) if v.trim().eq_ignore_ascii_case("syslog") => {
+            warnings.push(sec.at(
+                line,
+                "[supervisord] logfile=syslog is not supported by proctor; it logs to stderr only",
+            ));
+            None
+        }
+        Some((v, line)) => Some(sec.resolve("logfile", &v, line)?),
+        None => None,
+    };
+    Ok(DaemonConfig {
+        logfile,
+        childlogdir: sec
+            .path("childlogdir")?
+            .unwrap_or_else(|| default_childlogdir(ctx)),
+        identifier: sec.string("identifier", "supervisor")?,
+        environment: sec.parse("environment", Vec::new(), values::environment)?,
+    })
+}
+
+fn server(
+    s: &Section,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<ServerConfig, Diagnostic> {
+    let sec = Sec::new(s, ctx);
+    for e in &s.entries {
+        match e.key.as_str() {
+            "file" | "chmod" => {}
+            k @ ("chown" | "username" | "password") => warnings.push(sec.at(
+                e.line,
+                format!(
+                    "{k} is not supported by proctor (access is decided by SO_PEERCRED and \
+                     the policy) and is ignored"
+                ),
+            )),
+            k => sec.warn_unknown(e.line, k, warnings),
+        }
+    }
+    let file = sec
+        .path("file")?
+        .ok_or_else(|| sec.at(s.line, "[unix_http_server] has no file="))?;
+    Ok(ServerConfig {
+        file,
+        chmod: sec.parse("chmod", 0o700, values::octal)?,
+    })
+}
+
+fn proctor(
+    section: Option<&Section>,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<ProctorConfig, Diagnostic> {
+    let Some(s) = section else {
+        return Ok(ProctorConfig {
+            policy: None,
+            audit_log: None,
+            audit_syslog: false,
+            controld_user: "proctor".into(),
+            helper_user: "proctor-helper".into(),
+        });
+    };
+    let sec = Sec::new(s, ctx);
+    for e in &s.entries {
+        match e.key.as_str() {
+            "policy" | "audit_log" | "audit_syslog" | "controld_user" | "helper_user" => {}
+            k => sec.warn_unknown(e.line, k, warnings),
+        }
+    }
+    Ok(ProctorConfig {
+        policy: sec.path("policy")?,
+        audit_log: sec.path("audit_log")?,
+        audit_syslog: sec.parse("audit_syslog", false, values::boolean)?,
+        controld_user: sec.string("controld_user", "proctor")?,
+        helper_user: sec.string("helper_user", "proctor-helper")?,
+    })
+}
+
+/// Builds the model from every section (includes spliced in, duplicates already refused).
+pub(crate) fn build(
+    source: PathBuf,
+    sections: &[Section],
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Config, Diagnostic> {
+    let find = |name: &str| sections.iter().find(|s| s.name == name);
+    for s in sections {
+        let name = s.name.as_str();
+        let known = matches!(
+            name,
+            "supervisord" | "unix_http_server" | "proctor" | "include"
+        ) || name.starts_with("program:")
+            || name.starts_with("group:");
+        if known {
+            continue;
+        }
+        let message = if UNSUPPORTED_SECTIONS.contains(&name)
+            || UNSUPPORTED_PREFIXES.iter().any(|p| name.starts_with(p))
+        {
+            format!("[{name}] is not supported by proctor and is ignored")
+        } else {
+            format!("unknown section [{name}] (ignored)")
+        };
+        warnings.push(diag(&s.file, s.line, message));
+    }
+    let server = find("unix_http_server")
+        .map(|s| server(s, ctx, warnings))
+        .transpose()?;
+    let daemon = daemon(find("supervisord"), ctx, warnings)?;
+    let proctor = proctor(find("proctor"), ctx, warnings)?;
+    let (programs, groups) = crate::program::build(sections, &daemon, ctx, warnings)?;
+    Ok(Config {
+        source,
+        server,
+        daemon,
+        proctor,
+        programs,
+        groups,
+    })
+}

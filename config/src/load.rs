@@ -1,0 +1,126 @@
+//! Reading the main file and the files its `[include]` section names, into one list of sections
+//! in file order (each included file's sections stand where the `[include]` section stands).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::expand::{expand, Vars};
+use crate::ini::{self, Section};
+use crate::{Diagnostic, LoadContext};
+
+pub(crate) fn diag(file: &Path, line: u32, message: impl Into<String>) -> Diagnostic {
+    Diagnostic {
+        file: file.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// The directory of `file` (absolute when `file` is).
+pub(crate) fn dir_of(file: &Path) -> PathBuf {
+    file.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn read(file: &Path) -> Result<Vec<Section>, Diagnostic> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| diag(file, 0, format!("cannot read: {e}")))?;
+    ini::parse(file, &text)
+}
+
+/// Reads `main` (absolute) and its includes. Every section is returned, `[include]` too, so that
+/// a second `[include]` in the main file is caught as a duplicate.
+pub(crate) fn read_all(
+    main: &Path,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Vec<Section>, Diagnostic> {
+    let mut out = Vec::new();
+    for section in read(main)? {
+        if section.name == "include" {
+            let files = include_files(&section, ctx, warnings)?;
+            out.push(section);
+            for file in files {
+                for inner in read(&file)? {
+                    if inner.name == "include" {
+                        warnings.push(diag(
+                            &inner.file,
+                            inner.line,
+                            "[include] in an included file is ignored (includes do not nest)",
+                        ));
+                    } else {
+                        out.push(inner);
+                    }
+                }
+            }
+        } else {
+            out.push(section);
+        }
+    }
+    check_duplicates(&out)?;
+    Ok(out)
+}
+
+/// The files an `[include]` section names, in order: each pattern's matches sorted.
+fn include_files(
+    section: &Section,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Vec<PathBuf>, Diagnostic> {
+    for e in &section.entries {
+        if e.key != "files" {
+            warnings.push(diag(
+                &section.file,
+                e.line,
+                format!("unknown key '{}' in [include] (ignored)", e.key),
+            ));
+        }
+    }
+    let Some(entry) = section.get("files") else {
+        return Err(diag(&section.file, section.line, "[include] has no files="));
+    };
+    let at = |m: String| diag(&section.file, entry.line, m);
+    let here = dir_of(&section.file);
+    let value = expand(&entry.value, &Vars::base(&here, ctx), "files").map_err(at)?;
+    let mut files = Vec::new();
+    for pattern in value.split_whitespace() {
+        let full = here.join(pattern);
+        let full_str = full
+            .to_str()
+            .ok_or_else(|| at(format!("include pattern '{pattern}' is not valid UTF-8")))?;
+        let paths = glob::glob(full_str)
+            .map_err(|e| at(format!("bad include pattern '{pattern}': {e}")))?;
+        let mut matched = Vec::new();
+        for p in paths {
+            matched.push(p.map_err(|e| at(format!("include pattern '{pattern}': {e}")))?);
+        }
+        if matched.is_empty() {
+            return Err(at(format!("include pattern '{pattern}' matches no file")));
+        }
+        matched.sort();
+        files.extend(matched);
+    }
+    if files.is_empty() {
+        return Err(at("[include] files= names no file".into()));
+    }
+    Ok(files)
+}
+
+fn check_duplicates(sections: &[Section]) -> Result<(), Diagnostic> {
+    let mut seen: HashMap<&str, &Section> = HashMap::new();
+    for s in sections {
+        if let Some(first) = seen.get(s.name.as_str()) {
+            return Err(diag(
+                &s.file,
+                s.line,
+                format!(
+                    "duplicate section [{}] (first at {}:{})",
+                    s.name,
+                    first.file.display(),
+                    first.line
+                ),
+            ));
+        }
+        seen.insert(&s.name, s);
+    }
+    Ok(())
+}

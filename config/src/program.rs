@@ -1,0 +1,646 @@
+//! `[program:x]` and `[group:x]`: per-process expansions, logs, users, and the group list.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::build::{normalize, Sec};
+use crate::expand::{Value, Vars};
+use crate::ini::Section;
+use crate::load::diag;
+use crate::model::{
+    AutoRestart, DaemonConfig, GroupConfig, LogConfig, LogTarget, Origin, ProcessConfig,
+    ProgramConfig, SignalSpec,
+};
+use crate::users::check_user;
+use crate::values;
+use crate::{Diagnostic, LoadContext};
+
+const PROGRAM_KEYS: &[&str] = &[
+    "command",
+    "process_name",
+    "numprocs",
+    "numprocs_start",
+    "priority",
+    "autostart",
+    "autorestart",
+    "startsecs",
+    "startretries",
+    "exitcodes",
+    "stopsignal",
+    "stopwaitsecs",
+    "stopasgroup",
+    "killasgroup",
+    "user",
+    "directory",
+    "umask",
+    "environment",
+    "redirect_stderr",
+    "stdout_logfile",
+    "stdout_logfile_maxbytes",
+    "stdout_logfile_backups",
+    "stdout_syslog",
+    "stderr_logfile",
+    "stderr_logfile_maxbytes",
+    "stderr_logfile_backups",
+    "stderr_syslog",
+    "capabilities",
+];
+
+/// Supervisor keys proctor does not implement: accepted with a warning.
+const PROGRAM_UNSUPPORTED: &[&str] = &[
+    "stdout_capture_maxbytes",
+    "stderr_capture_maxbytes",
+    "stdout_events_enabled",
+    "stderr_events_enabled",
+    "serverurl",
+];
+
+const GROUP_KEYS: &[&str] = &["programs", "priority"];
+
+/// Supervisor's rule for program, group and process names, a little stricter: not empty, no
+/// whitespace, `:` or `/`.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':' || c == '/')
+}
+
+fn name_error(what: &str, name: &str) -> String {
+    format!("invalid {what} name '{name}' (names may not be empty or contain spaces, ':' or '/')")
+}
+
+/// Lets `#` at the start of a word through `shlex::split` literally, as Python's `shlex.split`
+/// (which Supervisor uses) does not treat it as a comment.
+fn escape_hashes(command: &str) -> String {
+    let mut out = String::with_capacity(command.len());
+    let mut chars = command.chars();
+    let mut word_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '#' if word_start => out.push_str("\\#"),
+            '\\' => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '\'' | '"' => {
+                out.push(c);
+                while let Some(n) = chars.next() {
+                    out.push(n);
+                    if n == c {
+                        break;
+                    }
+                    if n == '\\' && c == '"' {
+                        if let Some(m) = chars.next() {
+                            out.push(m);
+                        }
+                    }
+                }
+            }
+            _ => out.push(c),
+        }
+        word_start = c.is_whitespace();
+    }
+    out
+}
+
+/// Who claimed a log file first.
+struct LogClaim {
+    program: String,
+    process: String,
+    key: &'static str,
+    origin: Origin,
+}
+
+struct Groups {
+    /// program name → the `[group:x]` that lists it
+    membership: HashMap<String, String>,
+    explicit: Vec<(GroupConfig, Vec<String>, Origin)>,
+}
+
+fn groups(
+    sections: &[Section],
+    program_names: &HashMap<String, &Section>,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Groups, Diagnostic> {
+    let mut membership: HashMap<String, String> = HashMap::new();
+    let mut origin_of: HashMap<String, Origin> = HashMap::new();
+    let mut explicit = Vec::new();
+    for s in sections {
+        let Some(name) = s.name.strip_prefix("group:").map(str::trim) else {
+            continue;
+        };
+        let sec = Sec::new(s, ctx);
+        if !valid_name(name) {
+            return Err(sec.at(s.line, name_error("group", name)));
+        }
+        if let Some(first) = origin_of.get(name) {
+            return Err(sec.at(
+                s.line,
+                format!("duplicate section [group:{name}] (first at {first})"),
+            ));
+        }
+        let origin = Origin {
+            file: s.file.clone(),
+            line: s.line,
+        };
+        origin_of.insert(name.to_owned(), origin.clone());
+        for e in &s.entries {
+            if !GROUP_KEYS.contains(&e.key.as_str()) {
+                sec.warn_unknown(e.line, &e.key, warnings);
+            }
+        }
+        let Some((list, line)) = sec.expanded("programs")? else {
+            return Err(sec.at(s.line, format!("[group:{name}] has no programs=")));
+        };
+        let mut members: Vec<String> = Vec::new();
+        for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if !program_names.contains_key(p) {
+                return Err(sec.at(
+                    line,
+                    format!("[group:{name}] names program '{p}', which is not defined"),
+                ));
+            }
+            if members.iter().any(|m| m == p) {
+                return Err(sec.at(line, format!("[group:{name}] names program '{p}' twice")));
+            }
+            if let Some(other) = membership.get(p) {
+                let o = origin_of.get(other).cloned().unwrap_or_default();
+                return Err(sec.at(
+                    line,
+                    format!(
+                        "[group:{name}] names program '{p}', which is already in \
+                         [group:{other}] ({o})"
+                    ),
+                ));
+            }
+            membership.insert(p.to_owned(), name.to_owned());
+            members.push(p.to_owned());
+        }
+        if members.is_empty() {
+            return Err(sec.at(line, format!("[group:{name}] programs= names no program")));
+        }
+        let priority = sec.parse("priority", 999, values::integer)?;
+        explicit.push((
+            GroupConfig {
+                name: name.to_owned(),
+                priority,
+                programs: Vec::new(),
+                explicit: true,
+            },
+            members,
+            origin,
+        ));
+    }
+    Ok(Groups {
+        membership,
+        explicit,
+    })
+}
+
+/// Builds every program and the group list.
+pub(crate) fn build(
+    sections: &[Section],
+    daemon: &DaemonConfig,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(Vec<ProgramConfig>, Vec<GroupConfig>), Diagnostic> {
+    let mut program_sections: Vec<(&str, &Section)> = Vec::new();
+    let mut by_name: HashMap<String, &Section> = HashMap::new();
+    for s in sections {
+        let Some(name) = s.name.strip_prefix("program:").map(str::trim) else {
+            continue;
+        };
+        if !valid_name(name) {
+            return Err(diag(&s.file, s.line, name_error("program", name)));
+        }
+        if let Some(first) = by_name.get(name) {
+            return Err(diag(
+                &s.file,
+                s.line,
+                format!(
+                    "duplicate section [program:{name}] (first at {}:{})",
+                    first.file.display(),
+                    first.line
+                ),
+            ));
+        }
+        by_name.insert(name.to_owned(), s);
+        program_sections.push((name, s));
+    }
+    let groups = groups(sections, &by_name, ctx, warnings)?;
+    let explicit_origin: HashMap<&str, &Origin> = groups
+        .explicit
+        .iter()
+        .map(|(g, _, o)| (g.name.as_str(), o))
+        .collect();
+
+    let mut logs: HashMap<PathBuf, LogClaim> = HashMap::new();
+    let mut process_names: HashMap<(String, String), (String, Origin)> = HashMap::new();
+    let mut programs = Vec::new();
+    for (name, s) in &program_sections {
+        let group = match groups.membership.get(*name) {
+            Some(g) => g.clone(),
+            None => {
+                if let Some(o) = explicit_origin.get(name) {
+                    return Err(diag(
+                        &s.file,
+                        s.line,
+                        format!(
+                            "[program:{name}] is in no [group:x], so it forms its own group \
+                             '{name}', which clashes with [group:{name}] ({o})"
+                        ),
+                    ));
+                }
+                (*name).to_owned()
+            }
+        };
+        let p = program(name, &group, s, daemon, ctx, warnings, &mut logs)?;
+        for proc in &p.processes {
+            let key = (group.clone(), proc.name.clone());
+            let line = s.get("process_name").map_or(s.line, |e| e.line);
+            if let Some((other, o)) = process_names.get(&key) {
+                return Err(diag(
+                    &s.file,
+                    line,
+                    format!(
+                        "[program:{name}] process name '{}' is already used in group \
+                         '{group}' by [program:{other}] ({o})",
+                        proc.name
+                    ),
+                ));
+            }
+            process_names.insert(
+                key,
+                (
+                    (*name).to_owned(),
+                    Origin {
+                        file: s.file.clone(),
+                        line,
+                    },
+                ),
+            );
+        }
+        programs.push(p);
+    }
+
+    let index: HashMap<&str, usize> = programs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
+    let mut list = Vec::new();
+    for (mut g, members, _) in groups.explicit {
+        g.programs = members
+            .iter()
+            .filter_map(|m| index.get(m.as_str()).copied())
+            .collect();
+        list.push(g);
+    }
+    for (i, p) in programs.iter().enumerate() {
+        if !groups.membership.contains_key(&p.name) {
+            list.push(GroupConfig {
+                name: p.name.clone(),
+                priority: p.priority,
+                programs: vec![i],
+                explicit: false,
+            });
+        }
+    }
+    list.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+    Ok((programs, list))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn program(
+    name: &str,
+    group: &str,
+    s: &Section,
+    daemon: &DaemonConfig,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+    logs: &mut HashMap<PathBuf, LogClaim>,
+) -> Result<ProgramConfig, Diagnostic> {
+    let mut sec = Sec::new(s, ctx);
+    sec.vars.set("program_name", Value::Str(name.to_owned()));
+    sec.vars.set("group_name", Value::Str(group.to_owned()));
+    for e in &s.entries {
+        let k = e.key.as_str();
+        if PROGRAM_UNSUPPORTED.contains(&k) {
+            warnings.push(sec.at(
+                e.line,
+                format!("{k} is not supported by proctor and is ignored"),
+            ));
+        } else if !PROGRAM_KEYS.contains(&k) {
+            sec.warn_unknown(e.line, k, warnings);
+        }
+    }
+    let header = |m: String| sec.at(s.line, m);
+    if s.get("command").is_none() {
+        return Err(header(format!("[program:{name}] has no command=")));
+    }
+
+    let numprocs = sec.parse("numprocs", 1, |k, v| values::unsigned(k, v, 1))?;
+    let numprocs_start = sec.parse("numprocs_start", 0, |k, v| values::unsigned(k, v, 0))?;
+    let priority = sec.parse("priority", 999, values::integer)?;
+    let autostart = sec.parse("autostart", true, values::boolean)?;
+    let autorestart = sec.parse("autorestart", AutoRestart::Unexpected, values::autorestart)?;
+    let startsecs = sec.parse("startsecs", 1, |k, v| values::unsigned(k, v, 0))?;
+    let startretries = sec.parse("startretries", 3, |k, v| values::unsigned(k, v, 0))?;
+    let exitcodes = sec.parse("exitcodes", vec![0], values::exitcodes)?;
+    let stopsignal = sec.parse(
+        "stopsignal",
+        SignalSpec {
+            number: nix::sys::signal::Signal::SIGTERM as i32,
+        },
+        values::signal,
+    )?;
+    let stopwaitsecs = sec.parse("stopwaitsecs", 10, |k, v| values::unsigned(k, v, 0))?;
+    let stopasgroup = sec.parse("stopasgroup", false, values::boolean)?;
+    let killasgroup = stopasgroup || sec.parse("killasgroup", false, values::boolean)?;
+    let umask = sec.parse("umask", None, |k, v| values::octal(k, v).map(Some))?;
+    let redirect_stderr = sec.parse("redirect_stderr", false, values::boolean)?;
+    let capabilities = sec.parse("capabilities", Vec::new(), values::capabilities)?;
+
+    let user = match sec.expanded("user")? {
+        Some((v, line)) => Some(check_user(&v, name, ctx).map_err(|m| sec.at(line, m))?),
+        None if ctx.uid == 0 => {
+            return Err(header(format!(
+                "[program:{name}] has no user=: as root, proctor needs an explicit \
+                 unprivileged account for every program"
+            )))
+        }
+        None => None,
+    };
+
+    let process_name_raw = s.get("process_name").map(|e| e.value.as_str());
+    if numprocs > 1 && !process_name_raw.is_some_and(|v| v.contains("%(process_num)")) {
+        let line = s.get("numprocs").map_or(s.line, |e| e.line);
+        return Err(sec.at(
+            line,
+            format!(
+                "[program:{name}] numprocs = {numprocs} requires %(process_num) in process_name"
+            ),
+        ));
+    }
+    if numprocs_start.checked_add(numprocs).is_none() {
+        let line = s.get("numprocs_start").map_or(s.line, |e| e.line);
+        return Err(sec.at(
+            line,
+            format!("[program:{name}] numprocs_start + numprocs is too large"),
+        ));
+    }
+    if redirect_stderr {
+        if let Some(e) = s.get("stderr_logfile") {
+            warnings.push(sec.at(
+                e.line,
+                format!("[program:{name}] stderr_logfile is ignored because redirect_stderr=true"),
+            ));
+        }
+    }
+
+    let mut processes = Vec::new();
+    for process_num in numprocs_start..numprocs_start + numprocs {
+        let vars = sec
+            .vars
+            .with("process_num", Value::Int(i64::from(process_num)))
+            .with("numprocs", Value::Int(i64::from(numprocs)));
+        let get = |key: &str| sec.expanded_with(key, &vars);
+
+        let process_name = match get("process_name")? {
+            Some((v, line)) => {
+                let v = v.trim().to_owned();
+                if !valid_name(&v) {
+                    return Err(sec.at(
+                        line,
+                        format!("[program:{name}] {}", name_error("process", &v)),
+                    ));
+                }
+                v
+            }
+            None => name.to_owned(),
+        };
+
+        let (command, line) = get("command")?.unwrap_or_default();
+        let argv = shlex::split(&escape_hashes(&command)).ok_or_else(|| {
+            sec.at(
+                line,
+                format!("[program:{name}] command has unbalanced quotes"),
+            )
+        })?;
+        if argv.is_empty() {
+            return Err(sec.at(line, format!("[program:{name}] command is empty")));
+        }
+
+        let directory = match get("directory")? {
+            None => None,
+            Some((v, line)) => {
+                let d = v.trim();
+                if !d.starts_with('/') {
+                    return Err(sec.at(line, values::bad("directory", d, "an absolute path")));
+                }
+                Some(normalize(std::path::Path::new(d)))
+            }
+        };
+
+        let mut environment = daemon.environment.clone();
+        if let Some((v, line)) = get("environment")? {
+            for (k, val) in values::environment("environment", &v).map_err(|m| sec.at(line, m))? {
+                match environment.iter_mut().find(|(ek, _)| *ek == k) {
+                    Some(slot) => slot.1 = val,
+                    None => environment.push((k, val)),
+                }
+            }
+        }
+
+        let first = process_num == numprocs_start;
+        let stdout = log(
+            &sec,
+            name,
+            &process_name,
+            "stdout",
+            first,
+            &vars,
+            daemon,
+            warnings,
+            logs,
+        )?;
+        let stderr = log(
+            &sec,
+            name,
+            &process_name,
+            "stderr",
+            first,
+            &vars,
+            daemon,
+            warnings,
+            logs,
+        )?;
+        processes.push(ProcessConfig {
+            name: process_name,
+            process_num,
+            argv,
+            environment,
+            directory,
+            stdout,
+            stderr,
+        });
+    }
+
+    Ok(ProgramConfig {
+        name: name.to_owned(),
+        group: group.to_owned(),
+        origin: Origin {
+            file: s.file.clone(),
+            line: s.line,
+        },
+        numprocs,
+        numprocs_start,
+        priority,
+        autostart,
+        autorestart,
+        startsecs,
+        startretries,
+        exitcodes,
+        stopsignal,
+        stopwaitsecs,
+        stopasgroup,
+        killasgroup,
+        user,
+        umask,
+        redirect_stderr,
+        capabilities,
+        processes,
+    })
+}
+
+/// One channel's log settings for one process (`first`: the program's first process, which
+/// gets the warnings). With `redirect_stderr`, the stderr target is `Merged` and claims no file.
+#[allow(clippy::too_many_arguments)]
+fn log(
+    sec: &Sec<'_>,
+    program: &str,
+    process: &str,
+    channel: &'static str,
+    first: bool,
+    vars: &Vars,
+    daemon: &DaemonConfig,
+    warnings: &mut Vec<Diagnostic>,
+    logs: &mut HashMap<PathBuf, LogClaim>,
+) -> Result<LogConfig, Diagnostic> {
+    let (file_key, maxbytes_key, backups_key, syslog_key): (&'static str, _, _, _) = match channel {
+        "stdout" => (
+            "stdout_logfile",
+            "stdout_logfile_maxbytes",
+            "stdout_logfile_backups",
+            "stdout_syslog",
+        ),
+        _ => (
+            "stderr_logfile",
+            "stderr_logfile_maxbytes",
+            "stderr_logfile_backups",
+            "stderr_syslog",
+        ),
+    };
+    let maxbytes = sec.parse(maxbytes_key, 50 << 20, values::byte_size)?;
+    let backups = sec.parse(backups_key, 10, |k, v| values::unsigned(k, v, 0))?;
+    let mut syslog = sec.parse(syslog_key, false, values::boolean)?;
+    let merged = channel == "stderr" && sec.parse("redirect_stderr", false, values::boolean)?;
+    if merged {
+        return Ok(LogConfig {
+            target: LogTarget::Merged,
+            maxbytes,
+            backups,
+            syslog,
+        });
+    }
+    let (value, line) = match sec.expanded_with(file_key, vars)? {
+        Some((v, line)) => (v.trim().to_owned(), line),
+        None => ("AUTO".to_owned(), sec.s.line),
+    };
+    let target = if value.eq_ignore_ascii_case("auto") {
+        LogTarget::File(
+            daemon
+                .childlogdir
+                .join(format!("{process}-{channel}---{}.log", daemon.identifier)),
+        )
+    } else if value.eq_ignore_ascii_case("none") {
+        LogTarget::Discard
+    } else if value.eq_ignore_ascii_case("syslog") {
+        if first {
+            warnings.push(sec.at(
+                line,
+                format!(
+                    "{file_key}=syslog is deprecated in Supervisor; proctor reads it as \
+                     {file_key}=NONE with {syslog_key}=true"
+                ),
+            ));
+        }
+        syslog = true;
+        LogTarget::Discard
+    } else {
+        LogTarget::File(sec.resolve(file_key, &value, line)?)
+    };
+    if let LogTarget::File(path) = &target {
+        let path = normalize(path);
+        if let Some(first) = logs.get(&path) {
+            let message = if first.program == program && first.key == file_key {
+                format!(
+                    "[program:{program}] {file_key} {} is the same file for processes {} and \
+                     {process} (put %(process_num) in it)",
+                    path.display(),
+                    first.process
+                )
+            } else {
+                format!(
+                    "[program:{program}] {file_key} {} is already the log of [program:{}] ({})",
+                    path.display(),
+                    first.program,
+                    first.origin
+                )
+            };
+            return Err(sec.at(line, message));
+        }
+        logs.insert(
+            path,
+            LogClaim {
+                program: program.to_owned(),
+                process: process.to_owned(),
+                key: file_key,
+                origin: Origin {
+                    file: sec.s.file.clone(),
+                    line,
+                },
+            },
+        );
+    }
+    Ok(LogConfig {
+        target,
+        maxbytes,
+        backups,
+        syslog,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_literal() {
+        assert_eq!(
+            shlex::split(&escape_hashes("a #b c#d '#e' \"#f\" \\#g")),
+            Some(vec![
+                "a".to_owned(),
+                "#b".into(),
+                "c#d".into(),
+                "#e".into(),
+                "#f".into(),
+                "#g".into()
+            ])
+        );
+    }
+}

@@ -1,0 +1,393 @@
+//! A table of configs that must be refused, each with its exact message.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{root_ctx, user_ctx, Files};
+
+enum Mode {
+    User,
+    Root,
+}
+
+struct Case {
+    name: &'static str,
+    mode: Mode,
+    /// (file name, text); the first one is loaded.
+    files: &'static [(&'static str, &'static str)],
+    error: &'static str,
+}
+
+const fn case(
+    name: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    error: &'static str,
+) -> Case {
+    Case {
+        name,
+        mode: Mode::User,
+        files,
+        error,
+    }
+}
+
+const fn root(
+    name: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    error: &'static str,
+) -> Case {
+    Case {
+        name,
+        mode: Mode::Root,
+        files,
+        error,
+    }
+}
+
+const CASES: &[Case] = &[
+    case(
+        "unbalanced quotes",
+        &[("main.conf", "[program:a]\ncommand = /bin/echo \"hello\n")],
+        "DIR/main.conf:2: [program:a] command has unbalanced quotes",
+    ),
+    case(
+        "empty command",
+        &[("main.conf", "[program:a]\ncommand =   ; nothing\n")],
+        "DIR/main.conf:2: [program:a] command is empty",
+    ),
+    case(
+        "no command",
+        &[("main.conf", "[program:a]\nautostart = true\n")],
+        "DIR/main.conf:1: [program:a] has no command=",
+    ),
+    case(
+        "unknown user",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = no-such-user-xyz\n")],
+        "DIR/main.conf:3: [program:a] user 'no-such-user-xyz' does not exist",
+    ),
+    root(
+        "user=root",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = root\n")],
+        "DIR/main.conf:3: [program:a] user=root is refused: services never run as root",
+    ),
+    root(
+        "uid 0 by number",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = 0\n")],
+        "DIR/main.conf:3: [program:a] user=0 is refused: services never run as root",
+    ),
+    case(
+        "user naming another account in user mode",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = daemon\n")],
+        "DIR/main.conf:3: [program:a] user=daemon: proctord runs as 'nobody' and can only \
+         start services as that user (run it as root to switch users)",
+    ),
+    root(
+        "user=name:group",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = nobody:nogroup\n")],
+        "DIR/main.conf:3: [program:a] user=nobody:nogroup is not supported: give an account \
+         name only (the program runs with that account's own groups)",
+    ),
+    root(
+        "root mode without user=",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\n")],
+        "DIR/main.conf:1: [program:a] has no user=: as root, proctor needs an explicit \
+         unprivileged account for every program",
+    ),
+    case(
+        "two programs with the same log file",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nstdout_logfile = logs/x.log\n\n\
+             [program:b]\ncommand = /bin/true\nstdout_logfile = %(here)s/logs/./x.log\n",
+        )],
+        "DIR/main.conf:7: [program:b] stdout_logfile DIR/logs/x.log is already the log of \
+         [program:a] (DIR/main.conf:3)",
+    ),
+    case(
+        "stdout and stderr in the same file",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nstdout_logfile = /var/log/a.log\n\
+             stderr_logfile = /var/log/a.log\n",
+        )],
+        "DIR/main.conf:4: [program:a] stderr_logfile /var/log/a.log is already the log of \
+         [program:a] (DIR/main.conf:3)",
+    ),
+    case(
+        "AUTO log clashing with an explicit one",
+        &[(
+            "main.conf",
+            "[supervisord]\nchildlogdir = /var/log/p\n[program:a]\ncommand = /bin/true\n\
+             [program:b]\ncommand = /bin/true\n\
+             stderr_logfile = /var/log/p/a-stdout---supervisor.log\n",
+        )],
+        "DIR/main.conf:7: [program:b] stderr_logfile /var/log/p/a-stdout---supervisor.log is \
+         already the log of [program:a] (DIR/main.conf:3)",
+    ),
+    case(
+        "one log file for several processes",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nnumprocs = 2\nprocess_name = a%(process_num)d\n\
+             stdout_logfile = /var/log/a.log\n",
+        )],
+        "DIR/main.conf:5: [program:a] stdout_logfile /var/log/a.log is the same file for \
+         processes a0 and a1 (put %(process_num) in it)",
+    ),
+    case(
+        "duplicate program names across files",
+        &[
+            ("main.conf", "[program:web]\ncommand = /bin/true\n[include]\nfiles = conf.d/*.conf\n"),
+            ("conf.d/a.conf", "\n[program:web]\ncommand = /bin/false\n"),
+        ],
+        "DIR/conf.d/a.conf:2: duplicate section [program:web] (first at DIR/main.conf:1)",
+    ),
+    case(
+        "duplicate program names with spacing",
+        &[("main.conf", "[program:web]\ncommand = /bin/true\n[program: web ]\ncommand = /bin/true\n")],
+        "DIR/main.conf:3: duplicate section [program:web] (first at DIR/main.conf:1)",
+    ),
+    case(
+        "duplicate section in one file",
+        &[("main.conf", "[supervisord]\n[supervisord]\n")],
+        "DIR/main.conf:2: duplicate section [supervisord] (first at DIR/main.conf:1)",
+    ),
+    case(
+        "duplicate key",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nCommand = /bin/false\n")],
+        "DIR/main.conf:3: duplicate key 'command' in [program:a]",
+    ),
+    case(
+        "numprocs without process_num",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nnumprocs = 3\n")],
+        "DIR/main.conf:3: [program:a] numprocs = 3 requires %(process_num) in process_name",
+    ),
+    case(
+        "numprocs = 0",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nnumprocs = 0\n")],
+        "DIR/main.conf:3: bad value for numprocs: '0' (expected an integer >= 1)",
+    ),
+    case(
+        "bad number",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nnumprocs = abc\n")],
+        "DIR/main.conf:3: bad value for numprocs: 'abc' (expected an integer >= 1)",
+    ),
+    case(
+        "negative startsecs",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nstartsecs = -1\n")],
+        "DIR/main.conf:3: bad value for startsecs: '-1' (expected an integer >= 0)",
+    ),
+    case(
+        "bad priority",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\npriority = high\n")],
+        "DIR/main.conf:3: bad value for priority: 'high' (expected an integer)",
+    ),
+    case(
+        "unknown stopsignal",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nstopsignal = SIGWINCH\n")],
+        "DIR/main.conf:3: bad value for stopsignal: 'SIGWINCH' (expected TERM, HUP, INT, \
+         QUIT, KILL, USR1 or USR2)",
+    ),
+    case(
+        "bad boolean",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nautostart = sometimes\n")],
+        "DIR/main.conf:3: bad value for autostart: 'sometimes' (expected true or false)",
+    ),
+    case(
+        "bad autorestart",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nautorestart = often\n")],
+        "DIR/main.conf:3: bad value for autorestart: 'often' (expected true, false or unexpected)",
+    ),
+    case(
+        "bad exitcodes",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nexitcodes = 0,2,300\n")],
+        "DIR/main.conf:3: bad value for exitcodes: '0,2,300' (expected a comma-separated list \
+         of exit codes 0-255)",
+    ),
+    case(
+        "bad umask",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\numask = 089\n")],
+        "DIR/main.conf:3: bad value for umask: '089' (expected an octal number like 022)",
+    ),
+    case(
+        "bad capability",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\ncapabilities = net_admin\n")],
+        "DIR/main.conf:3: bad value for capabilities: 'net_admin' (expected a comma-separated \
+         list of: net_bind_service)",
+    ),
+    case(
+        "bad byte size",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nstdout_logfile_maxbytes = 1TB\n")],
+        "DIR/main.conf:3: bad value for stdout_logfile_maxbytes: '1TB' (expected a byte count \
+         like 1024, 50KB, 50MB or 1GB)",
+    ),
+    case(
+        "bad environment",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\nenvironment = A=1,B-C=2\n")],
+        "DIR/main.conf:3: bad value for environment: 'A=1,B-C=2' ('B-C' is not a valid \
+         variable name; expected KEY=value pairs separated by commas, like A=1,B=\"x, y\")",
+    ),
+    case(
+        "relative directory",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\ndirectory = srv/a\n")],
+        "DIR/main.conf:3: bad value for directory: 'srv/a' (expected an absolute path)",
+    ),
+    case(
+        "unknown expansion",
+        &[("main.conf", "[program:a]\ncommand = /bin/echo %(foo)s\n")],
+        "DIR/main.conf:2: unknown expansion %(foo)s in command",
+    ),
+    case(
+        "unknown environment variable",
+        &[("main.conf", "[program:a]\ncommand = /bin/echo %(ENV_NOPE)s\n")],
+        "DIR/main.conf:2: unknown expansion %(ENV_NOPE)s in command",
+    ),
+    case(
+        "lone percent",
+        &[("main.conf", "[program:a]\ncommand = /bin/echo 100%\n")],
+        "DIR/main.conf:2: lone '%' in command (write %% for a literal %, or %(name)s)",
+    ),
+    case(
+        "missing include",
+        &[("main.conf", "[include]\nfiles = conf.d/*.conf\n")],
+        "DIR/main.conf:2: include pattern 'conf.d/*.conf' matches no file",
+    ),
+    case(
+        "missing literal include",
+        &[("main.conf", "[include]\nfiles = other.conf\n")],
+        "DIR/main.conf:2: include pattern 'other.conf' matches no file",
+    ),
+    case(
+        "include without files=",
+        &[("main.conf", "[include]\n")],
+        "DIR/main.conf:1: [include] has no files=",
+    ),
+    case(
+        "error in an included file",
+        &[
+            ("etc/main.conf", "[include]\nfiles = conf.d/*.ini\n"),
+            ("etc/conf.d/x.ini", "[program:x]\ncommand = /bin/true\nstartretries = many\n"),
+        ],
+        "DIR/etc/conf.d/x.ini:3: bad value for startretries: 'many' (expected an integer >= 0)",
+    ),
+    case(
+        "group naming an undefined program",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\n[group:g]\nprograms = a, b\n")],
+        "DIR/main.conf:4: [group:g] names program 'b', which is not defined",
+    ),
+    case(
+        "program in two groups",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\n[group:g]\nprograms = a\n[group:h]\nprograms = a\n",
+        )],
+        "DIR/main.conf:6: [group:h] names program 'a', which is already in [group:g] \
+         (DIR/main.conf:3)",
+    ),
+    case(
+        "group without programs=",
+        &[("main.conf", "[program:a]\ncommand = /bin/true\n[group:g]\npriority = 1\n")],
+        "DIR/main.conf:3: [group:g] has no programs=",
+    ),
+    case(
+        "implicit group clashing with a [group:x]",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\n[program:b]\ncommand = /bin/true\n\
+             [group:a]\nprograms = b\n",
+        )],
+        "DIR/main.conf:1: [program:a] is in no [group:x], so it forms its own group 'a', \
+         which clashes with [group:a] (DIR/main.conf:5)",
+    ),
+    case(
+        "process names clashing in a group",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nprocess_name = worker\n\
+             [program:b]\ncommand = /bin/true\nprocess_name = worker\n\
+             [group:g]\nprograms = a,b\n",
+        )],
+        "DIR/main.conf:6: [program:b] process name 'worker' is already used in group 'g' by \
+         [program:a] (DIR/main.conf:3)",
+    ),
+    case(
+        "invalid program name",
+        &[("main.conf", "[program:a/b]\ncommand = /bin/true\n")],
+        "DIR/main.conf:1: invalid program name 'a/b' (names may not be empty or contain \
+         spaces, ':' or '/')",
+    ),
+    case(
+        "key outside a section",
+        &[("main.conf", "; header comment\ncommand = /bin/true\n[program:a]\n")],
+        "DIR/main.conf:2: key 'command' is outside any section (add a [section] header \
+         before it)",
+    ),
+    case(
+        "malformed section header",
+        &[("main.conf", "[program:a\ncommand = /bin/true\n")],
+        "DIR/main.conf:1: malformed section header '[program:a' (expected [name])",
+    ),
+    case(
+        "line without = or :",
+        &[("main.conf", "[program:a]\ncommand /bin/true\n")],
+        "DIR/main.conf:2: expected 'key = value' or '[section]', found 'command /bin/true'",
+    ),
+    case(
+        "unix_http_server without file",
+        &[("main.conf", "[unix_http_server]\nchmod = 0770\n")],
+        "DIR/main.conf:1: [unix_http_server] has no file=",
+    ),
+    case(
+        "bad chmod",
+        &[("main.conf", "[unix_http_server]\nfile = /run/p.sock\nchmod = rwx\n")],
+        "DIR/main.conf:3: bad value for chmod: 'rwx' (expected an octal number like 022)",
+    ),
+    case(
+        "bad audit_syslog",
+        &[("main.conf", "[proctor]\naudit_syslog = perhaps\n")],
+        "DIR/main.conf:2: bad value for audit_syslog: 'perhaps' (expected true or false)",
+    ),
+    case(
+        "missing main file",
+        &[("other.conf", "")],
+        "DIR/main.conf: cannot read: No such file or directory (os error 2)",
+    ),
+];
+
+#[test]
+fn bad_configs_are_refused_with_exact_messages() {
+    assert!(CASES.len() >= 20);
+    let mut failures = Vec::new();
+    for c in CASES {
+        let files = Files::new(c.files);
+        let ctx = match c.mode {
+            Mode::User => user_ctx(),
+            Mode::Root => root_ctx(),
+        };
+        let main = if c.name == "missing main file" {
+            "main.conf"
+        } else {
+            c.files[0].0
+        };
+        match files.load(main, &ctx) {
+            Ok(_) => failures.push(format!("{}: loaded, expected: {}", c.name, c.error)),
+            Err(e) if e != c.error => {
+                failures.push(format!("{}:\n   got: {e}\n  want: {}", c.name, c.error))
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Account other than the daemon's, with the daemon as root: both are fine.
+#[test]
+fn root_mode_accepts_any_unprivileged_account() {
+    let files = Files::new(&[(
+        "main.conf",
+        "[program:a]\ncommand = /bin/true\nuser = daemon\n[program:b]\ncommand = /bin/true\nuser = nobody\n",
+    )]);
+    let loaded = files.load("main.conf", &root_ctx()).unwrap();
+    assert_eq!(loaded.config.programs[0].user.as_deref(), Some("daemon"));
+    assert_eq!(loaded.config.programs[1].user.as_deref(), Some("nobody"));
+}

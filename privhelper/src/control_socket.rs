@@ -1,0 +1,49 @@
+//! The control socket: proctord creates and binds it (so that, as root, it may live in a
+//! root-owned directory) and hands the listening fd to controld.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+
+/// Binds `path` with `mode`, refusing when another daemon already answers on it.
+pub fn bind(path: &Path, mode: u32) -> Result<OwnedFd, String> {
+    let shown = path.display();
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create the socket's directory {}: {e}", dir.display()))?;
+        }
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(format!(
+                    "another proctord is already serving {shown}; stop it first (proctorctl -s {shown} shutdown)"
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                // A socket nobody listens on: left by a daemon that died. Safe to replace.
+                std::fs::remove_file(path)
+                    .map_err(|e| format!("cannot remove the stale socket {shown}: {e}"))?;
+            }
+            Err(e) => return Err(format!("cannot check the existing socket {shown}: {e}")),
+        },
+        Ok(_) => return Err(format!("{shown} exists and is not a socket; refusing to replace it")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot inspect {shown}: {e}")),
+    }
+    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {shown}: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot chmod {shown} to {mode:o}: {e}"))?;
+    Ok(OwnedFd::from(listener))
+}
+
+/// Removes the socket at exit, if it is still the one we bound (same inode).
+pub fn remove(path: &Path, ino: u64) {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == ino) {
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -1,0 +1,86 @@
+//! Starting proctor-controld: fd 3 is its end of the order socketpair, fd 4 the listening
+//! control socket.
+
+use crate::channel::Channel;
+use crate::spawn::{self, Exec};
+use crate::sys::CStringArray;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub struct Launcher {
+    pub exe: PathBuf,
+    pub listener: OwnedFd,
+    pub env: Vec<(String, String)>,
+    /// The main log file (`[supervisord] logfile`), which controld appends to as well.
+    pub logfile: Option<PathBuf>,
+}
+
+pub struct ControldProc {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub channel: Channel,
+    pub started: Instant,
+    /// Its end of the socketpair is closed: it is exiting.
+    pub closed: bool,
+}
+
+impl Launcher {
+    pub fn start(&self) -> Result<ControldProc, String> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| format!("socketpair: {e}"))?;
+        let devnull = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+        let c = |s: &str| CString::new(s).map_err(|_| format!("NUL in {s:?}"));
+        let path = c(&self.exe.to_string_lossy())?;
+        let mut args = vec![
+            c("proctor-controld")?,
+            c("--helper-fd")?,
+            c("3")?,
+            c("--listen-fd")?,
+            c("4")?,
+        ];
+        if let Some(log) = &self.logfile {
+            args.push(c("--logfile")?);
+            args.push(c(&log.to_string_lossy())?);
+        }
+        let argv = CStringArray::new(args);
+        let envp = CStringArray::new(
+            self.env
+                .iter()
+                .map(|(k, v)| c(&format!("{k}={v}")))
+                .collect::<Result<_, _>>()?,
+        );
+        let fds = [
+            devnull.as_raw_fd(),
+            // controld logs to proctord's stderr.
+            2,
+            2,
+            theirs.as_raw_fd(),
+            self.listener.as_raw_fd(),
+        ];
+        let exec = Exec {
+            path: &path,
+            argv: &argv,
+            envp: &envp,
+            fds: &fds,
+            credentials: None,
+            chdir: None,
+            umask: None,
+        };
+        let (pid, pidfd) = spawn::run(&exec)?;
+        Ok(ControldProc {
+            pid,
+            pidfd,
+            channel: Channel::new(ours),
+            started: Instant::now(),
+            closed: false,
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! Every unsafe call of proctord, behind safe wrappers. The rest of the crate is
+//! `#![forbid(unsafe_code)]`-clean; this is the one module to audit for memory safety and for
+//! what runs between `fork` and `execve`.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::raw::c_char;
+
+/// A NULL-terminated array of C strings that owns its strings, built before `fork` so the child
+/// never allocates.
+pub struct CStringArray {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl CStringArray {
+    pub fn new(strings: Vec<CString>) -> CStringArray {
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CStringArray {
+            _strings: strings,
+            ptrs,
+        }
+    }
+
+    fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+/// The identity a child takes before exec (root mode only).
+pub struct Credentials {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// Everything the child needs, prepared by the parent.
+pub struct ChildPlan<'a> {
+    pub path: &'a CStr,
+    pub argv: &'a CStringArray,
+    pub envp: &'a CStringArray,
+    /// `fds[i]` becomes fd `i` in the child; every other fd is closed at exec.
+    pub fds: &'a [RawFd],
+    pub credentials: Option<&'a Credentials>,
+    pub chdir: Option<&'a CStr>,
+    pub umask: Option<u32>,
+    /// Write end of a close-on-exec pipe: on failure the child writes `[step, errno as i32 LE]`.
+    pub status_fd: RawFd,
+}
+
+/// The steps of the child, in order, as reported through the status pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ChildStep {
+    Signals = 1,
+    Setsid = 2,
+    Fds = 3,
+    Setgroups = 4,
+    Setresgid = 5,
+    Setresuid = 6,
+    Chdir = 7,
+    CloseRange = 8,
+    Exec = 9,
+}
+
+impl ChildStep {
+    pub fn from_u8(v: u8) -> Option<ChildStep> {
+        use ChildStep::*;
+        [
+            Signals, Setsid, Fds, Setgroups, Setresgid, Setresuid, Chdir, CloseRange, Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChildStep::Signals => "reset signals",
+            ChildStep::Setsid => "setsid",
+            ChildStep::Fds => "set up fds 0-2",
+            ChildStep::Setgroups => "setgroups",
+            ChildStep::Setresgid => "setresgid",
+            ChildStep::Setresuid => "setresuid",
+            ChildStep::Chdir => "chdir",
+            ChildStep::CloseRange => "close fds",
+            ChildStep::Exec => "execve",
+        }
+    }
+}
+
+/// Forks and runs `plan` in the child. Returns the child's pid.
+///
+/// The caller must be single-threaded: proctord checks that at start-up and never creates a
+/// thread, so the child may rely on no lock being held by a vanished thread.
+pub fn fork_exec(plan: &ChildPlan<'_>) -> io::Result<i32> {
+    // SAFETY: proctord is single-threaded (checked in main before anything forks). The child
+    // branch calls only `child_after_fork`, which makes async-signal-safe syscalls on memory
+    // prepared before the fork and never returns.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => child_after_fork(plan),
+        pid => Ok(pid),
+    }
+}
+
+fn child_fail(status_fd: RawFd, step: ChildStep) -> ! {
+    // SAFETY: reading errno, write(2) and _exit(2) are async-signal-safe; the buffer is on the
+    // stack.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let mut msg = [0u8; 5];
+        msg[0] = step as u8;
+        msg[1..].copy_from_slice(&errno.to_le_bytes());
+        libc::write(status_fd, msg.as_ptr().cast(), msg.len());
+        libc::_exit(127)
+    }
+}
+
+fn child_after_fork(plan: &ChildPlan<'_>) -> ! {
+    let st = plan.status_fd;
+    // SAFETY (whole block): only raw syscalls listed in signal-safety(7) or plain syscalls, on
+    // pointers into `plan`, whose memory was allocated before fork and stays valid in the
+    // child's copy of the address space. Nothing allocates, locks or unwinds.
+    unsafe {
+        // Signals first: dispositions that proctord ignores would survive execve, and the mask
+        // proctord blocks for its signalfd would be inherited.
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                // Some numbers in the range are reserved by libc; EINVAL there is expected.
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            child_fail(st, ChildStep::Signals);
+        }
+
+        // A new session: the service leads its own process group (for stopasgroup) and has no
+        // controlling terminal.
+        if libc::setsid() < 0 {
+            child_fail(st, ChildStep::Setsid);
+        }
+
+        // Move every source above the targets first, so that a source that happens to be one
+        // of the target numbers is not overwritten before it is used.
+        let n = plan.fds.len();
+        let mut moved = [-1 as RawFd; 8];
+        if n > moved.len() {
+            child_fail(st, ChildStep::Fds);
+        }
+        let floor = (n as RawFd).max(3) + 16;
+        for (i, &src) in plan.fds.iter().enumerate() {
+            let fd = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, floor);
+            if fd < 0 {
+                child_fail(st, ChildStep::Fds);
+            }
+            moved[i] = fd;
+        }
+        for (target, &src) in moved[..n].iter().enumerate() {
+            // dup2 clears FD_CLOEXEC on the new descriptor.
+            if libc::dup2(src, target as RawFd) < 0 {
+                child_fail(st, ChildStep::Fds);
+            }
+        }
+
+        // Groups, then gid, then uid: once the uid changes the process can no longer change
+        // its groups.
+        if let Some(c) = plan.credentials {
+            if libc::setgroups(c.groups.len(), c.groups.as_ptr()) != 0 {
+                child_fail(st, ChildStep::Setgroups);
+            }
+            if libc::setresgid(c.gid, c.gid, c.gid) != 0 {
+                child_fail(st, ChildStep::Setresgid);
+            }
+            if libc::setresuid(c.uid, c.uid, c.uid) != 0 {
+                child_fail(st, ChildStep::Setresuid);
+            }
+        }
+
+        // After the identity change, so the directory is checked with the service's rights.
+        if let Some(dir) = plan.chdir {
+            if libc::chdir(dir.as_ptr()) != 0 {
+                child_fail(st, ChildStep::Chdir);
+            }
+        }
+        if let Some(mask) = plan.umask {
+            libc::umask(mask as libc::mode_t);
+        }
+
+        // Everything above the mapped fds closes at exec; the status pipe stays open until
+        // then, so a failed exec can still be reported.
+        if libc::syscall(
+            libc::SYS_close_range,
+            n as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        ) != 0
+        {
+            child_fail(st, ChildStep::CloseRange);
+        }
+
+        libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+        child_fail(st, ChildStep::Exec)
+    }
+}
+
+/// `pidfd_open(2)`. Race-free for our own unreaped children: their pid cannot be reused.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(2)`: signals exactly the process the pidfd refers to, or fails with ESRCH.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
+    // SAFETY: plain syscall; a null siginfo means "as kill(2) would".
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `kill(-pgid, signal)`. Callers only pass the pgid of an unreaped child that leads its own
+/// group, so the group id cannot have been recycled.
+pub fn kill_process_group(pgid: i32, signal: i32) -> io::Result<()> {
+    if pgid <= 1 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: plain syscall with integer arguments.
+    if unsafe { libc::kill(-pgid, signal) } != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Closes every fd from 3 up: whatever proctord's parent leaked must not reach services.
+pub fn close_inherited_fds() -> io::Result<()> {
+    // SAFETY: plain syscall; no Rust object owns fds >= 3 this early in main.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, libc::c_uint::MAX, 0u32) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Takes ownership of an fd the kernel just handed us (SCM_RIGHTS).
+pub fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: called only on fds freshly received from recvmsg, which nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Borrows one of the standard fds (0-2) to probe whether it is open.
+pub fn borrow_std_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: the BorrowedFd is only passed to fcntl(F_GETFD), which fails harmlessly with
+    // EBADF on a closed number; it is never closed through this handle.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}

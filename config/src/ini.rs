@@ -7,8 +7,8 @@
 //! - full-line comments start with `#` or `;` after optional whitespace;
 //! - an inline comment starts at a `;` preceded by whitespace, even inside quotes (as
 //!   Supervisor documents);
-//! - an indented line after a key line continues that key's value (joined with `\n`); blank and
-//!   comment lines in between are skipped;
+//! - a line indented deeper than the key line before it continues that key's value (joined
+//!   with `\n`); blank and comment lines in between are skipped;
 //! - a key line before any section, a malformed header, a line with neither `=` nor `:`, and a
 //!   key given twice in one section are errors.
 
@@ -65,9 +65,9 @@ fn strip_inline_comment(line: &str) -> &str {
 /// Parses `text`, the contents of `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Vec<Section>, Diagnostic> {
     let mut sections: Vec<Section> = Vec::new();
-    // Whether the last non-blank, non-comment line was a key line of the current section (so
-    // that an indented line continues it).
-    let mut in_value = false;
+    // The indentation of the last key line of the current section, while no other line (blank
+    // and comment lines aside) came after it: a line indented deeper continues its value.
+    let mut key_indent: Option<usize> = None;
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
         let trimmed = raw.trim();
@@ -75,8 +75,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Section>, Diagnostic> {
             continue;
         }
         let line = strip_inline_comment(raw);
-        let indented = raw.starts_with(|c: char| c.is_whitespace());
-        if indented && in_value {
+        let indent = raw.len() - raw.trim_start().len();
+        if key_indent.is_some_and(|k| indent > k) {
             let entry = sections
                 .last_mut()
                 .and_then(|s| s.entries.last_mut())
@@ -110,7 +110,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Section>, Diagnostic> {
                 line: u32::try_from(number).unwrap_or(u32::MAX),
                 entries: Vec::new(),
             });
-            in_value = false;
+            key_indent = None;
             continue;
         }
         let Some(split) = content.find(['=', ':']) else {
@@ -144,7 +144,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Section>, Diagnostic> {
             value,
             line: u32::try_from(number).unwrap_or(u32::MAX),
         });
-        in_value = true;
+        key_indent = Some(indent);
     }
     Ok(sections)
 }
@@ -204,9 +204,11 @@ mod tests {
         let v = values("[a]\ncmd = one\n  two ; c\n\n  # comment\n\tthree\nnext = 1\n");
         assert_eq!(v[0], ("cmd".into(), "one\ntwo\nthree".into(), 2));
         assert_eq!(v[1], ("next".into(), "1".into(), 7));
-        // an indented line right after a header is an ordinary key line
-        let v = values("[a]\n  k = v\n");
+        // an indented line right after a header is an ordinary key line, and so is one indented
+        // like the key line before it
+        let v = values("[a]\n  k = v\n  l = w\n    more\n");
         assert_eq!(v[0], ("k".into(), "v".into(), 2));
+        assert_eq!(v[1], ("l".into(), "w\nmore".into(), 3));
     }
 
     #[test]

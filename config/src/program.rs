@@ -114,6 +114,14 @@ struct LogClaim {
     origin: Origin,
 }
 
+/// What earlier programs took: log files, and process names in each group.
+#[derive(Default)]
+struct Claims {
+    logs: HashMap<PathBuf, LogClaim>,
+    /// (group, process name) → (program, place of its process_name)
+    process_names: HashMap<(String, String), (String, Origin)>,
+}
+
 struct Groups {
     /// program name → the `[group:x]` that lists it
     membership: HashMap<String, String>,
@@ -238,8 +246,7 @@ pub(crate) fn build(
         .map(|(g, _, o)| (g.name.as_str(), o))
         .collect();
 
-    let mut logs: HashMap<PathBuf, LogClaim> = HashMap::new();
-    let mut process_names: HashMap<(String, String), (String, Origin)> = HashMap::new();
+    let mut claims = Claims::default();
     let mut programs = Vec::new();
     for (name, s) in &program_sections {
         let group = match groups.membership.get(*name) {
@@ -258,32 +265,7 @@ pub(crate) fn build(
                 (*name).to_owned()
             }
         };
-        let p = program(name, &group, s, daemon, ctx, warnings, &mut logs)?;
-        for proc in &p.processes {
-            let key = (group.clone(), proc.name.clone());
-            let line = s.get("process_name").map_or(s.line, |e| e.line);
-            if let Some((other, o)) = process_names.get(&key) {
-                return Err(diag(
-                    &s.file,
-                    line,
-                    format!(
-                        "[program:{name}] process name '{}' is already used in group \
-                         '{group}' by [program:{other}] ({o})",
-                        proc.name
-                    ),
-                ));
-            }
-            process_names.insert(
-                key,
-                (
-                    (*name).to_owned(),
-                    Origin {
-                        file: s.file.clone(),
-                        line,
-                    },
-                ),
-            );
-        }
+        let p = program(name, &group, s, daemon, ctx, warnings, &mut claims)?;
         programs.push(p);
     }
 
@@ -322,7 +304,7 @@ fn program(
     daemon: &DaemonConfig,
     ctx: &LoadContext,
     warnings: &mut Vec<Diagnostic>,
-    logs: &mut HashMap<PathBuf, LogClaim>,
+    claims: &mut Claims,
 ) -> Result<ProgramConfig, Diagnostic> {
     let mut sec = Sec::new(s, ctx);
     sec.vars.set("program_name", Value::Str(name.to_owned()));
@@ -423,6 +405,22 @@ fn program(
             }
             None => name.to_owned(),
         };
+        let key = (group.to_owned(), process_name.clone());
+        let line = s.get("process_name").map_or(s.line, |e| e.line);
+        if let Some((other, o)) = claims.process_names.get(&key) {
+            return Err(sec.at(
+                line,
+                format!(
+                    "[program:{name}] process name '{process_name}' is already used in group \
+                     '{group}' by [program:{other}] ({o})"
+                ),
+            ));
+        }
+        let origin = Origin {
+            file: s.file.clone(),
+            line,
+        };
+        claims.process_names.insert(key, (name.to_owned(), origin));
 
         let (command, line) = get("command")?.unwrap_or_default();
         let argv = shlex::split(&escape_hashes(&command)).ok_or_else(|| {
@@ -466,7 +464,7 @@ fn program(
             &vars,
             daemon,
             warnings,
-            logs,
+            &mut claims.logs,
         )?;
         let stderr = log(
             &sec,
@@ -477,7 +475,7 @@ fn program(
             &vars,
             daemon,
             warnings,
-            logs,
+            &mut claims.logs,
         )?;
         processes.push(ProcessConfig {
             name: process_name,

@@ -62,12 +62,18 @@ const CASES: &[Case] = &[
     ),
     case(
         "unknown user",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = no-such-user-xyz\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nuser = no-such-user-xyz\n",
+        )],
         "DIR/main.conf:3: [program:a] user 'no-such-user-xyz' does not exist",
     ),
     root(
         "user=root",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = root\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nuser = root\n",
+        )],
         "DIR/main.conf:3: [program:a] user=root is refused: services never run as root",
     ),
     root(
@@ -77,13 +83,19 @@ const CASES: &[Case] = &[
     ),
     case(
         "user naming another account in user mode",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = daemon\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nuser = daemon\n",
+        )],
         "DIR/main.conf:3: [program:a] user=daemon: proctord runs as 'nobody' and can only \
          start services as that user (run it as root to switch users)",
     ),
     root(
         "user=name:group",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nuser = nobody:nogroup\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nuser = nobody:nogroup\n",
+        )],
         "DIR/main.conf:3: [program:a] user=nobody:nogroup is not supported: give an account \
          name only (the program runs with that account's own groups)",
     ),
@@ -137,14 +149,20 @@ const CASES: &[Case] = &[
     case(
         "duplicate program names across files",
         &[
-            ("main.conf", "[program:web]\ncommand = /bin/true\n[include]\nfiles = conf.d/*.conf\n"),
+            (
+                "main.conf",
+                "[program:web]\ncommand = /bin/true\n[include]\nfiles = conf.d/*.conf\n",
+            ),
             ("conf.d/a.conf", "\n[program:web]\ncommand = /bin/false\n"),
         ],
         "DIR/conf.d/a.conf:2: duplicate section [program:web] (first at DIR/main.conf:1)",
     ),
     case(
         "duplicate program names with spacing",
-        &[("main.conf", "[program:web]\ncommand = /bin/true\n[program: web ]\ncommand = /bin/true\n")],
+        &[(
+            "main.conf",
+            "[program:web]\ncommand = /bin/true\n[program: web ]\ncommand = /bin/true\n",
+        )],
         "DIR/main.conf:3: duplicate section [program:web] (first at DIR/main.conf:1)",
     ),
     case(
@@ -154,82 +172,127 @@ const CASES: &[Case] = &[
     ),
     case(
         "duplicate key",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nCommand = /bin/false\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nCommand = /bin/false\n",
+        )],
         "DIR/main.conf:3: duplicate key 'command' in [program:a]",
     ),
     case(
         "numprocs without process_num",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nnumprocs = 3\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nnumprocs = 3\n",
+        )],
         "DIR/main.conf:3: [program:a] numprocs = 3 requires %(process_num) in process_name",
     ),
     case(
         "numprocs = 0",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nnumprocs = 0\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nnumprocs = 0\n",
+        )],
         "DIR/main.conf:3: bad value for numprocs: '0' (expected an integer >= 1)",
     ),
     case(
         "bad number",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nnumprocs = abc\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nnumprocs = abc\n",
+        )],
         "DIR/main.conf:3: bad value for numprocs: 'abc' (expected an integer >= 1)",
     ),
     case(
         "negative startsecs",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nstartsecs = -1\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nstartsecs = -1\n",
+        )],
         "DIR/main.conf:3: bad value for startsecs: '-1' (expected an integer >= 0)",
     ),
     case(
         "bad priority",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\npriority = high\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\npriority = high\n",
+        )],
         "DIR/main.conf:3: bad value for priority: 'high' (expected an integer)",
     ),
     case(
         "unknown stopsignal",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nstopsignal = SIGWINCH\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nstopsignal = SIGWINCH\n",
+        )],
         "DIR/main.conf:3: bad value for stopsignal: 'SIGWINCH' (expected TERM, HUP, INT, \
          QUIT, KILL, USR1 or USR2)",
     ),
     case(
         "bad boolean",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nautostart = sometimes\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nautostart = sometimes\n",
+        )],
         "DIR/main.conf:3: bad value for autostart: 'sometimes' (expected true or false)",
     ),
     case(
         "bad autorestart",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nautorestart = often\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nautorestart = often\n",
+        )],
         "DIR/main.conf:3: bad value for autorestart: 'often' (expected true, false or unexpected)",
     ),
     case(
         "bad exitcodes",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nexitcodes = 0,2,300\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nexitcodes = 0,2,300\n",
+        )],
         "DIR/main.conf:3: bad value for exitcodes: '0,2,300' (expected a comma-separated list \
          of exit codes 0-255)",
     ),
     case(
         "bad umask",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\numask = 089\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\numask = 089\n",
+        )],
         "DIR/main.conf:3: bad value for umask: '089' (expected an octal number like 022)",
     ),
     case(
         "bad capability",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\ncapabilities = net_admin\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\ncapabilities = net_admin\n",
+        )],
         "DIR/main.conf:3: bad value for capabilities: 'net_admin' (expected a comma-separated \
          list of: net_bind_service)",
     ),
     case(
         "bad byte size",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nstdout_logfile_maxbytes = 1TB\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nstdout_logfile_maxbytes = 1TB\n",
+        )],
         "DIR/main.conf:3: bad value for stdout_logfile_maxbytes: '1TB' (expected a byte count \
          like 1024, 50KB, 50MB or 1GB)",
     ),
     case(
         "bad environment",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\nenvironment = A=1,B-C=2\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nenvironment = A=1,B-C=2\n",
+        )],
         "DIR/main.conf:3: bad value for environment: 'A=1,B-C=2' ('B-C' is not a valid \
          variable name; expected KEY=value pairs separated by commas, like A=1,B=\"x, y\")",
     ),
     case(
         "relative directory",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\ndirectory = srv/a\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\ndirectory = srv/a\n",
+        )],
         "DIR/main.conf:3: bad value for directory: 'srv/a' (expected an absolute path)",
     ),
     case(
@@ -239,7 +302,10 @@ const CASES: &[Case] = &[
     ),
     case(
         "unknown environment variable",
-        &[("main.conf", "[program:a]\ncommand = /bin/echo %(ENV_NOPE)s\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/echo %(ENV_NOPE)s\n",
+        )],
         "DIR/main.conf:2: unknown expansion %(ENV_NOPE)s in command",
     ),
     case(
@@ -266,13 +332,19 @@ const CASES: &[Case] = &[
         "error in an included file",
         &[
             ("etc/main.conf", "[include]\nfiles = conf.d/*.ini\n"),
-            ("etc/conf.d/x.ini", "[program:x]\ncommand = /bin/true\nstartretries = many\n"),
+            (
+                "etc/conf.d/x.ini",
+                "[program:x]\ncommand = /bin/true\nstartretries = many\n",
+            ),
         ],
         "DIR/etc/conf.d/x.ini:3: bad value for startretries: 'many' (expected an integer >= 0)",
     ),
     case(
         "group naming an undefined program",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\n[group:g]\nprograms = a, b\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\n[group:g]\nprograms = a, b\n",
+        )],
         "DIR/main.conf:4: [group:g] names program 'b', which is not defined",
     ),
     case(
@@ -286,7 +358,10 @@ const CASES: &[Case] = &[
     ),
     case(
         "group without programs=",
-        &[("main.conf", "[program:a]\ncommand = /bin/true\n[group:g]\npriority = 1\n")],
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\n[group:g]\npriority = 1\n",
+        )],
         "DIR/main.conf:3: [group:g] has no programs=",
     ),
     case(
@@ -318,7 +393,10 @@ const CASES: &[Case] = &[
     ),
     case(
         "key outside a section",
-        &[("main.conf", "; header comment\ncommand = /bin/true\n[program:a]\n")],
+        &[(
+            "main.conf",
+            "; header comment\ncommand = /bin/true\n[program:a]\n",
+        )],
         "DIR/main.conf:2: key 'command' is outside any section (add a [section] header \
          before it)",
     ),
@@ -339,7 +417,10 @@ const CASES: &[Case] = &[
     ),
     case(
         "bad chmod",
-        &[("main.conf", "[unix_http_server]\nfile = /run/p.sock\nchmod = rwx\n")],
+        &[(
+            "main.conf",
+            "[unix_http_server]\nfile = /run/p.sock\nchmod = rwx\n",
+        )],
         "DIR/main.conf:3: bad value for chmod: 'rwx' (expected an octal number like 022)",
     ),
     case(

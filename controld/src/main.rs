@@ -1,1 +1,149 @@
-fn main() {}
+//! proctor-controld: the unprivileged control daemon. It is started by proctord with the order
+//! socket at fd 3 and the listening control socket at fd 4, and never forks or execs.
+#![deny(unsafe_code)]
+
+mod link;
+mod logs;
+mod procs;
+mod server;
+mod supervisor;
+mod sys;
+mod syslog;
+mod update;
+
+use clap::Parser;
+use proctor_wire::helper::{HelperMsg, HELPER_PROTOCOL_VERSION};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use supervisor::{Event, Supervisor};
+use tokio::sync::mpsc;
+use tracing::{error, info};
+
+#[derive(Parser)]
+#[command(
+    name = "proctor-controld",
+    version,
+    about = "proctor's control daemon. Started by proctord, never by hand."
+)]
+struct Args {
+    /// The SOCK_SEQPACKET socket to proctord.
+    #[arg(long, value_name = "FD")]
+    helper_fd: i32,
+    /// The listening control socket.
+    #[arg(long, value_name = "FD")]
+    listen_fd: i32,
+    /// Also append the daemon log here.
+    #[arg(long, value_name = "FILE")]
+    logfile: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_tracing(args.logfile.as_ref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let helper = sys::inherited_fd(args.helper_fd).map_err(|e| format!("helper fd: {e}"))?;
+    let listen = sys::inherited_fd(args.listen_fd).map_err(|e| format!("listen fd: {e}"))?;
+    let link = Arc::new(link::Link::new(helper).map_err(|e| format!("helper link: {e}"))?);
+
+    let (hello, mut fds) = link
+        .recv()
+        .await
+        .map_err(|e| format!("reading proctord's hello: {e}"))?
+        .ok_or("proctord closed the link before saying hello")?;
+    let HelperMsg::Hello {
+        version,
+        generation,
+        helper_pid,
+        first_start,
+        ..
+    } = hello
+    else {
+        return Err("proctord's first message is not a hello".into());
+    };
+    if version != HELPER_PROTOCOL_VERSION {
+        return Err(format!(
+            "proctord speaks helper protocol {version}, not {HELPER_PROTOCOL_VERSION}"
+        ));
+    }
+    let config = fds
+        .pop()
+        .map(link::read_config)
+        .ok_or("hello without the config")?
+        .map_err(|e| format!("config from proctord: {e}"))?;
+
+    let std_listener = std::os::unix::net::UnixListener::from(listen);
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("listener: {e}"))?;
+    let listener =
+        tokio::net::UnixListener::from_std(std_listener).map_err(|e| format!("listener: {e}"))?;
+
+    let (tx, rx) = mpsc::channel::<Event>(1024);
+    {
+        let link = link.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let ev = match link.recv().await {
+                    Ok(Some((msg, fds))) => Event::Helper(msg, fds),
+                    Ok(None) => Event::HelperGone("proctord closed the link".into()),
+                    Err(e) => Event::HelperGone(e.to_string()),
+                };
+                let gone = matches!(ev, Event::HelperGone(_));
+                if tx.send(ev).await.is_err() || gone {
+                    return;
+                }
+            }
+        });
+    }
+    tokio::spawn(server::serve(listener, tx.clone()));
+    info!(programs = config.programs.len(), "proctor-controld ready");
+    Supervisor::new(config, generation, helper_pid, link, tx)
+        .run(rx, first_start)
+        .await;
+    Ok(())
+}
+
+fn init_tracing(logfile: Option<&PathBuf>) {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let file = logfile.and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
+    match file {
+        Some(f) => builder
+            .with_writer(std::io::stderr.and(std::sync::Mutex::new(f)))
+            .with_ansi(false)
+            .init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+}

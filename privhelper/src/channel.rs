@@ -16,7 +16,10 @@ pub enum Incoming {
     Order(Order),
     /// Not an order: refused, logged, and the connection kept (a stray record is no reason to
     /// lose every service).
-    Invalid { seq: u32, reason: String },
+    Invalid {
+        seq: u32,
+        reason: String,
+    },
     /// controld closed its end.
     Closed,
     /// Nothing to read right now.

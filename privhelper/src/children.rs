@@ -45,7 +45,11 @@ impl Children {
 
     /// Removes the child with this pid after it was reaped.
     pub fn remove_pid(&mut self, pid: i32) -> Option<(u64, Child)> {
-        let id = self.by_id.iter().find(|(_, c)| c.pid == pid).map(|(id, _)| *id)?;
+        let id = self
+            .by_id
+            .iter()
+            .find(|(_, c)| c.pid == pid)
+            .map(|(id, _)| *id)?;
         self.by_id.remove(&id).map(|c| (id, c))
     }
 

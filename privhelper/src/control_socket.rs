@@ -12,8 +12,12 @@ pub fn bind(path: &Path, mode: u32) -> Result<OwnedFd, String> {
     let shown = path.display();
     if let Some(dir) = path.parent() {
         if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create the socket's directory {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!(
+                    "cannot create the socket's directory {}: {e}",
+                    dir.display()
+                )
+            })?;
         }
     }
     match std::fs::symlink_metadata(path) {

@@ -58,7 +58,8 @@ pub fn prepare() -> Result<PathBuf, String> {
     private_dir(&dir)?;
     private_dir(&dir.join("log"))?;
     let conf = dir.join("demo.conf");
-    std::fs::write(&conf, DEMO_CONFIG).map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+    std::fs::write(&conf, DEMO_CONFIG)
+        .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
     Ok(conf)
 }
 

@@ -99,22 +99,30 @@ fn run(args: Args) -> Result<u8, String> {
     }
     let root_mode = ctx.uid == 0;
     if root_mode {
-        return Err("running as root is not supported yet: privilege separation (switching \
+        return Err(
+            "running as root is not supported yet: privilege separation (switching \
 users, capabilities, seccomp) is still being built. Run proctord as the user that owns the \
 services, or without -c for the demo."
-            .into());
+                .into(),
+        );
     }
     init_tracing(config.daemon.logfile.as_ref())?;
 
     if std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Threads:", "1"]))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Threads:", "1"])
+        })
         .ok()
         != Some(true)
     {
         return Err("proctord must be single-threaded before it forks".into());
     }
 
-    let ServerConfig { file: socket, chmod } = config.server.clone().ok_or_else(|| {
+    let ServerConfig {
+        file: socket,
+        chmod,
+    } = config.server.clone().ok_or_else(|| {
         format!(
             "{}: no [unix_http_server] file= : proctor needs a control socket path",
             config_path.display()
@@ -124,14 +132,22 @@ services, or without -c for the demo."
     // Exits and shutdown requests arrive through a signalfd in the poll loop; blocked here so
     // they are never delivered asynchronously.
     let mut mask = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+    ] {
         mask.add(s);
     }
-    mask.thread_block().map_err(|e| format!("sigprocmask: {e}"))?;
+    mask.thread_block()
+        .map_err(|e| format!("sigprocmask: {e}"))?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("signalfd: {e}"))?;
     // Orphaned grandchildren of services come to us rather than to init, so they are reaped.
-    nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
     raise_nofile_limit();
 
     let listener = control_socket::bind(&socket, chmod)?;

@@ -211,7 +211,9 @@ impl Helper {
                     Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT) => {
                         self.begin_shutdown(info.ssi_signo)
                     }
-                    Ok(Signal::SIGHUP) => info!("SIGHUP: use `proctorctl update` to apply config changes"),
+                    Ok(Signal::SIGHUP) => {
+                        info!("SIGHUP: use `proctorctl update` to apply config changes")
+                    }
                     _ => {}
                 },
                 Ok(None) => return,
@@ -226,7 +228,10 @@ impl Helper {
 
     fn begin_shutdown(&mut self, signo: u32) {
         if self.shutting_down {
-            warn!(signal = signo, "second shutdown signal: killing every service now");
+            warn!(
+                signal = signo,
+                "second shutdown signal: killing every service now"
+            );
             self.kill_everything();
             return;
         }
@@ -242,7 +247,9 @@ impl Helper {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return,
-                Ok(WaitStatus::Exited(pid, code)) => self.reaped(pid.as_raw(), ExitStatus::Code(code)),
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    self.reaped(pid.as_raw(), ExitStatus::Code(code))
+                }
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
                     self.reaped(pid.as_raw(), ExitStatus::Signal(sig as i32))
                 }
@@ -265,7 +272,14 @@ impl Helper {
             Some((id, child)) => {
                 info!(id, pid, program = %child.program, process_num = child.process_num, ?status, "service exited");
                 if self.controld.is_some() {
-                    self.queue(&HelperMsg::Exited { id, pid: pid as u32, status }, Vec::new());
+                    self.queue(
+                        &HelperMsg::Exited {
+                            id,
+                            pid: pid as u32,
+                            status,
+                        },
+                        Vec::new(),
+                    );
                 }
             }
             // An orphaned grandchild re-parented to us (we are a subreaper), or a child whose
@@ -286,11 +300,17 @@ impl Helper {
         let quick = proc.started.elapsed() < QUICK_DEATH;
         self.quick_deaths = if quick { self.quick_deaths + 1 } else { 1 };
         if self.quick_deaths > MAX_QUICK_RESTARTS {
-            error!(?status, "proctor-controld keeps dying at start; giving up and stopping every service");
+            error!(
+                ?status,
+                "proctor-controld keeps dying at start; giving up and stopping every service"
+            );
             self.shutting_down = true;
             return;
         }
-        warn!(?status, "proctor-controld died; restarting it (services keep running)");
+        warn!(
+            ?status,
+            "proctor-controld died; restarting it (services keep running)"
+        );
         self.restart_at = Some(Instant::now() + RESTART_DELAY);
     }
 
@@ -344,7 +364,14 @@ impl Helper {
                 };
                 match result {
                     Ok(()) => {
-                        info!(seq, id, pid = child.pid, signal = signal.name(), group, "signalled");
+                        info!(
+                            seq,
+                            id,
+                            pid = child.pid,
+                            signal = signal.name(),
+                            group,
+                            "signalled"
+                        );
                         self.queue(&HelperMsg::Signalled { seq }, Vec::new());
                     }
                     Err(e) => self.refuse(seq, format!("signal {} to id {id}: {e}", signal.name())),
@@ -425,7 +452,10 @@ impl Helper {
         if generation != self.generation {
             return self.refuse(
                 seq,
-                format!("stale config generation {generation} (current {})", self.generation),
+                format!(
+                    "stale config generation {generation} (current {})",
+                    self.generation
+                ),
             );
         }
         let Some(prog) = self.config.programs.get(program as usize) else {
@@ -434,11 +464,17 @@ impl Helper {
         let Some(process) = prog.processes.get(instance as usize) else {
             return self.refuse(
                 seq,
-                format!("program {} has no instance {instance} (numprocs = {})", prog.name, prog.numprocs),
+                format!(
+                    "program {} has no instance {instance} (numprocs = {})",
+                    prog.name, prog.numprocs
+                ),
             );
         };
         if let Some(id) = self.children.running(&prog.name, process.process_num) {
-            return self.refuse(seq, format!("{} is already running (id {id})", process.name));
+            return self.refuse(
+                seq,
+                format!("{} is already running (id {id})", process.name),
+            );
         }
         let ctx = SpawnContext {
             root_mode: self.root_mode,
@@ -491,7 +527,9 @@ impl Helper {
         let mut wait = 1;
         for (_, c) in self.children.iter() {
             let prog = self.config.programs.iter().find(|p| p.name == c.program);
-            let (sig, group) = prog.map_or((libc::SIGTERM, false), |p| (p.stopsignal.number, p.stopasgroup));
+            let (sig, group) = prog.map_or((libc::SIGTERM, false), |p| {
+                (p.stopsignal.number, p.stopasgroup)
+            });
             wait = wait.max(prog.map_or(10, |p| p.stopwaitsecs));
             let _ = if group {
                 sys::kill_process_group(c.pid, sig)
@@ -501,9 +539,15 @@ impl Helper {
         }
         let deadline = Instant::now() + Duration::from_secs(wait.into());
         while !self.children.is_empty() && Instant::now() < deadline {
-            let left = deadline.saturating_duration_since(Instant::now()).as_millis() as i32 + 1;
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as i32
+                + 1;
             let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            let _ = poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::NONE));
+            let _ = poll(
+                &mut fds,
+                PollTimeout::try_from(left).unwrap_or(PollTimeout::NONE),
+            );
             self.handle_signals();
         }
         self.kill_everything();
@@ -521,7 +565,10 @@ impl Helper {
 
     fn finish(&mut self) -> i32 {
         if !self.children.is_empty() {
-            warn!(left = self.children.len(), "services still running without controld; stopping them");
+            warn!(
+                left = self.children.len(),
+                "services still running without controld; stopping them"
+            );
             self.stop_all_children();
             // SIGKILLed children must be reaped before we go.
             let deadline = Instant::now() + Duration::from_secs(5);
@@ -563,7 +610,10 @@ fn config_memfd(config: &Config) -> std::io::Result<OwnedFd> {
     fcntl(
         &fd,
         FcntlArg::F_ADD_SEALS(
-            SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SEAL,
+            SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_WRITE
+                | SealFlag::F_SEAL_SEAL,
         ),
     )?;
     Ok(fd)

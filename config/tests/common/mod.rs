@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: config files in a tempdir, hand-made contexts.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proctor_config::{load, LoadContext, Loaded};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,105 @@
+//! controld's end of the socketpair to proctord: orders out, messages and pipe fds in.
+
+use crate::sys;
+use nix::sys::socket::{recvmsg, send, ControlMessageOwned, MsgFlags};
+use proctor_wire::helper::{HelperMsg, MAX_HELPER_MSG};
+use proctor_wire::order::Order;
+use std::io::{self, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+pub struct Link {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl Link {
+    pub fn new(fd: OwnedFd) -> io::Result<Link> {
+        nix::fcntl::fcntl(
+            &fd,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )?;
+        Ok(Link {
+            fd: sys::async_fd(fd, Interest::READABLE | Interest::WRITABLE)?,
+        })
+    }
+
+    pub async fn send(&self, order: &Order) -> io::Result<()> {
+        let bytes = order.encode();
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| {
+                send(fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL).map_err(io::Error::from)
+            }) {
+                Ok(r) => return r.map(|_| ()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// The next message with its fds; `Ok(None)` when proctord closed its end.
+    pub async fn recv(&self) -> io::Result<Option<(HelperMsg, Vec<OwnedFd>)>> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| recv_one(fd.as_raw_fd())) {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+fn recv_one(fd: RawFd) -> io::Result<Option<(HelperMsg, Vec<OwnedFd>)>> {
+    let mut buf = vec![0u8; MAX_HELPER_MSG + 1];
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fds = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(rights) = c {
+            fds.extend(rights.into_iter().map(sys::received_fd));
+        }
+    }
+    let len = msg.bytes;
+    let flags = msg.flags;
+    if len == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    if flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC) || len > MAX_HELPER_MSG {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "truncated message from proctord",
+        ));
+    }
+    let msg: HelperMsg = proctor_wire::decode_exact(&buf[..len])
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}")))?;
+    let expected = match &msg {
+        HelperMsg::Hello { .. } | HelperMsg::Config { .. } => 1,
+        HelperMsg::Spawned { pipes, .. } | HelperMsg::Child { pipes, .. } => pipes.count(),
+        _ => 0,
+    };
+    if fds.len() != expected {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message carried {} fds, expected {expected}", fds.len()),
+        ));
+    }
+    Ok(Some((msg, fds)))
+}
+
+/// Reads the config proctord put in a sealed memfd.
+pub fn read_config(fd: OwnedFd) -> io::Result<proctor_config::Config> {
+    use std::io::{Read, Seek};
+    const MAX_CONFIG: u64 = 256 * 1024 * 1024;
+    let mut file = std::fs::File::from(fd);
+    file.seek(io::SeekFrom::Start(0))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG).read_to_end(&mut bytes)?;
+    proctor_wire::decode_exact(&bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad config: {e}")))
+}

@@ -1,0 +1,253 @@
+//! Capturing service output: one reader task per pipe, writing into a [`LogSink`] per log file
+//! with size rotation, and fanning out to `tail -f` followers.
+
+use proctor_config::{LogConfig, LogTarget};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+use tracing::warn;
+
+/// Large reads: a service that writes a lot is drained in few syscalls.
+const READ_CHUNK: usize = 128 * 1024;
+/// How much `tail` reads back at most.
+const MAX_TAIL: u64 = 4 * 1024 * 1024;
+
+pub struct LogSink {
+    inner: Mutex<SinkInner>,
+    follow: broadcast::Sender<Arc<[u8]>>,
+    pub path: Option<PathBuf>,
+}
+
+struct SinkInner {
+    file: Option<File>,
+    size: u64,
+    maxbytes: u64,
+    backups: u32,
+    syslog: Option<crate::syslog::Syslog>,
+    /// Bytes that could not be written (disk full, file gone), since the last success.
+    lost: u64,
+}
+
+impl LogSink {
+    pub fn new(cfg: &LogConfig, tag: &str) -> Arc<LogSink> {
+        let path = match &cfg.target {
+            LogTarget::File(p) => Some(p.clone()),
+            _ => None,
+        };
+        let (file, size) = match &path {
+            Some(p) => match open_append(p) {
+                Ok(f) => {
+                    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    (Some(f), size)
+                }
+                Err(e) => {
+                    warn!("cannot open log {}: {e}", p.display());
+                    (None, 0)
+                }
+            },
+            None => (None, 0),
+        };
+        let (follow, _) = broadcast::channel(256);
+        Arc::new(LogSink {
+            inner: Mutex::new(SinkInner {
+                file,
+                size,
+                maxbytes: cfg.maxbytes,
+                backups: cfg.backups,
+                syslog: cfg.syslog.then(|| crate::syslog::Syslog::new(tag)),
+                lost: 0,
+            }),
+            follow,
+            path,
+        })
+    }
+
+    pub fn write(&self, data: &[u8]) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if let Some(s) = &mut inner.syslog {
+            s.send_lines(data);
+        }
+        if let Some(path) = &self.path {
+            inner.write(path, data);
+        }
+        if self.follow.receiver_count() > 0 {
+            let _ = self.follow.send(Arc::from(data));
+        }
+    }
+
+    /// The last `lines` lines, and a subscription to what is written after them: both taken
+    /// under the sink's lock, so a follower neither misses nor repeats a chunk.
+    pub fn tail(
+        &self,
+        lines: u32,
+        follow: bool,
+    ) -> (Vec<u8>, Option<broadcast::Receiver<Arc<[u8]>>>) {
+        let Ok(inner) = self.inner.lock() else {
+            return (Vec::new(), None);
+        };
+        let rx = follow.then(|| self.follow.subscribe());
+        let text = match &self.path {
+            Some(p) => last_lines(p, lines).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        drop(inner);
+        (text, rx)
+    }
+}
+
+impl SinkInner {
+    fn write(&mut self, path: &PathBuf, data: &[u8]) {
+        if self.maxbytes > 0 && self.size + data.len() as u64 > self.maxbytes && self.size > 0 {
+            self.rotate(path);
+        }
+        if self.file.is_none() {
+            // Reopen after an earlier failure (or a rotation that could not reopen).
+            self.file = open_append(path).ok();
+            self.size = self
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len());
+        }
+        let Some(f) = &mut self.file else {
+            self.lost += data.len() as u64;
+            return;
+        };
+        match f.write_all(data) {
+            Ok(()) => {
+                self.size += data.len() as u64;
+                if self.lost > 0 {
+                    warn!(
+                        "log {}: {} bytes were lost before this write succeeded",
+                        path.display(),
+                        self.lost
+                    );
+                    self.lost = 0;
+                }
+            }
+            Err(e) => {
+                if self.lost == 0 {
+                    warn!("cannot write log {}: {e}", path.display());
+                }
+                self.lost += data.len() as u64;
+                self.file = None;
+            }
+        }
+    }
+
+    /// `file` → `file.1` → … → `file.N`, as Supervisor's RotatingFileHandler; with no backups,
+    /// the file is truncated instead.
+    fn rotate(&mut self, path: &PathBuf) {
+        self.file = None;
+        if self.backups == 0 {
+            if let Ok(f) = OpenOptions::new().write(true).truncate(true).open(path) {
+                drop(f);
+            }
+        } else {
+            let numbered = |n: u32| {
+                let mut s = path.clone().into_os_string();
+                s.push(format!(".{n}"));
+                PathBuf::from(s)
+            };
+            let _ = std::fs::remove_file(numbered(self.backups));
+            for n in (1..self.backups).rev() {
+                let _ = std::fs::rename(numbered(n), numbered(n + 1));
+            }
+            if let Err(e) = std::fs::rename(path, numbered(1)) {
+                warn!("cannot rotate {}: {e}", path.display());
+            }
+        }
+        self.file = open_append(path).ok();
+        self.size = 0;
+    }
+}
+
+fn open_append(path: &PathBuf) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// The last `n` lines of a file (at most [`MAX_TAIL`] bytes).
+pub fn last_lines(path: &PathBuf, n: u32) -> io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(MAX_TAIL);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    // Skip a final newline, then find the n-th newline from the end.
+    let body_end = if buf.last() == Some(&b'\n') {
+        buf.len() - 1
+    } else {
+        buf.len()
+    };
+    let mut seen = 0;
+    let mut cut = 0;
+    for i in (0..body_end).rev() {
+        if buf[i] == b'\n' {
+            seen += 1;
+            if seen == n {
+                cut = i + 1;
+                break;
+            }
+        }
+    }
+    Ok(buf.split_off(cut))
+}
+
+/// Copies everything from a service pipe into `sink` until the write end closes.
+pub async fn pump(fd: OwnedFd, sink: Arc<LogSink>) {
+    if nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .is_err()
+    {
+        return;
+    }
+    let Ok(afd) = crate::sys::async_fd(fd, tokio::io::Interest::READABLE) else {
+        return;
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let Ok(mut guard) = afd.readable().await else {
+            return;
+        };
+        match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(io::Error::from))
+        {
+            Ok(Ok(0)) => return,
+            Ok(Ok(n)) => {
+                let sink = sink.clone();
+                let chunk = buf[..n].to_vec();
+                // File writes block; keep them off the reactor threads.
+                if tokio::task::spawn_blocking(move || sink.write(&chunk))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(Err(_)) => return,
+            Err(_would_block) => continue,
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The control socket: one task per connection. Every frame is bounded and decoded exactly; a
+//! client that sends garbage, too much, nothing, or hangs up is dropped and nothing else is
+//! affected.
+
+use crate::supervisor::{Cmd, Event, Failure};
+use proctor_wire::control::{
+    ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_REQUEST,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tracing::{debug, warn};
+
+/// A client has this long to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CLIENTS: usize = 512;
+
+pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Event>) {
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let own_uid = nix::unistd::getuid().as_raw();
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                warn!("accept: {e}");
+                // EMFILE and friends: give the system a moment rather than spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, tx, own_uid).await {
+                debug!("client dropped: {e}");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn write<W: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut W,
+    r: &Response,
+) -> std::io::Result<()> {
+    let body = postcard::to_stdvec(r).map_err(std::io::Error::other)?;
+    let mut buf = Vec::with_capacity(body.len() + 4);
+    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&body);
+    stream.write_all(&buf).await
+}
+
+async fn read_request(stream: &mut UnixStream) -> std::io::Result<Option<Result<Request, String>>> {
+    let mut len = [0u8; 4];
+    match stream.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_REQUEST {
+        return Ok(Some(Err(format!(
+            "request of {len} bytes exceeds the limit of {MAX_REQUEST}"
+        ))));
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await?;
+    Ok(Some(match proctor_wire::decode_exact::<ClientFrame>(&body) {
+        Ok(f) if f.version == CONTROL_PROTOCOL_VERSION => Ok(f.request),
+        Ok(f) => Err(format!(
+            "protocol version {} is not supported (this daemon speaks {CONTROL_PROTOCOL_VERSION}); use the proctorctl of the same release",
+            f.version
+        )),
+        Err(e) => Err(format!("malformed request: {e}")),
+    }))
+}
+
+async fn connection(
+    mut stream: UnixStream,
+    tx: mpsc::Sender<Event>,
+    own_uid: u32,
+) -> std::io::Result<()> {
+    let cred = stream.peer_cred()?;
+    let uid = cred.uid();
+    loop {
+        let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
+            Ok(Ok(Some(r))) => r,
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()),
+        };
+        let req = match req {
+            Ok(r) => r,
+            Err(msg) => {
+                warn!(uid, "dropping client: {msg}");
+                let _ = write(
+                    &mut stream,
+                    &Response::Error {
+                        kind: ErrorKind::BadArguments,
+                        message: msg,
+                    },
+                )
+                .await;
+                return Ok(());
+            }
+        };
+        // Until the policy file arrives, only the daemon's own user and root may control it.
+        if uid != own_uid && uid != 0 {
+            let r = Response::Error {
+                kind: ErrorKind::PermissionDenied,
+                message: format!("permission denied: uid {uid} may not use this daemon (only uid {own_uid} and root may)"),
+            };
+            write(&mut stream, &r).await?;
+            return Ok(());
+        }
+        if let Request::Tail {
+            name,
+            channel,
+            lines,
+            follow,
+        } = req
+        {
+            return tail(&mut stream, &tx, name, channel, lines, follow).await;
+        }
+        let shutdown = matches!(req, Request::Shutdown);
+        let resp = handle(req, &tx).await;
+        write(&mut stream, &resp).await?;
+        if shutdown {
+            let _ = tx.send(Event::Cmd(Cmd::Shutdown)).await;
+        }
+    }
+}
+
+async fn ask<T>(
+    tx: &mpsc::Sender<Event>,
+    make: impl FnOnce(oneshot::Sender<Result<T, Failure>>) -> Cmd,
+) -> Result<T, Failure> {
+    let (rtx, rrx) = oneshot::channel();
+    tx.send(Event::Cmd(make(rtx))).await.map_err(|_| {
+        (
+            ErrorKind::ShuttingDown,
+            "the daemon is shutting down".to_owned(),
+        )
+    })?;
+    rrx.await.unwrap_or_else(|_| {
+        Err((
+            ErrorKind::ShuttingDown,
+            "the daemon is shutting down".to_owned(),
+        ))
+    })
+}
+
+fn respond<T>(r: Result<T, Failure>, ok: impl FnOnce(T) -> Response) -> Response {
+    match r {
+        Ok(v) => ok(v),
+        Err((kind, message)) => Response::Error { kind, message },
+    }
+}
+
+async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
+    match req {
+        Request::Status { names } => {
+            respond(ask(tx, |r| Cmd::Status(names, r)).await, Response::Status)
+        }
+        Request::Start { names } => {
+            respond(ask(tx, |r| Cmd::Start(names, r)).await, Response::Actions)
+        }
+        Request::Stop { names } => {
+            respond(ask(tx, |r| Cmd::Stop(names, r)).await, Response::Actions)
+        }
+        Request::Restart { names } => {
+            // As supervisorctl does: stop, then start, and report both.
+            let stopped = match ask(tx, |r| Cmd::Stop(names.clone(), r)).await {
+                Ok(v) => v,
+                Err((kind, message)) => return Response::Error { kind, message },
+            };
+            let started = match ask(tx, |r| Cmd::Start(names, r)).await {
+                Ok(v) => v,
+                Err((kind, message)) => return Response::Error { kind, message },
+            };
+            // A process that was not running is not a failure of restart.
+            let mut out: Vec<_> = stopped.into_iter().filter(|r| r.ok).collect();
+            out.extend(started);
+            Response::Actions(out)
+        }
+        Request::Signal { signal, names } => respond(
+            ask(tx, |r| Cmd::Signal(signal, names, r)).await,
+            Response::Actions,
+        ),
+        Request::Pid { name } => respond(ask(tx, |r| Cmd::Pids(name, r)).await, Response::Pids),
+        Request::Reread => {
+            let r = match ask(tx, |r| Cmd::ReadConfig(false, r)).await {
+                Ok((config, _)) => ask(tx, |r| Cmd::Diff(config, r)).await,
+                Err(e) => Err(e),
+            };
+            respond(r, Response::Reread)
+        }
+        Request::Update { groups } => {
+            let (config, generation) = match ask(tx, |r| Cmd::ReadConfig(true, r)).await {
+                Ok(v) => v,
+                Err((kind, message)) => return Response::Error { kind, message },
+            };
+            let (diff, to_stop) =
+                match ask(tx, |r| Cmd::PlanUpdate(config, generation, groups, r)).await {
+                    Ok(v) => v,
+                    Err((kind, message)) => return Response::Error { kind, message },
+                };
+            let (rtx, rrx) = oneshot::channel();
+            if tx
+                .send(Event::Cmd(Cmd::StopKeys(to_stop, rtx)))
+                .await
+                .is_err()
+            {
+                return Response::Error {
+                    kind: ErrorKind::ShuttingDown,
+                    message: "the daemon is shutting down".into(),
+                };
+            }
+            let mut out: Vec<_> = rrx
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.ok)
+                .collect();
+            match ask(tx, |r| Cmd::FinishUpdate(diff, r)).await {
+                Ok(v) => {
+                    out.extend(v);
+                    Response::Actions(out)
+                }
+                Err((kind, message)) => Response::Error { kind, message },
+            }
+        }
+        Request::Avail => respond(ask(tx, Cmd::Avail).await, Response::Avail),
+        Request::Shutdown => Response::Done,
+        Request::Version => Response::Version(env!("CARGO_PKG_VERSION").to_owned()),
+        Request::Tail { .. } => Response::Error {
+            kind: ErrorKind::Failed,
+            message: "tail is served elsewhere".into(),
+        },
+    }
+}
+
+async fn tail(
+    stream: &mut UnixStream,
+    tx: &mpsc::Sender<Event>,
+    name: String,
+    channel: proctor_wire::control::Channel,
+    lines: u32,
+    follow: bool,
+) -> std::io::Result<()> {
+    let sink = match ask(tx, |r| Cmd::Tail(name, channel, r)).await {
+        Ok(s) => s,
+        Err((kind, message)) => return write(stream, &Response::Error { kind, message }).await,
+    };
+    let (text, rx) = sink.tail(lines, follow);
+    write(stream, &Response::TailChunk(text)).await?;
+    let Some(mut rx) = rx else {
+        return write(stream, &Response::TailEnd).await;
+    };
+    let (mut rd, mut wr) = stream.split();
+    let mut probe = [0u8; 1];
+    loop {
+        tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Ok(c) => write(&mut wr, &Response::TailChunk(c.to_vec())).await?,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let note = format!("\n[proctor: {n} chunks skipped: the follower fell behind]\n");
+                    write(&mut wr, &Response::TailChunk(note.into_bytes())).await?;
+                }
+                Err(_) => return write(&mut wr, &Response::TailEnd).await,
+            },
+            // The client sends nothing more; EOF means it hung up.
+            r = rd.read(&mut probe) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

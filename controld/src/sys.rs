@@ -1,0 +1,33 @@
+//! controld's only unsafe code: taking ownership of fds it was handed.
+#![allow(unsafe_code)]
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Takes the fds proctord placed at fixed numbers (3 and 4) at exec.
+pub fn inherited_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // F_GETFD proves the number is open before anything claims it.
+    // SAFETY: plain fcntl on an integer.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: proctord put this fd here for us at exec and nothing else in this process owns
+    // it; it is claimed exactly once, at start-up.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Takes ownership of an fd that arrived as SCM_RIGHTS.
+pub fn received_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: recvmsg just installed this fd in our table; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Registers an owned fd with tokio's reactor.
+pub fn async_fd(
+    fd: OwnedFd,
+    interest: tokio::io::Interest,
+) -> std::io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd is open for as long as it lives and always reports the same number,
+    // which is exactly what `register_with_interest` requires; the AsyncFd owns it from here on.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
+        .map_err(|e| e.into_parts().1)
+}

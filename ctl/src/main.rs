@@ -1,1 +1,161 @@
-fn main() {}
+//! proctorctl: the command line for proctor's control daemon, in the manner of supervisorctl.
+#![deny(unsafe_code)]
+
+mod client;
+mod output;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use proctor_wire::control::{Channel, Request};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes, LSB-style as supervisorctl 4 uses them.
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_NOT_RUNNING: u8 = 3;
+pub const EXIT_UNREACHABLE: u8 = 4;
+
+#[derive(Parser)]
+#[command(
+    name = "proctorctl",
+    version,
+    about = "Control a proctor daemon: status, start, stop, restart, logs and config updates",
+    long_about = "Control a proctor daemon: status, start, stop, restart, logs and config updates.\n\n\
+The daemon's socket is found from -s, then $PROCTOR_SOCKET, then the [unix_http_server] file= \
+of the config given with -c (default /etc/proctor/proctor.conf).\n\n\
+Names: a process (`web`), a process in a group (`web:web_00`), a whole group (`web:*` or just \
+the group's name), or `all`.",
+    after_help = "Examples:\n  proctorctl status\n  proctorctl -s /run/proctor/proctor.sock restart web:*\n  proctorctl tail -f nginx stderr\n  proctorctl status --json | jq '.[] | select(.state != \"RUNNING\")'"
+)]
+struct Cli {
+    /// The daemon's config, to find its socket.
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// The daemon's control socket (overrides $PROCTOR_SOCKET and -c).
+    #[arg(short = 's', long = "socket", value_name = "PATH", global = true)]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChannelArg {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the state of processes (all when no name is given).
+    #[command(after_help = "Exit status: 0 when every listed process is running, 3 when one is not, 4 when a name is unknown or the daemon cannot be reached.\n\nExamples:\n  proctorctl status\n  proctorctl status web:* worker\n  proctorctl status --json")]
+    Status {
+        /// Print a JSON array instead of columns.
+        #[arg(long)]
+        json: bool,
+        names: Vec<String>,
+    },
+    /// Start processes and wait until they are RUNNING (after startsecs).
+    #[command(after_help = "Examples:\n  proctorctl start web\n  proctorctl start web:*\n  proctorctl start all")]
+    Start {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop processes (stopsignal, then SIGKILL after stopwaitsecs) and wait until they are.
+    #[command(after_help = "Examples:\n  proctorctl stop web\n  proctorctl stop all")]
+    Stop {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop, then start processes. Does not re-read the config (see `update`).
+    #[command(after_help = "Examples:\n  proctorctl restart web:*")]
+    Restart {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal (name or number: HUP, USR1, 15, ...) to running processes.
+    #[command(after_help = "Examples:\n  proctorctl signal HUP nginx\n  proctorctl signal USR2 web:*")]
+    Signal {
+        signal: String,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Print pids: of the daemons with no name, of every process with `all`.
+    #[command(after_help = "Examples:\n  proctorctl pid\n  proctorctl pid web:web_00\n  proctorctl pid all")]
+    Pid { name: Option<String> },
+    /// Print the end of a process's log; -f keeps following it.
+    #[command(after_help = "Examples:\n  proctorctl tail web\n  proctorctl tail -n 100 web stderr\n  proctorctl tail -f web")]
+    Tail {
+        /// Keep printing what is written, until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// How many lines to print first.
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        lines: u32,
+        name: String,
+        #[arg(value_enum, default_value = "stdout")]
+        channel: ChannelArg,
+    },
+    /// Re-read the config and show what changed, without applying anything.
+    Reread,
+    /// Re-read the config and apply it: stop removed groups, restart changed ones, add new
+    /// ones. Unchanged groups are left alone.
+    #[command(after_help = "Examples:\n  proctorctl update\n  proctorctl update web")]
+    Update { groups: Vec<String> },
+    /// List every configured process: in use or not, autostart, priorities.
+    Avail,
+    /// Stop every service in reverse priority order and stop the daemon.
+    Shutdown,
+    /// Print the daemon's version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let socket = match client::find_socket(cli.socket.as_deref(), cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("proctorctl: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = run(&socket, cli.command);
+    ExitCode::from(code)
+}
+
+fn run(socket: &std::path::Path, command: Command) -> u8 {
+    let req = match command {
+        Command::Status { json, names } => {
+            return output::status(socket, Request::Status { names }, json);
+        }
+        Command::Tail {
+            follow,
+            lines,
+            name,
+            channel,
+        } => {
+            let channel = match channel {
+                ChannelArg::Stdout => Channel::Stdout,
+                ChannelArg::Stderr => Channel::Stderr,
+            };
+            return output::tail(
+                socket,
+                Request::Tail {
+                    name,
+                    channel,
+                    lines,
+                    follow,
+                },
+            );
+        }
+        Command::Start { names } => Request::Start { names },
+        Command::Stop { names } => Request::Stop { names },
+        Command::Restart { names } => Request::Restart { names },
+        Command::Signal { signal, names } => Request::Signal { signal, names },
+        Command::Pid { name } => Request::Pid { name },
+        Command::Reread => Request::Reread,
+        Command::Update { groups } => Request::Update { groups },
+        Command::Avail => Request::Avail,
+        Command::Shutdown => Request::Shutdown,
+        Command::Version => Request::Version,
+    };
+    output::simple(socket, req)
+}

@@ -153,7 +153,7 @@ impl Helper {
                     version: HELPER_PROTOCOL_VERSION,
                     generation: self.generation,
                     helper_pid: std::process::id(),
-                    first_start: self.launches == 0,
+                    first_start: self.launches == 1,
                     root_mode: self.root_mode,
                 };
                 match config_memfd(&self.config) {

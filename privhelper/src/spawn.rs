@@ -235,11 +235,14 @@ pub struct Exec<'a> {
 /// Forks, runs `exec` in the child and waits for the exec to succeed or fail. Returns the pid
 /// and a pidfd of the running child, or which step failed and why.
 pub fn run(exec: &Exec<'_>) -> Result<(i32, OwnedFd), String> {
-    let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    // Above every fd the child maps (0-4), so that no dup2 in the child can overwrite it.
-    let status_w = fcntl(&status_w, FcntlArg::F_DUPFD_CLOEXEC(16))
+    let (status_r, low_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // Above every fd the child maps (0-4), so that no dup2 in the child can overwrite it. The
+    // low copy must go now: any write end left open in proctord would keep the read below from
+    // ever seeing EOF.
+    let status_w = fcntl(&low_w, FcntlArg::F_DUPFD_CLOEXEC(16))
         .map(sys::own_fd)
         .map_err(|e| format!("fcntl: {e}"))?;
+    drop(low_w);
     let plan = ChildPlan {
         path: exec.path,
         argv: exec.argv,

@@ -554,7 +554,11 @@ impl Supervisor {
                 }));
             }
             Cmd::Start(names, reply) => match self.resolve(&names) {
-                Ok(keys) => {
+                Ok(mut keys) => {
+                    // `all` means "whatever is not started yet", as in supervisorctl.
+                    if names.iter().any(|n| n == "all") {
+                        keys.retain(|k| !self.procs[k].state.is_running());
+                    }
                     let jobs = self.start_keys(keys).await;
                     tokio::spawn(async move {
                         let _ = reply.send(Ok(join(jobs).await));
@@ -565,7 +569,10 @@ impl Supervisor {
                 }
             },
             Cmd::Stop(names, reply) => match self.resolve(&names) {
-                Ok(keys) => {
+                Ok(mut keys) => {
+                    if names.iter().any(|n| n == "all") {
+                        keys.retain(|k| self.procs[k].state.is_running());
+                    }
                     let levels = self.stop_levels(keys);
                     let tx = self.tx.clone();
                     tokio::spawn(async move {

@@ -1,8 +1,7 @@
 //! Finding the daemon and talking to it.
 
 use proctor_wire::control::{
-    read_frame, write_frame, ClientFrame, Request, Response, CONTROL_PROTOCOL_VERSION,
-    MAX_RESPONSE,
+    read_frame, write_frame, ClientFrame, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_RESPONSE,
 };
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

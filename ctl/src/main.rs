@@ -46,7 +46,9 @@ enum ChannelArg {
 #[derive(Subcommand)]
 enum Command {
     /// Show the state of processes (all when no name is given).
-    #[command(after_help = "Exit status: 0 when every listed process is running, 3 when one is not, 4 when a name is unknown or the daemon cannot be reached.\n\nExamples:\n  proctorctl status\n  proctorctl status web:* worker\n  proctorctl status --json")]
+    #[command(
+        after_help = "Exit status: 0 when every listed process is running, 3 when one is not, 4 when a name is unknown or the daemon cannot be reached.\n\nExamples:\n  proctorctl status\n  proctorctl status web:* worker\n  proctorctl status --json"
+    )]
     Status {
         /// Print a JSON array instead of columns.
         #[arg(long)]
@@ -54,7 +56,9 @@ enum Command {
         names: Vec<String>,
     },
     /// Start processes and wait until they are RUNNING (after startsecs).
-    #[command(after_help = "Examples:\n  proctorctl start web\n  proctorctl start web:*\n  proctorctl start all")]
+    #[command(
+        after_help = "Examples:\n  proctorctl start web\n  proctorctl start web:*\n  proctorctl start all"
+    )]
     Start {
         #[arg(required = true)]
         names: Vec<String>,
@@ -72,17 +76,23 @@ enum Command {
         names: Vec<String>,
     },
     /// Send a signal (name or number: HUP, USR1, 15, ...) to running processes.
-    #[command(after_help = "Examples:\n  proctorctl signal HUP nginx\n  proctorctl signal USR2 web:*")]
+    #[command(
+        after_help = "Examples:\n  proctorctl signal HUP nginx\n  proctorctl signal USR2 web:*"
+    )]
     Signal {
         signal: String,
         #[arg(required = true)]
         names: Vec<String>,
     },
     /// Print pids: of the daemons with no name, of every process with `all`.
-    #[command(after_help = "Examples:\n  proctorctl pid\n  proctorctl pid web:web_00\n  proctorctl pid all")]
+    #[command(
+        after_help = "Examples:\n  proctorctl pid\n  proctorctl pid web:web_00\n  proctorctl pid all"
+    )]
     Pid { name: Option<String> },
     /// Print the end of a process's log; -f keeps following it.
-    #[command(after_help = "Examples:\n  proctorctl tail web\n  proctorctl tail -n 100 web stderr\n  proctorctl tail -f web")]
+    #[command(
+        after_help = "Examples:\n  proctorctl tail web\n  proctorctl tail -n 100 web stderr\n  proctorctl tail -f web"
+    )]
     Tail {
         /// Keep printing what is written, until interrupted.
         #[arg(short = 'f', long)]

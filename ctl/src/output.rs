@@ -30,7 +30,12 @@ pub fn status(socket: &Path, req: Request, json: bool) -> u8 {
         let list: Vec<serde_json::Value> = infos.iter().map(json_of).collect();
         println!("{}", serde_json::Value::Array(list));
     } else {
-        let width = infos.iter().map(|i| i.namespec.len()).max().unwrap_or(0).max(32);
+        let width = infos
+            .iter()
+            .map(|i| i.namespec.len())
+            .max()
+            .unwrap_or(0)
+            .max(32);
         let mut out = std::io::stdout().lock();
         for i in &infos {
             let _ = writeln!(
@@ -126,7 +131,11 @@ pub fn simple(socket: &Path, req: Request) -> u8 {
             0
         }
         Response::Reread(diff) => {
-            if is_reread && diff.added.is_empty() && diff.changed.is_empty() && diff.removed.is_empty() {
+            if is_reread
+                && diff.added.is_empty()
+                && diff.changed.is_empty()
+                && diff.removed.is_empty()
+            {
                 println!("No config updates to processes");
             }
             for g in diff.added {

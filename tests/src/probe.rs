@@ -1,1 +1,72 @@
-fn main() {}
+//! A probe run as a service by the end-to-end tests: it writes what it sees of itself (open fds,
+//! identity, signal state, session, environment) to stdout, one `key=value` per line, then
+//! sleeps until stopped.
+#![deny(unsafe_code)]
+
+fn main() {
+    let mut out = String::new();
+    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    // The directory handle used to list /proc/self/fd is itself an fd; drop the highest
+    // number, which is that handle.
+    fds.pop();
+    out.push_str(&format!("fds={}\n", fds.join(",")));
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        for l in status.lines() {
+            for k in [
+                "Uid",
+                "Gid",
+                "Groups",
+                "SigBlk",
+                "SigIgn",
+                "CapEff",
+                "CapPrm",
+                "CapAmb",
+                "NoNewPrivs",
+                "Seccomp",
+            ] {
+                if let Some(v) = l.strip_prefix(&format!("{k}:")) {
+                    out.push_str(&format!(
+                        "{k}={}\n",
+                        v.split_whitespace().collect::<Vec<_>>().join(" ")
+                    ));
+                }
+            }
+        }
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the command: state ppid pgrp session.
+        if let Some(rest) = stat.rsplit(')').next() {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if f.len() > 3 {
+                out.push_str(&format!(
+                    "pid={}\npgrp={}\nsession={}\n",
+                    std::process::id(),
+                    f[2],
+                    f[3]
+                ));
+            }
+        }
+    }
+    for (k, v) in std::env::vars() {
+        if k.starts_with("SUPERVISOR_") || k == "PROBE_VAR" {
+            out.push_str(&format!("env.{k}={v}\n"));
+        }
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        out.push_str(&format!("cwd={}\n", cwd.display()));
+    }
+    out.push_str("probe=done\n");
+    print!("{out}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,391 @@
+//! Test harness for proctor's end-to-end tests: runs the real binaries in temporary
+//! directories. As root, everything runs as the `proctest-user` account (created on first use),
+//! because this release's proctord is for ordinary users; otherwise as the calling user.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "proctest-user";
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Creates a system account if it does not exist (idempotent; safe when tests race).
+pub fn ensure_account(name: &str) -> Account {
+    let lookup = || nix::unistd::User::from_name(name).ok().flatten();
+    if lookup().is_none() {
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--user-group",
+                name,
+            ])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let u =
+        lookup().unwrap_or_else(|| panic!("cannot create account {name}: is useradd installed?"));
+    Account {
+        name: u.name,
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Who the daemons under test run as: `proctest-user` when the tests run as root.
+pub fn runner() -> Option<Account> {
+    static R: OnceLock<Option<Account>> = OnceLock::new();
+    R.get_or_init(|| is_root().then(|| ensure_account(ACCOUNT)))
+        .clone()
+}
+
+/// The directory holding the workspace's binaries, reachable by the runner account (hard links
+/// in a world-traversable temporary directory when running as root, since the checkout may
+/// live under a private directory).
+pub fn bin_dir() -> PathBuf {
+    static D: OnceLock<PathBuf> = OnceLock::new();
+    D.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let target = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+        for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe"] {
+            assert!(
+                target.join(b).exists(),
+                "{} is missing: run the tests with `cargo test --workspace` so every binary is built",
+                target.join(b).display()
+            );
+        }
+        if runner().is_none() {
+            return target;
+        }
+        let dir = std::env::temp_dir().join(format!("proctest-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe"] {
+            let (src, dst) = (target.join(b), dir.join(b));
+            let _ = std::fs::remove_file(&dst);
+            if std::fs::hard_link(&src, &dst).is_err() {
+                std::fs::copy(&src, &dst).unwrap();
+            }
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir
+    })
+    .clone()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// A command run as the runner account (or as ourselves).
+pub fn command(program: &Path) -> Command {
+    let mut c = Command::new(program);
+    if let Some(a) = runner() {
+        // std drops supplementary groups when it switches uid as root.
+        c.uid(a.uid).gid(a.gid);
+        c.env("HOME", "/nonexistent").env("USER", &a.name);
+    }
+    c
+}
+
+/// A private working directory owned by the runner.
+pub fn workdir() -> tempfile::TempDir {
+    let d = tempfile::Builder::new()
+        .prefix("proctest-")
+        .tempdir()
+        .unwrap();
+    if let Some(a) = runner() {
+        nix::unistd::chown(d.path(), Some(a.uid.into()), Some(a.gid.into())).unwrap();
+    }
+    d
+}
+
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
+    pub socket: PathBuf,
+    pub child: Option<Child>,
+    pub stderr_path: PathBuf,
+}
+
+impl Daemon {
+    /// The header every test config gets: socket and logs inside the daemon's directory.
+    pub fn header(dir: &Path) -> String {
+        format!(
+            "[unix_http_server]\nfile = {0}/proctor.sock\n\n[supervisord]\nchildlogdir = {0}/log\nidentifier = test\n\n",
+            dir.display()
+        )
+    }
+
+    /// Starts proctord on `programs` (config sections; `{dir}` is replaced by the daemon's
+    /// directory) and waits for its socket.
+    pub fn start(programs: &str) -> Daemon {
+        let d = Daemon::prepare(programs);
+        d.launch()
+    }
+
+    pub fn prepare(programs: &str) -> Daemon {
+        let dir = workdir();
+        let conf = dir.path().join("proctor.conf");
+        let body = format!(
+            "{}{}",
+            Daemon::header(dir.path()),
+            programs.replace("{dir}", &dir.path().display().to_string())
+        );
+        std::fs::write(&conf, body).unwrap();
+        Daemon {
+            socket: dir.path().join("proctor.sock"),
+            stderr_path: dir.path().join("proctord.stderr"),
+            conf,
+            dir,
+            child: None,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write_config(&self, programs: &str) {
+        let body = format!(
+            "{}{}",
+            Daemon::header(self.dir.path()),
+            programs.replace("{dir}", &self.dir.path().display().to_string())
+        );
+        std::fs::write(&self.conf, body).unwrap();
+    }
+
+    pub fn launch(mut self) -> Daemon {
+        let err = std::fs::File::create(&self.stderr_path).unwrap();
+        if let Some(a) = runner() {
+            nix::unistd::chown(&self.stderr_path, Some(a.uid.into()), Some(a.gid.into())).unwrap();
+        }
+        let child = command(&bin("proctord"))
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let sock = self.socket.clone();
+        wait_until("the control socket", Duration::from_secs(10), || {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("proctord exited early ({st}):\n{}", self.stderr());
+                }
+            }
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(|_| ())
+        });
+        self
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap()
+    }
+
+    /// Runs proctorctl against this daemon.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        command(&bin("proctorctl"))
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// proctorctl that must succeed; returns stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let o = self.ctl(args);
+        assert!(
+            o.status.success(),
+            "proctorctl {args:?} failed ({}):\nstdout: {}\nstderr: {}\ndaemon:\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            self.stderr()
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn status(&self) -> Vec<Value> {
+        let o = self.ctl(&["status", "--json"]);
+        serde_json::from_slice::<Value>(&o.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "bad status --json: {}\n{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+    }
+
+    pub fn process(&self, name: &str) -> Value {
+        self.status()
+            .into_iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no process {name} in status"))
+    }
+
+    pub fn state(&self, name: &str) -> String {
+        self.process(name)["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        self.process(name)["pid"].as_u64().map(|p| p as u32)
+    }
+
+    /// Waits until `name` is in `state`; returns its status object.
+    pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let p = self.process(name);
+            if p["state"] == state {
+                return p;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{name} did not reach {state} in {timeout:?}; last: {p}\ndaemon log:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM to proctord and wait for it to exit; returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("proctord did not exit after SIGTERM:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // Remember the services' pids, so that none outlives the test even if proctord fails.
+        let pids: Vec<i32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| s.rsplit(')').next().map(str::to_owned))
+                    .and_then(|s| s.split_whitespace().nth(1).map(str::to_owned))
+                    == Some(child.id().to_string())
+            })
+            .collect();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Is `pid` alive (and not a zombie)?
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| !r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// A field of /proc/PID/status, e.g. `SigBlk`.
+pub fn proc_status(pid: u32, field: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_owned())
+        })
+}

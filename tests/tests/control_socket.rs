@@ -1,0 +1,390 @@
+//! The control socket under misuse: garbage, oversized and truncated frames, a foreign protocol
+//! version and silent clients are dropped without harm to anyone else; clients are served
+//! concurrently; only the daemon's own user and root may use it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proctor_tests::*;
+use proctor_wire::control::{
+    read_frame, write_frame, ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION,
+    MAX_RESPONSE,
+};
+use std::io::{BufRead, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(15);
+
+fn daemon() -> Daemon {
+    let d = Daemon::start("[program:svc]\ncommand = sleep 1000\nstartsecs = 0\n");
+    d.wait_state("svc", "RUNNING", T);
+    d
+}
+
+fn connect(d: &Daemon) -> UnixStream {
+    let s = UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// The daemon still answers, and has not panicked.
+fn still_serving(d: &Daemon) {
+    let out = d.ctl_ok(&["status"]);
+    assert!(out.starts_with("svc ") && out.contains("RUNNING"), "{out}");
+    let log = d.stderr();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Reads to the end: the daemon must close the connection (a reset counts, when it closed with
+/// our unread bytes in its queue) without sending anything (more).
+fn hung_up(s: &mut UnixStream) {
+    let mut rest = Vec::new();
+    match s.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "unexpected bytes: {rest:?}"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the daemon did not close the connection: {e}"),
+    }
+}
+
+/// The one reply the daemon sends before closing: an error frame, then EOF.
+fn error_then_eof(mut s: UnixStream) -> (ErrorKind, String) {
+    let body = read_frame(&mut s, MAX_RESPONSE)
+        .unwrap()
+        .expect("an error reply before the daemon hangs up");
+    let resp: Response = proctor_wire::decode_exact(&body).unwrap();
+    hung_up(&mut s);
+    match resp {
+        Response::Error { kind, message } => (kind, message),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn garbage_is_refused() {
+    let d = daemon();
+    // Text: its first four bytes make a length far past the limit.
+    let mut s = connect(&d);
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let (kind, msg) = error_then_eof(s);
+    assert_eq!(kind, ErrorKind::BadArguments);
+    assert_eq!(
+        msg,
+        format!(
+            "request of {} bytes exceeds the limit of 65536",
+            u32::from_be_bytes(*b"GET ")
+        )
+    );
+    still_serving(&d);
+
+    // A frame of the right length holding junk.
+    let mut s = connect(&d);
+    let junk = [0xffu8; 12];
+    s.write_all(&(junk.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(&junk).unwrap();
+    let (kind, msg) = error_then_eof(s);
+    assert_eq!(kind, ErrorKind::BadArguments);
+    assert!(msg.starts_with("malformed request: "), "{msg}");
+    still_serving(&d);
+
+    // Pseudo-random bytes, then a hang-up: whatever the daemon makes of them, it lets go.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..20 {
+        let bytes: Vec<u8> = (0..(64 + round * 37))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let mut s = connect(&d);
+        let _ = s.write_all(&bytes);
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        // Either nothing or one error frame, then the end.
+        let mut first = [0u8; 4];
+        match s.read_exact(&mut first) {
+            Ok(()) => {
+                let len = u32::from_be_bytes(first) as usize;
+                let mut body = vec![0u8; len];
+                s.read_exact(&mut body).unwrap();
+                let resp: Response = proctor_wire::decode_exact(&body).unwrap();
+                assert!(
+                    matches!(
+                        resp,
+                        Response::Error {
+                            kind: ErrorKind::BadArguments,
+                            ..
+                        }
+                    ),
+                    "{resp:?}"
+                );
+                hung_up(&mut s);
+            }
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ),
+                "the daemon did not close the connection: {e}"
+            ),
+        }
+    }
+    still_serving(&d);
+}
+
+#[test]
+fn an_oversized_length_is_refused_without_reading_on() {
+    let d = daemon();
+    let mut s = connect(&d);
+    s.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap();
+    let (kind, msg) = error_then_eof(s);
+    assert_eq!(kind, ErrorKind::BadArguments);
+    assert_eq!(
+        msg,
+        "request of 4294967295 bytes exceeds the limit of 65536"
+    );
+    // Just past the limit too.
+    let mut s = connect(&d);
+    s.write_all(&(64 * 1024 + 1u32).to_be_bytes()).unwrap();
+    let (_, msg) = error_then_eof(s);
+    assert_eq!(msg, "request of 65537 bytes exceeds the limit of 65536");
+    still_serving(&d);
+}
+
+#[test]
+fn a_truncated_frame_then_hang_up_is_dropped() {
+    let d = daemon();
+    for sent in [0usize, 1, 3, 50] {
+        let mut s = connect(&d);
+        if sent < 4 {
+            s.write_all(&100u32.to_be_bytes()[..sent]).unwrap();
+        } else {
+            s.write_all(&100u32.to_be_bytes()).unwrap();
+            s.write_all(&vec![0u8; sent]).unwrap();
+        }
+        drop(s);
+        still_serving(&d);
+    }
+    // Half of a real request.
+    let mut buf = Vec::new();
+    write_frame(
+        &mut buf,
+        &ClientFrame {
+            version: CONTROL_PROTOCOL_VERSION,
+            request: Request::Stop {
+                names: vec!["svc".into()],
+            },
+        },
+    )
+    .unwrap();
+    let mut s = connect(&d);
+    s.write_all(&buf[..buf.len() - 2]).unwrap();
+    drop(s);
+    still_serving(&d);
+    assert_eq!(
+        d.state("svc"),
+        "RUNNING",
+        "a truncated stop must do nothing"
+    );
+}
+
+#[test]
+fn a_foreign_protocol_version_is_refused() {
+    let d = daemon();
+    let mut s = connect(&d);
+    write_frame(
+        &mut s,
+        &ClientFrame {
+            version: 999,
+            request: Request::Stop {
+                names: vec!["svc".into()],
+            },
+        },
+    )
+    .unwrap();
+    let (kind, msg) = error_then_eof(s);
+    assert_eq!(kind, ErrorKind::BadArguments);
+    assert_eq!(
+        msg,
+        format!(
+            "protocol version 999 is not supported (this daemon speaks {CONTROL_PROTOCOL_VERSION}); \
+             use the proctorctl of the same release"
+        )
+    );
+    still_serving(&d);
+    assert_eq!(d.state("svc"), "RUNNING", "the refused stop did nothing");
+
+    // The same frame with the right version works, on a raw connection too.
+    let mut s = connect(&d);
+    write_frame(
+        &mut s,
+        &ClientFrame {
+            version: CONTROL_PROTOCOL_VERSION,
+            request: Request::Version,
+        },
+    )
+    .unwrap();
+    let body = read_frame(&mut s, MAX_RESPONSE).unwrap().unwrap();
+    let resp: Response = proctor_wire::decode_exact(&body).unwrap();
+    assert!(matches!(resp, Response::Version(_)), "{resp:?}");
+}
+
+#[test]
+fn silent_clients_do_not_block_others() {
+    let d = daemon();
+    let silent: Vec<UnixStream> = (0..20).map(|_| connect(&d)).collect();
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        still_serving(&d);
+    }
+    assert_eq!(d.ctl_ok(&["stop", "svc"]), "svc: stopped\n");
+    assert_eq!(d.ctl_ok(&["start", "svc"]), "svc: started\n");
+    // Well within the daemon's 10 s request timeout: the silent clients are still connected
+    // (nothing to read yet, no EOF), and were no obstacle.
+    if t0.elapsed() < Duration::from_secs(8) {
+        for s in &silent {
+            s.set_nonblocking(true).unwrap();
+            let mut b = [0u8; 1];
+            let r = (&*s).read(&mut b);
+            assert!(
+                matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+                "a silent client was answered or dropped early: {r:?}"
+            );
+        }
+    }
+    drop(silent);
+    still_serving(&d);
+}
+
+#[test]
+fn tail_follow_does_not_block_other_clients() {
+    let d = Daemon::start(
+        "[program:talker]\ncommand = sh -c 'echo hello-$$; exec sleep 1000'\nstartsecs = 0\n",
+    );
+    let pid = d.wait_state("talker", "RUNNING", T)["pid"]
+        .as_u64()
+        .unwrap();
+    let mut child = command(&bin("proctorctl"))
+        .arg("-s")
+        .arg(&d.socket)
+        .args(["tail", "-f", "talker"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines() {
+            let Ok(l) = l else { return };
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    let next = |want: &str| {
+        let deadline = Instant::now() + T;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) if l == want => return,
+                Ok(_) => {}
+                Err(e) => panic!("tail -f never printed {want}: {e}"),
+            }
+        }
+    };
+    // Seen through the log file read back, whether or not it was written yet when tail began.
+    next(&format!("hello-{pid}"));
+    // Meanwhile another client controls the daemon.
+    assert!(d.ctl_ok(&["status"]).contains("RUNNING"));
+    assert_eq!(d.ctl_ok(&["stop", "talker"]), "talker: stopped\n");
+    assert_eq!(d.ctl_ok(&["start", "talker"]), "talker: started\n");
+    let pid2 = d.pid_of("talker").unwrap();
+    // The follower goes on, and sees the new process's output.
+    next(&format!("hello-{pid2}"));
+    assert!(child.try_wait().unwrap().is_none(), "tail -f ended");
+    let _ = child.kill();
+    let _ = child.wait();
+    still_serving_named(&d, "talker");
+}
+
+fn still_serving_named(d: &Daemon, name: &str) {
+    assert_eq!(d.state(name), "RUNNING");
+    assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
+}
+
+#[test]
+fn parallel_clients_are_all_served() {
+    let d = daemon();
+    let outs: Vec<std::process::Output> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..20).map(|_| sc.spawn(|| d.ctl(&["status"]))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in outs {
+        assert!(o.status.success(), "{o:?}");
+        let out = stdout(&o);
+        assert!(out.starts_with("svc ") && out.contains("RUNNING"), "{out}");
+    }
+    still_serving(&d);
+}
+
+#[test]
+fn only_the_daemons_user_and_root_may_use_it() {
+    let d = daemon();
+    // The daemon's own user: every other test does that.
+    still_serving(&d);
+    let Some(owner) = runner() else {
+        // Not root: there is no other account to try.
+        return;
+    };
+    // Let everyone reach the socket, so that only the daemon's own check stands in the way.
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("an account named nobody");
+    let o = std::process::Command::new(bin("proctorctl"))
+        .arg("-s")
+        .arg(&d.socket)
+        .arg("stop")
+        .arg("svc")
+        .uid(nobody.uid.as_raw())
+        .gid(nobody.gid.as_raw())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "proctorctl: permission denied: uid {} may not use this daemon (only uid {} and root may)\n",
+            nobody.uid.as_raw(),
+            owner.uid
+        )
+    );
+    assert_eq!(d.state("svc"), "RUNNING", "the refused stop did nothing");
+    // Root may.
+    let o = std::process::Command::new(bin("proctorctl"))
+        .arg("-s")
+        .arg(&d.socket)
+        .args(["status", "svc"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).starts_with("svc "), "{o:?}");
+    let o = std::process::Command::new(bin("proctorctl"))
+        .arg("-s")
+        .arg(&d.socket)
+        .args(["restart", "svc"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "svc: stopped\nsvc: started\n", "{o:?}");
+    still_serving(&d);
+}

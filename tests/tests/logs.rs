@@ -1,0 +1,269 @@
+//! Capturing service output: AUTO, custom and NONE log files, redirect_stderr, size rotation,
+//! lossless capture of a fast writer, and `proctorctl tail` (with -n, stderr and -f).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proctor_tests::*;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(15);
+
+fn auto_log(d: &Daemon, name: &str, channel: &str) -> PathBuf {
+    d.path(&format!("log/{name}-{channel}---test.log"))
+}
+
+/// Waits until `path` holds exactly `want`.
+fn wait_content(path: &PathBuf, want: &str) {
+    let mut last = None;
+    let found = wait_until_or(T, || {
+        let s = std::fs::read_to_string(path).ok();
+        let ok = s.as_deref() == Some(want);
+        last = s;
+        ok
+    });
+    assert!(
+        found,
+        "{} never held {want:?}; last: {last:?}",
+        path.display()
+    );
+}
+
+/// Like `wait_until`, but returns whether the condition came true instead of panicking.
+fn wait_until_or(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn stdout_and_stderr_go_to_separate_auto_files() {
+    let d = Daemon::start(
+        "[program:both]\ncommand = sh -c 'echo to-out; echo to-err >&2; exec sleep 1000'\nstartsecs = 0\n",
+    );
+    let p = d.wait_state("both", "RUNNING", T);
+    let (out, err) = (
+        auto_log(&d, "both", "stdout"),
+        auto_log(&d, "both", "stderr"),
+    );
+    assert_eq!(p["stdout_logfile"], out.display().to_string());
+    assert_eq!(p["stderr_logfile"], err.display().to_string());
+    wait_content(&out, "to-out\n");
+    wait_content(&err, "to-err\n");
+}
+
+#[test]
+fn redirect_stderr_merges_into_the_stdout_log() {
+    let d = Daemon::start(
+        "[program:merged]\ncommand = sh -c 'echo one; echo two >&2; echo three; exec sleep 1000'\n\
+         startsecs = 0\nredirect_stderr = true\n",
+    );
+    let p = d.wait_state("merged", "RUNNING", T);
+    let out = auto_log(&d, "merged", "stdout");
+    assert_eq!(p["stdout_logfile"], out.display().to_string());
+    // One pipe for both: the order of writes is kept.
+    wait_content(&out, "one\ntwo\nthree\n");
+    assert!(!auto_log(&d, "merged", "stderr").exists());
+    assert_eq!(d.ctl_ok(&["tail", "merged"]), "one\ntwo\nthree\n");
+    // stderr has no log of its own: tail refuses rather than show the stdout log as stderr.
+    let o = d.ctl(&["tail", "merged", "stderr"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "tail merged stderr printed {:?}",
+        stdout(&o)
+    );
+    assert_eq!(
+        stderr(&o),
+        "proctorctl: merged has no stderr log file (NONE or redirected)\n"
+    );
+}
+
+#[test]
+fn custom_stdout_logfile_is_honoured() {
+    let d = Daemon::start(
+        "[program:custom]\ncommand = sh -c 'echo custom-line; exec sleep 1000'\nstartsecs = 0\n\
+         stdout_logfile = {dir}/custom.log\n",
+    );
+    let p = d.wait_state("custom", "RUNNING", T);
+    let custom = d.path("custom.log");
+    assert_eq!(p["stdout_logfile"], custom.display().to_string());
+    wait_content(&custom, "custom-line\n");
+    assert!(!auto_log(&d, "custom", "stdout").exists());
+    assert_eq!(d.ctl_ok(&["tail", "custom"]), "custom-line\n");
+}
+
+#[test]
+fn none_writes_no_file_and_tail_says_so() {
+    let d = Daemon::start(
+        "[program:quiet]\ncommand = sh -c 'echo dropped; echo kept >&2; exec sleep 1000'\nstartsecs = 0\n\
+         stdout_logfile = NONE\n",
+    );
+    let p = d.wait_state("quiet", "RUNNING", T);
+    assert_eq!(p["stdout_logfile"], "");
+    wait_content(&auto_log(&d, "quiet", "stderr"), "kept\n");
+    let files: Vec<String> = std::fs::read_dir(d.path("log"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, ["quiet-stderr---test.log"]);
+    let o = d.ctl(&["tail", "quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        "proctorctl: quiet has no stdout log file (NONE or redirected)\n"
+    );
+    assert_eq!(d.ctl_ok(&["tail", "quiet", "stderr"]), "kept\n");
+}
+
+#[test]
+fn rotation_keeps_maxbytes_and_backups() {
+    // Six bursts of 600 bytes ("N\n" x 300), each its own write, apart in time.
+    let d = Daemon::start(
+        "[program:rot]\ncommand = sh -c 'for i in 1 2 3 4 5 6; do yes $i | head -n 300; sleep 0.3; done; exec sleep 1000'\n\
+         startsecs = 0\nstdout_logfile_maxbytes = 1000\nstdout_logfile_backups = 2\n",
+    );
+    let log = auto_log(&d, "rot", "stdout");
+    let burst = |i: u32| format!("{i}\n").repeat(300);
+    wait_content(&log, &burst(6));
+    let numbered = |n: u32| PathBuf::from(format!("{}.{n}", log.display()));
+    assert_eq!(std::fs::read_to_string(numbered(1)).unwrap(), burst(5));
+    assert_eq!(std::fs::read_to_string(numbered(2)).unwrap(), burst(4));
+    assert!(!numbered(3).exists(), "only 2 backups are kept");
+    for f in [log.clone(), numbered(1), numbered(2)] {
+        let len = std::fs::metadata(&f).unwrap().len();
+        assert!(len <= 1000 + 600, "{} has {len} bytes", f.display());
+    }
+    // tail reads the current file only.
+    assert_eq!(d.ctl_ok(&["tail", "-n", "2", "rot"]), "6\n6\n");
+}
+
+#[test]
+fn a_fast_writer_loses_nothing() {
+    let d = Daemon::start(
+        "[program:flood]\ncommand = sh -c 'yes | head -n 2000000; exec sleep 1000'\nstartsecs = 0\n\
+         stdout_logfile_maxbytes = 0\n",
+    );
+    let log = auto_log(&d, "flood", "stdout");
+    let mut size = 0;
+    let done = wait_until_or(T, || {
+        size = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        size >= 4_000_000
+    });
+    assert!(done, "the log reached only {size} of 4000000 bytes");
+    // Nothing more arrives, and what arrived is intact.
+    std::thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read(&log).unwrap();
+    assert_eq!(text.len(), 4_000_000);
+    assert!(
+        text.chunks(2).all(|c| c == b"y\n"),
+        "the captured output is corrupted"
+    );
+    assert_eq!(d.state("flood"), "RUNNING");
+}
+
+#[test]
+fn tail_prints_the_last_lines_of_either_channel() {
+    let d = Daemon::start(
+        "[program:lines]\ncommand = sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do echo line$i; done; \
+         echo err-a >&2; echo err-b >&2; exec sleep 1000'\nstartsecs = 0\n",
+    );
+    let all: String = (1..=10).map(|i| format!("line{i}\n")).collect();
+    wait_content(&auto_log(&d, "lines", "stdout"), &all);
+    wait_content(&auto_log(&d, "lines", "stderr"), "err-a\nerr-b\n");
+    assert_eq!(
+        d.ctl_ok(&["tail", "-n", "3", "lines"]),
+        "line8\nline9\nline10\n"
+    );
+    assert_eq!(d.ctl_ok(&["tail", "-n", "1", "lines"]), "line10\n");
+    // The default is 20 lines: all 10 here.
+    assert_eq!(d.ctl_ok(&["tail", "lines"]), all);
+    assert_eq!(d.ctl_ok(&["tail", "lines", "stderr"]), "err-a\nerr-b\n");
+    assert_eq!(d.ctl_ok(&["tail", "-n", "1", "lines", "stderr"]), "err-b\n");
+    let o = d.ctl(&["tail", "nosuch"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(stderr(&o), "proctorctl: no such process: nosuch\n");
+}
+
+/// A running `proctorctl tail -f`, its stdout read line by line in a thread.
+struct Follower {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(d: &Daemon, args: &[&str]) -> Follower {
+        let mut child = command(&bin("proctorctl"))
+            .arg("-s")
+            .arg(&d.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines() {
+                let Ok(l) = l else { return };
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        Follower { child, lines }
+    }
+
+    /// Lines read until `marker` (included); panics after the timeout.
+    fn until(&self, marker: &str) -> Vec<String> {
+        let deadline = Instant::now() + T;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let done = l == marker;
+                    seen.push(l);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(e) => panic!("tail -f: no {marker:?} ({e}); got {seen:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tail_follow_receives_later_output() {
+    let d = Daemon::start(
+        "[program:later]\ncommand = sh -c 'echo before; while [ ! -e {dir}/go ]; do sleep 0.1; done; \
+         echo after-1; echo after-2; exec sleep 1000'\nstartsecs = 0\n",
+    );
+    wait_content(&auto_log(&d, "later", "stdout"), "before\n");
+    let f = Follower::start(&d, &["tail", "-f", "later"]);
+    assert_eq!(f.until("before"), ["before"]);
+    std::fs::write(d.path("go"), "").unwrap();
+    assert_eq!(f.until("after-2"), ["after-1", "after-2"]);
+    drop(f);
+    // The follower's hang-up leaves the daemon serving.
+    assert!(d.ctl_ok(&["status"]).contains("RUNNING"));
+}

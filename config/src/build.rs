@@ -298,3 +298,16 @@ pub(crate) fn build(
         groups,
     })
 }
+
+/// Only `[unix_http_server]`, for clients.
+pub(crate) fn server_only(
+    sections: &[Section],
+    ctx: &LoadContext,
+) -> Result<Option<ServerConfig>, Diagnostic> {
+    let mut ignored = Vec::new();
+    sections
+        .iter()
+        .find(|s| s.name == "unix_http_server")
+        .map(|s| server(s, ctx, &mut ignored))
+        .transpose()
+}

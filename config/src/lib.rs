@@ -72,6 +72,20 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
+/// Reads only what a client needs, the `[unix_http_server]` section (the main file and its
+/// includes), without checking programs: `proctorctl -c` works for anyone who can read the file,
+/// whatever the programs' `user=` say.
+pub fn load_server(path: &Path, ctx: &LoadContext) -> Result<Option<ServerConfig>, Diagnostic> {
+    let source = std::path::absolute(path).map_err(|e| Diagnostic {
+        file: path.to_path_buf(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    let mut warnings = Vec::new();
+    let sections = load::read_all(&source, ctx, &mut warnings)?;
+    build::server_only(&sections, ctx)
+}
+
 /// Loads and checks the config at `path`. The first error refuses the whole file.
 pub fn load(path: &Path, ctx: &LoadContext) -> Result<Loaded, Diagnostic> {
     let source = std::path::absolute(path).map_err(|e| Diagnostic {

@@ -201,6 +201,16 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
             respond(r, Response::Reread)
         }
         Request::Update { groups } => {
+            // Unknown group names are refused before proctord switches to the new file.
+            if !groups.is_empty() {
+                let checked = match ask(tx, |r| Cmd::ReadConfig(false, r)).await {
+                    Ok((preview, _)) => ask(tx, |r| Cmd::CheckGroups(preview, groups.clone(), r)).await,
+                    Err(e) => Err(e),
+                };
+                if let Err((kind, message)) = checked {
+                    return Response::Error { kind, message };
+                }
+            }
             let (config, generation) = match ask(tx, |r| Cmd::ReadConfig(true, r)).await {
                 Ok(v) => v,
                 Err((kind, message)) => return Response::Error { kind, message },

@@ -45,6 +45,8 @@ pub enum Cmd {
     ),
     ReadConfig(bool, Reply<(Config, u32)>),
     Diff(Config, Reply<ConfigDiff>),
+    /// Checks that each group name exists in the current config or in `Config`.
+    CheckGroups(Config, Vec<String>, Reply<()>),
     /// Make `Config` (generation) current; returns the keys to stop for the named groups.
     PlanUpdate(Config, u32, Vec<String>, Reply<(ConfigDiff, Vec<Key>)>),
     FinishUpdate(ConfigDiff, Reply<Vec<ActionResult>>),
@@ -79,7 +81,10 @@ struct Waiter {
 }
 
 pub struct Supervisor {
+    /// The config file as proctord last read it.
     config: Config,
+    /// Each group's settings as last applied (differs from `config` after a partial update).
+    applied: BTreeMap<String, update::GroupSig>,
     generation: u32,
     helper_pid: u32,
     procs: BTreeMap<Key, Proc>,
@@ -113,6 +118,7 @@ impl Supervisor {
         tx: mpsc::Sender<Event>,
     ) -> Supervisor {
         let mut s = Supervisor {
+            applied: update::signatures(&config),
             config,
             generation,
             helper_pid,
@@ -225,6 +231,9 @@ impl Supervisor {
                     info!("success: {} entered RUNNING state, process has stayed up for > than {} seconds (startsecs)", p.namespec, p.cfg.startsecs);
                     self.set_state(&key, ProcessState::Running);
                 }
+                (TimerKind::Backoff, ProcessState::Backoff) if self.shutting_down => {
+                    self.set_state(&key, ProcessState::Stopped);
+                }
                 (TimerKind::Backoff, ProcessState::Backoff) => self.spawn(&key).await,
                 (TimerKind::Kill, ProcessState::Stopping) => {
                     if let Some(id) = p.id {
@@ -291,7 +300,12 @@ impl Supervisor {
 
     async fn spawn(&mut self, key: &Key) {
         let Some(program) = self.config.program(&key.0).map(|(i, _)| i as u32) else {
-            // The program left the config: nothing to start.
+            // The program left the config file (re-read by a partial `update`): it cannot be
+            // started until an update removes it.
+            if let Some(p) = self.procs.get_mut(key) {
+                p.spawnerr = "no longer in the config file (run proctorctl update)".into();
+            }
+            self.set_state(key, ProcessState::Fatal);
             return;
         };
         let Some(p) = self.procs.get_mut(key) else {
@@ -694,11 +708,22 @@ impl Supervisor {
                 };
                 self.order(kind, Some(Pending::Config(reply))).await;
             }
+            Cmd::CheckGroups(new, groups, reply) => {
+                let unknown: Vec<&String> = groups
+                    .iter()
+                    .filter(|g| new.group(g).is_none() && self.config.group(g).is_none())
+                    .collect();
+                let r = match unknown.first() {
+                    Some(g) => fail(ErrorKind::BadName, format!("no such group: {g}")),
+                    None => Ok(()),
+                };
+                let _ = reply.send(r);
+            }
             Cmd::Diff(new, reply) => {
-                let _ = reply.send(Ok(update::diff(&self.config, &new)));
+                let _ = reply.send(Ok(update::diff(&self.applied, &new)));
             }
             Cmd::PlanUpdate(new, generation, groups, reply) => {
-                let mut d = update::diff(&self.config, &new);
+                let mut d = update::diff(&self.applied, &new);
                 if !groups.is_empty() {
                     for g in &groups {
                         if !d.added.contains(g)
@@ -714,6 +739,15 @@ impl Supervisor {
                     d.added.retain(|g| groups.contains(g));
                     d.changed.retain(|g| groups.contains(g));
                     d.removed.retain(|g| groups.contains(g));
+                }
+                let fresh = update::signatures(&new);
+                for g in d.added.iter().chain(d.changed.iter()) {
+                    if let Some(sig) = fresh.get(g) {
+                        self.applied.insert(g.clone(), sig.clone());
+                    }
+                }
+                for g in &d.removed {
+                    self.applied.remove(g);
                 }
                 self.config = new;
                 self.generation = generation;
@@ -928,6 +962,28 @@ impl Supervisor {
                     let left = u64::from(p.cfg.startsecs) - age;
                     self.set_state(&key, ProcessState::Starting);
                     self.set_timer(&key, Duration::from_secs(left), TimerKind::StartSecs);
+                }
+            }
+            HelperMsg::ExitedAway { program, process_num, status, .. } => {
+                let key = (program, process_num);
+                let Some(p) = self.procs.get_mut(&key) else {
+                    return;
+                };
+                let (code, expected) = match status {
+                    ExitStatus::Code(c) => (c, p.cfg.exitcodes.contains(&c)),
+                    ExitStatus::Signal(s) => (-s, false),
+                };
+                p.exitstatus = Some(code);
+                p.laststop = now_secs();
+                let restart = match p.cfg.autorestart {
+                    AutoRestart::Always => true,
+                    AutoRestart::Unexpected => !expected,
+                    AutoRestart::Never => false,
+                };
+                info!("{} exited while controld was down (exit status {code})", p.namespec);
+                self.set_state(&key, ProcessState::Exited);
+                if restart {
+                    self.spawn(&key).await;
                 }
             }
             HelperMsg::ChildrenEnd { seq } => {

@@ -1,36 +1,44 @@
-//! What changed between two configs, by process group, as `reread` and `update` see it.
+//! What changed between the groups that run and a config, as `reread` and `update` see it.
+//!
+//! controld keeps the settings of every group as last applied, by value: a partial `update`
+//! applies some groups and leaves the others' changes pending, as Supervisor does.
 
-use proctor_config::{Config, GroupConfig, ProgramConfig};
+use proctor_config::{Config, ProgramConfig};
 use proctor_wire::control::ConfigDiff;
+use std::collections::BTreeMap;
 
-/// A group's settings and its programs' settings, by value (indices differ between configs).
-fn signature<'a>(config: &'a Config, g: &'a GroupConfig) -> (i32, bool, Vec<&'a ProgramConfig>) {
-    (
-        g.priority,
-        g.explicit,
-        g.programs
-            .iter()
-            .filter_map(|&i| config.programs.get(i))
-            .collect(),
-    )
+/// A group's priority, kind and its programs' settings (indices differ between configs).
+pub type GroupSig = (i32, bool, Vec<ProgramConfig>);
+
+pub fn signatures(config: &Config) -> BTreeMap<String, GroupSig> {
+    config
+        .groups
+        .iter()
+        .map(|g| {
+            let programs = g
+                .programs
+                .iter()
+                .filter_map(|&i| config.programs.get(i).cloned())
+                .collect();
+            (g.name.clone(), (g.priority, g.explicit, programs))
+        })
+        .collect()
 }
 
-pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
+pub fn diff(applied: &BTreeMap<String, GroupSig>, new: &Config) -> ConfigDiff {
+    let fresh = signatures(new);
     let mut d = ConfigDiff::default();
-    for g in &new.groups {
-        match old.group(&g.name) {
-            None => d.added.push(g.name.clone()),
-            Some(og) if signature(old, og) != signature(new, g) => d.changed.push(g.name.clone()),
+    for (name, sig) in &fresh {
+        match applied.get(name) {
+            None => d.added.push(name.clone()),
+            Some(old) if old != sig => d.changed.push(name.clone()),
             Some(_) => {}
         }
     }
-    for g in &old.groups {
-        if new.group(&g.name).is_none() {
-            d.removed.push(g.name.clone());
-        }
-    }
-    d.added.sort();
-    d.changed.sort();
-    d.removed.sort();
+    d.removed = applied
+        .keys()
+        .filter(|n| !fresh.contains_key(*n))
+        .cloned()
+        .collect();
     d
 }

@@ -23,10 +23,8 @@ pub fn find_socket(flag: Option<&Path>, config: Option<&Path>) -> Result<PathBuf
         ));
     }
     let ctx = proctor_config::LoadContext::current();
-    let loaded = proctor_config::load(path, &ctx).map_err(|d| d.to_string())?;
-    loaded
-        .config
-        .server
+    proctor_config::load_server(path, &ctx)
+        .map_err(|d| d.to_string())?
         .map(|s| s.file)
         .ok_or_else(|| format!("{}: no [unix_http_server] file=", path.display()))
 }

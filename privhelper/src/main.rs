@@ -86,6 +86,18 @@ fn run(args: Args) -> Result<u8, String> {
         eprintln!("proctord: warning: {w}");
     }
     let config = loaded.config;
+    for p in config.programs.iter().filter(|p| !p.capabilities.is_empty()) {
+        eprintln!(
+            "proctord: warning: {}: [program:{}] capabilities= takes effect only when proctord runs as root, which this release does not support yet",
+            p.origin, p.name
+        );
+    }
+    if config.proctor.policy.is_some() || config.proctor.audit_log.is_some() {
+        eprintln!(
+            "proctord: warning: {}: [proctor] policy= and audit_log= are not enforced yet: only proctord's own user and root may use the control socket",
+            config_path.display()
+        );
+    }
     if args.check {
         let processes: usize = config.programs.iter().map(|p| p.processes.len()).sum();
         println!(

@@ -12,7 +12,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use proctor_config::{Config, LoadContext};
-use proctor_wire::helper::{ExitStatus, HelperMsg, Pipes, HELPER_PROTOCOL_VERSION};
+use proctor_wire::helper::{ExitStatus, HelperMsg, Pipes, HELPER_PROTOCOL_VERSION, MAX_HELPER_MSG};
 use proctor_wire::order::{Order, OrderKind};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -25,6 +25,15 @@ use tracing::{debug, error, info, warn};
 const MAX_QUICK_RESTARTS: u32 = 5;
 const QUICK_DEATH: Duration = Duration::from_secs(10);
 const RESTART_DELAY: Duration = Duration::from_secs(1);
+/// Longest refusal reason passed on (the rest is cut).
+const MAX_REASON: usize = 4096;
+
+struct Outgoing {
+    bytes: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    /// For an exit report: what to tell the next controld if this one dies before reading it.
+    exit: Option<(String, u32, ExitStatus)>,
+}
 
 pub struct Helper {
     pub config: Config,
@@ -39,12 +48,14 @@ pub struct Helper {
     children: Children,
     controld: Option<ControldProc>,
     /// Messages for controld not yet accepted by its socket (it may be busy or stopped).
-    outbox: VecDeque<(Vec<u8>, Vec<OwnedFd>)>,
+    outbox: VecDeque<Outgoing>,
     restart_at: Option<Instant>,
     quick_deaths: u32,
     shutting_down: bool,
     quit_ordered: bool,
     launches: u32,
+    /// Services that exited while no controld was there to hear it.
+    away_exits: Vec<(String, u32, ExitStatus)>,
 }
 
 impl Helper {
@@ -77,6 +88,7 @@ impl Helper {
             shutting_down: false,
             quit_ordered: false,
             launches: 0,
+            away_exits: Vec::new(),
         }
     }
 
@@ -175,8 +187,31 @@ impl Helper {
     }
 
     fn queue(&mut self, msg: &HelperMsg, fds: Vec<OwnedFd>) {
+        self.queue_with(msg, fds, None);
+    }
+
+    fn queue_with(&mut self, msg: &HelperMsg, fds: Vec<OwnedFd>, exit: Option<(String, u32, ExitStatus)>) {
+        let shortened;
+        let msg = match msg {
+            // Reasons can quote config text; keep every message within one datagram.
+            HelperMsg::Refused { seq, reason } if reason.len() > MAX_REASON => {
+                let mut cut = MAX_REASON;
+                while !reason.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                shortened = HelperMsg::Refused {
+                    seq: *seq,
+                    reason: format!("{}…", &reason[..cut]),
+                };
+                &shortened
+            }
+            m => m,
+        };
         match postcard::to_stdvec(msg) {
-            Ok(bytes) => self.outbox.push_back((bytes, fds)),
+            Ok(bytes) if bytes.len() > MAX_HELPER_MSG => {
+                error!("dropping a message for controld of {} bytes", bytes.len());
+            }
+            Ok(bytes) => self.outbox.push_back(Outgoing { bytes, fds, exit }),
             Err(e) => error!("cannot encode a message for controld: {e}"),
         }
         self.flush();
@@ -187,9 +222,9 @@ impl Helper {
         let Some(c) = &self.controld else {
             return;
         };
-        while let Some((bytes, fds)) = self.outbox.front() {
-            let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
-            match c.channel.send_bytes(bytes, &raw) {
+        while let Some(out) = self.outbox.front() {
+            let raw: Vec<i32> = out.fds.iter().map(|f| f.as_raw_fd()).collect();
+            match c.channel.send_bytes(&out.bytes, &raw) {
                 Ok(true) => {
                     self.outbox.pop_front();
                 }
@@ -292,7 +327,12 @@ impl Helper {
         let Some(proc) = self.controld.take() else {
             return;
         };
-        self.outbox.clear();
+        // Exit reports it never read go to its successor.
+        for out in std::mem::take(&mut self.outbox) {
+            if let Some(exit) = out.exit {
+                self.away_exits.push(exit);
+            }
+        }
         if self.quit_ordered || self.shutting_down {
             info!(?status, "proctor-controld exited");
             return;
@@ -432,9 +472,18 @@ impl Helper {
                         fds,
                     ));
                 }
-                info!(seq, children = msgs.len(), "listed live children");
+                info!(seq, children = msgs.len(), exited = self.away_exits.len(), "listed live children");
                 for (m, fds) in msgs {
                     self.queue(&m, fds);
+                }
+                for (program, process_num, status) in std::mem::take(&mut self.away_exits) {
+                    let m = HelperMsg::ExitedAway {
+                        seq,
+                        program,
+                        process_num,
+                        status,
+                    };
+                    self.queue(&m, Vec::new());
                 }
                 self.queue(&HelperMsg::ChildrenEnd { seq }, Vec::new());
             }

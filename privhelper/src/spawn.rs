@@ -269,6 +269,12 @@ pub fn run(exec: &Exec<'_>) -> Result<(i32, OwnedFd), String> {
             std::io::Error::from_raw_os_error(errno)
         ));
     }
-    let pidfd = pidfd.map_err(|e| format!("pidfd_open: {e}"))?;
-    Ok((pid, pidfd))
+    match pidfd {
+        Ok(fd) => Ok((pid, fd)),
+        Err(e) => {
+            // Untracked, it could never be signalled or stopped: it must not run at all.
+            sys::kill_untracked_child(pid);
+            Err(format!("pidfd_open: {e} (the new process was killed)"))
+        }
+    }
 }

@@ -91,6 +91,16 @@ impl ChildStep {
     }
 }
 
+/// The kernel's `struct sigaction` (x86-64 and arm64 share this layout), for the raw
+/// rt_sigaction syscall.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: libc::sighandler_t,
+    mask: u64,
+}
+
 /// Forks and runs `plan` in the child. Returns the child's pid.
 ///
 /// The caller must be single-threaded: proctord checks that at start-up and never creates a
@@ -127,13 +137,24 @@ fn child_after_fork(plan: &ChildPlan<'_>) -> ! {
     // child's copy of the address space. Nothing allocates, locks or unwinds.
     unsafe {
         // Signals first: dispositions that proctord ignores would survive execve, and the mask
-        // proctord blocks for its signalfd would be inherited.
-        let mut dfl: libc::sigaction = std::mem::zeroed();
-        dfl.sa_sigaction = libc::SIG_DFL;
-        for sig in 1..=libc::SIGRTMAX() {
+        // proctord blocks for its signalfd would be inherited. The raw syscall, not libc's
+        // sigaction(), because glibc refuses its internal signals (32, 33), and an inherited
+        // "ignore" on those must not reach services either.
+        let dfl = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in 1..=64 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                // Some numbers in the range are reserved by libc; EINVAL there is expected.
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &dfl as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                );
             }
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -238,6 +259,15 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+/// SIGKILLs a child we cannot track (its pidfd could not be opened). Only for a child of ours
+/// that is not yet reaped, so the pid is still its own.
+pub fn kill_untracked_child(pid: i32) {
+    if pid > 1 {
+        // SAFETY: plain syscall with integer arguments.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
 

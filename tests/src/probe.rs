@@ -5,17 +5,18 @@
 
 fn main() {
     let mut out = String::new();
-    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+    let mut fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")
         .map(|d| {
             d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
                 .collect()
         })
         .unwrap_or_default();
-    fds.sort();
+    fds.sort_unstable();
     // The directory handle used to list /proc/self/fd is itself an fd; drop the highest
     // number, which is that handle.
     fds.pop();
+    let fds: Vec<String> = fds.iter().map(u32::to_string).collect();
     out.push_str(&format!("fds={}\n", fds.join(",")));
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         for l in status.lines() {

@@ -89,6 +89,14 @@ pub enum HelperMsg {
         started: u64,
         pipes: Pipes,
     },
+    /// Answer to Children, after the `Child` messages: a service that exited while no controld
+    /// was running.
+    ExitedAway {
+        seq: u32,
+        program: String,
+        process_num: u32,
+        status: ExitStatus,
+    },
     ChildrenEnd {
         seq: u32,
     },

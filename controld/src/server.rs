@@ -204,7 +204,9 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
             // Unknown group names are refused before proctord switches to the new file.
             if !groups.is_empty() {
                 let checked = match ask(tx, |r| Cmd::ReadConfig(false, r)).await {
-                    Ok((preview, _)) => ask(tx, |r| Cmd::CheckGroups(preview, groups.clone(), r)).await,
+                    Ok((preview, _)) => {
+                        ask(tx, |r| Cmd::CheckGroups(preview, groups.clone(), r)).await
+                    }
                     Err(e) => Err(e),
                 };
                 if let Err((kind, message)) = checked {

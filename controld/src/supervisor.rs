@@ -7,7 +7,7 @@ use crate::procs::Proc;
 use crate::update;
 use proctor_config::{AutoRestart, Config};
 use proctor_wire::control::{
-    ActionResult, AvailInfo, ConfigDiff, ErrorKind, ProcessInfo, ProcessState,
+    ActionResult, AvailInfo, Channel, ConfigDiff, ErrorKind, ProcessInfo, ProcessState,
 };
 use proctor_wire::helper::{ExitStatus, HelperMsg};
 use proctor_wire::order::{Order, OrderKind};
@@ -38,11 +38,7 @@ pub enum Cmd {
     StopKeys(Vec<Key>, oneshot::Sender<Vec<ActionResult>>),
     Signal(String, Vec<String>, Reply<Vec<ActionResult>>),
     Pids(Option<String>, Reply<Vec<(String, Option<u32>)>>),
-    Tail(
-        String,
-        proctor_wire::control::Channel,
-        Reply<Arc<logs::LogSink>>,
-    ),
+    Tail(String, Channel, Reply<Arc<logs::LogSink>>),
     ReadConfig(bool, Reply<(Config, u32)>),
     Diff(Config, Reply<ConfigDiff>),
     /// Checks that each group name exists in the current config or in `Config`.
@@ -675,10 +671,14 @@ impl Supervisor {
                     .and_then(|keys| match keys.as_slice() {
                         [k] => {
                             let p = &self.procs[k];
-                            Ok(match channel {
-                                proctor_wire::control::Channel::Stdout => p.stdout.clone(),
-                                proctor_wire::control::Channel::Stderr => p.stderr.clone(),
-                            })
+                            match channel {
+                                Channel::Stdout => Ok(p.stdout.clone()),
+                                Channel::Stderr if Arc::ptr_eq(&p.stdout, &p.stderr) => fail(
+                                    ErrorKind::Failed,
+                                    format!("{name} has no stderr log file (redirect_stderr=true sends stderr to the stdout log)"),
+                                ),
+                                Channel::Stderr => Ok(p.stderr.clone()),
+                            }
                         }
                         _ => fail(
                             ErrorKind::BadArguments,
@@ -964,7 +964,12 @@ impl Supervisor {
                     self.set_timer(&key, Duration::from_secs(left), TimerKind::StartSecs);
                 }
             }
-            HelperMsg::ExitedAway { program, process_num, status, .. } => {
+            HelperMsg::ExitedAway {
+                program,
+                process_num,
+                status,
+                ..
+            } => {
                 let key = (program, process_num);
                 let Some(p) = self.procs.get_mut(&key) else {
                     return;
@@ -980,7 +985,10 @@ impl Supervisor {
                     AutoRestart::Unexpected => !expected,
                     AutoRestart::Never => false,
                 };
-                info!("{} exited while controld was down (exit status {code})", p.namespec);
+                info!(
+                    "{} exited while controld was down (exit status {code})",
+                    p.namespec
+                );
                 self.set_state(&key, ProcessState::Exited);
                 if restart {
                     self.spawn(&key).await;

@@ -86,7 +86,11 @@ fn run(args: Args) -> Result<u8, String> {
         eprintln!("proctord: warning: {w}");
     }
     let config = loaded.config;
-    for p in config.programs.iter().filter(|p| !p.capabilities.is_empty()) {
+    for p in config
+        .programs
+        .iter()
+        .filter(|p| !p.capabilities.is_empty())
+    {
         eprintln!(
             "proctord: warning: {}: [program:{}] capabilities= takes effect only when proctord runs as root, which this release does not support yet",
             p.origin, p.name

@@ -190,7 +190,12 @@ impl Helper {
         self.queue_with(msg, fds, None);
     }
 
-    fn queue_with(&mut self, msg: &HelperMsg, fds: Vec<OwnedFd>, exit: Option<(String, u32, ExitStatus)>) {
+    fn queue_with(
+        &mut self,
+        msg: &HelperMsg,
+        fds: Vec<OwnedFd>,
+        exit: Option<(String, u32, ExitStatus)>,
+    ) {
         let shortened;
         let msg = match msg {
             // Reasons can quote config text; keep every message within one datagram.
@@ -472,7 +477,12 @@ impl Helper {
                         fds,
                     ));
                 }
-                info!(seq, children = msgs.len(), exited = self.away_exits.len(), "listed live children");
+                info!(
+                    seq,
+                    children = msgs.len(),
+                    exited = self.away_exits.len(),
+                    "listed live children"
+                );
                 for (m, fds) in msgs {
                     self.queue(&m, fds);
                 }

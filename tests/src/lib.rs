@@ -64,6 +64,7 @@ pub fn bin_dir() -> PathBuf {
     D.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
         let target = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+        build_binaries(&target);
         for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe"] {
             assert!(
                 target.join(b).exists(),
@@ -88,6 +89,23 @@ pub fn bin_dir() -> PathBuf {
         dir
     })
     .clone()
+}
+
+/// `cargo test` builds only the binaries of the package under test; the daemons live in other
+/// packages, so build them (a no-op when they are fresh) with the same cargo and profile.
+fn build_binaries(target: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut c = Command::new(cargo);
+    c.current_dir(workspace)
+        .args(["build", "--workspace", "--bins", "--quiet"]);
+    if target.file_name().is_some_and(|n| n == "release") {
+        c.arg("--release");
+    }
+    let status = c
+        .status()
+        .expect("cannot run cargo to build the binaries under test");
+    assert!(status.success(), "building the binaries under test failed");
 }
 
 pub fn bin(name: &str) -> PathBuf {

@@ -84,7 +84,7 @@ fn redirect_stderr_merges_into_the_stdout_log() {
     );
     assert_eq!(
         stderr(&o),
-        "proctorctl: merged has no stderr log file (NONE or redirected)\n"
+        "proctorctl: merged has no stderr log file (redirect_stderr=true sends stderr to the stdout log)\n"
     );
 }
 

@@ -15,6 +15,9 @@ const READ_CHUNK: usize = 128 * 1024;
 /// How much `tail` reads back at most.
 const MAX_TAIL: u64 = 4 * 1024 * 1024;
 
+/// What a `tail -f` receives: every chunk written after it subscribed.
+pub type Follower = broadcast::Receiver<Arc<[u8]>>;
+
 pub struct LogSink {
     inner: Mutex<SinkInner>,
     follow: broadcast::Sender<Arc<[u8]>>,
@@ -82,11 +85,7 @@ impl LogSink {
 
     /// The last `lines` lines, and a subscription to what is written after them: both taken
     /// under the sink's lock, so a follower neither misses nor repeats a chunk.
-    pub fn tail(
-        &self,
-        lines: u32,
-        follow: bool,
-    ) -> (Vec<u8>, Option<broadcast::Receiver<Arc<[u8]>>>) {
+    pub fn tail(&self, lines: u32, follow: bool) -> (Vec<u8>, Option<Follower>) {
         let Ok(inner) = self.inner.lock() else {
             return (Vec::new(), None);
         };

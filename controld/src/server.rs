@@ -131,7 +131,7 @@ async fn connection(
         let resp = handle(req, &tx).await;
         write(&mut stream, &resp).await?;
         if shutdown {
-            let _ = tx.send(Event::Cmd(Cmd::Shutdown)).await;
+            let _ = tx.send(Event::Cmd(Box::new(Cmd::Shutdown))).await;
         }
     }
 }
@@ -141,12 +141,14 @@ async fn ask<T>(
     make: impl FnOnce(oneshot::Sender<Result<T, Failure>>) -> Cmd,
 ) -> Result<T, Failure> {
     let (rtx, rrx) = oneshot::channel();
-    tx.send(Event::Cmd(make(rtx))).await.map_err(|_| {
-        (
-            ErrorKind::ShuttingDown,
-            "the daemon is shutting down".to_owned(),
-        )
-    })?;
+    tx.send(Event::Cmd(Box::new(make(rtx))))
+        .await
+        .map_err(|_| {
+            (
+                ErrorKind::ShuttingDown,
+                "the daemon is shutting down".to_owned(),
+            )
+        })?;
     rrx.await.unwrap_or_else(|_| {
         Err((
             ErrorKind::ShuttingDown,
@@ -224,7 +226,7 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
                 };
             let (rtx, rrx) = oneshot::channel();
             if tx
-                .send(Event::Cmd(Cmd::StopKeys(to_stop, rtx)))
+                .send(Event::Cmd(Box::new(Cmd::StopKeys(to_stop, rtx))))
                 .await
                 .is_err()
             {

@@ -26,7 +26,7 @@ pub type Failure = (ErrorKind, String);
 pub type Reply<T> = oneshot::Sender<Result<T, Failure>>;
 
 pub enum Event {
-    Cmd(Cmd),
+    Cmd(Box<Cmd>),
     Helper(HelperMsg, Vec<OwnedFd>),
     HelperGone(String),
 }
@@ -161,7 +161,7 @@ impl Supervisor {
             let next = self.timers.first().map(|t| t.0);
             tokio::select! {
                 ev = rx.recv() => match ev {
-                    Some(Event::Cmd(cmd)) => self.command(cmd).await,
+                    Some(Event::Cmd(cmd)) => self.command(*cmd).await,
                     Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
                     Some(Event::HelperGone(why)) => {
                         error!("lost proctord: {why}; exiting");
@@ -667,7 +667,7 @@ impl Supervisor {
             }
             Cmd::Tail(name, channel, reply) => {
                 let r = self
-                    .resolve(&[name.clone()])
+                    .resolve(std::slice::from_ref(&name))
                     .and_then(|keys| match keys.as_slice() {
                         [k] => {
                             let p = &self.procs[k];
@@ -1130,7 +1130,7 @@ pub async fn stop_in_order(tx: mpsc::Sender<Event>, levels: Vec<Vec<Key>>) -> Ve
     for level in levels {
         let (rtx, rrx) = oneshot::channel();
         if tx
-            .send(Event::Cmd(Cmd::StopKeys(level, rtx)))
+            .send(Event::Cmd(Box::new(Cmd::StopKeys(level, rtx))))
             .await
             .is_err()
         {

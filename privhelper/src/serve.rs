@@ -311,15 +311,19 @@ impl Helper {
         match self.children.remove_pid(pid) {
             Some((id, child)) => {
                 info!(id, pid, program = %child.program, process_num = child.process_num, ?status, "service exited");
-                if self.controld.is_some() {
-                    self.queue(
-                        &HelperMsg::Exited {
-                            id,
-                            pid: pid as u32,
-                            status,
-                        },
-                        Vec::new(),
-                    );
+                let exit = (child.program.clone(), child.process_num, status);
+                if self.controld.as_ref().is_some_and(|c| !c.closed) {
+                    let msg = HelperMsg::Exited {
+                        id,
+                        pid: pid as u32,
+                        status,
+                    };
+                    // Kept with the message: if controld dies before reading it, its
+                    // successor is told instead.
+                    self.queue_with(&msg, Vec::new(), Some(exit));
+                } else {
+                    // Told to the next controld, so that autorestart still applies.
+                    self.away_exits.push(exit);
                 }
             }
             // An orphaned grandchild re-parented to us (we are a subreaper), or a child whose

@@ -1,0 +1,224 @@
+//! The daemon as a whole: one per socket, orderly shutdown, surviving the death of controld,
+//! the demo, and `--check`.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use proctor_tests::*;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+fn sigkill(pid: u32) {
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_socket_is_refused() {
+    let d = Daemon::start("[program:a]\ncommand = sleep 1000\nstartsecs = 0\n");
+    d.wait_state("a", "RUNNING", T);
+    let out = command(&bin("proctord"))
+        .arg("-c")
+        .arg(&d.conf)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let sock = d.socket.display().to_string();
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("proctord: another proctord is already serving {sock}; stop it first (proctorctl -s {sock} shutdown)")
+    );
+    // The first one is untouched.
+    assert_eq!(d.state("a"), "RUNNING");
+}
+
+#[test]
+fn sigterm_stops_services_in_reverse_priority_and_exits_cleanly() {
+    let svc = |name: &str, prio: u32| {
+        format!(
+            "[program:{name}]\ncommand = sh -c 'trap \"echo {name} >> {{dir}}/stopped; exit 0\" TERM; while true; do sleep 0.1; done'\nstartsecs = 0\npriority = {prio}\n\n"
+        )
+    };
+    let mut d = Daemon::start(&format!(
+        "{}{}{}",
+        svc("db", 10),
+        svc("app", 20),
+        svc("web", 30)
+    ));
+    let pids: Vec<u32> = ["db", "app", "web"]
+        .iter()
+        .map(|n| d.wait_state(n, "RUNNING", T)["pid"].as_u64().unwrap() as u32)
+        .collect();
+    let status = d.stop();
+    assert!(
+        status.success(),
+        "proctord exit status {status}\n{}",
+        d.stderr()
+    );
+    let order = std::fs::read_to_string(d.path("stopped")).unwrap();
+    assert_eq!(order, "web\napp\ndb\n");
+    for pid in pids {
+        assert!(!alive(pid), "service {pid} outlived proctord");
+    }
+    assert!(!d.socket.exists(), "the socket is removed at exit");
+}
+
+#[test]
+fn shutdown_command_stops_everything() {
+    let mut d = Daemon::start("[program:a]\ncommand = sleep 1000\nstartsecs = 0\n");
+    let pid = d.wait_state("a", "RUNNING", T)["pid"].as_u64().unwrap() as u32;
+    assert_eq!(d.ctl_ok(&["shutdown"]).trim(), "Shut down");
+    let mut child = d.child.take().unwrap();
+    let st = wait_until("proctord to exit", T, || child.try_wait().unwrap());
+    assert!(st.success());
+    assert!(!alive(pid));
+}
+
+#[test]
+fn controld_killed_is_restarted_and_loses_no_service_and_no_line() {
+    let d = Daemon::start(
+        "[program:counter]\ncommand = sh -c 'i=0; while true; do i=$((i+1)); echo \"line $i\"; sleep 0.02; done'\nstartsecs = 0\n\n\
+         [program:victim]\ncommand = sleep 1000\nstartsecs = 0\n",
+    );
+    let counter = d.wait_state("counter", "RUNNING", T)["pid"]
+        .as_u64()
+        .unwrap() as u32;
+    let victim = d.wait_state("victim", "RUNNING", T)["pid"]
+        .as_u64()
+        .unwrap() as u32;
+    let pids = d.ctl_ok(&["pid"]);
+    let controld: u32 = pids
+        .lines()
+        .find_map(|l| l.strip_prefix("proctor-controld "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    sigkill(controld);
+    // While no controld runs: a service dies (it must be restarted by the next controld, as
+    // autorestart=unexpected says), and the counter keeps writing into its pipe.
+    sigkill(victim);
+    let restarted = wait_until("a new controld", T, || {
+        let o = d.ctl(&["pid"]);
+        let new: u32 = stdout(&o)
+            .lines()
+            .find_map(|l| l.strip_prefix("proctor-controld "))?
+            .parse()
+            .ok()?;
+        (new != controld).then_some(new)
+    });
+    assert!(alive(restarted));
+    assert_eq!(
+        d.pid_of("counter"),
+        Some(counter),
+        "the counter keeps its pid"
+    );
+    assert_eq!(d.state("counter"), "RUNNING");
+    let v = d.wait_state("victim", "RUNNING", T);
+    assert_ne!(
+        v["pid"].as_u64(),
+        Some(u64::from(victim)),
+        "the victim was started again"
+    );
+    // Every line is in the log, in order, with no gap where controld was down.
+    std::thread::sleep(Duration::from_millis(500));
+    let log = std::fs::read_to_string(d.path("log/counter-stdout---test.log")).unwrap();
+    let numbers: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("line ")?.parse().ok())
+        .collect();
+    assert!(numbers.len() > 50, "only {} lines", numbers.len());
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(
+            *n,
+            i as u64 + 1,
+            "line {} is missing or out of order",
+            i + 1
+        );
+    }
+    assert!(
+        d.stderr().contains("proctor-controld died; restarting it"),
+        "{}",
+        d.stderr()
+    );
+}
+
+#[test]
+fn the_demo_runs_without_a_config() {
+    let mut child = command(&bin("proctord"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let socket = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the demo printed no proctorctl command"))
+            .unwrap();
+        if let Some(rest) = line.trim().split_once(" -s ").map(|(_, r)| r.to_owned()) {
+            if let Some(sock) = rest.strip_suffix(" status") {
+                break sock.to_owned();
+            }
+        }
+    };
+    let status = |name: &str| {
+        let o = command(&bin("proctorctl"))
+            .args(["-s", &socket, "status", "--json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["state"].as_str().unwrap_or("").to_owned())
+    };
+    wait_until("hello RUNNING in the demo", T, || {
+        (status("hello")? == "RUNNING").then_some(())
+    });
+    for name in ["crashy", "web:web_00", "web:web_01", "broken"] {
+        assert!(status(name).is_some(), "the demo has {name}");
+    }
+    wait_until("broken to go FATAL", Duration::from_secs(20), || {
+        (status("broken")? == "FATAL").then_some(())
+    });
+    let tail = command(&bin("proctorctl"))
+        .args(["-s", &socket, "tail", "-n", "1", "hello"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&tail).starts_with("hello, line "),
+        "{}",
+        stdout(&tail)
+    );
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    let st = wait_until("the demo to exit", T, || child.try_wait().unwrap());
+    assert!(st.success());
+}
+
+#[test]
+fn check_validates_without_running_anything() {
+    let d = Daemon::prepare(
+        "[program:web]\ncommand = sleep 1000\nprocess_name = %(program_name)s_%(process_num)d\nnumprocs = 3\n\n\
+         [program:db]\ncommand = sleep 1000\n\n[group:site]\nprograms = web,db\n",
+    );
+    let out = command(&bin("proctord"))
+        .arg("-c")
+        .arg(&d.conf)
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!(
+            "{}: OK: 2 programs, 4 processes, 1 groups",
+            d.conf.display()
+        )
+    );
+    assert!(!d.socket.exists());
+}

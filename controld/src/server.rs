@@ -3,6 +3,7 @@
 //! affected.
 
 use crate::supervisor::{Cmd, Event, Failure};
+use proctor_policy::{Decision, OwnerOnly};
 use proctor_wire::control::{
     ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_REQUEST,
 };
@@ -109,11 +110,10 @@ async fn connection(
                 return Ok(());
             }
         };
-        // Until the policy file arrives, only the daemon's own user and root may control it.
-        if uid != own_uid && uid != 0 {
+        if let Decision::Deny(message) = (OwnerOnly { owner: own_uid }).check(uid) {
             let r = Response::Error {
                 kind: ErrorKind::PermissionDenied,
-                message: format!("permission denied: uid {uid} may not use this daemon (only uid {own_uid} and root may)"),
+                message,
             };
             write(&mut stream, &r).await?;
             return Ok(());

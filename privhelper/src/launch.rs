@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub struct Launcher {
-    pub exe: PathBuf,
+    /// proctor-controld, opened O_PATH at start-up (before the demo drops root).
+    pub exe_fd: OwnedFd,
     pub listener: OwnedFd,
     pub env: Vec<(String, String)>,
     /// The main log file (`[supervisord] logfile`), which controld appends to as well.
@@ -38,7 +39,6 @@ impl Launcher {
         .map_err(|e| format!("socketpair: {e}"))?;
         let devnull = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
         let c = |s: &str| CString::new(s).map_err(|_| format!("NUL in {s:?}"));
-        let path = c(&self.exe.to_string_lossy())?;
         let mut args = vec![
             c("proctor-controld")?,
             c("--helper-fd")?,
@@ -66,7 +66,7 @@ impl Launcher {
             self.listener.as_raw_fd(),
         ];
         let exec = Exec {
-            path: &path,
+            program: crate::sys::Executable::Fd(self.exe_fd.as_raw_fd()),
             argv: &argv,
             envp: &envp,
             fds: &fds,
@@ -83,4 +83,27 @@ impl Launcher {
             closed: false,
         })
     }
+}
+
+/// Opens the controld binary next to ours, O_PATH, at an fd number above every one a child maps
+/// (the child's dup2s onto 0-4 must not close it).
+pub fn open_controld() -> Result<OwnedFd, String> {
+    use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find my own executable: {e}"))?
+        .with_file_name("proctor-controld");
+    let fd = open(
+        &exe,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| {
+        format!(
+            "{}: {e}: build the whole workspace (cargo build --release)",
+            exe.display()
+        )
+    })?;
+    fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(16))
+        .map(crate::sys::own_fd)
+        .map_err(|e| format!("fcntl: {e}"))
 }

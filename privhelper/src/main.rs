@@ -71,6 +71,8 @@ fn ensure_std_fds() {
 
 fn run(args: Args) -> Result<u8, String> {
     let demo = args.config.is_none();
+    // Before the demo drops root: the checkout may sit in a directory `nobody` cannot enter.
+    let controld_exe = launch::open_controld()?;
     let config_path = match &args.config {
         Some(p) => std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => {
@@ -168,19 +170,11 @@ services, or without -c for the demo."
 
     let listener = control_socket::bind(&socket, chmod)?;
     let socket_ino = std::fs::metadata(&socket).map(|m| m.ino()).unwrap_or(0);
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find my own executable: {e}"))?
-        .with_file_name("proctor-controld");
-    if !exe.exists() {
-        control_socket::remove(&socket, socket_ino);
-        return Err(format!(
-            "{} is missing: build the whole workspace (cargo build --release)",
-            exe.display()
-        ));
-    }
     let env: Vec<(String, String)> = ctx.env.clone();
     if demo {
-        let ctl = exe.with_file_name("proctorctl");
+        let ctl = std::env::current_exe()
+            .map(|e| e.with_file_name("proctorctl"))
+            .unwrap_or_else(|_| PathBuf::from("proctorctl"));
         println!(
             "proctor demo: config {}\nIn another terminal, try:\n  {} -s {} status\n  {} -s {} tail -f hello\nStop with Ctrl-C.",
             config_path.display(),
@@ -192,7 +186,7 @@ services, or without -c for the demo."
     }
     info!(config = %config_path.display(), socket = %socket.display(), "proctord starting");
     let launcher = launch::Launcher {
-        exe,
+        exe_fd: controld_exe,
         listener,
         env: env.clone(),
         logfile: config.daemon.logfile.clone(),

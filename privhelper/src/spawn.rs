@@ -196,7 +196,7 @@ pub fn spawn(
             .map_or(out_w.as_raw_fd(), |(_, w)| w.as_raw_fd()),
     ];
     let exec = Exec {
-        path: &path,
+        program: sys::Executable::Path(&path),
         argv: &argv,
         envp: &envp,
         fds: &fds,
@@ -222,7 +222,7 @@ pub fn spawn(
 
 /// What to execute, fully prepared.
 pub struct Exec<'a> {
-    pub path: &'a CString,
+    pub program: sys::Executable<'a>,
     pub argv: &'a CStringArray,
     pub envp: &'a CStringArray,
     /// `fds[i]` becomes fd `i` in the child.
@@ -244,7 +244,7 @@ pub fn run(exec: &Exec<'_>) -> Result<(i32, OwnedFd), String> {
         .map_err(|e| format!("fcntl: {e}"))?;
     drop(low_w);
     let plan = ChildPlan {
-        path: exec.path,
+        program: exec.program,
         argv: exec.argv,
         envp: exec.envp,
         fds: exec.fds,

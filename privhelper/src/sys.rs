@@ -30,6 +30,15 @@ impl CStringArray {
     }
 }
 
+/// What the child executes.
+#[derive(Clone, Copy)]
+pub enum Executable<'a> {
+    Path(&'a CStr),
+    /// An fd opened earlier (O_PATH), executed with execveat(AT_EMPTY_PATH): it works whatever
+    /// the directories above it let the new identity traverse, and it cannot be swapped.
+    Fd(RawFd),
+}
+
 /// The identity a child takes before exec (root mode only).
 pub struct Credentials {
     pub uid: u32,
@@ -39,7 +48,7 @@ pub struct Credentials {
 
 /// Everything the child needs, prepared by the parent.
 pub struct ChildPlan<'a> {
-    pub path: &'a CStr,
+    pub program: Executable<'a>,
     pub argv: &'a CStringArray,
     pub envp: &'a CStringArray,
     /// `fds[i]` becomes fd `i` in the child; every other fd is closed at exec.
@@ -227,7 +236,21 @@ fn child_after_fork(plan: &ChildPlan<'_>) -> ! {
             child_fail(st, ChildStep::CloseRange);
         }
 
-        libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+        match plan.program {
+            Executable::Path(path) => {
+                libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+            }
+            Executable::Fd(fd) => {
+                libc::syscall(
+                    libc::SYS_execveat,
+                    fd,
+                    c"".as_ptr(),
+                    plan.argv.as_ptr(),
+                    plan.envp.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                );
+            }
+        }
         child_fail(st, ChildStep::Exec)
     }
 }

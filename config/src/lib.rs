@@ -76,25 +76,30 @@ impl std::error::Error for Diagnostic {}
 /// includes), without checking programs: `proctorctl -c` works for anyone who can read the file,
 /// whatever the programs' `user=` say.
 pub fn load_server(path: &Path, ctx: &LoadContext) -> Result<Option<ServerConfig>, Diagnostic> {
-    let source = std::path::absolute(path).map_err(|e| Diagnostic {
-        file: path.to_path_buf(),
-        line: 0,
-        message: format!("cannot read: {e}"),
-    })?;
     let mut warnings = Vec::new();
-    let sections = load::read_all(&source, ctx, &mut warnings)?;
+    let (_, sections) = read(path, ctx, &mut warnings)?;
     build::server_only(&sections, ctx)
 }
 
 /// Loads and checks the config at `path`. The first error refuses the whole file.
 pub fn load(path: &Path, ctx: &LoadContext) -> Result<Loaded, Diagnostic> {
+    let mut warnings = Vec::new();
+    let (source, sections) = read(path, ctx, &mut warnings)?;
+    let config = build::build(source, &sections, ctx, &mut warnings)?;
+    Ok(Loaded { config, warnings })
+}
+
+/// The main file (made absolute) and the sections of it and its includes.
+fn read(
+    path: &Path,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(PathBuf, Vec<ini::Section>), Diagnostic> {
     let source = std::path::absolute(path).map_err(|e| Diagnostic {
         file: path.to_path_buf(),
         line: 0,
         message: format!("cannot read: {e}"),
     })?;
-    let mut warnings = Vec::new();
-    let sections = load::read_all(&source, ctx, &mut warnings)?;
-    let config = build::build(source, &sections, ctx, &mut warnings)?;
-    Ok(Loaded { config, warnings })
+    let sections = load::read_all(&source, ctx, warnings)?;
+    Ok((source, sections))
 }

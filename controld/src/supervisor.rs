@@ -931,7 +931,7 @@ impl Supervisor {
                 };
                 let _ = reply.send(r);
             }
-            HelperMsg::Exited { id, pid, status } => self.exited(id, pid, status).await,
+            HelperMsg::Exited { id, status, .. } => self.exited(id, status).await,
             HelperMsg::Child {
                 id,
                 pid,
@@ -970,28 +970,15 @@ impl Supervisor {
                 status,
                 ..
             } => {
+                // It was running when the previous controld died; its exit is handled as if
+                // seen live, so autorestart applies.
                 let key = (program, process_num);
-                let Some(p) = self.procs.get_mut(&key) else {
-                    return;
-                };
-                let (code, expected) = match status {
-                    ExitStatus::Code(c) => (c, p.cfg.exitcodes.contains(&c)),
-                    ExitStatus::Signal(s) => (-s, false),
-                };
-                p.exitstatus = Some(code);
-                p.laststop = now_secs();
-                let restart = match p.cfg.autorestart {
-                    AutoRestart::Always => true,
-                    AutoRestart::Unexpected => !expected,
-                    AutoRestart::Never => false,
-                };
-                info!(
-                    "{} exited while controld was down (exit status {code})",
-                    p.namespec
-                );
-                self.set_state(&key, ProcessState::Exited);
-                if restart {
-                    self.spawn(&key).await;
+                // A process adopted above was already started again by the dead controld.
+                let adopted = self.procs.get(&key).is_some_and(|p| p.id.is_some());
+                if let Some(p) = self.procs.get_mut(&key).filter(|_| !adopted) {
+                    info!("{} exited while controld was down", p.namespec);
+                    p.state = ProcessState::Running;
+                    self.exit_of(key, status).await;
                 }
             }
             HelperMsg::ChildrenEnd { seq } => {
@@ -1014,10 +1001,15 @@ impl Supervisor {
         }
     }
 
-    async fn exited(&mut self, id: u64, pid: u32, status: ExitStatus) {
-        let Some(key) = self.by_id.remove(&id) else {
-            return;
-        };
+    async fn exited(&mut self, id: u64, status: ExitStatus) {
+        if let Some(key) = self.by_id.remove(&id) {
+            self.exit_of(key, status).await;
+        }
+        self.order(OrderKind::AckExit { id }, None).await;
+    }
+
+    /// Supervisor's reaction to an exit, by the state the process was in.
+    async fn exit_of(&mut self, key: Key, status: ExitStatus) {
         let Some(p) = self.procs.get_mut(&key) else {
             return;
         };
@@ -1061,7 +1053,6 @@ impl Supervisor {
                     p.namespec,
                     if expected { "expected" } else { "not expected" }
                 );
-                let _ = pid;
                 self.set_state(&key, ProcessState::Exited);
                 if restart && !self.shutting_down {
                     if let Some(p) = self.procs.get_mut(&key) {

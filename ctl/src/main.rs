@@ -105,17 +105,23 @@ enum Command {
         channel: ChannelArg,
     },
     /// Re-read the config and show what changed, without applying anything.
-    #[command(after_help = "Prints one line per group: `NAME: available` (new), `NAME: changed`, `NAME: disappeared` (removed).\n\nExample:\n  proctorctl reread && proctorctl update")]
+    #[command(
+        after_help = "Prints one line per group: `NAME: available` (new), `NAME: changed`, `NAME: disappeared` (removed).\n\nExample:\n  proctorctl reread && proctorctl update"
+    )]
     Reread,
     /// Re-read the config and apply it: stop removed groups, restart changed ones, add new
     /// ones. Unchanged groups are left alone.
     #[command(after_help = "Examples:\n  proctorctl update\n  proctorctl update web")]
     Update { groups: Vec<String> },
     /// List every configured process: in use or not, autostart, priorities.
-    #[command(after_help = "Columns: name, `in use` or `avail`, `auto` or `manual` (autostart), group priority:program priority.\n\nExample:\n  proctorctl avail")]
+    #[command(
+        after_help = "Columns: name, `in use` or `avail`, `auto` or `manual` (autostart), group priority:program priority.\n\nExample:\n  proctorctl avail"
+    )]
     Avail,
     /// Stop every service in reverse priority order and stop the daemon.
-    #[command(after_help = "The reply comes at once; the daemon then stops the services (each within its stopwaitsecs) and exits.\n\nExample:\n  proctorctl shutdown")]
+    #[command(
+        after_help = "The reply comes at once; the daemon then stops the services (each within its stopwaitsecs) and exits.\n\nExample:\n  proctorctl shutdown"
+    )]
     Shutdown,
     /// Print the daemon's version.
     #[command(after_help = "Example:\n  proctorctl version")]

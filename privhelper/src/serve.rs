@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use proctor_config::{Config, LoadContext};
 use proctor_wire::helper::{ExitStatus, HelperMsg, Pipes, HELPER_PROTOCOL_VERSION, MAX_HELPER_MSG};
 use proctor_wire::order::{Order, OrderKind};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -31,8 +31,6 @@ const MAX_REASON: usize = 4096;
 struct Outgoing {
     bytes: Vec<u8>,
     fds: Vec<OwnedFd>,
-    /// For an exit report: what to tell the next controld if this one dies before reading it.
-    exit: Option<(String, u32, ExitStatus)>,
 }
 
 pub struct Helper {
@@ -56,6 +54,8 @@ pub struct Helper {
     launches: u32,
     /// Services that exited while no controld was there to hear it.
     away_exits: Vec<(String, u32, ExitStatus)>,
+    /// Exits reported to the current controld and not yet acknowledged (AckExit).
+    unacked: BTreeMap<u64, (String, u32, ExitStatus)>,
 }
 
 impl Helper {
@@ -89,6 +89,7 @@ impl Helper {
             quit_ordered: false,
             launches: 0,
             away_exits: Vec::new(),
+            unacked: BTreeMap::new(),
         }
     }
 
@@ -187,15 +188,6 @@ impl Helper {
     }
 
     fn queue(&mut self, msg: &HelperMsg, fds: Vec<OwnedFd>) {
-        self.queue_with(msg, fds, None);
-    }
-
-    fn queue_with(
-        &mut self,
-        msg: &HelperMsg,
-        fds: Vec<OwnedFd>,
-        exit: Option<(String, u32, ExitStatus)>,
-    ) {
         let shortened;
         let msg = match msg {
             // Reasons can quote config text; keep every message within one datagram.
@@ -216,7 +208,7 @@ impl Helper {
             Ok(bytes) if bytes.len() > MAX_HELPER_MSG => {
                 error!("dropping a message for controld of {} bytes", bytes.len());
             }
-            Ok(bytes) => self.outbox.push_back(Outgoing { bytes, fds, exit }),
+            Ok(bytes) => self.outbox.push_back(Outgoing { bytes, fds }),
             Err(e) => error!("cannot encode a message for controld: {e}"),
         }
         self.flush();
@@ -305,6 +297,9 @@ impl Helper {
 
     fn reaped(&mut self, pid: i32, status: ExitStatus) {
         if self.controld.as_ref().is_some_and(|c| c.pid == pid) {
+            // What it sent before dying is still in the socket (a Quit above all): read it
+            // first, or an orderly exit would look like a crash.
+            self.handle_orders();
             self.controld_exited(status);
             return;
         }
@@ -318,9 +313,10 @@ impl Helper {
                         pid: pid as u32,
                         status,
                     };
-                    // Kept with the message: if controld dies before reading it, its
-                    // successor is told instead.
-                    self.queue_with(&msg, Vec::new(), Some(exit));
+                    // Kept until controld acknowledges it: if it dies first, its successor is
+                    // told instead.
+                    self.unacked.insert(id, exit);
+                    self.queue(&msg, Vec::new());
                 } else {
                     // Told to the next controld, so that autorestart still applies.
                     self.away_exits.push(exit);
@@ -336,12 +332,11 @@ impl Helper {
         let Some(proc) = self.controld.take() else {
             return;
         };
-        // Exit reports it never read go to its successor.
-        for out in std::mem::take(&mut self.outbox) {
-            if let Some(exit) = out.exit {
-                self.away_exits.push(exit);
-            }
-        }
+        // Exits it did not confirm having handled go to its successor (a report can be
+        // sent into the socket of a controld that is already dying).
+        self.outbox.clear();
+        let unacked = std::mem::take(&mut self.unacked);
+        self.away_exits.extend(unacked.into_values());
         if self.quit_ordered || self.shutting_down {
             info!(?status, "proctor-controld exited");
             return;
@@ -500,6 +495,11 @@ impl Helper {
                     self.queue(&m, Vec::new());
                 }
                 self.queue(&HelperMsg::ChildrenEnd { seq }, Vec::new());
+            }
+            OrderKind::AckExit { id } => {
+                if self.unacked.remove(&id).is_none() {
+                    self.refuse(seq, format!("no unacknowledged exit with id {id}"));
+                }
             }
             OrderKind::Quit => {
                 info!(seq, "controld is quitting; proctord exits after it");

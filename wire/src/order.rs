@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! offset size field
-//!  0      1   opcode       1 Spawn, 2 Signal, 3 Reload, 4 ReadConfig, 5 Children, 6 Quit
+//!  0      1   opcode       1 Spawn, 2 Signal, 3 Reload, 4 ReadConfig, 5 Children, 6 Quit,
+//!                          7 AckExit
 //!  1      1   signal       Linux number of an allow-listed signal (Signal only, else 0)
 //!  2      1   flags        bit 0: whole process group (Signal only, else 0)
 //!  3      1   reserved     0
@@ -10,7 +11,7 @@
 //!  8      4   generation   config generation (Spawn only, else 0)
 //! 12      4   program      index into the config's programs (Spawn only, else 0)
 //! 16      4   instance     index of the instance, 0..numprocs (Spawn only, else 0)
-//! 20      8   id           helper-issued instance id (Signal only, else 0)
+//! 20      8   id           helper-issued instance id (Signal and AckExit only, else 0)
 //! 28      4   reserved     0
 //! ```
 //! Integers are little-endian. Every field an opcode does not use must be zero: a record is
@@ -49,6 +50,9 @@ pub enum OrderKind {
     Children,
     /// controld has stopped every service and is about to exit: proctord exits after it.
     Quit,
+    /// controld has handled the exit of child `id`. Until then proctord keeps it, to tell a
+    /// successor if this controld dies first.
+    AckExit { id: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +85,7 @@ const OP_RELOAD: u8 = 3;
 const OP_READ_CONFIG: u8 = 4;
 const OP_CHILDREN: u8 = 5;
 const OP_QUIT: u8 = 6;
+const OP_ACK_EXIT: u8 = 7;
 const FLAG_GROUP: u8 = 1;
 
 impl Order {
@@ -109,6 +114,10 @@ impl Order {
             OrderKind::ReadConfig => b[0] = OP_READ_CONFIG,
             OrderKind::Children => b[0] = OP_CHILDREN,
             OrderKind::Quit => b[0] = OP_QUIT,
+            OrderKind::AckExit { id } => {
+                b[0] = OP_ACK_EXIT;
+                b[20..28].copy_from_slice(&id.to_le_bytes());
+            }
         }
         b
     }
@@ -157,6 +166,14 @@ impl Order {
                     group: flags & FLAG_GROUP != 0,
                 }
             }
+            OP_ACK_EXIT => {
+                zero(sig.into(), "signal")?;
+                zero(flags.into(), "flags")?;
+                zero(generation.into(), "generation")?;
+                zero(program.into(), "program")?;
+                zero(instance.into(), "instance")?;
+                OrderKind::AckExit { id }
+            }
             OP_RELOAD | OP_READ_CONFIG | OP_CHILDREN | OP_QUIT => {
                 zero(sig.into(), "signal")?;
                 zero(flags.into(), "flags")?;
@@ -202,6 +219,7 @@ mod tests {
             OrderKind::ReadConfig,
             OrderKind::Children,
             OrderKind::Quit,
+            OrderKind::AckExit { id: 77 },
         ]
     }
 
@@ -236,6 +254,7 @@ mod tests {
                     &[0, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
                 }
                 OrderKind::Signal { .. } => &[0, 1, 2, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25, 26, 27],
+                OrderKind::AckExit { .. } => &[0, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25, 26, 27],
                 _ => &[0, 4, 5, 6, 7],
             };
             for i in (0..ORDER_LEN).filter(|i| !used.contains(i)) {

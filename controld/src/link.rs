@@ -80,7 +80,9 @@ fn recv_one(fd: RawFd) -> io::Result<Option<(HelperMsg, Vec<OwnedFd>)>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}")))?;
     let expected = match &msg {
         HelperMsg::Hello { .. } | HelperMsg::Config { .. } => 1,
-        HelperMsg::Spawned { pipes, .. } | HelperMsg::Child { pipes, .. } => pipes.count(),
+        HelperMsg::Spawned { pipes, .. }
+        | HelperMsg::Child { pipes, .. }
+        | HelperMsg::ExitedAway { pipes, .. } => pipes.count(),
         _ => 0,
     };
     if fds.len() != expected {

@@ -6,8 +6,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
+use tokio::sync::Notify;
 use tracing::warn;
 
 /// Large reads: a service that writes a lot is drained in few syscalls.
@@ -212,8 +214,33 @@ pub fn last_lines(path: &PathBuf, n: u32) -> io::Result<Vec<u8>> {
     Ok(buf.split_off(cut))
 }
 
+/// Pipes being copied right now, so that shutdown can let them drain.
+static ACTIVE_PUMPS: AtomicUsize = AtomicUsize::new(0);
+static PUMP_ENDED: Notify = Notify::const_new();
+
+/// Waits until every pipe has reached EOF, or `limit` (a grandchild may keep one open).
+pub async fn drained(limit: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let ended = PUMP_ENDED.notified();
+        if ACTIVE_PUMPS.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, ended).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Copies everything from a service pipe into `sink` until the write end closes.
 pub async fn pump(fd: OwnedFd, sink: Arc<LogSink>) {
+    ACTIVE_PUMPS.fetch_add(1, Ordering::SeqCst);
+    copy(fd, sink).await;
+    ACTIVE_PUMPS.fetch_sub(1, Ordering::SeqCst);
+    PUMP_ENDED.notify_waiters();
+}
+
+async fn copy(fd: OwnedFd, sink: Arc<LogSink>) {
     if nix::fcntl::fcntl(
         &fd,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),

@@ -14,6 +14,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, warn};
 
+/// Serialises `update`s.
+static UPDATES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A client has this long to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the kernel's backlog.
@@ -88,6 +91,15 @@ async fn connection(
 ) -> std::io::Result<()> {
     let cred = stream.peer_cred()?;
     let uid = cred.uid();
+    // Before reading anything: a peer who may not use the daemon gets no more of it.
+    if let Decision::Deny(message) = (OwnerOnly { owner: own_uid }).check(uid) {
+        let r = Response::Error {
+            kind: ErrorKind::PermissionDenied,
+            message,
+        };
+        write(&mut stream, &r).await?;
+        return Ok(());
+    }
     loop {
         let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
             Ok(Ok(Some(r))) => r,
@@ -110,14 +122,6 @@ async fn connection(
                 return Ok(());
             }
         };
-        if let Decision::Deny(message) = (OwnerOnly { owner: own_uid }).check(uid) {
-            let r = Response::Error {
-                kind: ErrorKind::PermissionDenied,
-                message,
-            };
-            write(&mut stream, &r).await?;
-            return Ok(());
-        }
         if let Request::Tail {
             name,
             channel,
@@ -203,27 +207,22 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
             respond(r, Response::Reread)
         }
         Request::Update { groups } => {
-            // Unknown group names are refused before proctord switches to the new file.
-            if !groups.is_empty() {
-                let checked = match ask(tx, |r| Cmd::ReadConfig(false, r)).await {
-                    Ok((preview, _)) => {
-                        ask(tx, |r| Cmd::CheckGroups(preview, groups.clone(), r)).await
-                    }
-                    Err(e) => Err(e),
-                };
-                if let Err((kind, message)) = checked {
-                    return Response::Error { kind, message };
-                }
+            // One update at a time: each reads, checks and applies one generation.
+            let _one = UPDATES.lock().await;
+            let checked = match ask(tx, |r| Cmd::ReadConfig(false, r)).await {
+                Ok((preview, _)) => ask(tx, |r| Cmd::CheckUpdate(preview, groups, r)).await,
+                Err(e) => Err(e),
+            };
+            if let Err((kind, message)) = checked {
+                return Response::Error { kind, message };
             }
-            let (config, generation) = match ask(tx, |r| Cmd::ReadConfig(true, r)).await {
+            if let Err((kind, message)) = ask(tx, |r| Cmd::ReadConfig(true, r)).await {
+                return Response::Error { kind, message };
+            }
+            let (diff, to_stop) = match ask(tx, Cmd::PlanUpdate).await {
                 Ok(v) => v,
                 Err((kind, message)) => return Response::Error { kind, message },
             };
-            let (diff, to_stop) =
-                match ask(tx, |r| Cmd::PlanUpdate(config, generation, groups, r)).await {
-                    Ok(v) => v,
-                    Err((kind, message)) => return Response::Error { kind, message },
-                };
             let (rtx, rrx) = oneshot::channel();
             if tx
                 .send(Event::Cmd(Box::new(Cmd::StopKeys(to_stop, rtx))))

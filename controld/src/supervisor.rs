@@ -41,10 +41,10 @@ pub enum Cmd {
     Tail(String, Channel, Reply<Arc<logs::LogSink>>),
     ReadConfig(bool, Reply<(Config, u32)>),
     Diff(Config, Reply<ConfigDiff>),
-    /// Checks that each group name exists in the current config or in `Config`.
-    CheckGroups(Config, Vec<String>, Reply<()>),
-    /// Make `Config` (generation) current; returns the keys to stop for the named groups.
-    PlanUpdate(Config, u32, Vec<String>, Reply<(ConfigDiff, Vec<Key>)>),
+    /// Checks that an update of these groups (all when empty) can apply `Config` as a whole.
+    CheckUpdate(Config, Vec<String>, Reply<()>),
+    /// Applies the config proctord made current; returns the changes and the keys to stop.
+    PlanUpdate(Reply<(ConfigDiff, Vec<Key>)>),
     FinishUpdate(ConfigDiff, Reply<Vec<ActionResult>>),
     Avail(Reply<Vec<AvailInfo>>),
     Shutdown,
@@ -470,6 +470,9 @@ impl Supervisor {
         });
     }
 
+    /// A waiter for `key` reaching what `want` asks; judged at once against the current state
+    /// too, since a start or stop may already have ended (a spawn refused before the waiter
+    /// existed, a BACKOFF process stopped on the spot).
     fn waiter(&mut self, key: &Key, want: Want) -> oneshot::Receiver<ActionResult> {
         let (tx, rx) = oneshot::channel();
         self.waiters.push(Waiter {
@@ -477,6 +480,20 @@ impl Supervisor {
             want,
             tx,
         });
+        match self.procs.get(key).map(|p| p.state) {
+            Some(state) => self.set_state(key, state),
+            None => {
+                // Gone already (removed by update): nothing will ever fire it.
+                self.waiters.pop();
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(ActionResult {
+                    name: key.0.clone(),
+                    ok: false,
+                    message: "ERROR (no such process)".into(),
+                });
+                return rx;
+            }
+        }
         rx
     }
 
@@ -494,10 +511,7 @@ impl Supervisor {
                 continue;
             }
             match self.start(&k).await {
-                Ok(()) => {
-                    // startsecs = 0: RUNNING as soon as the spawn is confirmed.
-                    out.push(Joinable::Wait(self.waiter(&k, Want::Running)));
-                }
+                Ok(()) => out.push(Joinable::Wait(self.waiter(&k, Want::Running))),
                 Err(message) => out.push(Joinable::Done(ActionResult {
                     name,
                     ok: false,
@@ -517,18 +531,7 @@ impl Supervisor {
                 .map(|p| p.namespec.clone())
                 .unwrap_or_default();
             match self.stop(&k).await {
-                Ok(()) => {
-                    let rx = self.waiter(&k, Want::Stopped);
-                    // A BACKOFF process is STOPPED at once; the waiter fired above if so.
-                    if self
-                        .procs
-                        .get(&k)
-                        .is_some_and(|p| p.state == ProcessState::Stopped)
-                    {
-                        self.set_state(&k, ProcessState::Stopped);
-                    }
-                    out.push(Joinable::Wait(rx));
-                }
+                Ok(()) => out.push(Joinable::Wait(self.waiter(&k, Want::Stopped))),
                 Err(message) => out.push(Joinable::Done(ActionResult {
                     name,
                     ok: false,
@@ -708,39 +711,18 @@ impl Supervisor {
                 };
                 self.order(kind, Some(Pending::Config(reply))).await;
             }
-            Cmd::CheckGroups(new, groups, reply) => {
-                let unknown: Vec<&String> = groups
-                    .iter()
-                    .filter(|g| new.group(g).is_none() && self.config.group(g).is_none())
-                    .collect();
-                let r = match unknown.first() {
-                    Some(g) => fail(ErrorKind::BadName, format!("no such group: {g}")),
-                    None => Ok(()),
-                };
-                let _ = reply.send(r);
+            Cmd::CheckUpdate(new, groups, reply) => {
+                let _ = reply.send(self.check_update(&new, &groups));
             }
             Cmd::Diff(new, reply) => {
                 let _ = reply.send(Ok(update::diff(&self.applied, &new)));
             }
-            Cmd::PlanUpdate(new, generation, groups, reply) => {
-                let mut d = update::diff(&self.applied, &new);
-                if !groups.is_empty() {
-                    for g in &groups {
-                        if !d.added.contains(g)
-                            && !d.changed.contains(g)
-                            && !d.removed.contains(g)
-                            && new.group(g).is_none()
-                        {
-                            let _ =
-                                reply.send(fail(ErrorKind::BadName, format!("no such group: {g}")));
-                            return;
-                        }
-                    }
-                    d.added.retain(|g| groups.contains(g));
-                    d.changed.retain(|g| groups.contains(g));
-                    d.removed.retain(|g| groups.contains(g));
-                }
-                let fresh = update::signatures(&new);
+            Cmd::PlanUpdate(reply) => {
+                // Everything that differs from what runs is applied: proctord spawns from the
+                // file as it last read it, so nothing may stay pending (CheckUpdate made sure
+                // a named update changes nothing but the named groups).
+                let d = update::diff(&self.applied, &self.config);
+                let fresh = update::signatures(&self.config);
                 for g in d.added.iter().chain(d.changed.iter()) {
                     if let Some(sig) = fresh.get(g) {
                         self.applied.insert(g.clone(), sig.clone());
@@ -749,18 +731,11 @@ impl Supervisor {
                 for g in &d.removed {
                     self.applied.remove(g);
                 }
-                self.config = new;
-                self.generation = generation;
                 let mut to_stop = Vec::new();
                 for p in self.procs.values_mut() {
                     if d.changed.contains(&p.group) || d.removed.contains(&p.group) {
                         p.removing = true;
                         to_stop.push((p.program.clone(), p.process_num));
-                    } else if let Some((_, prog)) = self.config.program(&p.program) {
-                        // Unchanged group (or one not asked for): follow the new indices.
-                        if prog == p.cfg.as_ref() {
-                            p.cfg = Arc::new(prog.clone());
-                        }
                     }
                 }
                 let _ = reply.send(Ok((d, to_stop)));
@@ -836,6 +811,39 @@ impl Supervisor {
         }
     }
 
+    fn check_update(&self, new: &Config, groups: &[String]) -> Result<(), Failure> {
+        if let Some(g) = groups
+            .iter()
+            .find(|g| new.group(g).is_none() && !self.applied.contains_key(*g))
+        {
+            return fail(ErrorKind::BadName, format!("no such group: {g}"));
+        }
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let d = update::diff(&self.applied, new);
+        let others: Vec<&String> = d
+            .added
+            .iter()
+            .chain(&d.changed)
+            .chain(&d.removed)
+            .filter(|g| !groups.contains(g))
+            .collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        let others: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
+        fail(
+            ErrorKind::Failed,
+            format!(
+                "the config file also changes {}: proctord always spawns from the file as a whole, so update those too (proctorctl update {} {}) or all (proctorctl update)",
+                others.join(", "),
+                groups.join(" "),
+                others.join(" ")
+            ),
+        )
+    }
+
     fn shutdown(&mut self) {
         if self.shutting_down {
             return;
@@ -848,6 +856,8 @@ impl Supervisor {
         let link = self.link.clone();
         tokio::spawn(async move {
             let _ = stop_in_order(tx, levels).await;
+            // The last lines a service wrote may still be in its pipe.
+            logs::drained(Duration::from_secs(2)).await;
             info!("every service stopped; exiting");
             let _ = link
                 .send(&Order {
@@ -917,13 +927,22 @@ impl Supervisor {
                 }
             }
             HelperMsg::Config {
-                seq, generation, ..
+                seq,
+                generation,
+                current,
             } => {
                 let Some(Pending::Config(reply)) = self.pending.remove(&seq) else {
                     return;
                 };
                 let r = match fds.pop().map(link::read_config) {
-                    Some(Ok(c)) => Ok((c, generation)),
+                    Some(Ok(c)) => {
+                        if current {
+                            // proctord spawns from this from now on: so must every order.
+                            self.config = c.clone();
+                            self.generation = generation;
+                        }
+                        Ok((c, generation))
+                    }
                     Some(Err(e)) => {
                         fail(ErrorKind::Failed, format!("bad config from proctord: {e}"))
                     }
@@ -968,14 +987,21 @@ impl Supervisor {
                 program,
                 process_num,
                 status,
+                pipes,
                 ..
             } => {
-                // It was running when the previous controld died; its exit is handled as if
-                // seen live, so autorestart applies.
                 let key = (program, process_num);
-                // A process adopted above was already started again by the dead controld.
-                let adopted = self.procs.get(&key).is_some_and(|p| p.id.is_some());
-                if let Some(p) = self.procs.get_mut(&key).filter(|_| !adopted) {
+                let Some(p) = self.procs.get_mut(&key) else {
+                    return;
+                };
+                // What it wrote last may still be in its pipes.
+                attach_pipes(p, &mut fds, pipes.stderr);
+                // Only a process nobody has touched since this controld started: one adopted
+                // above was already started again by the dead controld, and a second report
+                // for the same process must not start it twice.
+                if p.state == ProcessState::Stopped && p.laststart == 0 {
+                    // It was running when the previous controld died; its exit is handled as
+                    // if seen live, so autorestart applies.
                     info!("{} exited while controld was down", p.namespec);
                     p.state = ProcessState::Running;
                     self.exit_of(key, status).await;

@@ -26,6 +26,8 @@ pub struct ControldProc {
     pub started: Instant,
     /// Its end of the socketpair is closed: it is exiting.
     pub closed: bool,
+    /// It has been given the live children: exits can be reported to it by id.
+    pub adopted: bool,
 }
 
 impl Launcher {
@@ -81,6 +83,7 @@ impl Launcher {
             channel: Channel::new(ours),
             started: Instant::now(),
             closed: false,
+            adopted: false,
         })
     }
 }

@@ -28,6 +28,16 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Longest refusal reason passed on (the rest is cut).
 const MAX_REASON: usize = 4096;
 
+/// A service that exited, kept until a controld has handled it. Its pipes' read ends are kept
+/// too: what it wrote last may still be in them, unread.
+struct Exit {
+    program: String,
+    process_num: u32,
+    status: ExitStatus,
+    stdout: OwnedFd,
+    stderr: Option<OwnedFd>,
+}
+
 struct Outgoing {
     bytes: Vec<u8>,
     fds: Vec<OwnedFd>,
@@ -51,11 +61,14 @@ pub struct Helper {
     quick_deaths: u32,
     shutting_down: bool,
     quit_ordered: bool,
-    launches: u32,
+    /// controld could not be kept running: every service was stopped, exit non-zero.
+    gave_up: bool,
     /// Services that exited while no controld was there to hear it.
-    away_exits: Vec<(String, u32, ExitStatus)>,
+    away_exits: Vec<Exit>,
     /// Exits reported to the current controld and not yet acknowledged (AckExit).
-    unacked: BTreeMap<u64, (String, u32, ExitStatus)>,
+    unacked: BTreeMap<u64, Exit>,
+    /// A controld has had the live children listed once: later ones must not autostart.
+    listed_once: bool,
 }
 
 impl Helper {
@@ -87,9 +100,10 @@ impl Helper {
             quick_deaths: 0,
             shutting_down: false,
             quit_ordered: false,
-            launches: 0,
+            gave_up: false,
             away_exits: Vec::new(),
             unacked: BTreeMap::new(),
+            listed_once: false,
         }
     }
 
@@ -117,7 +131,8 @@ impl Helper {
             };
             let (sig_ready, chan_ready, chan_writable) = {
                 let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-                if let Some(c) = &self.controld {
+                // A closed link would report POLLHUP forever; the reaper finishes it off.
+                if let Some(c) = self.controld.as_ref().filter(|c| !c.closed) {
                     let mut flags = PollFlags::POLLIN;
                     if !self.outbox.is_empty() {
                         flags |= PollFlags::POLLOUT;
@@ -160,27 +175,39 @@ impl Helper {
         match self.launch.start() {
             Ok(proc) => {
                 info!(pid = proc.pid, "started proctor-controld");
-                self.launches += 1;
                 self.controld = Some(proc);
                 let hello = HelperMsg::Hello {
                     version: HELPER_PROTOCOL_VERSION,
                     generation: self.generation,
                     helper_pid: std::process::id(),
-                    first_start: self.launches == 1,
+                    first_start: !self.listed_once,
                     root_mode: self.root_mode,
                 };
                 match config_memfd(&self.config) {
                     Ok(fd) => self.queue(&hello, vec![fd]),
                     Err(e) => {
+                        // It would wait for its hello forever: end it, and the reaper treats
+                        // this as any other death of controld.
                         error!("cannot hand the config to controld: {e}");
-                        return Err(1);
+                        if let Some(c) = &self.controld {
+                            let _ = sys::pidfd_send_signal(&c.pidfd, libc::SIGKILL);
+                        }
                     }
                 }
+                Ok(())
+            }
+            Err(e) if self.listed_once && self.quick_deaths < MAX_QUICK_RESTARTS => {
+                // The services are running: a passing shortage (fds, processes) is no reason
+                // to stop them all. Try again, within the same budget as deaths.
+                self.quick_deaths += 1;
+                error!("cannot start proctor-controld: {e}; trying again");
+                self.restart_at = Some(Instant::now() + RESTART_DELAY);
                 Ok(())
             }
             Err(e) => {
                 error!("cannot start proctor-controld: {e}");
                 self.shutting_down = true;
+                self.gave_up = true;
                 self.stop_all_children();
                 Err(1)
             }
@@ -306,8 +333,20 @@ impl Helper {
         match self.children.remove_pid(pid) {
             Some((id, child)) => {
                 info!(id, pid, program = %child.program, process_num = child.process_num, ?status, "service exited");
-                let exit = (child.program.clone(), child.process_num, status);
-                if self.controld.as_ref().is_some_and(|c| !c.closed) {
+                let exit = Exit {
+                    program: child.program,
+                    process_num: child.process_num,
+                    status,
+                    stdout: child.stdout,
+                    stderr: child.stderr,
+                };
+                // A controld that has not yet adopted the children could not place the exit:
+                // it learns of it with the children instead.
+                if self
+                    .controld
+                    .as_ref()
+                    .is_some_and(|c| !c.closed && c.adopted)
+                {
                     let msg = HelperMsg::Exited {
                         id,
                         pid: pid as u32,
@@ -318,7 +357,6 @@ impl Helper {
                     self.unacked.insert(id, exit);
                     self.queue(&msg, Vec::new());
                 } else {
-                    // Told to the next controld, so that autorestart still applies.
                     self.away_exits.push(exit);
                 }
             }
@@ -342,13 +380,14 @@ impl Helper {
             return;
         }
         let quick = proc.started.elapsed() < QUICK_DEATH;
-        self.quick_deaths = if quick { self.quick_deaths + 1 } else { 1 };
-        if self.quick_deaths > MAX_QUICK_RESTARTS {
+        self.quick_deaths = if quick { self.quick_deaths + 1 } else { 0 };
+        if self.quick_deaths >= MAX_QUICK_RESTARTS {
             error!(
                 ?status,
                 "proctor-controld keeps dying at start; giving up and stopping every service"
             );
             self.shutting_down = true;
+            self.gave_up = true;
             return;
         }
         warn!(
@@ -454,47 +493,54 @@ impl Helper {
             OrderKind::Children => {
                 let mut msgs = Vec::new();
                 for (id, c) in self.children.iter() {
-                    let mut fds = Vec::new();
-                    for fd in std::iter::once(&c.stdout).chain(c.stderr.iter()) {
-                        match fd.try_clone() {
-                            Ok(f) => fds.push(f),
-                            Err(e) => error!("dup: {e}"),
+                    let fds = match pipe_copies(&c.stdout, c.stderr.as_ref()) {
+                        Ok(fds) => fds,
+                        Err(e) => {
+                            error!(id, "cannot pass the pipes of {}: {e}", c.program);
+                            continue;
                         }
-                    }
-                    msgs.push((
-                        HelperMsg::Child {
-                            seq,
-                            id,
-                            pid: c.pid as u32,
-                            program: c.program.clone(),
-                            process_num: c.process_num,
-                            started: c.started,
-                            pipes: Pipes {
-                                stderr: c.stderr.is_some(),
-                            },
+                    };
+                    let msg = HelperMsg::Child {
+                        seq,
+                        id,
+                        pid: c.pid as u32,
+                        program: c.program.clone(),
+                        process_num: c.process_num,
+                        started: c.started,
+                        pipes: Pipes {
+                            stderr: c.stderr.is_some(),
                         },
-                        fds,
-                    ));
+                    };
+                    msgs.push((msg, fds));
                 }
+                let exits = std::mem::take(&mut self.away_exits);
                 info!(
                     seq,
                     children = msgs.len(),
-                    exited = self.away_exits.len(),
+                    exited = exits.len(),
                     "listed live children"
                 );
                 for (m, fds) in msgs {
                     self.queue(&m, fds);
                 }
-                for (program, process_num, status) in std::mem::take(&mut self.away_exits) {
+                for e in exits {
                     let m = HelperMsg::ExitedAway {
                         seq,
-                        program,
-                        process_num,
-                        status,
+                        program: e.program,
+                        process_num: e.process_num,
+                        status: e.status,
+                        pipes: Pipes {
+                            stderr: e.stderr.is_some(),
+                        },
                     };
-                    self.queue(&m, Vec::new());
+                    let fds = std::iter::once(e.stdout).chain(e.stderr).collect();
+                    self.queue(&m, fds);
                 }
                 self.queue(&HelperMsg::ChildrenEnd { seq }, Vec::new());
+                self.listed_once = true;
+                if let Some(c) = &mut self.controld {
+                    c.adopted = true;
+                }
             }
             OrderKind::AckExit { id } => {
                 if self.unacked.remove(&id).is_none() {
@@ -549,13 +595,17 @@ impl Helper {
                 let pipes = Pipes {
                     stderr: started.stderr.is_some(),
                 };
-                let mut fds = Vec::new();
-                for fd in std::iter::once(&started.stdout).chain(started.stderr.iter()) {
-                    match fd.try_clone() {
-                        Ok(f) => fds.push(f),
-                        Err(e) => error!("dup: {e}"),
+                let fds = match pipe_copies(&started.stdout, started.stderr.as_ref()) {
+                    Ok(fds) => fds,
+                    Err(e) => {
+                        // Without its pipes controld could not log it: it must not run.
+                        let _ = sys::pidfd_send_signal(&started.pidfd, libc::SIGKILL);
+                        return self.refuse(
+                            seq,
+                            format!("cannot pass the log pipes: {e} (the new process was killed)"),
+                        );
                     }
-                }
+                };
                 let (name, num, pid) = (prog.name.clone(), process.process_num, started.pid);
                 let id = self.children.insert(Child {
                     pid,
@@ -642,7 +692,7 @@ impl Helper {
             }
         }
         let _ = std::io::stderr().flush();
-        if self.quit_ordered || self.shutting_down && self.quick_deaths <= MAX_QUICK_RESTARTS {
+        if !self.gave_up && (self.quit_ordered || self.shutting_down) {
             info!("proctord exiting");
             0
         } else {
@@ -680,4 +730,12 @@ fn config_memfd(config: &Config) -> std::io::Result<OwnedFd> {
         ),
     )?;
     Ok(fd)
+}
+
+/// Copies of a child's pipe read ends, to send: stdout, then stderr if it has its own.
+fn pipe_copies(stdout: &OwnedFd, stderr: Option<&OwnedFd>) -> std::io::Result<Vec<OwnedFd>> {
+    std::iter::once(stdout)
+        .chain(stderr)
+        .map(OwnedFd::try_clone)
+        .collect()
 }

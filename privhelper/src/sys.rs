@@ -110,11 +110,17 @@ struct KernelSigaction {
     mask: u64,
 }
 
+/// How many fds a child may be given (services get 3, controld 5).
+const MAX_CHILD_FDS: usize = 8;
+
 /// Forks and runs `plan` in the child. Returns the child's pid.
 ///
 /// The caller must be single-threaded: proctord checks that at start-up and never creates a
 /// thread, so the child may rely on no lock being held by a vanished thread.
 pub fn fork_exec(plan: &ChildPlan<'_>) -> io::Result<i32> {
+    if plan.fds.len() > MAX_CHILD_FDS {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
     // SAFETY: proctord is single-threaded (checked in main before anything forks). The child
     // branch calls only `child_after_fork`, which makes async-signal-safe syscalls on memory
     // prepared before the fork and never returns.
@@ -181,10 +187,7 @@ fn child_after_fork(plan: &ChildPlan<'_>) -> ! {
         // Move every source above the targets first, so that a source that happens to be one
         // of the target numbers is not overwritten before it is used.
         let n = plan.fds.len();
-        let mut moved = [-1 as RawFd; 8];
-        if n > moved.len() {
-            child_fail(st, ChildStep::Fds);
-        }
+        let mut moved = [-1 as RawFd; MAX_CHILD_FDS];
         let floor = (n as RawFd).max(3) + 16;
         for (i, &src) in plan.fds.iter().enumerate() {
             let fd = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, floor);

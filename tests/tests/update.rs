@@ -107,37 +107,60 @@ fn reread_reports_and_update_applies() {
 }
 
 #[test]
-fn update_of_named_groups_leaves_the_others_pending() {
+fn update_of_named_groups() {
     let d = Daemon::start(&format!(
-        "{}{}",
+        "{}{}{}",
         svc("a", "sleep 1000"),
-        svc("b", "sleep 1001")
+        svc("b", "sleep 1001"),
+        svc("c", "sleep 1002")
     ));
-    let (pa, pb) = (running_pid(&d, "a"), running_pid(&d, "b"));
+    let (pa, pb, pc) = (
+        running_pid(&d, "a"),
+        running_pid(&d, "b"),
+        running_pid(&d, "c"),
+    );
+    // Only a changed: `update a` restarts a, and nothing else.
     d.write_config(&format!(
-        "{}{}",
+        "{}{}{}",
         svc("a", "sleep 1010"),
-        svc("b", "sleep 1011")
+        svc("b", "sleep 1001"),
+        svc("c", "sleep 1002")
     ));
     assert_eq!(
         d.ctl_ok(&["update", "a"]),
         "a: stopped\na: updated process group\n"
     );
     let pa2 = running_pid(&d, "a");
-    assert_ne!(pa2, pa);
-    assert_eq!(cmdline(pa2), "sleep 1010 ");
-    assert_eq!(d.pid_of("b"), Some(pb), "b was not named");
-    assert_eq!(cmdline(pb), "sleep 1001 ");
-    // b's change is still pending, as in Supervisor: reread reports it, a plain update
-    // applies it.
-    assert_eq!(d.ctl_ok(&["reread"]), "b: changed\n");
+    assert!(pa2 != pa && cmdline(pa2) == "sleep 1010 ");
+    assert_eq!((d.pid_of("b"), d.pid_of("c")), (Some(pb), Some(pc)));
+    // b and c changed, but only b is named: proctord spawns from the file as a whole, so a
+    // partial update that would leave c's change half-applied is refused, and nothing moves.
+    d.write_config(&format!(
+        "{}{}{}",
+        svc("a", "sleep 1010"),
+        svc("b", "sleep 1011"),
+        svc("c", "sleep 1012")
+    ));
+    let o = d.ctl(&["update", "b"]);
+    assert_eq!(o.status.code(), Some(1));
     assert_eq!(
-        d.ctl_ok(&["update"]),
-        "b: stopped\nb: updated process group\n"
+        stderr(&o),
+        "proctorctl: the config file also changes c: proctord always spawns from the file as a whole, so update those too (proctorctl update b c) or all (proctorctl update)\n"
     );
-    let pb2 = running_pid(&d, "b");
-    assert_eq!(cmdline(pb2), "sleep 1011 ");
+    assert_eq!((d.pid_of("b"), d.pid_of("c")), (Some(pb), Some(pc)));
+    assert_eq!(d.ctl_ok(&["reread"]), "b: changed\nc: changed\n");
+    // Naming both works.
+    assert_eq!(
+        d.ctl_ok(&["update", "b", "c"]),
+        "b: stopped\nc: stopped\nb: updated process group\nc: updated process group\n"
+    );
+    let (pb2, pc2) = (running_pid(&d, "b"), running_pid(&d, "c"));
+    assert_eq!(
+        (cmdline(pb2).as_str(), cmdline(pc2).as_str()),
+        ("sleep 1011 ", "sleep 1012 ")
+    );
     assert_eq!(d.pid_of("a"), Some(pa2));
+    assert_eq!(d.ctl_ok(&["reread"]), "No config updates to processes\n");
 }
 
 #[test]

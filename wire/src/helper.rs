@@ -1,6 +1,6 @@
 //! Messages from proctord to controld: postcard, one per SOCK_SEQPACKET datagram, at most
 //! [`MAX_HELPER_MSG`] bytes. File descriptors travel only in this direction, as SCM_RIGHTS on the
-//! message that declares them (`fds` says how many; the receiver checks).
+//! message that declares them (`pipes` says how many; the receiver checks).
 
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +96,8 @@ pub enum HelperMsg {
         program: String,
         process_num: u32,
         status: ExitStatus,
+        /// Fds: the read ends of its log pipes, with whatever it wrote last still in them.
+        pipes: Pipes,
     },
     ChildrenEnd {
         seq: u32,

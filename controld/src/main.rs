@@ -5,6 +5,7 @@
 mod link;
 mod logs;
 mod procs;
+mod sandbox;
 mod server;
 mod supervisor;
 mod sys;
@@ -13,7 +14,6 @@ mod update;
 
 use clap::Parser;
 use proctor_wire::helper::{HelperMsg, HELPER_PROTOCOL_VERSION};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use supervisor::{Event, Supervisor};
@@ -33,14 +33,27 @@ struct Args {
     /// The listening control socket.
     #[arg(long, value_name = "FD")]
     listen_fd: i32,
-    /// Also append the daemon log here.
-    #[arg(long, value_name = "FILE")]
-    logfile: Option<PathBuf>,
+    /// Also append the daemon log to this fd (`[supervisord] logfile`, opened by proctord).
+    #[arg(long, value_name = "FD")]
+    logfile_fd: Option<i32>,
+    /// Confine this process (root mode): no exec, no new processes, not dumpable.
+    #[arg(long)]
+    sandbox: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_tracing(args.logfile.as_ref());
+    let logfile = args
+        .logfile_fd
+        .and_then(|fd| sys::inherited_fd(fd).ok())
+        .map(std::fs::File::from);
+    init_tracing(logfile);
+    if args.sandbox {
+        if let Err(e) = sandbox::enter() {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -125,21 +138,14 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn init_tracing(logfile: Option<&PathBuf>) {
+fn init_tracing(logfile: Option<std::fs::File>) {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let file = logfile.and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .ok()
-    });
-    match file {
+    match logfile {
         Some(f) => builder
             .with_writer(std::io::stderr.and(std::sync::Mutex::new(f)))
             .with_ansi(false)

@@ -31,3 +31,12 @@ pub fn async_fd(
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
         .map_err(|e| e.into_parts().1)
 }
+
+/// `prctl(PR_SET_DUMPABLE, 0)`.
+pub fn set_non_dumpable() -> std::io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

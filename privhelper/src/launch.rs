@@ -7,7 +7,6 @@ use crate::sys::CStringArray;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::time::Instant;
 
 pub struct Launcher {
@@ -15,8 +14,10 @@ pub struct Launcher {
     pub exe_fd: OwnedFd,
     pub listener: OwnedFd,
     pub env: Vec<(String, String)>,
-    /// The main log file (`[supervisord] logfile`), which controld appends to as well.
-    pub logfile: Option<PathBuf>,
+    /// The main log file (`[supervisord] logfile`), which controld appends to as well (fd 5).
+    pub logfile: Option<OwnedFd>,
+    /// In root mode: controld's account (no capabilities).
+    pub credentials: Option<crate::sys::Credentials>,
 }
 
 pub struct ControldProc {
@@ -48,9 +49,13 @@ impl Launcher {
             c("--listen-fd")?,
             c("4")?,
         ];
-        if let Some(log) = &self.logfile {
-            args.push(c("--logfile")?);
-            args.push(c(&log.to_string_lossy())?);
+        if self.logfile.is_some() {
+            args.push(c("--logfile-fd")?);
+            args.push(c("5")?);
+        }
+        if self.credentials.is_some() {
+            // Root mode: controld confines itself before it starts any thread.
+            args.push(c("--sandbox")?);
         }
         let argv = CStringArray::new(args);
         let envp = CStringArray::new(
@@ -59,7 +64,7 @@ impl Launcher {
                 .map(|(k, v)| c(&format!("{k}={v}")))
                 .collect::<Result<_, _>>()?,
         );
-        let fds = [
+        let mut fds = vec![
             devnull.as_raw_fd(),
             // controld logs to proctord's stderr.
             2,
@@ -67,12 +72,15 @@ impl Launcher {
             theirs.as_raw_fd(),
             self.listener.as_raw_fd(),
         ];
+        if let Some(log) = &self.logfile {
+            fds.push(log.as_raw_fd());
+        }
         let exec = Exec {
             program: crate::sys::Executable::Fd(self.exe_fd.as_raw_fd()),
             argv: &argv,
             envp: &envp,
             fds: &fds,
-            credentials: None,
+            credentials: self.credentials.as_ref(),
             chdir: None,
             umask: None,
         };

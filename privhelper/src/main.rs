@@ -7,6 +7,9 @@ mod children;
 mod control_socket;
 mod demo;
 mod launch;
+mod privdrop;
+mod rootmode;
+mod seccomp;
 mod serve;
 mod spawn;
 mod sys;
@@ -15,6 +18,7 @@ use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use proctor_config::{LoadContext, ServerConfig};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +43,9 @@ struct Args {
     /// Load and check the config, print what would run, and exit.
     #[arg(long)]
     check: bool,
+    /// Print the seccomp filter proctord installs (and every service inherits), and exit.
+    #[arg(long)]
+    print_seccomp: bool,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +77,10 @@ fn ensure_std_fds() {
 }
 
 fn run(args: Args) -> Result<u8, String> {
+    if args.print_seccomp {
+        seccomp::print();
+        return Ok(0);
+    }
     let demo = args.config.is_none();
     // Before the demo drops root: the checkout may sit in a directory `nobody` cannot enter.
     let controld_exe = launch::open_controld()?;
@@ -88,13 +99,14 @@ fn run(args: Args) -> Result<u8, String> {
         eprintln!("proctord: warning: {w}");
     }
     let config = loaded.config;
+    let root_mode = ctx.uid == 0;
     for p in config
         .programs
         .iter()
-        .filter(|p| !p.capabilities.is_empty())
+        .filter(|p| !p.capabilities.is_empty() && !root_mode)
     {
         eprintln!(
-            "proctord: warning: {}: [program:{}] capabilities= takes effect only when proctord runs as root, which this release does not support yet",
+            "proctord: warning: {}: [program:{}] capabilities= takes effect only when proctord runs as root",
             p.origin, p.name
         );
     }
@@ -115,16 +127,28 @@ fn run(args: Args) -> Result<u8, String> {
         );
         return Ok(0);
     }
-    let root_mode = ctx.uid == 0;
-    if root_mode {
-        return Err(
-            "running as root is not supported yet: privilege separation (switching \
-users, capabilities, seccomp) is still being built. Run proctord as the user that owns the \
-services, or without -c for the demo."
-                .into(),
-        );
-    }
-    init_tracing(config.daemon.logfile.as_ref())?;
+    // As root: both accounts must exist before anything else happens.
+    let accounts = if root_mode {
+        let a = rootmode::accounts(&config)?;
+        rootmode::prepare_dirs(&config, &a.controld)?;
+        // A daemon's working directory: services get `directory=` or /, not the admin's.
+        std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+        Some(a)
+    } else {
+        None
+    };
+    // Opened now, while proctord may still be root; controld appends through a copy of the fd.
+    let logfile = match &config.daemon.logfile {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open logfile {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    init_tracing(logfile.as_ref())?;
 
     if std::fs::read_to_string("/proc/self/status")
         .map(|s| {
@@ -170,7 +194,31 @@ services, or without -c for the demo."
 
     let listener = control_socket::bind(&socket, chmod)?;
     let socket_ino = std::fs::metadata(&socket).map(|m| m.ino()).unwrap_or(0);
-    let env: Vec<(String, String)> = ctx.env.clone();
+    // In root mode controld gets a clean environment, and services get theirs from their
+    // account (spawn.rs); in user mode both inherit proctord's, as under Supervisor.
+    let env: Vec<(String, String)> = if root_mode {
+        ctx.env
+            .iter()
+            .filter(|(k, _)| k == "PROCTOR_LOG" || k == "TZ")
+            .cloned()
+            .chain([("PATH".to_owned(), "/usr/bin:/bin".to_owned())])
+            .collect()
+    } else {
+        ctx.env.clone()
+    };
+    let controld_credentials = match &accounts {
+        Some(a) => {
+            let (creds, _) = spawn::account(&a.controld.name, 0)?;
+            // Last step as root: from here on proctord is its own account with four
+            // capabilities, under the seccomp filter that every child inherits.
+            privdrop::drop_root(&a.helper)?;
+            seccomp::install()?;
+            privdrop::verify(&a.helper)?;
+            info!(helper = %a.helper.name, controld = %a.controld.name, "dropped root: four capabilities kept, seccomp filter installed");
+            Some(creds)
+        }
+        None => None,
+    };
     if demo {
         let ctl = std::env::current_exe()
             .map(|e| e.with_file_name("proctorctl"))
@@ -189,7 +237,8 @@ services, or without -c for the demo."
         exe_fd: controld_exe,
         listener,
         env: env.clone(),
-        logfile: config.daemon.logfile.clone(),
+        logfile: logfile.map(OwnedFd::from),
+        credentials: controld_credentials,
     };
     let mut helper = serve::Helper::new(
         config,
@@ -209,7 +258,7 @@ services, or without -c for the demo."
     Ok(code as u8)
 }
 
-fn init_tracing(logfile: Option<&PathBuf>) -> Result<(), String> {
+fn init_tracing(logfile: Option<&std::fs::File>) -> Result<(), String> {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -217,12 +266,8 @@ fn init_tracing(logfile: Option<&PathBuf>) -> Result<(), String> {
         .with_env_filter(filter)
         .with_target(false);
     match logfile {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open logfile {}: {e}", path.display()))?;
+        Some(file) => {
+            let file = file.try_clone().map_err(|e| format!("logfile: {e}"))?;
             builder
                 .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))
                 .with_ansi(false)

@@ -4,7 +4,7 @@
 use crate::sys::{self, CStringArray, ChildPlan, ChildStep, Credentials};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::{pipe2, User};
-use proctor_config::{LogTarget, ProcessConfig, ProgramConfig};
+use proctor_config::{Capability, LogTarget, ProcessConfig, ProgramConfig};
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
@@ -39,6 +39,17 @@ fn credentials(program: &ProgramConfig) -> Result<(Credentials, User), String> {
         .user
         .as_deref()
         .ok_or_else(|| format!("program {} has no user=", program.name))?;
+    let ambient = if program.capabilities.contains(&Capability::NetBindService) {
+        sys::NET_BIND_SERVICE_BIT
+    } else {
+        0
+    };
+    account(name, ambient)
+}
+
+/// An account's identity for a child: uid, primary gid and its groups from the account
+/// database, never 0.
+pub fn account(name: &str, ambient: u32) -> Result<(Credentials, User), String> {
     let user = match User::from_name(name) {
         Ok(Some(u)) => u,
         Ok(None) => return Err(format!("user '{name}' does not exist")),
@@ -58,6 +69,7 @@ fn credentials(program: &ProgramConfig) -> Result<(Credentials, User), String> {
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
             groups: groups.iter().map(|g| g.as_raw()).collect(),
+            ambient,
         },
         user,
     ))

@@ -44,7 +44,31 @@ pub struct Credentials {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
+    /// Capability bits (of the first 32) the process keeps as ambient: empty for everything
+    /// but `capabilities = net_bind_service`.
+    pub ambient: u32,
 }
+
+/// CAP_NET_BIND_SERVICE as a bit of the first capability word.
+pub const NET_BIND_SERVICE_BIT: u32 = 1 << CAP_NET_BIND_SERVICE;
+/// From linux/capability.h (libc does not export capability numbers).
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 /// Everything the child needs, prepared by the parent.
 pub struct ChildPlan<'a> {
@@ -73,13 +97,23 @@ pub enum ChildStep {
     Chdir = 7,
     CloseRange = 8,
     Exec = 9,
+    Capabilities = 10,
 }
 
 impl ChildStep {
     pub fn from_u8(v: u8) -> Option<ChildStep> {
         use ChildStep::*;
         [
-            Signals, Setsid, Fds, Setgroups, Setresgid, Setresuid, Chdir, CloseRange, Exec,
+            Signals,
+            Setsid,
+            Fds,
+            Setgroups,
+            Setresgid,
+            Setresuid,
+            Chdir,
+            CloseRange,
+            Exec,
+            Capabilities,
         ]
         .into_iter()
         .find(|s| *s as u8 == v)
@@ -96,6 +130,7 @@ impl ChildStep {
             ChildStep::Chdir => "chdir",
             ChildStep::CloseRange => "close fds",
             ChildStep::Exec => "execve",
+            ChildStep::Capabilities => "set capabilities",
         }
     }
 }
@@ -215,6 +250,39 @@ fn child_after_fork(plan: &ChildPlan<'_>) -> ! {
             if libc::setresuid(c.uid, c.uid, c.uid) != 0 {
                 child_fail(st, ChildStep::Setresuid);
             }
+            // proctord is not root, so the uid change kept its capabilities: reduce them to
+            // what the service may hold. Permitted and inheritable must contain an ambient
+            // capability for it to be raised; effective stays empty (exec recomputes it).
+            let header = CapHeader {
+                version: LINUX_CAPABILITY_VERSION_3,
+                pid: 0,
+            };
+            let data = [
+                CapData {
+                    effective: 0,
+                    permitted: c.ambient,
+                    inheritable: c.ambient,
+                },
+                CapData {
+                    effective: 0,
+                    permitted: 0,
+                    inheritable: 0,
+                },
+            ];
+            if libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) != 0 {
+                child_fail(st, ChildStep::Capabilities);
+            }
+            if c.ambient & NET_BIND_SERVICE_BIT != 0
+                && libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    CAP_NET_BIND_SERVICE as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                ) != 0
+            {
+                child_fail(st, ChildStep::Capabilities);
+            }
         }
 
         // After the identity change, so the directory is checked with the service's rights.
@@ -331,4 +399,97 @@ pub fn borrow_std_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
     // SAFETY: the BorrowedFd is only passed to fcntl(F_GETFD), which fails harmlessly with
     // EBADF on a closed number; it is never closed through this handle.
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// Refuses to run where the x32 ABI is reachable: a filter keyed on x86-64 syscall numbers does
+/// not see x32 calls (same audit arch, numbers with bit 30 set).
+#[cfg(target_arch = "x86_64")]
+pub fn refuse_x32() -> Result<(), String> {
+    const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+    // SAFETY: getpid takes no arguments and has no effect; through x32 it either works or
+    // fails with ENOSYS.
+    let rc = unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) };
+    if rc >= 0 {
+        return Err("the x32 syscall ABI is enabled on this kernel; proctord's seccomp filter cannot cover it (boot with syscall.x32=n)".into());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn refuse_x32() -> Result<(), String> {
+    Ok(())
+}
+
+/// A raw syscall with up to six integer arguments, for tests of the seccomp filter.
+#[cfg(test)]
+pub fn raw_syscall(nr: i64, a: [u64; 6]) -> i64 {
+    // SAFETY: used only in forked test children with arguments chosen to be harmless
+    // (invalid pointers are never dereferenced by us; the kernel checks them).
+    unsafe { libc::syscall(nr as libc::c_long, a[0], a[1], a[2], a[3], a[4], a[5]) as i64 }
+}
+
+/// How a test child ended.
+#[cfg(test)]
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChildEnd {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Runs `f` in a forked child and waits for it. For tests only: the child runs `f`, which must
+/// restrict itself to syscalls (the test process is multi-threaded), then `_exit`s.
+#[cfg(test)]
+pub fn run_in_child(f: impl FnOnce() -> i64) -> ChildEnd {
+    // SAFETY: the child only runs `f` (raw syscalls and seccomp installation on memory
+    // prepared before the fork) and then _exit, never returning into the test harness.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = f();
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { libc::_exit(code as i32) };
+    }
+    assert!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waiting for our own child with a valid pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFSIGNALED(status) {
+        ChildEnd::Signaled(libc::WTERMSIG(status))
+    } else {
+        ChildEnd::Exited(libc::WEXITSTATUS(status))
+    }
+}
+
+/// `prctl(PR_SET_SECUREBITS, bits)`.
+pub fn set_securebits(bits: u32) -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_SECUREBITS, bits as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `prctl(PR_GET_SECUREBITS)`.
+pub fn securebits() -> io::Result<u32> {
+    // SAFETY: plain prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as u32)
+}
+
+/// `prctl(PR_SET_DUMPABLE, 0)`: no core dumps, and /proc/PID stays root's, so no other process
+/// of the same uid can read proctord's memory.
+pub fn set_non_dumpable() -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `prctl(PR_GET_DUMPABLE)`.
+pub fn is_dumpable() -> bool {
+    // SAFETY: plain prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 }
 }

@@ -63,10 +63,34 @@ fn main() {
     if let Ok(cwd) = std::env::current_dir() {
         out.push_str(&format!("cwd={}\n", cwd.display()));
     }
+    // `proctor-probe --listen ADDR`: also serve a line to every TCP client (for port 80 tests).
+    let args: Vec<String> = std::env::args().collect();
+    let listener = match args
+        .iter()
+        .position(|a| a == "--listen")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(addr) => match std::net::TcpListener::bind(addr) {
+            Ok(l) => {
+                out.push_str(&format!("listen={addr}\n"));
+                Some(l)
+            }
+            Err(e) => {
+                out.push_str(&format!("listen_error={e}\n"));
+                None
+            }
+        },
+        None => None,
+    };
     out.push_str("probe=done\n");
     print!("{out}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    if let Some(l) = listener {
+        for mut conn in l.incoming().flatten() {
+            let _ = writeln!(conn, "hello from proctor-probe {}", std::process::id());
+        }
+    }
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }

@@ -1,0 +1,71 @@
+//! controld's own confinement in root mode, on top of the filter it inherits from proctord: it
+//! can never run a program or create a process, only threads. Applied before the runtime
+//! starts, so every thread inherits it.
+
+// Syscall numbers are `c_long`, i64 on the 64-bit targets proctor supports; the casts keep the
+// code honest about seccompiler's i64 keys.
+#![allow(clippy::unnecessary_cast)]
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
+};
+use std::collections::BTreeMap;
+
+fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
+    let always = Vec::new;
+    // clone without CLONE_THREAD makes a process; with it, a thread (tokio's workers).
+    let not_a_thread = SeccompRule::new(vec![SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
+        0,
+    )
+    .map_err(|e| e.to_string())?])
+    .map_err(|e| e.to_string())?;
+    let mut m = BTreeMap::new();
+    m.insert(libc::SYS_execve as i64, always());
+    m.insert(libc::SYS_execveat as i64, always());
+    #[cfg(target_arch = "x86_64")]
+    {
+        m.insert(libc::SYS_fork as i64, always());
+        m.insert(libc::SYS_vfork as i64, always());
+    }
+    m.insert(libc::SYS_clone as i64, vec![not_a_thread]);
+    m.insert(libc::SYS_ptrace as i64, always());
+    Ok(m)
+}
+
+fn programs() -> Result<Vec<BpfProgram>, String> {
+    let arch = std::env::consts::ARCH
+        .try_into()
+        .map_err(|e| format!("seccomp: {e:?}"))?;
+    let kill = SeccompFilter::new(
+        rules()?,
+        SeccompAction::Allow,
+        SeccompAction::KillProcess,
+        arch,
+    )
+    .map_err(|e| format!("seccomp: {e}"))?;
+    // clone3 hides its flags in memory: refuse it, and libc falls back to clone.
+    let clone3 = SeccompFilter::new(
+        BTreeMap::from([(libc::SYS_clone3 as i64, Vec::new())]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|e| format!("seccomp: {e}"))?;
+    [kill, clone3]
+        .into_iter()
+        .map(|f| BpfProgram::try_from(f).map_err(|e| format!("seccomp: {e}")))
+        .collect()
+}
+
+/// Non-dumpable, no_new_privs, and the filter. Must run while the process has one thread.
+pub fn enter() -> Result<(), String> {
+    crate::sys::set_non_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
+    for p in programs()? {
+        seccompiler::apply_filter(&p).map_err(|e| format!("seccomp: {e}"))?;
+    }
+    Ok(())
+}

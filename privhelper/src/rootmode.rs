@@ -1,0 +1,84 @@
+//! What proctord does as root before it drops to its own account: find the two accounts and
+//! create the directories controld writes into.
+
+use nix::unistd::{chown, User};
+use proctor_config::Config;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+pub struct Accounts {
+    /// `[proctor] controld_user=`: runs proctor-controld.
+    pub controld: User,
+    /// `[proctor] helper_user=`: proctord itself after start-up.
+    pub helper: User,
+}
+
+fn lookup(key: &str, name: &str) -> Result<User, String> {
+    let user = match User::from_name(name) {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return Err(format!(
+                "[proctor] {key}={name}: no such account; create it with \
+                 `useradd --system --no-create-home --shell /usr/sbin/nologin {name}` (see the README's install section)"
+            ))
+        }
+        Err(e) => return Err(format!("[proctor] {key}={name}: cannot look it up: {e}")),
+    };
+    if user.uid.is_root() || user.gid.as_raw() == 0 {
+        return Err(format!(
+            "[proctor] {key}={name}: the account has uid or gid 0"
+        ));
+    }
+    Ok(user)
+}
+
+pub fn accounts(config: &Config) -> Result<Accounts, String> {
+    let controld = lookup("controld_user", &config.proctor.controld_user)?;
+    let helper = lookup("helper_user", &config.proctor.helper_user)?;
+    if controld.uid == helper.uid {
+        return Err(format!(
+            "[proctor] controld_user and helper_user are the same account ({}): they must differ, or a compromised controld could act on proctord",
+            helper.name
+        ));
+    }
+    Ok(Accounts { controld, helper })
+}
+
+/// Creates `dir` (and missing parents) owned by `owner`, mode 0750, when it does not exist. An
+/// existing directory is left as the admin made it.
+fn controld_dir(dir: &Path, owner: &User) -> Result<(), String> {
+    if dir.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o750)
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    chown(dir, Some(owner.uid), Some(owner.gid))
+        .map_err(|e| format!("cannot chown {} to {}: {e}", dir.display(), owner.name))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+        .map_err(|e| format!("cannot chmod {}: {e}", dir.display()))?;
+    let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if m.uid() != owner.uid.as_raw() {
+        return Err(format!("{} is not owned by {}", dir.display(), owner.name));
+    }
+    Ok(())
+}
+
+/// The directories controld writes into: childlogdir, and the audit log's directory.
+pub fn prepare_dirs(config: &Config, controld: &User) -> Result<(), String> {
+    controld_dir(&config.daemon.childlogdir, controld)?;
+    if let Some(dir) = config.proctor.audit_log.as_ref().and_then(|p| p.parent()) {
+        controld_dir(dir, controld)?;
+    }
+    Ok(())
+}

@@ -23,7 +23,11 @@ pub struct Account {
 /// Creates a system account if it does not exist (idempotent; safe when tests race).
 pub fn ensure_account(name: &str) -> Account {
     let lookup = || nix::unistd::User::from_name(name).ok().flatten();
-    if lookup().is_none() {
+    // Tests run in parallel and useradd locks /etc/passwd: retry while another one holds it.
+    for _ in 0..50 {
+        if lookup().is_some() {
+            break;
+        }
         let _ = Command::new("useradd")
             .args([
                 "--system",
@@ -35,6 +39,9 @@ pub fn ensure_account(name: &str) -> Account {
             ])
             .stderr(Stdio::null())
             .status();
+        if lookup().is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     let u =
         lookup().unwrap_or_else(|| panic!("cannot create account {name}: is useradd installed?"));

@@ -1,0 +1,383 @@
+//! Root mode, as root, against the real processes: users, capabilities, seccomp and the
+//! accounts of proctord and controld, read from /proc. These tests need root; elsewhere they
+//! say so with a `SKIP:` line (and `.ci/run`, which runs as root, fails if any is printed).
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use proctor_tests::*;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+fn skip(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    println!("SKIP: {test}: root mode needs root");
+    true
+}
+
+/// A proctord started as root, with the test accounts for controld and itself.
+struct RootDaemon {
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+fn accounts() -> (Account, Account) {
+    (
+        ensure_account("proctest-ctl"),
+        ensure_account("proctest-helper"),
+    )
+}
+
+fn root_config(dir: &Path, programs: &str) -> String {
+    let d = dir.display();
+    format!(
+        "[unix_http_server]\nfile = {d}/run/proctor.sock\nchmod = 0770\n\n\
+         [supervisord]\nchildlogdir = {d}/log\n\n\
+         [proctor]\ncontrold_user = proctest-ctl\nhelper_user = proctest-helper\n\n{}",
+        programs.replace("{probe}", &bin("proctor-probe").display().to_string())
+    )
+}
+
+impl RootDaemon {
+    fn start(programs: &str) -> RootDaemon {
+        accounts();
+        let dir = tempfile::Builder::new()
+            .prefix("proctest-root-")
+            .tempdir()
+            .unwrap();
+        // Reachable by the helper (it re-reads the config) and controld (its log directory).
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let conf = dir.path().join("proctor.conf");
+        std::fs::write(&conf, root_config(dir.path(), programs)).unwrap();
+        let log = dir.path().join("proctord.stderr");
+        let child = Command::new(bin("proctord"))
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut d = RootDaemon {
+            socket: dir.path().join("run/proctor.sock"),
+            dir,
+            child: Some(child),
+            log,
+        };
+        let sock = d.socket.clone();
+        wait_until("the root daemon's socket", T, || {
+            if let Ok(Some(st)) = d.child.as_mut().unwrap().try_wait() {
+                panic!("proctord exited ({st}):\n{}", d.stderr());
+            }
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(|_| ())
+        });
+        d
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn ctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin("proctorctl"))
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn running_pid(&self, name: &str) -> u32 {
+        wait_until(&format!("{name} RUNNING"), T, || {
+            let o = self.ctl(&["status", "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+            let p = v.as_array()?.iter().find(|p| p["name"] == name)?.clone();
+            (p["state"] == "RUNNING")
+                .then(|| p["pid"].as_u64().map(|x| x as u32))
+                .flatten()
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn controld_pid(&self) -> u32 {
+        let o = self.ctl(&["pid"]);
+        stdout(&o)
+            .lines()
+            .find_map(|l| l.strip_prefix("proctor-controld "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for RootDaemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = wait_until("proctord to exit", T, || c.try_wait().ok().flatten());
+        }
+    }
+}
+
+fn status_of(pid: u32) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| {
+            (
+                k.to_owned(),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
+        .collect()
+}
+
+fn ids(a: &Account) -> (String, String) {
+    (
+        format!("{0} {0} {0} {0}", a.uid),
+        format!("{0} {0} {0} {0}", a.gid),
+    )
+}
+
+const NO_CAPS: &str = "0000000000000000";
+const KEPT: &str = "00000000000004e0"; // KILL, SETGID, SETUID, NET_BIND_SERVICE
+const NBS: &str = "0000000000000400";
+
+#[test]
+fn a_service_binds_port_80_as_its_user_with_only_net_bind_service() {
+    if skip("port 80") {
+        return;
+    }
+    let www = ensure_account("proctest-www");
+    let plain = ensure_account("proctest-plain");
+    let d = RootDaemon::start(
+        "[program:www]\ncommand = {probe} --listen 127.0.0.1:80\nuser = proctest-www\ncapabilities = net_bind_service\nstartsecs = 0\n\n\
+         [program:plain]\ncommand = {probe}\nuser = proctest-plain\nstartsecs = 0\n",
+    );
+    let pw = d.running_pid("www");
+    let pp = d.running_pid("plain");
+    // It answers on port 80, and it is the process proctor started.
+    let line = wait_until("an answer on 127.0.0.1:80", T, || {
+        let s = std::net::TcpStream::connect("127.0.0.1:80").ok()?;
+        let mut l = String::new();
+        BufReader::new(s).read_line(&mut l).ok()?;
+        Some(l)
+    });
+    assert_eq!(line.trim(), format!("hello from proctor-probe {pw}"));
+    let s = status_of(pw);
+    let (uid, gid) = ids(&www);
+    assert_eq!(
+        (s["Uid"].as_str(), s["Gid"].as_str()),
+        (uid.as_str(), gid.as_str())
+    );
+    let groups: Vec<String> = nix::unistd::getgrouplist(
+        &std::ffi::CString::new(www.name.clone()).unwrap(),
+        nix::unistd::Gid::from_raw(www.gid),
+    )
+    .unwrap()
+    .iter()
+    .map(|g| g.to_string())
+    .collect();
+    assert_eq!(s["Groups"], groups.join(" "));
+    for k in ["CapAmb", "CapPrm", "CapEff", "CapInh"] {
+        assert_eq!(s[k], NBS, "{k} of the port-80 service");
+    }
+    assert_eq!(
+        (s["NoNewPrivs"].as_str(), s["Seccomp"].as_str()),
+        ("1", "2")
+    );
+    let s = status_of(pp);
+    let (uid, _) = ids(&plain);
+    assert_eq!(s["Uid"], uid);
+    for k in ["CapAmb", "CapPrm", "CapEff", "CapInh"] {
+        assert_eq!(s[k], NO_CAPS, "{k} of a service without capabilities=");
+    }
+    assert_eq!(
+        (s["NoNewPrivs"].as_str(), s["Seccomp"].as_str()),
+        ("1", "2")
+    );
+    // The log directory was created for controld's account.
+    let ctl = ensure_account("proctest-ctl");
+    let m = std::fs::metadata(d.dir.path().join("log")).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (ctl.uid, 0o750));
+    // The probe saw only fds 0-2 and its own session.
+    let out =
+        std::fs::read_to_string(d.dir.path().join("log/www-stdout---supervisor.log")).unwrap();
+    assert!(out.contains("fds=0,1,2\n"), "{out}");
+    assert!(out.contains(&format!("session={pw}\n")), "{out}");
+}
+
+#[test]
+fn proctord_and_controld_hold_exactly_what_they_should() {
+    if skip("daemon identities") {
+        return;
+    }
+    let (ctl, helper) = accounts();
+    ensure_account("proctest-plain");
+    let d = RootDaemon::start(
+        "[program:a]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
+    );
+    d.running_pid("a");
+    let check_helper = |pid: u32| {
+        let s = status_of(pid);
+        let (uid, gid) = ids(&helper);
+        assert_eq!(
+            (s["Uid"].as_str(), s["Gid"].as_str(), s["Groups"].as_str()),
+            (uid.as_str(), gid.as_str(), "")
+        );
+        for (k, v) in [
+            ("CapEff", KEPT),
+            ("CapPrm", KEPT),
+            ("CapBnd", KEPT),
+            ("CapInh", NO_CAPS),
+            ("CapAmb", NO_CAPS),
+            ("NoNewPrivs", "1"),
+            ("Seccomp", "2"),
+        ] {
+            assert_eq!(s[k], v, "proctord {k}");
+        }
+    };
+    let check_controld = |pid: u32| {
+        let s = status_of(pid);
+        let (uid, _) = ids(&ctl);
+        assert_eq!(s["Uid"], uid);
+        for (k, v) in [
+            ("CapEff", NO_CAPS),
+            ("CapPrm", NO_CAPS),
+            ("CapInh", NO_CAPS),
+            ("CapAmb", NO_CAPS),
+            ("NoNewPrivs", "1"),
+            ("Seccomp", "2"),
+        ] {
+            assert_eq!(s[k], v, "controld {k}");
+        }
+    };
+    // Non-dumpable: its /proc files belong to root although it runs as another account.
+    let root_owned = |pid: u32| {
+        std::fs::metadata(format!("/proc/{pid}/status"))
+            .unwrap()
+            .uid()
+            == 0
+    };
+    check_helper(d.pid());
+    assert!(root_owned(d.pid()), "proctord is not dumpable");
+    let c = d.controld_pid();
+    check_controld(c);
+    assert!(root_owned(c), "controld is not dumpable");
+    // A controld restarted after a crash is confined just the same.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let c2 = wait_until("a new controld", T, || {
+        let o = d.ctl(&["pid"]);
+        let p: u32 = stdout(&o)
+            .lines()
+            .find_map(|l| l.strip_prefix("proctor-controld "))?
+            .parse()
+            .ok()?;
+        (p != c).then_some(p)
+    });
+    check_controld(c2);
+    assert!(
+        d.stderr()
+            .contains("dropped root: four capabilities kept, seccomp filter installed"),
+        "{}",
+        d.stderr()
+    );
+}
+
+#[test]
+fn bad_accounts_are_refused_as_root() {
+    if skip("bad accounts") {
+        return;
+    }
+    accounts();
+    let cases = [
+        ("[program:a]\ncommand = /bin/true\nuser = no-such-user-xyz\n", "[program:a] user 'no-such-user-xyz' does not exist"),
+        ("[program:a]\ncommand = /bin/true\nuser = root\n", "[program:a] user=root is refused: services never run as root"),
+        ("[program:a]\ncommand = /bin/true\n", "[program:a] has no user=: as root, proctor needs an explicit unprivileged account for every program"),
+    ];
+    for (programs, msg) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("c.conf");
+        std::fs::write(&conf, root_config(dir.path(), programs)).unwrap();
+        let out = Command::new(bin("proctord"))
+            .arg("-c")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).trim_end().ends_with(msg), "{}", stderr(&out));
+        assert!(!dir.path().join("run/proctor.sock").exists());
+    }
+    // A missing controld account.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("c.conf");
+    let text = root_config(dir.path(), "").replace(
+        "controld_user = proctest-ctl",
+        "controld_user = no-such-ctl-xyz",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let out = Command::new(bin("proctord"))
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("[proctor] controld_user=no-such-ctl-xyz: no such account"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_deleted_account_makes_its_program_fatal() {
+    if skip("deleted account") {
+        return;
+    }
+    let gone = ensure_account("proctest-gone");
+    let d = RootDaemon::start(
+        "[program:gone]\ncommand = sleep 1000\nuser = proctest-gone\nstartsecs = 0\nstartretries = 0\n",
+    );
+    let pid = d.running_pid("gone");
+    assert_eq!(status_of(pid)["Uid"], ids(&gone).0);
+    assert!(d.ctl(&["stop", "gone"]).status.success());
+    let del = Command::new("userdel")
+        .arg("proctest-gone")
+        .status()
+        .unwrap();
+    assert!(del.success());
+    let o = d.ctl(&["start", "gone"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).trim(),
+        "gone: ERROR (spawn error: user 'proctest-gone' does not exist)"
+    );
+    let o = d.ctl(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &v[0];
+    assert_eq!(
+        (p["state"].as_str(), p["spawnerr"].as_str()),
+        (Some("FATAL"), Some("user 'proctest-gone' does not exist"))
+    );
+    assert!(p["pid"].is_null());
+    ensure_account("proctest-gone");
+}

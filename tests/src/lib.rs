@@ -72,7 +72,7 @@ pub fn bin_dir() -> PathBuf {
         let exe = std::env::current_exe().unwrap();
         let target = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
         build_binaries(&target);
-        for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe"] {
+        for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe", "proctor-fake-controld"] {
             assert!(
                 target.join(b).exists(),
                 "{} is missing: run the tests with `cargo test --workspace` so every binary is built",

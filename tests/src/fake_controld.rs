@@ -1,0 +1,167 @@
+//! A stand-in for proctor-controld that plays a compromised one: installed next to a proctord
+//! under the name `proctor-controld`, it sends proctord forged orders and writes what came back,
+//! one line per step, to the file named by $PROCTOR_FAKE_OUT. The end-to-end test
+//! `forged_orders.rs` reads it.
+#![deny(unsafe_code)]
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use proctor_wire::helper::HelperMsg;
+use proctor_wire::order::{Order, OrderKind};
+use proctor_wire::signal::AllowedSignal;
+use std::io::{IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsRawFd, RawFd};
+
+const LINK: RawFd = 3;
+
+fn recv() -> Option<HelperMsg> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(LINK, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC).ok()?;
+    let n = msg.bytes;
+    // Close any fds that came with it (pipes, config memfd).
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for fd in fds {
+                let _ = nix::unistd::close(fd);
+            }
+        }
+    }
+    proctor_wire::decode_exact(&buf[..n]).ok()
+}
+
+/// The next answer to `seq` (skipping exit reports and the like).
+fn answer(seq: u32) -> String {
+    loop {
+        let Some(m) = recv() else {
+            return "link closed".into();
+        };
+        let s = match &m {
+            HelperMsg::Spawned { seq: s, .. }
+            | HelperMsg::Refused { seq: s, .. }
+            | HelperMsg::Signalled { seq: s }
+            | HelperMsg::ChildrenEnd { seq: s } => *s,
+            _ => continue,
+        };
+        if s == seq {
+            return match m {
+                HelperMsg::Spawned { id, .. } => format!("spawned id {id}"),
+                HelperMsg::Refused { reason, .. } => format!("refused: {reason}"),
+                HelperMsg::Signalled { .. } => "signalled".into(),
+                _ => "children end".into(),
+            };
+        }
+    }
+}
+
+fn send_raw(bytes: &[u8], fds: &[RawFd]) {
+    let iov = [IoSlice::new(bytes)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    let _ = sendmsg::<()>(LINK, &iov, cmsgs, MsgFlags::empty(), None);
+}
+
+fn order(seq: u32, kind: OrderKind) -> [u8; 32] {
+    Order { seq, kind }.encode()
+}
+
+fn main() {
+    let Some(path) = std::env::var_os("PROCTOR_FAKE_OUT") else {
+        return;
+    };
+    let Ok(mut out) = std::fs::File::create(path) else {
+        return;
+    };
+    let Some(HelperMsg::Hello { generation: g, .. }) = recv() else {
+        let _ = writeln!(out, "no hello");
+        return;
+    };
+    let mut log = |step: &str, got: String| {
+        let _ = writeln!(out, "{step}: {got}");
+    };
+    let spawn = |generation, program, instance| OrderKind::Spawn {
+        generation,
+        program,
+        instance,
+    };
+    // Each order's sequence number is the first 4 bytes after the header; the answer to it is
+    // awaited by that number.
+    let step = |name: &str, bytes: &[u8], fds: &[RawFd], seq: u32| {
+        send_raw(bytes, fds);
+        (name.to_owned(), answer(seq))
+    };
+    let mut results = Vec::new();
+    results.push(step("children", &order(1, OrderKind::Children), &[], 1));
+    results.push(step("spawn valid", &order(2, spawn(g, 0, 0)), &[], 2));
+    let first_id: u64 = results[1]
+        .1
+        .strip_prefix("spawned id ")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    results.push(step("unknown program", &order(3, spawn(g, 99, 0)), &[], 3));
+    results.push(step(
+        "instance beyond numprocs",
+        &order(4, spawn(g, 0, 5)),
+        &[],
+        4,
+    ));
+    results.push(step("second start", &order(5, spawn(g, 0, 0)), &[], 5));
+    results.push(step(
+        "stale generation",
+        &order(6, spawn(g + 7, 0, 0)),
+        &[],
+        6,
+    ));
+    let never = OrderKind::Signal {
+        id: 999_999,
+        signal: AllowedSignal::Kill,
+        group: false,
+    };
+    results.push(step(
+        "signal to an id never issued",
+        &order(7, never),
+        &[],
+        7,
+    ));
+    let short = order(8, OrderKind::Children);
+    results.push(step("short record", &short[..31], &[], 8));
+    let mut long = order(9, OrderKind::Children).to_vec();
+    long.push(0);
+    results.push(step("long record", &long, &[], 9));
+    let mut reserved = order(10, OrderKind::Children);
+    reserved[31] = 1;
+    results.push(step("non-zero reserved byte", &reserved, &[], 10));
+    let devnull = std::fs::File::open("/dev/null").ok();
+    let fd = devnull.as_ref().map_or(-1, |f| f.as_raw_fd());
+    let with_fd = order(11, OrderKind::Children);
+    results.push(step("record with an fd", &with_fd, &[fd], 11));
+    let kill = OrderKind::Signal {
+        id: first_id,
+        signal: AllowedSignal::Kill,
+        group: false,
+    };
+    results.push(step("signal own child", &order(12, kill), &[], 12));
+    // Wait for its exit, then acknowledge it.
+    loop {
+        match recv() {
+            Some(HelperMsg::Exited { id, .. }) if id == first_id => break,
+            Some(_) => continue,
+            None => break,
+        }
+    }
+    send_raw(&order(13, OrderKind::AckExit { id: first_id }), &[]);
+    results.push(step("signal to a reaped id", &order(14, kill), &[], 14));
+    results.push(step(
+        "spawn after all that",
+        &order(15, spawn(g, 0, 0)),
+        &[],
+        15,
+    ));
+    for (name, got) in results {
+        log(&name, got);
+    }
+    let _ = writeln!(out, "done");
+    drop(out);
+    // Let proctord finish: it exits after us, stopping what still runs.
+    send_raw(&order(16, OrderKind::Quit), &[]);
+}

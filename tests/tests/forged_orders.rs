@@ -1,0 +1,63 @@
+//! A compromised controld gets nothing extra: proctord is driven by a stand-in controld
+//! (`proctor-fake-controld`) that sends forged orders, and every one is refused with its reason
+//! while proctord keeps serving.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use proctor_tests::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn forged_orders_are_refused_and_proctord_keeps_serving() {
+    let d = Daemon::prepare("[program:a]\ncommand = sleep 1000\nautostart = false\n");
+    // proctord runs whatever is called proctor-controld next to it: put the fake there.
+    let bin = d.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target = std::env::current_exe().unwrap();
+    let target = target.parent().and_then(|p| p.parent()).unwrap();
+    bin_dir(); // builds the binaries
+    for (from, to) in [
+        ("proctord", "proctord"),
+        ("proctor-fake-controld", "proctor-controld"),
+    ] {
+        std::fs::copy(target.join(from), bin.join(to)).unwrap();
+    }
+    let out = d.path("fake.out");
+    let mut child = command(&bin.join("proctord"))
+        .arg("-c")
+        .arg(&d.conf)
+        .env("PROCTOR_FAKE_OUT", &out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.path("proctord.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_until("proctord to finish", Duration::from_secs(20), || {
+        child.try_wait().unwrap()
+    });
+    let log = std::fs::read_to_string(d.path("proctord.log")).unwrap();
+    assert!(status.success(), "{status}\n{log}");
+    let got = std::fs::read_to_string(&out).unwrap();
+    let expected = "\
+children: children end
+spawn valid: spawned id 1
+unknown program: refused: no program with index 99
+instance beyond numprocs: refused: program a has no instance 5 (numprocs = 1)
+second start: refused: a is already running (id 1)
+stale generation: refused: stale config generation 8 (current 1)
+signal to an id never issued: refused: no live child with id 999999
+short record: refused: order is 31 bytes, not 32
+long record: refused: order is 33 bytes, not 32
+non-zero reserved byte: refused: field reserved must be zero for this opcode
+record with an fd: refused: order carried file descriptors (closed unread)
+signal own child: signalled
+signal to a reaped id: refused: no live child with id 1
+spawn after all that: spawned id 2
+done
+";
+    assert_eq!(got, expected, "proctord's log:\n{log}");
+    // Every refusal is in proctord's own log too.
+    assert_eq!(log.matches("refused").count(), 10, "{log}");
+}

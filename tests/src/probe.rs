@@ -56,7 +56,9 @@ fn main() {
         }
     }
     for (k, v) in std::env::vars() {
-        if k.starts_with("SUPERVISOR_") || k == "PROBE_VAR" {
+        if k.starts_with("SUPERVISOR_")
+            || ["PROBE_VAR", "HOME", "USER", "LOGNAME", "SHELL", "PATH"].contains(&k.as_str())
+        {
             out.push_str(&format!("env.{k}={v}\n"));
         }
     }

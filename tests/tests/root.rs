@@ -216,11 +216,25 @@ fn a_service_binds_port_80_as_its_user_with_only_net_bind_service() {
     let ctl = ensure_account("proctest-ctl");
     let m = std::fs::metadata(d.dir.path().join("log")).unwrap();
     assert_eq!((m.uid(), m.mode() & 0o7777), (ctl.uid, 0o750));
-    // The probe saw only fds 0-2 and its own session.
+    // The probe saw only fds 0-2, its own session, and its account's environment (nothing of
+    // root's).
     let out =
         std::fs::read_to_string(d.dir.path().join("log/www-stdout---supervisor.log")).unwrap();
-    assert!(out.contains("fds=0,1,2\n"), "{out}");
-    assert!(out.contains(&format!("session={pw}\n")), "{out}");
+    let user = nix::unistd::User::from_name("proctest-www")
+        .unwrap()
+        .unwrap();
+    for line in [
+        "fds=0,1,2".to_owned(),
+        format!("session={pw}"),
+        format!("env.HOME={}", user.dir.display()),
+        "env.USER=proctest-www".to_owned(),
+        "env.LOGNAME=proctest-www".to_owned(),
+        format!("env.SHELL={}", user.shell.display()),
+        "env.PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin".to_owned(),
+        "cwd=/".to_owned(),
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line} not in:\n{out}");
+    }
 }
 
 #[test]
@@ -380,4 +394,36 @@ fn a_deleted_account_makes_its_program_fatal() {
     );
     assert!(p["pid"].is_null());
     ensure_account("proctest-gone");
+}
+
+#[test]
+fn a_failed_step_names_itself_and_the_service_does_not_run() {
+    if skip("failed steps") {
+        return;
+    }
+    ensure_account("proctest-plain");
+    // A directory only root may enter: chdir happens after the uid change, so it fails.
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let d = RootDaemon::start(&format!(
+        "[program:nodir]\ncommand = sleep 1000\nuser = proctest-plain\ndirectory = /nonexistent-proctor\nstartretries = 0\n\n\
+         [program:private]\ncommand = sleep 1000\nuser = proctest-plain\ndirectory = {}\nstartretries = 0\n",
+        private.path().display()
+    ));
+    for (name, why) in [
+        (
+            "nodir",
+            "chdir failed: No such file or directory (os error 2)",
+        ),
+        ("private", "chdir failed: Permission denied (os error 13)"),
+    ] {
+        let p = wait_until(&format!("{name} FATAL"), T, || {
+            let o = d.ctl(&["status", "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+            let p = v.as_array()?.iter().find(|p| p["name"] == name)?.clone();
+            (p["state"] == "FATAL").then_some(p)
+        });
+        assert_eq!(p["spawnerr"], why, "{p}");
+        assert!(p["pid"].is_null());
+    }
 }

@@ -902,11 +902,19 @@ impl Supervisor {
                     self.set_timer(&key, after, TimerKind::StartSecs);
                 }
             }
-            HelperMsg::Refused { seq, reason } => match self.pending.remove(&seq) {
+            HelperMsg::Refused {
+                seq,
+                reason,
+                permanent,
+            } => match self.pending.remove(&seq) {
                 Some(Pending::Spawn(key)) => {
                     if let Some(p) = self.procs.get_mut(&key) {
                         p.spawning = None;
                         warn!("spawnerr: {}: {reason}", p.namespec);
+                        if permanent {
+                            // No retry can help (the account is gone): FATAL now.
+                            p.backoff = p.cfg.startretries;
+                        }
                     }
                     self.start_failed(&key, reason);
                 }

@@ -208,7 +208,8 @@ fn run(args: Args) -> Result<u8, String> {
     };
     let controld_credentials = match &accounts {
         Some(a) => {
-            let (creds, _) = spawn::account(&a.controld.name, 0)?;
+            let (creds, _) = spawn::account(&a.controld.name, 0)
+                .map_err(|r| format!("[proctor] controld_user: {}", r.reason))?;
             // Last step as root: from here on proctord is its own account with four
             // capabilities, under the seccomp filter that every child inherits.
             privdrop::drop_root(&a.helper)?;

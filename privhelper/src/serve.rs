@@ -218,13 +218,18 @@ impl Helper {
         let shortened;
         let msg = match msg {
             // Reasons can quote config text; keep every message within one datagram.
-            HelperMsg::Refused { seq, reason } if reason.len() > MAX_REASON => {
+            HelperMsg::Refused {
+                seq,
+                reason,
+                permanent,
+            } if reason.len() > MAX_REASON => {
                 let mut cut = MAX_REASON;
                 while !reason.is_char_boundary(cut) {
                     cut -= 1;
                 }
                 shortened = HelperMsg::Refused {
                     seq: *seq,
+                    permanent: *permanent,
                     reason: format!("{}…", &reason[..cut]),
                 };
                 &shortened
@@ -407,7 +412,7 @@ impl Helper {
                 Ok(Incoming::Order(order)) => self.execute(order),
                 Ok(Incoming::Invalid { seq, reason }) => {
                     warn!(seq, %reason, "refused an invalid order");
-                    self.queue(&HelperMsg::Refused { seq, reason }, Vec::new());
+                    self.refuse(seq, reason);
                 }
                 Ok(Incoming::WouldBlock) => return,
                 Ok(Incoming::Closed) | Err(_) => {
@@ -422,8 +427,17 @@ impl Helper {
     }
 
     fn refuse(&mut self, seq: u32, reason: String) {
+        self.refuse_with(seq, reason, false);
+    }
+
+    fn refuse_with(&mut self, seq: u32, reason: String, permanent: bool) {
         warn!(seq, %reason, "refused order");
-        self.queue(&HelperMsg::Refused { seq, reason }, Vec::new());
+        let msg = HelperMsg::Refused {
+            seq,
+            reason,
+            permanent,
+        };
+        self.queue(&msg, Vec::new());
     }
 
     fn execute(&mut self, order: Order) {
@@ -627,7 +641,7 @@ impl Helper {
                     fds,
                 );
             }
-            Err(reason) => self.refuse(seq, reason),
+            Err(r) => self.refuse_with(seq, r.reason, r.permanent),
         }
     }
 

@@ -34,7 +34,30 @@ fn cstring(what: &str, s: &str) -> Result<CString, String> {
 
 /// Looks the service's account up again (it may have changed since the config was loaded) and
 /// refuses on any failure.
-fn credentials(program: &ProgramConfig) -> Result<(Credentials, User), String> {
+/// Why a spawn did not happen.
+pub struct Refusal {
+    pub reason: String,
+    /// Retrying cannot help.
+    pub permanent: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Refusal {
+        Refusal {
+            reason,
+            permanent: false,
+        }
+    }
+}
+
+fn permanent(reason: String) -> Refusal {
+    Refusal {
+        reason,
+        permanent: true,
+    }
+}
+
+fn credentials(program: &ProgramConfig) -> Result<(Credentials, User), Refusal> {
     let name = program
         .user
         .as_deref()
@@ -49,20 +72,25 @@ fn credentials(program: &ProgramConfig) -> Result<(Credentials, User), String> {
 
 /// An account's identity for a child: uid, primary gid and its groups from the account
 /// database, never 0.
-pub fn account(name: &str, ambient: u32) -> Result<(Credentials, User), String> {
+pub fn account(name: &str, ambient: u32) -> Result<(Credentials, User), Refusal> {
     let user = match User::from_name(name) {
         Ok(Some(u)) => u,
-        Ok(None) => return Err(format!("user '{name}' does not exist")),
-        Err(e) => return Err(format!("cannot look up user '{name}': {e}")),
+        Ok(None) => return Err(permanent(format!("user '{name}' does not exist"))),
+        // NSS may be down for a moment (LDAP, sssd): worth retrying.
+        Err(e) => return Err(format!("cannot look up user '{name}': {e}").into()),
     };
     if user.uid.is_root() || user.gid.as_raw() == 0 {
-        return Err(format!("user '{name}' has uid or gid 0: refused"));
+        return Err(permanent(format!(
+            "user '{name}' has uid or gid 0: refused"
+        )));
     }
     let cname = cstring("user name", name)?;
     let groups = nix::unistd::getgrouplist(&cname, user.gid)
         .map_err(|e| format!("cannot look up the groups of '{name}': {e}"))?;
     if groups.iter().any(|g| g.as_raw() == 0) {
-        return Err(format!("user '{name}' is in group 0 (root): refused"));
+        return Err(permanent(format!(
+            "user '{name}' is in group 0 (root): refused"
+        )));
     }
     Ok((
         Credentials {
@@ -161,7 +189,7 @@ pub fn spawn(
     ctx: &SpawnContext<'_>,
     program: &ProgramConfig,
     process: &ProcessConfig,
-) -> Result<Started, String> {
+) -> Result<Started, Refusal> {
     let (creds, user) = if ctx.root_mode {
         let (c, u) = credentials(program)?;
         (Some(c), Some(u))

@@ -369,7 +369,8 @@ fn a_deleted_account_makes_its_program_fatal() {
     }
     let gone = ensure_account("proctest-gone");
     let d = RootDaemon::start(
-        "[program:gone]\ncommand = sleep 1000\nuser = proctest-gone\nstartsecs = 0\nstartretries = 0\n",
+        // Default startretries: a vanished account is FATAL at once, not retried.
+        "[program:gone]\ncommand = sleep 1000\nuser = proctest-gone\nstartsecs = 0\n",
     );
     let pid = d.running_pid("gone");
     assert_eq!(status_of(pid)["Uid"], ids(&gone).0);

@@ -71,6 +71,9 @@ pub enum HelperMsg {
     Refused {
         seq: u32,
         reason: String,
+        /// Retrying cannot help (the account is gone, or is root's): the program goes FATAL
+        /// at once rather than through BACKOFF.
+        permanent: bool,
     },
     /// A child was reaped.
     Exited {

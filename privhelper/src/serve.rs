@@ -410,10 +410,7 @@ impl Helper {
             };
             match incoming {
                 Ok(Incoming::Order(order)) => self.execute(order),
-                Ok(Incoming::Invalid { seq, reason }) => {
-                    warn!(seq, %reason, "refused an invalid order");
-                    self.refuse(seq, reason);
-                }
+                Ok(Incoming::Invalid { seq, reason }) => self.refuse(seq, reason),
                 Ok(Incoming::WouldBlock) => return,
                 Ok(Incoming::Closed) | Err(_) => {
                     // EOF: controld is exiting; the reaper takes it from here.

@@ -54,6 +54,11 @@ pub(crate) fn check_user(value: &str, program: &str, ctx: &LoadContext) -> Resul
             "[program:{program}] user={value} is refused: services never run as root"
         ));
     }
+    if user.gid.as_raw() == 0 {
+        return Err(format!(
+            "[program:{program}] user={value} is refused: its primary group is root's (gid 0)"
+        ));
+    }
     if ctx.uid != 0 && user.uid.as_raw() != ctx.uid {
         return Err(format!(
             "[program:{program}] user={value}: proctord runs as '{}' and can only start \

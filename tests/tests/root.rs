@@ -323,7 +323,29 @@ fn bad_accounts_are_refused_as_root() {
         return;
     }
     accounts();
+    // An account whose primary group is root's.
+    if nix::unistd::User::from_name("proctest-gid0")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--gid",
+                "0",
+                "proctest-gid0",
+            ])
+            .status();
+    }
     let cases = [
+        (
+            "[program:a]\ncommand = /bin/true\nuser = proctest-gid0\n",
+            "[program:a] user=proctest-gid0 is refused: its primary group is root's (gid 0)",
+        ),
         ("[program:a]\ncommand = /bin/true\nuser = no-such-user-xyz\n", "[program:a] user 'no-such-user-xyz' does not exist"),
         ("[program:a]\ncommand = /bin/true\nuser = root\n", "[program:a] user=root is refused: services never run as root"),
         ("[program:a]\ncommand = /bin/true\n", "[program:a] has no user=: as root, proctor needs an explicit unprivileged account for every program"),

@@ -69,3 +69,43 @@ pub fn enter() -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::sys::{run_in_child, ChildEnd};
+
+    fn under_sandbox(call: fn() -> i64) -> ChildEnd {
+        let progs = programs().unwrap();
+        run_in_child(move || {
+            for p in &progs {
+                if seccompiler::apply_filter(p).is_err() {
+                    return 100;
+                }
+            }
+            call()
+        })
+    }
+
+    #[test]
+    fn exec_and_new_processes_kill_and_threads_still_work() {
+        let sigsys = ChildEnd::Signaled(libc::SIGSYS);
+        assert_eq!(under_sandbox(crate::sys::try_exec_true), sigsys, "execve");
+        assert_eq!(
+            under_sandbox(crate::sys::try_fork_process),
+            sigsys,
+            "clone without CLONE_THREAD"
+        );
+        assert_eq!(
+            under_sandbox(crate::sys::try_clone3),
+            ChildEnd::Exited(0),
+            "clone3 gives ENOSYS"
+        );
+        assert_eq!(
+            under_sandbox(crate::sys::try_thread),
+            ChildEnd::Exited(0),
+            "a thread"
+        );
+    }
+}

@@ -40,3 +40,74 @@ pub fn set_non_dumpable() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// How a test child ended.
+#[cfg(test)]
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChildEnd {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Runs `f` in a forked child and waits for it (tests of the sandbox only).
+#[cfg(test)]
+pub fn run_in_child(f: impl FnOnce() -> i64) -> ChildEnd {
+    // SAFETY: the child runs only `f` (raw syscalls on memory prepared before the fork, and
+    // the filter installation), then _exit; it never returns into the test harness.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = f();
+        // SAFETY: _exit never returns.
+        unsafe { libc::_exit(code as i32) };
+    }
+    assert!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waiting for our own child with a valid pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFSIGNALED(status) {
+        ChildEnd::Signaled(libc::WTERMSIG(status))
+    } else {
+        ChildEnd::Exited(libc::WEXITSTATUS(status))
+    }
+}
+
+#[cfg(test)]
+pub fn try_exec_true() -> i64 {
+    let argv = [c"/bin/true".as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null()];
+    // SAFETY: valid NUL-terminated arrays of C strings that outlive the call.
+    unsafe { libc::execve(c"/bin/true".as_ptr(), argv.as_ptr(), envp.as_ptr()) as i64 }
+}
+
+#[cfg(test)]
+pub fn try_fork_process() -> i64 {
+    // SAFETY: a raw clone like fork(); the child (if any) exits at once.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
+    if pid == 0 {
+        // SAFETY: _exit never returns.
+        unsafe { libc::_exit(0) };
+    }
+    0
+}
+
+#[cfg(test)]
+pub fn try_clone3() -> i64 {
+    // SAFETY: clone3 with a null argument; it would fail with EFAULT if it ran.
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    if rc == -1 && errno == Some(libc::ENOSYS) {
+        0
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+pub fn try_thread() -> i64 {
+    // std's thread spawn goes through pthread_create: clone3 (refused with ENOSYS), then clone
+    // with CLONE_THREAD (allowed).
+    match std::thread::spawn(|| 7).join() {
+        Ok(7) => 0,
+        _ => 1,
+    }
+}

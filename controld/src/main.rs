@@ -144,7 +144,8 @@ fn init_tracing(logfile: Option<std::fs::File>) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match logfile {
         Some(f) => builder
             .with_writer(std::io::stderr.and(std::sync::Mutex::new(f)))

@@ -116,6 +116,12 @@ fn run(args: Args) -> Result<u8, String> {
             config_path.display()
         );
     }
+    // As root: both accounts must exist, and no service may run as either.
+    let accounts = if root_mode {
+        Some(rootmode::accounts(&config)?)
+    } else {
+        None
+    };
     if args.check {
         let processes: usize = config.programs.iter().map(|p| p.processes.len()).sum();
         println!(
@@ -127,25 +133,14 @@ fn run(args: Args) -> Result<u8, String> {
         );
         return Ok(0);
     }
-    // As root: both accounts must exist before anything else happens.
-    let accounts = if root_mode {
-        let a = rootmode::accounts(&config)?;
+    if let Some(a) = &accounts {
         rootmode::prepare_dirs(&config, &a.controld)?;
         // A daemon's working directory: services get `directory=` or /, not the admin's.
         std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
-        Some(a)
-    } else {
-        None
-    };
+    }
     // Opened now, while proctord may still be root; controld appends through a copy of the fd.
     let logfile = match &config.daemon.logfile {
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open logfile {}: {e}", path.display()))?,
-        ),
+        Some(path) => Some(rootmode::open_logfile(path, root_mode)?),
         None => None,
     };
     init_tracing(logfile.as_ref())?;
@@ -263,9 +258,11 @@ fn init_tracing(logfile: Option<&std::fs::File>) -> Result<(), String> {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match logfile {
         Some(file) => {
             let file = file.try_clone().map_err(|e| format!("logfile: {e}"))?;

@@ -35,6 +35,17 @@ fn lookup(key: &str, name: &str) -> Result<User, String> {
 pub fn accounts(config: &Config) -> Result<Accounts, String> {
     let controld = lookup("controld_user", &config.proctor.controld_user)?;
     let helper = lookup("helper_user", &config.proctor.helper_user)?;
+    // A service under either account could signal (or, were it dumpable, trace) the daemon.
+    for p in &config.programs {
+        if let Some(u) = p.user.as_deref() {
+            if u == controld.name || u == helper.name {
+                return Err(format!(
+                    "{}: [program:{}] user={u} is one of proctor's own accounts (controld_user, helper_user); give the service an account of its own",
+                    p.origin, p.name
+                ));
+            }
+        }
+    }
     if controld.uid == helper.uid {
         return Err(format!(
             "[proctor] controld_user and helper_user are the same account ({}): they must differ, or a compromised controld could act on proctord",
@@ -81,4 +92,29 @@ pub fn prepare_dirs(config: &Config, controld: &User) -> Result<(), String> {
         controld_dir(dir, controld)?;
     }
     Ok(())
+}
+
+/// Opens `[supervisord] logfile` for appending. As root the path is not trusted blindly: a
+/// symlink or a hard link planted there (say by a compromised controld, whose directories may
+/// hold the log) must not make root append to another file. O_NOFOLLOW refuses a symlink; the
+/// opened file must be a regular file with a single link, owned by root.
+pub fn open_logfile(path: &Path, root_mode: bool) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("cannot open logfile {shown}: {e}"))?;
+    let m = file
+        .metadata()
+        .map_err(|e| format!("cannot inspect logfile {shown}: {e}"))?;
+    if root_mode && (!m.is_file() || m.nlink() != 1 || m.uid() != 0) {
+        return Err(format!(
+            "logfile {shown} must be a regular file owned by root with one link; refusing to append to it as root"
+        ));
+    }
+    Ok(file)
 }

@@ -363,6 +363,54 @@ fn bad_accounts_are_refused_as_root() {
         assert!(stderr(&out).trim_end().ends_with(msg), "{}", stderr(&out));
         assert!(!dir.path().join("run/proctor.sock").exists());
     }
+    // A service under one of proctor's own accounts.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        root_config(
+            dir.path(),
+            "[program:a]\ncommand = /bin/true\nuser = proctest-ctl\n",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin("proctord"))
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("[program:a] user=proctest-ctl is one of proctor's own accounts"),
+        "{}",
+        stderr(&out)
+    );
+    // A logfile that is a symlink (say, planted by a compromised controld) is not followed.
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "untouched\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("proctord.log")).unwrap();
+    let conf = dir.path().join("c.conf");
+    let text = root_config(dir.path(), "").replace(
+        "[supervisord]\n",
+        &format!(
+            "[supervisord]\nlogfile = {}/proctord.log\n",
+            dir.path().display()
+        ),
+    );
+    std::fs::write(&conf, text).unwrap();
+    let out = Command::new(bin("proctord"))
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot open logfile"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched\n");
     // A missing controld account.
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("c.conf");

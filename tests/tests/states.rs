@@ -10,8 +10,13 @@ const T: Duration = Duration::from_secs(15);
 #[test]
 fn running_only_after_startsecs() {
     let d = Daemon::start("[program:slow]\ncommand = sleep 1000\nstartsecs = 2\n");
+    // STARTING from the moment the spawn is ordered; the pid follows when proctord answers.
     let p = d.wait_state("slow", "STARTING", T);
-    assert!(p["pid"].as_u64().is_some(), "STARTING has a pid: {p}");
+    let pid = wait_until("a pid while STARTING", T, || {
+        d.process("slow")["pid"].as_u64()
+    });
+    assert!(pid > 0, "{p}");
+    assert_eq!(d.state("slow"), "STARTING");
     let t0 = Instant::now();
     d.wait_state("slow", "RUNNING", T);
     assert!(

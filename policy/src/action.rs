@@ -1,0 +1,73 @@
+//! The actions a policy names.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Status,
+    Start,
+    Stop,
+    Restart,
+    Signal,
+    Tail,
+    Pid,
+    Avail,
+    Reread,
+    Update,
+    Shutdown,
+    Audit,
+    ReloadPolicy,
+}
+
+const NAMES: [(Action, &str); 13] = [
+    (Action::Status, "status"),
+    (Action::Start, "start"),
+    (Action::Stop, "stop"),
+    (Action::Restart, "restart"),
+    (Action::Signal, "signal"),
+    (Action::Tail, "tail"),
+    (Action::Pid, "pid"),
+    (Action::Avail, "avail"),
+    (Action::Reread, "reread"),
+    (Action::Update, "update"),
+    (Action::Shutdown, "shutdown"),
+    (Action::Audit, "audit"),
+    (Action::ReloadPolicy, "reload-policy"),
+];
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(a, _)| *a == self)
+            .map_or("?", |(_, n)| n)
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        NAMES.iter().find(|(_, n)| *n == s).map(|(a, _)| *a)
+    }
+
+    pub fn all_names() -> impl Iterator<Item = &'static str> {
+        NAMES.iter().map(|(_, n)| *n)
+    }
+
+    /// Actions on processes; the others act on the daemon as a whole.
+    pub fn on_processes(self) -> bool {
+        matches!(
+            self,
+            Action::Status
+                | Action::Start
+                | Action::Stop
+                | Action::Restart
+                | Action::Signal
+                | Action::Tail
+                | Action::Pid
+        )
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

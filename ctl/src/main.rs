@@ -3,6 +3,7 @@
 
 mod client;
 mod output;
+mod policy_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use proctor_wire::control::{Channel, Request};
@@ -126,10 +127,48 @@ enum Command {
     /// Print the daemon's version.
     #[command(after_help = "Example:\n  proctorctl version")]
     Version,
+    /// Check a policy file, or explain a decision; no daemon needed.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file (default: the config's [proctor] policy=) and exit non-zero with
+    /// `file:line: problem` if it is refused.
+    #[command(
+        after_help = "Examples:\n  proctorctl policy check /etc/proctor/policy.toml\n  proctorctl -c /etc/proctor/proctor.conf policy check"
+    )]
+    Check { file: Option<PathBuf> },
+    /// Print `allow` or `deny` for USER doing ACTION on PROGRAM, and the rule that decided.
+    #[command(
+        after_help = "PROGRAM is a process name, group:name, or - for actions on the daemon (reread, update, shutdown, audit...).\nExit status: 0 allow, 1 deny, 2 error.\n\nExamples:\n  proctorctl policy explain --user alice restart web:web_00\n  proctorctl policy explain --file policy.toml --user bob shutdown -"
+    )]
+    Explain {
+        /// The policy file (default: the config's [proctor] policy=).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[arg(long, value_name = "USER")]
+        user: String,
+        action: String,
+        program: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Policy(p) = &cli.command {
+        let config = cli.config.as_deref();
+        return ExitCode::from(match p {
+            PolicyCommand::Check { file } => policy_cmd::check(file.as_deref(), config),
+            PolicyCommand::Explain {
+                file,
+                user,
+                action,
+                program,
+            } => policy_cmd::explain(file.as_deref(), config, user, action, program),
+        });
+    }
     let socket = match client::find_socket(cli.socket.as_deref(), cli.config.as_deref()) {
         Ok(s) => s,
         Err(msg) => {
@@ -176,6 +215,8 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Avail => Request::Avail,
         Command::Shutdown => Request::Shutdown,
         Command::Version => Request::Version,
+        // Answered in main, without a daemon.
+        Command::Policy(_) => return 2,
     };
     output::simple(socket, req)
 }

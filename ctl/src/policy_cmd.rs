@@ -1,0 +1,85 @@
+//! `proctorctl policy check|explain`: for admins writing a policy file, with no daemon needed.
+
+use proctor_policy::{Action, Peer, Policy, Target};
+use std::path::{Path, PathBuf};
+
+/// The policy file: the one given, else the config's `[proctor] policy=`.
+fn policy_path(file: Option<&Path>, config: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(f) = file {
+        return Ok(f.to_path_buf());
+    }
+    let config = config.unwrap_or(Path::new(crate::client::DEFAULT_CONFIG));
+    let ctx = proctor_config::LoadContext::current();
+    let loaded = proctor_config::load(config, &ctx).map_err(|d| d.to_string())?;
+    loaded.config.proctor.policy.ok_or_else(|| {
+        format!(
+            "{}: no [proctor] policy= (give the file: proctorctl policy check FILE)",
+            config.display()
+        )
+    })
+}
+
+fn load(path: &Path) -> Result<Policy, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Policy::parse(path, &text).map_err(|e| e.to_string())
+}
+
+pub fn check(file: Option<&Path>, config: Option<&Path>) -> u8 {
+    let result = policy_path(file, config).and_then(|p| load(&p).map(|_| p));
+    match result {
+        Ok(p) => {
+            println!("{}: OK", p.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("proctorctl: {e}");
+            1
+        }
+    }
+}
+
+/// Prints `allow` or `deny` and the rule that decided, for USER doing ACTION on PROGRAM (a
+/// program name, `group:name`, or `-` for actions on the daemon as a whole).
+pub fn explain(
+    file: Option<&Path>,
+    config: Option<&Path>,
+    user: &str,
+    action: &str,
+    program: &str,
+) -> u8 {
+    let run = || -> Result<(bool, String), String> {
+        let path = policy_path(file, config)?;
+        let policy = load(&path)?;
+        let action = Action::parse(action).ok_or_else(|| {
+            let known: Vec<&str> = Action::all_names().collect();
+            format!("unknown action '{action}' (known: {})", known.join(", "))
+        })?;
+        let account = nix::unistd::User::from_name(user)
+            .map_err(|e| format!("cannot look up user '{user}': {e}"))?
+            .ok_or_else(|| format!("user '{user}' does not exist"))?;
+        let peer = Peer::lookup(account.uid.as_raw());
+        let (group, name) = program.split_once(':').unwrap_or((program, program));
+        let target = Target {
+            namespec: program,
+            group,
+            name,
+            program: name,
+        };
+        let verdict = policy.decide(&peer, action, (program != "-").then_some(&target));
+        Ok((verdict.allow, verdict.rule))
+    };
+    match run() {
+        Ok((true, rule)) => {
+            println!("allow ({rule})");
+            0
+        }
+        Ok((false, rule)) => {
+            println!("deny ({rule})");
+            1
+        }
+        Err(e) => {
+            eprintln!("proctorctl: {e}");
+            2
+        }
+    }
+}

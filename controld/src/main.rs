@@ -2,6 +2,8 @@
 //! socket at fd 3 and the listening control socket at fd 4, and never forks or execs.
 #![deny(unsafe_code)]
 
+mod authority;
+mod authorize;
 mod link;
 mod logs;
 mod procs;
@@ -40,6 +42,10 @@ struct Args {
     #[arg(long)]
     sandbox: bool,
 }
+
+/// controld's exit status for a configuration it refuses at first start (sysexits' EX_CONFIG):
+/// proctord stops instead of restarting it.
+pub const EXIT_CONFIG: i32 = 78;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -89,7 +95,7 @@ async fn run(args: Args) -> Result<(), String> {
         generation,
         helper_pid,
         first_start,
-        ..
+        root_mode,
     } = hello
     else {
         return Err("proctord's first message is not a hello".into());
@@ -130,9 +136,26 @@ async fn run(args: Args) -> Result<(), String> {
             }
         });
     }
-    tokio::spawn(server::serve(listener, tx.clone()));
+    // The policy file must belong to root in root mode, else to the daemon's own account.
+    let own_uid = nix::unistd::getuid().as_raw();
+    let owner = if root_mode { 0 } else { own_uid };
+    let auth = match authority::Authority::new(config.proctor.policy.clone(), owner, own_uid) {
+        Ok(a) => a,
+        Err(e) if first_start => {
+            // Nothing runs yet: refuse to start, and tell proctord not to retry.
+            error!("policy refused: {e}");
+            std::process::exit(EXIT_CONFIG);
+        }
+        Err(e) => {
+            error!("policy refused: {e}; until it is fixed only root may use the daemon");
+            let path = config.proctor.policy.clone().unwrap_or_default();
+            authority::Authority::closed(path, owner, e)
+        }
+    };
+    let auth = std::sync::Arc::new(auth);
+    tokio::spawn(server::serve(listener, tx.clone(), auth.clone()));
     info!(programs = config.programs.len(), "proctor-controld ready");
-    Supervisor::new(config, generation, helper_pid, link, tx)
+    Supervisor::new(config, generation, helper_pid, link, tx, auth)
         .run(rx, first_start)
         .await;
     Ok(())

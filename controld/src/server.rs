@@ -2,8 +2,10 @@
 //! client that sends garbage, too much, nothing, or hangs up is dropped and nothing else is
 //! affected.
 
+use crate::authority::Authority;
+use crate::authorize::authorize;
 use crate::supervisor::{Cmd, Event, Failure};
-use proctor_policy::{Decision, OwnerOnly};
+use proctor_policy::Peer;
 use proctor_wire::control::{
     ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_REQUEST,
 };
@@ -22,9 +24,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CLIENTS: usize = 512;
 
-pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Event>) {
+pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Event>, auth: Arc<Authority>) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
-    let own_uid = nix::unistd::getuid().as_raw();
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
@@ -39,8 +40,9 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Event>) {
             }
         };
         let tx = tx.clone();
+        let auth = auth.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, tx, own_uid).await {
+            if let Err(e) = connection(stream, tx, &auth).await {
                 debug!("client dropped: {e}");
             }
             drop(permit);
@@ -87,12 +89,16 @@ async fn read_request(stream: &mut UnixStream) -> std::io::Result<Option<Result<
 async fn connection(
     mut stream: UnixStream,
     tx: mpsc::Sender<Event>,
-    own_uid: u32,
+    auth: &Authority,
 ) -> std::io::Result<()> {
     let cred = stream.peer_cred()?;
     let uid = cred.uid();
+    // The uid from the kernel, the name and groups from the account database.
+    let peer = tokio::task::spawn_blocking(move || Peer::lookup(uid))
+        .await
+        .map_err(std::io::Error::other)?;
     // Before reading anything: a peer who may not use the daemon gets no more of it.
-    if let Decision::Deny(message) = (OwnerOnly { owner: own_uid }).check(uid) {
+    if let Err(message) = auth.may_connect(&peer) {
         let r = Response::Error {
             kind: ErrorKind::PermissionDenied,
             message,
@@ -122,6 +128,27 @@ async fn connection(
                 return Ok(());
             }
         };
+        let (req, skipped) = match authorize(req, &peer, auth, &tx).await {
+            Ok(r) => r,
+            Err(refusal) => {
+                if let Response::Error { message, .. } = &refusal {
+                    warn!(uid, user = %peer.name, "{message}");
+                }
+                write(&mut stream, &refusal).await?;
+                continue;
+            }
+        };
+        if let Request::ReloadPolicy = req {
+            let r = match auth.reload() {
+                Ok(_) => Response::Done,
+                Err(message) => Response::Error {
+                    kind: ErrorKind::Failed,
+                    message: format!("policy refused, the previous one stays in force: {message}"),
+                },
+            };
+            write(&mut stream, &r).await?;
+            continue;
+        }
         if let Request::Tail {
             name,
             channel,
@@ -132,7 +159,13 @@ async fn connection(
             return tail(&mut stream, &tx, name, channel, lines, follow).await;
         }
         let shutdown = matches!(req, Request::Shutdown);
-        let resp = handle(req, &tx).await;
+        let mut resp = handle(req, &tx).await;
+        if !skipped.is_empty() {
+            resp = Response::Partial {
+                skipped,
+                response: Box::new(resp),
+            };
+        }
         write(&mut stream, &resp).await?;
         if shutdown {
             let _ = tx.send(Event::Cmd(Box::new(Cmd::Shutdown))).await;
@@ -251,7 +284,7 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
         Request::Avail => respond(ask(tx, Cmd::Avail).await, Response::Avail),
         Request::Shutdown => Response::Done,
         Request::Version => Response::Version(env!("CARGO_PKG_VERSION").to_owned()),
-        Request::Tail { .. } => Response::Error {
+        Request::Tail { .. } | Request::ReloadPolicy => Response::Error {
             kind: ErrorKind::Failed,
             message: "tail is served elsewhere".into(),
         },

@@ -31,7 +31,17 @@ pub enum Event {
     HelperGone(String),
 }
 
+/// A process as the policy sees it.
+pub struct TargetInfo {
+    pub namespec: String,
+    pub group: String,
+    pub name: String,
+    pub program: String,
+}
+
 pub enum Cmd {
+    /// The processes `names` stand for (all when empty), for the policy check.
+    Targets(Vec<String>, Reply<Vec<TargetInfo>>),
     Status(Vec<String>, Reply<Vec<ProcessInfo>>),
     Start(Vec<String>, Reply<Vec<ActionResult>>),
     Stop(Vec<String>, Reply<Vec<ActionResult>>),
@@ -93,6 +103,8 @@ pub struct Supervisor {
     waiters: Vec<Waiter>,
     tx: mpsc::Sender<Event>,
     shutting_down: bool,
+    /// For SIGHUP to proctord, which reloads the policy.
+    auth: Arc<crate::authority::Authority>,
 }
 
 fn now_secs() -> u64 {
@@ -112,6 +124,7 @@ impl Supervisor {
         helper_pid: u32,
         link: Arc<Link>,
         tx: mpsc::Sender<Event>,
+        auth: Arc<crate::authority::Authority>,
     ) -> Supervisor {
         let mut s = Supervisor {
             applied: update::signatures(&config),
@@ -128,6 +141,7 @@ impl Supervisor {
             waiters: Vec::new(),
             tx,
             shutting_down: false,
+            auth,
         };
         let all: Vec<String> = s.config.groups.iter().map(|g| g.name.clone()).collect();
         s.add_groups(&all);
@@ -554,6 +568,26 @@ impl Supervisor {
 
     async fn command(&mut self, cmd: Cmd) {
         match cmd {
+            Cmd::Targets(names, reply) => {
+                let r = if names.is_empty() {
+                    Ok(self.procs.keys().cloned().collect())
+                } else {
+                    self.resolve(&names)
+                };
+                let _ = reply.send(r.map(|keys| {
+                    keys.iter()
+                        .map(|k| {
+                            let p = &self.procs[k];
+                            TargetInfo {
+                                namespec: p.namespec.clone(),
+                                group: p.group.clone(),
+                                name: p.name.clone(),
+                                program: p.program.clone(),
+                            }
+                        })
+                        .collect()
+                }));
+            }
             Cmd::Status(names, reply) => {
                 let now = now_secs();
                 let r = if names.is_empty() {
@@ -1031,6 +1065,10 @@ impl Supervisor {
                 }
             }
             HelperMsg::ShutdownRequested => self.shutdown(),
+            HelperMsg::ReloadPolicy => match self.auth.reload() {
+                Ok(what) => info!("SIGHUP: {what}"),
+                Err(e) => error!("SIGHUP: policy refused, the previous one stays in force: {e}"),
+            },
             HelperMsg::Hello { .. } => warn!("unexpected second Hello from proctord"),
         }
     }

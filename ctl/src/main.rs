@@ -127,6 +127,12 @@ enum Command {
     /// Print the daemon's version.
     #[command(after_help = "Example:\n  proctorctl version")]
     Version,
+    /// Re-read the policy file ([proctor] policy=); a refused file leaves the old one in force.
+    #[command(
+        name = "reload-policy",
+        after_help = "The daemon also re-reads it on SIGHUP to proctord.\n\nExample:\n  proctorctl reload-policy"
+    )]
+    ReloadPolicy,
     /// Check a policy file, or explain a decision; no daemon needed.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -215,6 +221,7 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Avail => Request::Avail,
         Command::Shutdown => Request::Shutdown,
         Command::Version => Request::Version,
+        Command::ReloadPolicy => Request::ReloadPolicy,
         // Answered in main, without a daemon.
         Command::Policy(_) => return 2,
     };

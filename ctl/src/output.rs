@@ -14,13 +14,27 @@ fn error_exit(kind: ErrorKind, message: &str) -> u8 {
     }
 }
 
+/// Prints what the policy made a request skip, and returns the answer for the rest.
+fn unwrap_partial(r: Response) -> Response {
+    match r {
+        Response::Partial { skipped, response } => {
+            eprintln!(
+                "proctorctl: skipped (permission denied): {}",
+                skipped.join(", ")
+            );
+            *response
+        }
+        other => other,
+    }
+}
+
 fn unreachable(msg: String) -> u8 {
     eprintln!("proctorctl: {msg}");
     EXIT_UNREACHABLE
 }
 
 pub fn status(socket: &Path, req: Request, json: bool) -> u8 {
-    let infos = match client::call(socket, req) {
+    let infos = match client::call(socket, req).map(unwrap_partial) {
         Ok(Response::Status(infos)) => infos,
         Ok(Response::Error { kind, message }) => return error_exit(kind, &message),
         Ok(other) => return unreachable(format!("unexpected reply: {other:?}")),
@@ -101,8 +115,9 @@ pub fn tail(socket: &Path, req: Request) -> u8 {
 pub fn simple(socket: &Path, req: Request) -> u8 {
     let is_reread = matches!(req, Request::Reread);
     let is_update = matches!(req, Request::Update { .. });
+    let is_reload = matches!(req, Request::ReloadPolicy);
     let resp = match client::call(socket, req) {
-        Ok(r) => r,
+        Ok(r) => unwrap_partial(r),
         Err(e) => return unreachable(e),
     };
     match resp {
@@ -168,7 +183,14 @@ pub fn simple(socket: &Path, req: Request) -> u8 {
             0
         }
         Response::Done => {
-            println!("Shut down");
+            println!(
+                "{}",
+                if is_reload {
+                    "Policy reloaded"
+                } else {
+                    "Shut down"
+                }
+            );
             0
         }
         Response::Error { kind, message } => error_exit(kind, &message),

@@ -27,6 +27,8 @@ const QUICK_DEATH: Duration = Duration::from_secs(10);
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Longest refusal reason passed on (the rest is cut).
 const MAX_REASON: usize = 4096;
+/// controld's exit status when it refuses the configuration at first start (EX_CONFIG).
+const CONTROLD_EXIT_CONFIG: i32 = 78;
 
 /// A service that exited, kept until a controld has handled it. Its pipes' read ends are kept
 /// too: what it wrote last may still be in them, unread.
@@ -63,6 +65,8 @@ pub struct Helper {
     quit_ordered: bool,
     /// controld could not be kept running: every service was stopped, exit non-zero.
     gave_up: bool,
+    /// controld refused the configuration (its policy file) at start: exit 2, as for a bad config.
+    config_refused: bool,
     /// Services that exited while no controld was there to hear it.
     away_exits: Vec<Exit>,
     /// Exits reported to the current controld and not yet acknowledged (AckExit).
@@ -101,6 +105,7 @@ impl Helper {
             shutting_down: false,
             quit_ordered: false,
             gave_up: false,
+            config_refused: false,
             away_exits: Vec::new(),
             unacked: BTreeMap::new(),
             listed_once: false,
@@ -276,7 +281,12 @@ impl Helper {
                         self.begin_shutdown(info.ssi_signo)
                     }
                     Ok(Signal::SIGHUP) => {
-                        info!("SIGHUP: use `proctorctl update` to apply config changes")
+                        // The policy is controld's: pass it on. Config changes go through
+                        // `proctorctl update`.
+                        info!("SIGHUP: asking controld to reload the policy");
+                        if self.controld.is_some() {
+                            self.queue(&HelperMsg::ReloadPolicy, Vec::new());
+                        }
                     }
                     _ => {}
                 },
@@ -382,6 +392,13 @@ impl Helper {
         self.away_exits.extend(unacked.into_values());
         if self.quit_ordered || self.shutting_down {
             info!(?status, "proctor-controld exited");
+            return;
+        }
+        if status == ExitStatus::Code(CONTROLD_EXIT_CONFIG) && !self.listed_once {
+            error!("proctor-controld refused the configuration (see above); stopping");
+            self.shutting_down = true;
+            self.gave_up = true;
+            self.config_refused = true;
             return;
         }
         let quick = proc.started.elapsed() < QUICK_DEATH;
@@ -703,7 +720,9 @@ impl Helper {
             }
         }
         let _ = std::io::stderr().flush();
-        if !self.gave_up && (self.quit_ordered || self.shutting_down) {
+        if self.config_refused {
+            2
+        } else if !self.gave_up && (self.quit_ordered || self.shutting_down) {
             info!("proctord exiting");
             0
         } else {

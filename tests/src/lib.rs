@@ -3,6 +3,8 @@
 //! because this release's proctord is for ordinary users; otherwise as the calling user.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod root;
+
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

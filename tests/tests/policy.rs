@@ -5,6 +5,7 @@
 
 use proctor_tests::*;
 use std::process::Command;
+use std::time::Duration;
 
 fn ensure_group(name: &str) {
     if nix::unistd::Group::from_name(name).ok().flatten().is_none() {
@@ -117,4 +118,135 @@ fn users_actions_and_programs_against_a_policy() {
         stderr(&o),
         format!("proctorctl: {f}:5: user 'proctest-nosuch' does not exist\n")
     );
+}
+
+/// The port-80 story: web staff restart the service on port 80 without root; others are told
+/// no; the admins change their minds with a reload.
+#[test]
+fn staff_restart_the_port_80_service_and_others_are_refused() {
+    use proctor_tests::root::{accounts, RootDaemon};
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    if !is_root() {
+        println!("SKIP: port-80 story: root mode needs root");
+        return;
+    }
+    accounts();
+    in_group("proctest-alice", "proctest-webops");
+    let bob = ensure_account("proctest-bob");
+    let alice = ensure_account("proctest-alice");
+    ensure_account("proctest-www");
+    ensure_account("proctest-plain");
+    // The policy must be root's and in a directory only root can write.
+    let pdir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        pdir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let policy = pdir.path().join("policy.toml");
+    let text = "admins = []\n\n[[allow]]\nwho = [\"%proctest-webops\"]\nactions = [\"status\", \"restart\"]\nprograms = [\"www\"]\n";
+    std::fs::write(&policy, text).unwrap();
+    let d = RootDaemon::start_with(
+        "[program:www]\ncommand = {probe} --listen 127.0.0.1:80\nuser = proctest-www\ncapabilities = net_bind_service\nstartsecs = 0\n\n\
+         [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
+        &format!("policy = {}\n", policy.display()),
+    );
+    let answer = || {
+        let s = std::net::TcpStream::connect("127.0.0.1:80").ok()?;
+        let mut l = String::new();
+        BufReader::new(s).read_line(&mut l).ok()?;
+        Some(l)
+    };
+    let first = d.running_pid("www");
+    wait_until("port 80", Duration::from_secs(15), answer);
+    // Staff may connect: the socket is 0770 in the test config, so open it for them.
+    std::fs::set_permissions(
+        &d.socket,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        d.socket.parent().unwrap(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        d.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let as_user = |a: &Account, args: &[&str]| {
+        Command::new(bin("proctorctl"))
+            .uid(a.uid)
+            .gid(a.gid)
+            .arg("-s")
+            .arg(&d.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // alice, in proctest-webops, restarts it: a new pid, answering again.
+    let o = as_user(&alice, &["restart", "www"]);
+    assert_eq!(
+        (stdout(&o).as_str(), o.status.code()),
+        ("www: stopped\nwww: started\n", Some(0)),
+        "{}",
+        stderr(&o)
+    );
+    let second = d.running_pid("www");
+    assert_ne!(first, second);
+    let line = wait_until("port 80 again", Duration::from_secs(15), answer);
+    assert_eq!(line.trim(), format!("hello from proctor-probe {second}"));
+    // What she may not touch is skipped, not failed, when she asks for everything.
+    let o = as_user(&alice, &["status"]);
+    assert!(stdout(&o).starts_with("www "), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("other"), "{}", stdout(&o));
+    assert_eq!(
+        stderr(&o),
+        "proctorctl: skipped (permission denied): other\n"
+    );
+    // ...and refused when she names it.
+    let o = as_user(&alice, &["restart", "other"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(
+        stderr(&o),
+        format!("proctorctl: permission denied: proctest-alice may not restart other (the admins decide this in {})\n", policy.display())
+    );
+    // bob, in no group of the policy, is refused, and nothing happens.
+    let o = as_user(&bob, &["restart", "www"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(
+        stderr(&o),
+        format!("proctorctl: permission denied: proctest-bob may not restart www (the admins decide this in {})\n", policy.display())
+    );
+    assert_eq!(d.running_pid("www"), second);
+    // The admins let bob in; a broken edit is refused and the last good policy stays.
+    std::fs::write(
+        &policy,
+        text.replace(
+            "who = [\"%proctest-webops\"]",
+            "who = [\"%proctest-webops\", \"proctest-nosuch\"]",
+        ),
+    )
+    .unwrap();
+    let o = d.ctl(&["reload-policy"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(":4: user 'proctest-nosuch' does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(as_user(&bob, &["status", "www"]).status.code(), Some(4));
+    std::fs::write(
+        &policy,
+        text.replace(
+            "who = [\"%proctest-webops\"]",
+            "who = [\"%proctest-webops\", \"proctest-bob\"]",
+        ),
+    )
+    .unwrap();
+    assert_eq!(stdout(&d.ctl(&["reload-policy"])), "Policy reloaded\n");
+    let o = as_user(&bob, &["restart", "www"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

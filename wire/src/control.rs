@@ -73,6 +73,8 @@ pub enum Request {
     Avail,
     Shutdown,
     Version,
+    /// Re-read the policy file.
+    ReloadPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +208,11 @@ pub enum Response {
     Error {
         kind: ErrorKind,
         message: String,
+    },
+    /// The answer for what the caller may act on, and what the policy made it skip.
+    Partial {
+        skipped: Vec<String>,
+        response: Box<Response>,
     },
 }
 

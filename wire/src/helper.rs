@@ -105,6 +105,8 @@ pub enum HelperMsg {
     ChildrenEnd {
         seq: u32,
     },
+    /// proctord got SIGHUP: re-read the policy file.
+    ReloadPolicy,
     /// proctord was asked to stop (SIGTERM/SIGINT): stop every service, then send Quit.
     ShutdownRequested,
 }

@@ -1,0 +1,125 @@
+//! Checking one request against the authority before it runs. Requests that name processes
+//! explicitly are refused whole if any of them is not allowed; requests for "everything"
+//! (`all`, `group:*`, `status` with no names) are narrowed to what the caller may act on, and
+//! the rest is reported as skipped.
+
+use crate::authority::Authority;
+use crate::supervisor::{Cmd, Event, Failure, TargetInfo};
+use proctor_policy::{Action, Peer, Target};
+use proctor_wire::control::{ErrorKind, Request, Response};
+use tokio::sync::{mpsc, oneshot};
+
+/// The request to run (possibly narrowed) and the names skipped; or the answer to send without
+/// running anything (a refusal, or an empty narrowed status).
+pub type Authorized = Result<(Request, Vec<String>), Response>;
+
+fn action_of(req: &Request) -> (Action, Option<Vec<String>>) {
+    match req {
+        Request::Status { names } => (Action::Status, Some(names.clone())),
+        Request::Start { names } => (Action::Start, Some(names.clone())),
+        Request::Stop { names } => (Action::Stop, Some(names.clone())),
+        Request::Restart { names } => (Action::Restart, Some(names.clone())),
+        Request::Signal { names, .. } => (Action::Signal, Some(names.clone())),
+        Request::Tail { name, .. } => (Action::Tail, Some(vec![name.clone()])),
+        Request::Pid { name: Some(n) } => (Action::Pid, Some(vec![n.clone()])),
+        Request::Pid { name: None } => (Action::Pid, None),
+        Request::Reread => (Action::Reread, None),
+        Request::Update { .. } => (Action::Update, None),
+        Request::Avail => (Action::Avail, None),
+        Request::Shutdown => (Action::Shutdown, None),
+        Request::ReloadPolicy => (Action::ReloadPolicy, None),
+        // The version is no secret: anyone who may connect may ask.
+        Request::Version => (Action::Status, None),
+    }
+}
+
+fn with_names(req: Request, names: Vec<String>) -> Request {
+    match req {
+        Request::Status { .. } => Request::Status { names },
+        Request::Start { .. } => Request::Start { names },
+        Request::Stop { .. } => Request::Stop { names },
+        Request::Restart { .. } => Request::Restart { names },
+        Request::Signal { signal, .. } => Request::Signal { signal, names },
+        other => other,
+    }
+}
+
+async fn targets(tx: &mpsc::Sender<Event>, names: Vec<String>) -> Result<Vec<TargetInfo>, Failure> {
+    let (rtx, rrx) = oneshot::channel();
+    tx.send(Event::Cmd(Box::new(Cmd::Targets(names, rtx))))
+        .await
+        .map_err(|_| {
+            (
+                ErrorKind::ShuttingDown,
+                "the daemon is shutting down".to_owned(),
+            )
+        })?;
+    rrx.await.unwrap_or_else(|_| {
+        Err((
+            ErrorKind::ShuttingDown,
+            "the daemon is shutting down".to_owned(),
+        ))
+    })
+}
+
+pub async fn authorize(
+    req: Request,
+    peer: &Peer,
+    auth: &Authority,
+    tx: &mpsc::Sender<Event>,
+) -> Authorized {
+    if matches!(req, Request::Version) {
+        return Ok((req, Vec::new()));
+    }
+    let (action, names) = action_of(&req);
+    let deny = |what: &str| Response::Error {
+        kind: ErrorKind::PermissionDenied,
+        message: auth.denial(peer, action, what),
+    };
+    let Some(names) = names else {
+        let v = auth.decide(peer, action, None);
+        return if v.allow {
+            Ok((req, Vec::new()))
+        } else {
+            Err(deny("the daemon"))
+        };
+    };
+    let found = match targets(tx, names.clone()).await {
+        Ok(t) => t,
+        // Unknown names are reported by the request itself, as without a policy.
+        Err(_) => return Ok((req, Vec::new())),
+    };
+    let wildcard = names.is_empty()
+        || names.iter().any(|n| n == "all" || n.ends_with(":*"))
+        || found.len() > names.len();
+    let (mut allowed, mut skipped) = (Vec::new(), Vec::new());
+    for t in &found {
+        let target = Target {
+            namespec: &t.namespec,
+            group: &t.group,
+            name: &t.name,
+            program: &t.program,
+        };
+        if auth.decide(peer, action, Some(&target)).allow {
+            allowed.push(t.namespec.clone());
+        } else if wildcard {
+            skipped.push(t.namespec.clone());
+        } else {
+            return Err(deny(&t.namespec));
+        }
+    }
+    if skipped.is_empty() {
+        return Ok((req, Vec::new()));
+    }
+    if allowed.is_empty() {
+        // Nothing left to run. (An empty status request would mean "everything".)
+        return Err(match req {
+            Request::Status { .. } => Response::Partial {
+                skipped,
+                response: Box::new(Response::Status(Vec::new())),
+            },
+            _ => deny(&names.join(" ")),
+        });
+    }
+    Ok((with_names(req, allowed), skipped))
+}

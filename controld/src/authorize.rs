@@ -4,10 +4,11 @@
 //! the rest is reported as skipped.
 
 use crate::authority::Authority;
-use crate::supervisor::{Cmd, Event, Failure, TargetInfo};
+use crate::server::ask;
+use crate::supervisor::{Cmd, Event};
 use proctor_policy::{Action, Peer, Target};
 use proctor_wire::control::{ErrorKind, Request, Response};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// The request to run (possibly narrowed) and the names skipped; or the answer to send without
 /// running anything (a refusal, or an empty narrowed status).
@@ -44,24 +45,6 @@ fn with_names(req: Request, names: Vec<String>) -> Request {
     }
 }
 
-async fn targets(tx: &mpsc::Sender<Event>, names: Vec<String>) -> Result<Vec<TargetInfo>, Failure> {
-    let (rtx, rrx) = oneshot::channel();
-    tx.send(Event::Cmd(Box::new(Cmd::Targets(names, rtx))))
-        .await
-        .map_err(|_| {
-            (
-                ErrorKind::ShuttingDown,
-                "the daemon is shutting down".to_owned(),
-            )
-        })?;
-    rrx.await.unwrap_or_else(|_| {
-        Err((
-            ErrorKind::ShuttingDown,
-            "the daemon is shutting down".to_owned(),
-        ))
-    })
-}
-
 pub async fn authorize(
     req: Request,
     peer: &Peer,
@@ -84,7 +67,7 @@ pub async fn authorize(
             Err(deny("the daemon"))
         };
     };
-    let found = match targets(tx, names.clone()).await {
+    let found = match ask(tx, |r| Cmd::Targets(names.clone(), r)).await {
         Ok(t) => t,
         // Unknown names are reported by the request itself, as without a policy.
         Err(_) => return Ok((req, Vec::new())),

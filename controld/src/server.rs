@@ -173,7 +173,7 @@ async fn connection(
     }
 }
 
-async fn ask<T>(
+pub async fn ask<T>(
     tx: &mpsc::Sender<Event>,
     make: impl FnOnce(oneshot::Sender<Result<T, Failure>>) -> Cmd,
 ) -> Result<T, Failure> {

@@ -34,14 +34,16 @@ fn action_of(req: &Request) -> (Action, Option<Vec<String>>) {
     }
 }
 
-fn with_names(req: Request, names: Vec<String>) -> Request {
+/// The request narrowed to `names`; `None` for requests that name one thing (pid, tail) and so
+/// cannot be narrowed.
+fn with_names(req: Request, names: Vec<String>) -> Option<Request> {
     match req {
-        Request::Status { .. } => Request::Status { names },
-        Request::Start { .. } => Request::Start { names },
-        Request::Stop { .. } => Request::Stop { names },
-        Request::Restart { .. } => Request::Restart { names },
-        Request::Signal { signal, .. } => Request::Signal { signal, names },
-        other => other,
+        Request::Status { .. } => Some(Request::Status { names }),
+        Request::Start { .. } => Some(Request::Start { names }),
+        Request::Stop { .. } => Some(Request::Stop { names }),
+        Request::Restart { .. } => Some(Request::Restart { names }),
+        Request::Signal { signal, .. } => Some(Request::Signal { signal, names }),
+        _ => None,
     }
 }
 
@@ -104,5 +106,8 @@ pub async fn authorize(
             _ => deny(&names.join(" ")),
         });
     }
-    Ok((with_names(req, allowed), skipped))
+    match with_names(req, allowed) {
+        Some(narrowed) => Ok((narrowed, skipped)),
+        None => Err(deny(&skipped.join(" "))),
+    }
 }

@@ -29,6 +29,11 @@ pub fn check(file: Option<&Path>, config: Option<&Path>) -> u8 {
     match result {
         Ok(p) => {
             println!("{}: OK", p.display());
+            // The daemon also checks who may have written it (as root: root and nobody else).
+            let owner = nix::unistd::geteuid().as_raw();
+            if let Err(e) = proctor_policy::read_trusted(&p, owner) {
+                eprintln!("proctorctl: warning: the daemon would refuse this file: {e}");
+            }
             0
         }
         Err(e) => {
@@ -59,11 +64,14 @@ pub fn explain(
             .ok_or_else(|| format!("user '{user}' does not exist"))?;
         let peer = Peer::lookup(account.uid.as_raw());
         let (group, name) = program.split_once(':').unwrap_or((program, program));
+        // The program a process belongs to is in the services config; without one, take the
+        // process name for it.
+        let owning = program_of(config, group, name).unwrap_or_else(|| name.to_owned());
         let target = Target {
             namespec: program,
             group,
             name,
-            program: name,
+            program: &owning,
         };
         let verdict = policy.decide(&peer, action, (program != "-").then_some(&target));
         Ok((verdict.allow, verdict.rule))
@@ -82,4 +90,16 @@ pub fn explain(
             2
         }
     }
+}
+
+/// The `[program:x]` whose process `group:name` is, from the services config if it loads.
+fn program_of(config: Option<&Path>, group: &str, name: &str) -> Option<String> {
+    let path = config.unwrap_or(Path::new(crate::client::DEFAULT_CONFIG));
+    let loaded = proctor_config::load(path, &proctor_config::LoadContext::current()).ok()?;
+    loaded
+        .config
+        .programs
+        .iter()
+        .find(|p| p.group == group && p.processes.iter().any(|q| q.name == name))
+        .map(|p| p.name.clone())
 }

@@ -59,9 +59,12 @@ pub fn read_trusted(path: &Path, owner: u32) -> Result<String, String> {
     }
     let mut text = String::new();
     file.by_ref()
-        .take(MAX_POLICY)
+        .take(MAX_POLICY + 1)
         .read_to_string(&mut text)
         .map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    if text.len() as u64 > MAX_POLICY {
+        return Err(format!("{shown}: larger than {MAX_POLICY} bytes"));
+    }
     Ok(text)
 }
 

@@ -14,6 +14,16 @@ use tokio::sync::mpsc;
 /// running anything (a refusal, or an empty narrowed status).
 pub type Authorized = Result<(Request, Vec<String>), Response>;
 
+/// A checked request, with what the audit log records of the decision.
+pub struct Checked {
+    pub action: Action,
+    /// What it acts on once narrowed, or the names as given.
+    pub targets: Vec<String>,
+    pub allow: bool,
+    pub rule: String,
+    pub result: Authorized,
+}
+
 fn action_of(req: &Request) -> (Action, Option<Vec<String>>) {
     match req {
         Request::Status { names } => (Action::Status, Some(names.clone())),
@@ -29,6 +39,7 @@ fn action_of(req: &Request) -> (Action, Option<Vec<String>>) {
         Request::Avail => (Action::Avail, None),
         Request::Shutdown => (Action::Shutdown, None),
         Request::ReloadPolicy => (Action::ReloadPolicy, None),
+        Request::Audit { .. } => (Action::Audit, None),
         // The version is no secret: anyone who may connect may ask.
         Request::Version => (Action::Status, None),
     }
@@ -52,8 +63,39 @@ pub async fn authorize(
     peer: &Peer,
     auth: &Authority,
     tx: &mpsc::Sender<Event>,
+) -> Checked {
+    let (action, names) = action_of(&req);
+    let given = names.clone().unwrap_or_default();
+    let mut rule = String::new();
+    let result = decide(req, peer, auth, tx, &mut rule).await;
+    let (allow, targets) = match &result {
+        Ok((Request::Status { names }, _))
+        | Ok((Request::Start { names }, _))
+        | Ok((Request::Stop { names }, _))
+        | Ok((Request::Restart { names }, _))
+        | Ok((Request::Signal { names, .. }, _)) => (true, names.clone()),
+        Ok(_) => (true, given),
+        Err(Response::Partial { .. }) => (true, Vec::new()),
+        Err(_) => (false, given),
+    };
+    Checked {
+        action,
+        targets,
+        allow,
+        rule,
+        result,
+    }
+}
+
+async fn decide(
+    req: Request,
+    peer: &Peer,
+    auth: &Authority,
+    tx: &mpsc::Sender<Event>,
+    rule: &mut String,
 ) -> Authorized {
     if matches!(req, Request::Version) {
+        *rule = "anyone who may connect".into();
         return Ok((req, Vec::new()));
     }
     let (action, names) = action_of(&req);
@@ -63,6 +105,7 @@ pub async fn authorize(
     };
     let Some(names) = names else {
         let v = auth.decide(peer, action, None);
+        *rule = v.rule;
         return if v.allow {
             Ok((req, Vec::new()))
         } else {
@@ -72,7 +115,10 @@ pub async fn authorize(
     let found = match ask(tx, |r| Cmd::Targets(names.clone(), r)).await {
         Ok(t) => t,
         // Unknown names are reported by the request itself, as without a policy.
-        Err(_) => return Ok((req, Vec::new())),
+        Err(_) => {
+            *rule = "no such process".into();
+            return Ok((req, Vec::new()));
+        }
     };
     let wildcard = names.is_empty()
         || names.iter().any(|n| n == "all" || n.ends_with(":*"))
@@ -85,16 +131,24 @@ pub async fn authorize(
             name: &t.name,
             program: &t.program,
         };
-        if auth.decide(peer, action, Some(&target)).allow {
+        let v = auth.decide(peer, action, Some(&target));
+        if v.allow {
             allowed.push(t.namespec.clone());
+            if rule.is_empty() {
+                *rule = v.rule;
+            }
         } else if wildcard {
             skipped.push(t.namespec.clone());
         } else {
+            *rule = v.rule;
             return Err(deny(&t.namespec));
         }
     }
     if skipped.is_empty() {
         return Ok((req, Vec::new()));
+    }
+    if rule.is_empty() {
+        *rule = "default deny".into();
     }
     if allowed.is_empty() {
         // Nothing left to run. (An empty status request would mean "everything".)

@@ -2,6 +2,7 @@
 //! socket at fd 3 and the listening control socket at fd 4, and never forks or execs.
 #![deny(unsafe_code)]
 
+mod audit;
 mod authority;
 mod authorize;
 mod link;
@@ -153,7 +154,28 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
     let auth = std::sync::Arc::new(auth);
-    tokio::spawn(server::serve(listener, tx.clone(), auth.clone()));
+    let audit = match &config.proctor.audit_log {
+        Some(path) => match audit::Audit::start(path.clone(), config.proctor.audit_syslog) {
+            Ok(a) => Some(a),
+            Err(e) if first_start => {
+                error!("{e}");
+                std::process::exit(EXIT_CONFIG);
+            }
+            Err(e) => {
+                // Fail closed: no request can be recorded, so none runs until this is fixed.
+                error!("{e}; every request will be refused");
+                Some(audit::Audit::broken(e))
+            }
+        },
+        None => None,
+    };
+    tokio::spawn(server::serve(
+        listener,
+        tx.clone(),
+        auth.clone(),
+        audit,
+        config.proctor.audit_log.clone(),
+    ));
     info!(programs = config.programs.len(), "proctor-controld ready");
     Supervisor::new(config, generation, helper_pid, link, tx, auth)
         .run(rx, first_start)

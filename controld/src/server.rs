@@ -2,6 +2,7 @@
 //! client that sends garbage, too much, nothing, or hangs up is dropped and nothing else is
 //! affected.
 
+use crate::audit::{Audit, Entry};
 use crate::authority::Authority;
 use crate::authorize::authorize;
 use crate::supervisor::{Cmd, Event, Failure};
@@ -24,7 +25,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CLIENTS: usize = 512;
 
-pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Event>, auth: Arc<Authority>) {
+pub async fn serve(
+    listener: UnixListener,
+    tx: mpsc::Sender<Event>,
+    auth: Arc<Authority>,
+    audit: Option<Audit>,
+    audit_path: Option<std::path::PathBuf>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -41,8 +48,12 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Event>, auth: Arc<Au
         };
         let tx = tx.clone();
         let auth = auth.clone();
+        let audit = audit.clone();
+        let audit_path = audit_path.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, tx, &auth).await {
+            if let Err(e) =
+                connection(stream, tx, &auth, audit.as_ref(), audit_path.as_deref()).await
+            {
                 debug!("client dropped: {e}");
             }
             drop(permit);
@@ -90,9 +101,12 @@ async fn connection(
     mut stream: UnixStream,
     tx: mpsc::Sender<Event>,
     auth: &Authority,
+    audit: Option<&Audit>,
+    audit_path: Option<&std::path::Path>,
 ) -> std::io::Result<()> {
     let cred = stream.peer_cred()?;
     let uid = cred.uid();
+    let pid = cred.pid();
     // The uid from the kernel, the name and groups from the account database.
     let peer = tokio::task::spawn_blocking(move || Peer::lookup(uid))
         .await
@@ -128,16 +142,66 @@ async fn connection(
                 return Ok(());
             }
         };
-        let (req, skipped) = match authorize(req, &peer, auth, &tx).await {
+        let checked = authorize(req, &peer, auth, &tx).await;
+        // Written and synced before anything runs; if it cannot be, nothing runs.
+        let entry = |kind, outcome: Option<String>, request: Option<u64>| Entry {
+            kind,
+            uid,
+            user: peer.name.clone(),
+            pid,
+            action: checked.action.name().to_owned(),
+            targets: checked.targets.clone(),
+            allow: checked.allow,
+            rule: checked.rule.clone(),
+            outcome,
+            request,
+        };
+        let seq = match audit {
+            Some(a) => match a.log(entry("request", None, None)).await {
+                Ok(seq) => Some(seq),
+                Err(e) => {
+                    let r = Response::Error {
+                        kind: ErrorKind::Failed,
+                        message: format!("refused: {e}"),
+                    };
+                    write(&mut stream, &r).await?;
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let (req, skipped) = match checked.result {
             Ok(r) => r,
-            Err(refusal) => {
-                if let Response::Error { message, .. } = &refusal {
+            Err(ref refusal) => {
+                if let Response::Error { message, .. } = refusal {
                     warn!(uid, user = %peer.name, "{message}");
                 }
-                write(&mut stream, &refusal).await?;
+                write(&mut stream, refusal).await?;
                 continue;
             }
         };
+        if let Request::Audit { lines, user } = &req {
+            let r = match (audit, audit_path) {
+                (Some(_), Some(path)) => {
+                    match crate::audit::read_tail(path, *lines as usize, user.as_deref()) {
+                        Ok(text) => {
+                            write(&mut stream, &Response::TailChunk(text.into_bytes())).await?;
+                            Response::TailEnd
+                        }
+                        Err(message) => Response::Error {
+                            kind: ErrorKind::Failed,
+                            message,
+                        },
+                    }
+                }
+                _ => Response::Error {
+                    kind: ErrorKind::Failed,
+                    message: "no [proctor] audit_log= is configured".into(),
+                },
+            };
+            write(&mut stream, &r).await?;
+            continue;
+        }
         if let Request::ReloadPolicy = req {
             let r = match auth.reload() {
                 Ok(_) => Response::Done,
@@ -160,6 +224,27 @@ async fn connection(
         }
         let shutdown = matches!(req, Request::Shutdown);
         let mut resp = handle(req, &tx).await;
+        if let (Some(a), Some(seq)) = (audit, seq) {
+            let outcome = match &resp {
+                Response::Error { message, .. } => format!("error: {message}"),
+                Response::Actions(results) => {
+                    let failed: Vec<String> = results
+                        .iter()
+                        .filter(|r| !r.ok)
+                        .map(|r| format!("{}: {}", r.name, r.message))
+                        .collect();
+                    if failed.is_empty() {
+                        "ok".to_owned()
+                    } else {
+                        format!("error: {}", failed.join("; "))
+                    }
+                }
+                _ => "ok".to_owned(),
+            };
+            if let Err(e) = a.log(entry("outcome", Some(outcome), Some(seq))).await {
+                warn!("{e}");
+            }
+        }
         if !skipped.is_empty() {
             resp = Response::Partial {
                 skipped,
@@ -284,7 +369,7 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
         Request::Avail => respond(ask(tx, Cmd::Avail).await, Response::Avail),
         Request::Shutdown => Response::Done,
         Request::Version => Response::Version(env!("CARGO_PKG_VERSION").to_owned()),
-        Request::Tail { .. } | Request::ReloadPolicy => Response::Error {
+        Request::Tail { .. } | Request::ReloadPolicy | Request::Audit { .. } => Response::Error {
             kind: ErrorKind::Failed,
             message: "tail is served elsewhere".into(),
         },

@@ -133,6 +133,21 @@ enum Command {
         after_help = "The daemon also re-reads it on SIGHUP to proctord.\n\nExample:\n  proctorctl reload-policy"
     )]
     ReloadPolicy,
+    /// Show the audit log (action `audit` in the policy), or verify a copy of it.
+    #[command(
+        after_help = "--verify needs no daemon: it checks the hash chain of any copy and names the first record at which an edited, reordered or truncated log breaks (exit 1).\n\nExamples:\n  proctorctl audit -n 50\n  proctorctl audit --user alice\n  proctorctl audit --verify /var/log/proctor/audit.log"
+    )]
+    Audit {
+        /// Verify the hash chain of FILE (default: the config's [proctor] audit_log=).
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+        verify: Option<PathBuf>,
+        /// How many records to show.
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        lines: u32,
+        /// Only this user's requests.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
     /// Check a policy file, or explain a decision; no daemon needed.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -163,6 +178,13 @@ enum PolicyCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Audit {
+        verify: Some(file), ..
+    } = &cli.command
+    {
+        let file = (!file.as_os_str().is_empty()).then_some(file.as_path());
+        return ExitCode::from(policy_cmd::verify_audit(file, cli.config.as_deref()));
+    }
     if let Command::Policy(p) = &cli.command {
         let config = cli.config.as_deref();
         return ExitCode::from(match p {
@@ -222,6 +244,9 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Shutdown => Request::Shutdown,
         Command::Version => Request::Version,
         Command::ReloadPolicy => Request::ReloadPolicy,
+        Command::Audit { lines, user, .. } => {
+            return output::tail(socket, Request::Audit { lines, user });
+        }
         // Answered in main, without a daemon.
         Command::Policy(_) => return 2,
     };

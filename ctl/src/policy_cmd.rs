@@ -103,3 +103,42 @@ fn program_of(config: Option<&Path>, group: &str, name: &str) -> Option<String> 
         .find(|p| p.group == group && p.processes.iter().any(|q| q.name == name))
         .map(|p| p.name.clone())
 }
+
+/// `proctorctl audit --verify [FILE]`: checks the hash chain of a copy of the audit log.
+pub fn verify_audit(file: Option<&Path>, config: Option<&Path>) -> u8 {
+    let path = match file {
+        Some(f) => f.to_path_buf(),
+        None => {
+            let config = config.unwrap_or(Path::new(crate::client::DEFAULT_CONFIG));
+            let ctx = proctor_config::LoadContext::current();
+            match proctor_config::load(config, &ctx).map(|l| l.config.proctor.audit_log) {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    eprintln!("proctorctl: {}: no [proctor] audit_log= (give the file: proctorctl audit --verify FILE)", config.display());
+                    return 2;
+                }
+                Err(d) => {
+                    eprintln!("proctorctl: {d}");
+                    return 2;
+                }
+            }
+        }
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("proctorctl: {}: {e}", path.display());
+            return 2;
+        }
+    };
+    match proctor_wire::audit::verify(&text) {
+        Ok(n) => {
+            println!("{}: {n} records, hash chain intact", path.display());
+            0
+        }
+        Err((line, why)) => {
+            eprintln!("proctorctl: {}:{line}: {why}", path.display());
+            1
+        }
+    }
+}

@@ -150,7 +150,11 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     let d = RootDaemon::start_with(
         "[program:www]\ncommand = {probe} --listen 127.0.0.1:80\nuser = proctest-www\ncapabilities = net_bind_service\nstartsecs = 0\n\n\
          [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
-        &format!("policy = {}\n", policy.display()),
+        &format!(
+            "policy = {}\naudit_log = {}/audit/audit.log\n",
+            policy.display(),
+            pdir.path().display()
+        ),
     );
     let answer = || {
         let s = std::net::TcpStream::connect("127.0.0.1:80").ok()?;
@@ -249,4 +253,84 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     assert_eq!(stdout(&d.ctl(&["reload-policy"])), "Policy reloaded\n");
     let o = as_user(&bob, &["restart", "www"]);
     assert!(o.status.success(), "{}", stderr(&o));
+
+    // Everything asked is in the audit log, allowed or denied, with who, what and why.
+    let log_path = pdir.path().join("audit/audit.log");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |user: &str, decision: &str| {
+        records
+            .iter()
+            .find(|r| {
+                r["user"] == user
+                    && r["action"] == "restart"
+                    && r["decision"] == decision
+                    && r["kind"] == "request"
+            })
+            .unwrap_or_else(|| panic!("no {decision} restart by {user} in:\n{log}"))
+            .clone()
+    };
+    let a = find("proctest-alice", "allow");
+    assert_eq!(a["rule"], format!("{}:3", policy.display()));
+    assert_eq!(a["targets"], serde_json::json!(["www"]));
+    assert_eq!(a["uid"], alice.uid);
+    assert!(a["time"].as_str().unwrap().ends_with('Z'), "{a}");
+    let outcome = records
+        .iter()
+        .find(|r| r["kind"] == "outcome" && r["request"] == a["seq"])
+        .unwrap();
+    assert_eq!(outcome["outcome"], "ok");
+    let b = find("proctest-bob", "deny");
+    assert_eq!(b["rule"], "default deny");
+    // The chain verifies; an edited line is found at the record after it.
+    let verify = |file: &std::path::Path| {
+        Command::new(bin("proctorctl"))
+            .arg("audit")
+            .arg("--verify")
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let o = verify(&log_path);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "{}: {} records, hash chain intact\n",
+            log_path.display(),
+            records.len()
+        )
+    );
+    let copy = pdir.path().join("edited.log");
+    let mut lines: Vec<String> = log.lines().map(str::to_owned).collect();
+    let k = lines
+        .iter()
+        .position(|l| l.contains("\"user\":\"proctest-bob\""))
+        .unwrap();
+    lines[k] = lines[k].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+    std::fs::write(&copy, lines.join("\n") + "\n").unwrap();
+    let o = verify(&copy);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "proctorctl: {}:{}: record {} does not follow",
+            copy.display(),
+            k + 2,
+            k + 2
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // The admins (root here) read it through the daemon.
+    let o = d.ctl(&["audit", "-n", "2", "--user", "proctest-bob"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(shown.len(), 2);
+    assert!(shown.iter().all(|r| r["user"] == "proctest-bob"));
 }

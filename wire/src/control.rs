@@ -75,6 +75,11 @@ pub enum Request {
     Version,
     /// Re-read the policy file.
     ReloadPolicy,
+    /// The last `lines` records of the audit log (of `user` only, if given).
+    Audit {
+        lines: u32,
+        user: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

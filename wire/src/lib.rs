@@ -5,6 +5,7 @@
 //! - [`helper`]: proctord → controld, postcard messages (the less privileged side decodes them).
 //! - [`control`]: proctorctl ↔ controld, versioned length-prefixed postcard frames.
 
+pub mod audit;
 pub mod control;
 pub mod helper;
 pub mod order;

@@ -1,0 +1,134 @@
+//! The audit log's format: one JSON object per line, each carrying the SHA-256 of the line
+//! before it, so that an edited, reordered or truncated log is found by [`verify`]. controld
+//! writes it; `proctorctl audit --verify` checks any copy without a daemon.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first record of a log.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// UTC, RFC 3339 with sub-second precision.
+    pub time: String,
+    pub seq: u64,
+    /// `request` (written before the action runs) or `outcome` (after).
+    pub kind: String,
+    pub uid: u32,
+    pub user: String,
+    pub pid: Option<i32>,
+    pub action: String,
+    pub targets: Vec<String>,
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// What decided: `FILE:LINE`, `root`, `default deny`, ...
+    pub rule: String,
+    /// For outcome records: `ok`, or the error.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub outcome: Option<String>,
+    /// For outcome records: the seq of the request.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub request: Option<u64>,
+    /// SHA-256 (hex) of the previous line, without its newline.
+    pub prev: String,
+}
+
+pub fn hash(line: &str) -> String {
+    Sha256::digest(line.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks a whole log. `Ok(n)`: n records, chain intact. `Err((line, why))`: the first line at
+/// which it breaks (1-based).
+pub fn verify(text: &str) -> Result<u64, (usize, String)> {
+    let mut prev_hash = GENESIS.to_owned();
+    let mut prev_seq: Option<u64> = None;
+    let mut n = 0;
+    if !text.is_empty() && !text.ends_with('\n') {
+        let line = text.lines().count();
+        return Err((line, "the last record is cut short (truncated log)".into()));
+    }
+    for (i, line) in text.lines().enumerate() {
+        let r: Record =
+            serde_json::from_str(line).map_err(|e| (i + 1, format!("not an audit record: {e}")))?;
+        if r.prev != prev_hash {
+            return Err((
+                i + 1,
+                format!(
+                    "record {} does not follow the line before it (hash chain broken: a record was edited, removed or moved)",
+                    r.seq
+                ),
+            ));
+        }
+        if let Some(p) = prev_seq {
+            if r.seq != p + 1 {
+                return Err((
+                    i + 1,
+                    format!("record {} follows record {p} (sequence broken)", r.seq),
+                ));
+            }
+        }
+        prev_seq = Some(r.seq);
+        prev_hash = hash(line);
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn log(n: u64) -> String {
+        let mut out = String::new();
+        let mut prev = GENESIS.to_owned();
+        for seq in 1..=n {
+            let r = Record {
+                time: "2026-11-24T00:00:00.000000Z".into(),
+                seq,
+                kind: "request".into(),
+                uid: 1000,
+                user: "alice".into(),
+                pid: Some(42),
+                action: "restart".into(),
+                targets: vec!["web".into()],
+                decision: "allow".into(),
+                rule: "/etc/proctor/policy.toml:4".into(),
+                outcome: None,
+                request: None,
+                prev: prev.clone(),
+            };
+            let line = serde_json::to_string(&r).unwrap();
+            prev = hash(&line);
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn intact_edited_reordered_and_truncated_logs() {
+        let good = log(5);
+        assert_eq!(verify(&good), Ok(5));
+        let edited = good.replacen("\"user\":\"alice\"", "\"user\":\"mallory\"", 3);
+        assert_eq!(
+            verify(&edited).unwrap_err().0,
+            2,
+            "the line after the first edit breaks"
+        );
+        let mut lines: Vec<&str> = good.lines().collect();
+        lines.swap(1, 2);
+        let reordered = lines.join("\n") + "\n";
+        assert_eq!(verify(&reordered).unwrap_err().0, 2);
+        let mut lines: Vec<&str> = good.lines().collect();
+        lines.remove(2);
+        let removed = lines.join("\n") + "\n";
+        assert_eq!(verify(&removed).unwrap_err().0, 3);
+        let truncated = &good[..good.len() - 10];
+        assert_eq!(verify(truncated).unwrap_err().0, 5);
+    }
+}

@@ -110,12 +110,6 @@ fn run(args: Args) -> Result<u8, String> {
             p.origin, p.name
         );
     }
-    if config.proctor.audit_log.is_some() {
-        eprintln!(
-            "proctord: warning: {}: [proctor] audit_log= is not written yet",
-            config_path.display()
-        );
-    }
     // As root: both accounts must exist, and no service may run as either.
     let accounts = if root_mode {
         Some(rootmode::accounts(&config)?)

@@ -34,20 +34,54 @@ pub struct Audit {
 
 struct Writer {
     path: PathBuf,
-    file: Option<File>,
+    /// Locked for as long as this controld writes the log.
+    lock: nix::fcntl::Flock<File>,
+    /// A half record could not be cut off: the chain is broken here, write nothing more.
+    poisoned: bool,
     seq: u64,
     prev: String,
     syslog: Option<crate::syslog::Syslog>,
 }
 
-/// The last complete line of the log, to continue its chain.
-fn tail_of(file: &mut File) -> std::io::Result<Option<String>> {
+/// Records are bounded (see `bound`), so the last one is always within this window.
+const TAIL_WINDOW: u64 = 1024 * 1024;
+const MAX_TARGETS: usize = 64;
+const MAX_FIELD: usize = 256;
+
+/// Keeps a record far below `TAIL_WINDOW`, whatever a caller sends.
+fn bound(s: &str) -> String {
+    if s.len() <= MAX_FIELD {
+        return s.to_owned();
+    }
+    let mut cut = MAX_FIELD;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &s[..cut])
+}
+
+/// The last complete line of the log, to continue its chain. A last line cut short (a crash
+/// in mid-write) is removed, with a warning: it was never acknowledged to anyone.
+fn tail_of(file: &mut File, path: &std::path::Path) -> std::io::Result<Option<String>> {
     let len = file.metadata()?.len();
-    let start = len.saturating_sub(64 * 1024);
+    let start = len.saturating_sub(TAIL_WINDOW);
     file.seek(SeekFrom::Start(start))?;
-    let mut buf = String::new();
-    file.read_to_string(&mut buf)?;
-    Ok(buf.lines().last().map(str::to_owned))
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)?;
+    let complete = match buf.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => 0,
+    };
+    if complete < buf.len() {
+        tracing::warn!(
+            "audit log {}: removing a last record cut short ({} bytes)",
+            path.display(),
+            buf.len() - complete
+        );
+        file.set_len(start + complete as u64)?;
+    }
+    let text = String::from_utf8_lossy(&buf[..complete]);
+    Ok(text.lines().last().map(str::to_owned))
 }
 
 fn open(path: &PathBuf) -> std::io::Result<File> {
@@ -66,23 +100,33 @@ impl Audit {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("audit log directory {}: {e}", dir.display()))?;
         }
-        let mut file = open(&path).map_err(|e| format!("audit log {}: {e}", path.display()))?;
-        let (seq, prev) =
-            match tail_of(&mut file).map_err(|e| format!("audit log {}: {e}", path.display()))? {
-                Some(line) => {
-                    let r: Record = serde_json::from_str(&line).map_err(|e| {
-                        format!(
+        let file = open(&path).map_err(|e| format!("audit log {}: {e}", path.display()))?;
+        // One writer per log: two chains interleaved in one file would both break.
+        let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| {
+            format!(
+                "audit log {}: another process is writing it ({e})",
+                path.display()
+            )
+        })?;
+        let last =
+            tail_of(&mut file, &path).map_err(|e| format!("audit log {}: {e}", path.display()))?;
+        let (seq, prev) = match last {
+            Some(line) => {
+                let r: Record = serde_json::from_str(&line).map_err(|e| {
+                    format!(
                         "audit log {}: its last line is not a record ({e}); move the file aside",
                         path.display()
                     )
-                    })?;
-                    (r.seq, hash(&line))
-                }
-                None => (0, GENESIS.to_owned()),
-            };
+                })?;
+                (r.seq, hash(&line))
+            }
+            None => (0, GENESIS.to_owned()),
+        };
         let mut w = Writer {
             path,
-            file: Some(file),
+            lock: file,
+            poisoned: false,
             seq,
             prev,
             syslog: syslog.then(|| crate::syslog::Syslog::new("proctor-audit")),
@@ -140,13 +184,24 @@ impl Writer {
                 seq: self.seq,
                 kind: e.kind.into(),
                 uid: e.uid,
-                user: e.user.clone(),
+                user: bound(&e.user),
                 pid: e.pid,
-                action: e.action.clone(),
-                targets: e.targets.clone(),
+                action: bound(&e.action),
+                targets: {
+                    let mut t: Vec<String> = e
+                        .targets
+                        .iter()
+                        .take(MAX_TARGETS)
+                        .map(|s| bound(s))
+                        .collect();
+                    if e.targets.len() > MAX_TARGETS {
+                        t.push(format!("… {} more", e.targets.len() - MAX_TARGETS));
+                    }
+                    t
+                },
                 decision: if e.allow { "allow" } else { "deny" }.into(),
-                rule: e.rule.clone(),
-                outcome: e.outcome.clone(),
+                rule: bound(&e.rule),
+                outcome: e.outcome.as_deref().map(bound),
                 request: e.request,
                 prev: self.prev.clone(),
             };
@@ -165,7 +220,6 @@ impl Writer {
             );
             self.seq = seq0;
             self.prev = prev0;
-            self.file = None;
         } else if let Some(s) = &mut self.syslog {
             for l in &lines {
                 s.send_lines(format!("{l}\n").as_bytes());
@@ -180,21 +234,21 @@ impl Writer {
     }
 
     fn write(&mut self, text: &str) -> std::io::Result<()> {
-        if self.file.is_none() {
-            self.file = Some(open(&self.path)?);
+        if self.poisoned {
+            return Err(std::io::Error::other(
+                "an earlier record could not be cut off after a failed write; check the log and restart proctor-controld",
+            ));
         }
-        let Some(f) = self.file.as_mut() else {
-            return Err(std::io::ErrorKind::NotFound.into());
-        };
+        let f: &mut File = &mut self.lock;
         let m = f.metadata()?;
         if m.nlink() == 0 {
             return Err(std::io::Error::other("the file was removed"));
         }
         let before = m.len();
         let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_data());
-        if written.is_err() {
+        if written.is_err() && f.set_len(before).is_err() {
             // No half record may stay behind to break the chain.
-            let _ = f.set_len(before);
+            self.poisoned = true;
         }
         written
     }

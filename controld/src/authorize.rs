@@ -115,15 +115,16 @@ async fn decide(
     let found = match ask(tx, |r| Cmd::Targets(names.clone(), r)).await {
         Ok(t) => t,
         // Unknown names are reported by the request itself, as without a policy.
-        Err(_) => {
+        Err((kind, message)) => {
             *rule = "no such process".into();
-            return Ok((req, Vec::new()));
+            return Err(Response::Error { kind, message });
         }
     };
     let wildcard = names.is_empty()
         || names.iter().any(|n| n == "all" || n.ends_with(":*"))
         || found.len() > names.len();
     let (mut allowed, mut skipped) = (Vec::new(), Vec::new());
+    let mut hidden = 0usize;
     for t in &found {
         let target = Target {
             namespec: &t.namespec,
@@ -133,16 +134,26 @@ async fn decide(
         };
         let v = auth.decide(peer, action, Some(&target));
         if v.allow {
-            allowed.push(t.namespec.clone());
+            // `group:name` resolves to exactly this process when the request runs; a bare name
+            // could match processes of other groups too.
+            allowed.push(format!("{}:{}", t.group, t.name));
             if rule.is_empty() {
                 *rule = v.rule;
             }
         } else if wildcard {
-            skipped.push(t.namespec.clone());
+            // Only names the caller may see are told; the rest are counted.
+            if auth.decide(peer, Action::Status, Some(&target)).allow {
+                skipped.push(t.namespec.clone());
+            } else {
+                hidden += 1;
+            }
         } else {
             *rule = v.rule;
             return Err(deny(&t.namespec));
         }
+    }
+    if hidden > 0 {
+        skipped.push(format!("{hidden} other process(es)"));
     }
     if skipped.is_empty() {
         return Ok((req, Vec::new()));

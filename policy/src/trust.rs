@@ -37,9 +37,14 @@ pub fn read_trusted(path: &Path, owner: u32) -> Result<String, String> {
             m.permissions().mode() & 0o7777
         ));
     }
-    let mut dir = path.parent();
+    // The directories that really lead to the opened file: a symlinked directory on the way
+    // must not hide a writable one.
+    use std::os::fd::AsRawFd;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(|e| format!("{shown}: cannot resolve the opened file: {e}"))?;
+    let mut dir = real.parent();
     while let Some(d) = dir {
-        let dm = std::fs::metadata(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        let dm = std::fs::symlink_metadata(d).map_err(|e| format!("{}: {e}", d.display()))?;
         let mode = dm.permissions().mode();
         if dm.uid() != owner && dm.uid() != 0 {
             return Err(format!(

@@ -38,7 +38,13 @@ pub fn accounts(config: &Config) -> Result<Accounts, String> {
     // A service under either account could signal (or, were it dumpable, trace) the daemon.
     for p in &config.programs {
         if let Some(u) = p.user.as_deref() {
-            if u == controld.name || u == helper.name {
+            // By uid: another name for the same uid is the same account.
+            let uid = User::from_name(u).ok().flatten().map(|a| a.uid);
+            if u == controld.name
+                || u == helper.name
+                || uid == Some(controld.uid)
+                || uid == Some(helper.uid)
+            {
                 return Err(format!(
                     "{}: [program:{}] user={u} is one of proctor's own accounts (controld_user, helper_user); give the service an account of its own",
                     p.origin, p.name

@@ -235,6 +235,8 @@ fn proctor(
         return Ok(ProctorConfig {
             policy: None,
             audit_log: None,
+            audit_log_maxbytes: 50 << 20,
+            audit_log_backups: 10,
             audit_syslog: false,
             controld_user: "proctor".into(),
             helper_user: "proctor-helper".into(),
@@ -243,13 +245,16 @@ fn proctor(
     let sec = Sec::new(s, ctx);
     for e in &s.entries {
         match e.key.as_str() {
-            "policy" | "audit_log" | "audit_syslog" | "controld_user" | "helper_user" => {}
+            "policy" | "audit_log" | "audit_log_maxbytes" | "audit_log_backups"
+            | "audit_syslog" | "controld_user" | "helper_user" => {}
             k => sec.warn_unknown(e.line, k, warnings),
         }
     }
     Ok(ProctorConfig {
         policy: sec.path("policy")?,
         audit_log: sec.path("audit_log")?,
+        audit_log_maxbytes: sec.parse("audit_log_maxbytes", 50 << 20, values::byte_size)?,
+        audit_log_backups: sec.parse("audit_log_backups", 10, |k, v| values::unsigned(k, v, 0))?,
         audit_syslog: sec.parse("audit_syslog", false, values::boolean)?,
         controld_user: sec.string("controld_user", "proctor")?,
         helper_user: sec.string("helper_user", "proctor-helper")?,

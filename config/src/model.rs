@@ -49,6 +49,10 @@ pub struct DaemonConfig {
 pub struct ProctorConfig {
     pub policy: Option<PathBuf>,
     pub audit_log: Option<PathBuf>,
+    /// Rotate the audit log past this size (0 = never). Default 50 MB.
+    pub audit_log_maxbytes: u64,
+    /// Rotated audit logs kept (`audit.log.1` …). Default 10.
+    pub audit_log_backups: u32,
     pub audit_syslog: bool,
     /// Default `proctor`.
     pub controld_user: String,

@@ -122,6 +122,8 @@ fn full_config_round_trip() {
         proctor: ProctorConfig {
             policy: Some(etc.join("policy.toml")),
             audit_log: Some(PathBuf::from("/var/log/proctor/audit.log")),
+            audit_log_maxbytes: 50 << 20,
+            audit_log_backups: 10,
             audit_syslog: true,
             controld_user: "ctl".into(),
             helper_user: "helper".into(),
@@ -180,6 +182,8 @@ fn defaults_of_every_key() {
         proctor: ProctorConfig {
             policy: None,
             audit_log: None,
+            audit_log_maxbytes: 50 << 20,
+            audit_log_backups: 10,
             audit_syslog: false,
             controld_user: "proctor".into(),
             helper_user: "proctor-helper".into(),

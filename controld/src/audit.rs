@@ -7,7 +7,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::error;
 
 /// What a request record says; the writer adds time, seq and the chain.
@@ -30,10 +31,15 @@ type Job = (Entry, oneshot::Sender<Result<u64, String>>);
 pub struct Audit {
     /// `Err`: the log could not be opened; every request is refused with this reason.
     tx: Result<mpsc::Sender<Job>, String>,
+    /// Every record written, for `proctorctl audit --follow`.
+    follow: Option<broadcast::Sender<Arc<str>>>,
 }
 
 struct Writer {
     path: PathBuf,
+    maxbytes: u64,
+    backups: u32,
+    follow: broadcast::Sender<Arc<str>>,
     /// Locked for as long as this controld writes the log.
     lock: nix::fcntl::Flock<File>,
     /// A half record could not be cut off: the chain is broken here, write nothing more.
@@ -95,7 +101,12 @@ fn open(path: &PathBuf) -> std::io::Result<File> {
 }
 
 impl Audit {
-    pub fn start(path: PathBuf, syslog: bool) -> Result<Audit, String> {
+    pub fn start(
+        path: PathBuf,
+        maxbytes: u64,
+        backups: u32,
+        syslog: bool,
+    ) -> Result<Audit, String> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("audit log directory {}: {e}", dir.display()))?;
@@ -123,8 +134,12 @@ impl Audit {
             }
             None => (0, GENESIS.to_owned()),
         };
+        let (follow, _) = broadcast::channel(1024);
         let mut w = Writer {
             path,
+            maxbytes,
+            backups,
+            follow: follow.clone(),
             lock: file,
             poisoned: false,
             seq,
@@ -147,12 +162,23 @@ impl Audit {
                 }
             })
             .map_err(|e| format!("audit writer: {e}"))?;
-        Ok(Audit { tx: Ok(tx) })
+        Ok(Audit {
+            tx: Ok(tx),
+            follow: Some(follow),
+        })
     }
 
     /// A log that cannot be written: every request is refused (fail closed).
     pub fn broken(why: String) -> Audit {
-        Audit { tx: Err(why) }
+        Audit {
+            tx: Err(why),
+            follow: None,
+        }
+    }
+
+    /// Records written from now on.
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<Arc<str>>> {
+        self.follow.as_ref().map(broadcast::Sender::subscribe)
     }
 
     /// Writes and syncs one record; its seq, or why it could not be written.
@@ -175,7 +201,33 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Job>) {
         let (mut text, mut lines) = (String::new(), Vec::new());
         let (seq0, prev0) = (self.seq, self.prev.clone());
-        for (e, _) in &batch {
+        let mut entries: Vec<&Entry> = batch.iter().map(|(e, _)| e).collect();
+        let rotation_marker;
+        if self.needs_rotation() {
+            if let Err(e) = self.rotate() {
+                error!("audit log {}: cannot rotate: {e}", self.path.display());
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(format!("the audit log cannot be rotated: {e}")));
+                }
+                return;
+            }
+            // The new file's first record carries the chain on from the old one.
+            rotation_marker = Entry {
+                kind: "rotated",
+                uid: nix::unistd::getuid().as_raw(),
+                user: "proctor-controld".into(),
+                pid: Some(std::process::id() as i32),
+                action: "rotate".into(),
+                targets: vec![format!("{}.1", self.path.display())],
+                allow: true,
+                rule: "audit_log_maxbytes".into(),
+                outcome: None,
+                request: None,
+            };
+            entries.insert(0, &rotation_marker);
+        }
+        let marker = entries.len() - batch.len();
+        for e in &entries {
             self.seq += 1;
             let r = Record {
                 time: jiff::Timestamp::now()
@@ -220,17 +272,49 @@ impl Writer {
             );
             self.seq = seq0;
             self.prev = prev0;
-        } else if let Some(s) = &mut self.syslog {
+        } else {
             for l in &lines {
-                s.send_lines(format!("{l}\n").as_bytes());
+                if let Some(s) = &mut self.syslog {
+                    s.send_lines(format!("{l}\n").as_bytes());
+                }
+                if self.follow.receiver_count() > 0 {
+                    let _ = self.follow.send(Arc::from(format!("{l}\n")));
+                }
             }
         }
         for (i, (_, reply)) in batch.into_iter().enumerate() {
             let _ = reply.send(match &result {
-                Ok(()) => Ok(seq0 + 1 + i as u64),
+                Ok(()) => Ok(seq0 + 1 + (marker + i) as u64),
                 Err(e) => Err(format!("the audit log cannot be written: {e}")),
             });
         }
+    }
+
+    fn needs_rotation(&self) -> bool {
+        let file: &File = &self.lock;
+        self.maxbytes > 0 && file.metadata().is_ok_and(|m| m.len() >= self.maxbytes)
+    }
+
+    /// `audit.log` → `audit.log.1` → … → `audit.log.N`, then a new, locked `audit.log`.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let numbered = |n: u32| {
+            let mut s = self.path.clone().into_os_string();
+            s.push(format!(".{n}"));
+            PathBuf::from(s)
+        };
+        if self.backups == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            let _ = std::fs::remove_file(numbered(self.backups));
+            for n in (1..self.backups).rev() {
+                let _ = std::fs::rename(numbered(n), numbered(n + 1));
+            }
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        let file = open(&self.path)?;
+        self.lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| std::io::Error::from(e))?;
+        Ok(())
     }
 
     fn write(&mut self, text: &str) -> std::io::Result<()> {

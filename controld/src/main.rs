@@ -155,7 +155,12 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let auth = std::sync::Arc::new(auth);
     let audit = match &config.proctor.audit_log {
-        Some(path) => match audit::Audit::start(path.clone(), config.proctor.audit_syslog) {
+        Some(path) => match audit::Audit::start(
+            path.clone(),
+            config.proctor.audit_log_maxbytes,
+            config.proctor.audit_log_backups,
+            config.proctor.audit_syslog,
+        ) {
             Ok(a) => Some(a),
             Err(e) if first_start => {
                 error!("{e}");

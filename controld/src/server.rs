@@ -180,27 +180,21 @@ async fn connection(
                 continue;
             }
         };
-        if let Request::Audit { lines, user } = &req {
-            let r = match (audit, audit_path) {
-                (Some(_), Some(path)) => {
-                    match crate::audit::read_tail(path, *lines as usize, user.as_deref()) {
-                        Ok(text) => {
-                            write(&mut stream, &Response::TailChunk(text.into_bytes())).await?;
-                            Response::TailEnd
-                        }
-                        Err(message) => Response::Error {
-                            kind: ErrorKind::Failed,
-                            message,
-                        },
-                    }
-                }
-                _ => Response::Error {
-                    kind: ErrorKind::Failed,
-                    message: "no [proctor] audit_log= is configured".into(),
-                },
-            };
-            write(&mut stream, &r).await?;
-            continue;
+        if let Request::Audit {
+            lines,
+            user,
+            follow,
+        } = &req
+        {
+            return audit_tail(
+                &mut stream,
+                audit,
+                audit_path,
+                *lines,
+                user.as_deref(),
+                *follow,
+            )
+            .await;
         }
         if let Request::ReloadPolicy = req {
             let r = match auth.reload() {
@@ -406,6 +400,65 @@ async fn tail(
                 Err(_) => return write(&mut wr, &Response::TailEnd).await,
             },
             // The client sends nothing more; EOF means it hung up.
+            r = rd.read(&mut probe) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// `proctorctl audit [-n N] [--user U] [--follow]`.
+async fn audit_tail(
+    stream: &mut UnixStream,
+    audit: Option<&Audit>,
+    path: Option<&std::path::Path>,
+    lines: u32,
+    user: Option<&str>,
+    follow: bool,
+) -> std::io::Result<()> {
+    let (Some(audit), Some(path)) = (audit, path) else {
+        let r = Response::Error {
+            kind: ErrorKind::Failed,
+            message: "no [proctor] audit_log= is configured".into(),
+        };
+        return write(stream, &r).await;
+    };
+    // Subscribed before reading, so that nothing falls between the two.
+    let rx = follow.then(|| audit.subscribe()).flatten();
+    match crate::audit::read_tail(path, lines as usize, user) {
+        Ok(text) => write(stream, &Response::TailChunk(text.into_bytes())).await?,
+        Err(message) => {
+            let r = Response::Error {
+                kind: ErrorKind::Failed,
+                message,
+            };
+            return write(stream, &r).await;
+        }
+    }
+    let Some(mut rx) = rx else {
+        return write(stream, &Response::TailEnd).await;
+    };
+    let wanted = |line: &str| match user {
+        None => true,
+        Some(u) => {
+            serde_json::from_str::<proctor_wire::audit::Record>(line).is_ok_and(|r| r.user == u)
+        }
+    };
+    let (mut rd, mut wr) = stream.split();
+    let mut probe = [0u8; 1];
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Ok(l) if wanted(&l) => write(&mut wr, &Response::TailChunk(l.as_bytes().to_vec())).await?,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let note = format!("[proctor: {n} records skipped: the follower fell behind]\n");
+                    write(&mut wr, &Response::TailChunk(note.into_bytes())).await?;
+                }
+                Err(_) => return write(&mut wr, &Response::TailEnd).await,
+            },
             r = rd.read(&mut probe) => {
                 if matches!(r, Ok(0) | Err(_)) {
                     return Ok(());

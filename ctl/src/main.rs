@@ -138,15 +138,22 @@ enum Command {
         after_help = "--verify needs no daemon: it checks the hash chain of any copy and names the first record at which an edited, reordered or truncated log breaks (exit 1).\n\nExamples:\n  proctorctl audit -n 50\n  proctorctl audit --user alice\n  proctorctl audit --verify /var/log/proctor/audit.log"
     )]
     Audit {
-        /// Verify the hash chain of FILE (default: the config's [proctor] audit_log=).
-        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-        verify: Option<PathBuf>,
+        /// Verify the hash chain of FILE... (oldest first, e.g. audit.log.2 audit.log.1 audit.log),
+        /// or of the config's [proctor] audit_log= when none is given.
+        #[arg(long)]
+        verify: bool,
+        /// With --verify: the files to check.
+        #[arg(requires = "verify", value_name = "FILE")]
+        files: Vec<PathBuf>,
         /// How many records to show.
         #[arg(short = 'n', long = "lines", default_value_t = 20)]
         lines: u32,
         /// Only this user's requests.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
+        /// Keep printing new records until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Check a policy file, or explain a decision; no daemon needed.
     #[command(subcommand)]
@@ -179,11 +186,12 @@ enum PolicyCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Audit {
-        verify: Some(file), ..
+        verify: true,
+        files,
+        ..
     } = &cli.command
     {
-        let file = (!file.as_os_str().is_empty()).then_some(file.as_path());
-        return ExitCode::from(policy_cmd::verify_audit(file, cli.config.as_deref()));
+        return ExitCode::from(policy_cmd::verify_audit(files, cli.config.as_deref()));
     }
     if let Command::Policy(p) = &cli.command {
         let config = cli.config.as_deref();
@@ -244,8 +252,20 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Shutdown => Request::Shutdown,
         Command::Version => Request::Version,
         Command::ReloadPolicy => Request::ReloadPolicy,
-        Command::Audit { lines, user, .. } => {
-            return output::tail(socket, Request::Audit { lines, user });
+        Command::Audit {
+            lines,
+            user,
+            follow,
+            ..
+        } => {
+            return output::tail(
+                socket,
+                Request::Audit {
+                    lines,
+                    user,
+                    follow,
+                },
+            );
         }
         // Answered in main, without a daemon.
         Command::Policy(_) => return 2,

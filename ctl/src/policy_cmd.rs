@@ -104,15 +104,16 @@ fn program_of(config: Option<&Path>, group: &str, name: &str) -> Option<String> 
         .map(|p| p.name.clone())
 }
 
-/// `proctorctl audit --verify [FILE]`: checks the hash chain of a copy of the audit log.
-pub fn verify_audit(file: Option<&Path>, config: Option<&Path>) -> u8 {
-    let path = match file {
-        Some(f) => f.to_path_buf(),
-        None => {
+/// `proctorctl audit --verify [FILE...]`: checks the hash chain of copies of the audit log,
+/// rotated files first (oldest first), as one chain.
+pub fn verify_audit(files: &[PathBuf], config: Option<&Path>) -> u8 {
+    let paths: Vec<PathBuf> = match files {
+        [_, ..] => files.to_vec(),
+        [] => {
             let config = config.unwrap_or(Path::new(crate::client::DEFAULT_CONFIG));
             let ctx = proctor_config::LoadContext::current();
             match proctor_config::load(config, &ctx).map(|l| l.config.proctor.audit_log) {
-                Ok(Some(p)) => p,
+                Ok(Some(p)) => vec![p],
                 Ok(None) => {
                     eprintln!("proctorctl: {}: no [proctor] audit_log= (give the file: proctorctl audit --verify FILE)", config.display());
                     return 2;
@@ -124,20 +125,33 @@ pub fn verify_audit(file: Option<&Path>, config: Option<&Path>) -> u8 {
             }
         }
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("proctorctl: {}: {e}", path.display());
-            return 2;
+    // One text, remembering where each file starts, to name the file and line of a break.
+    let (mut text, mut starts) = (String::new(), Vec::new());
+    for p in &paths {
+        match std::fs::read_to_string(p) {
+            Ok(t) => {
+                starts.push((text.lines().count(), p));
+                text.push_str(&t);
+            }
+            Err(e) => {
+                eprintln!("proctorctl: {}: {e}", p.display());
+                return 2;
+            }
         }
-    };
+    }
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     match proctor_wire::audit::verify(&text) {
         Ok(n) => {
-            println!("{}: {n} records, hash chain intact", path.display());
+            println!("{}: {n} records, hash chain intact", shown.join(" "));
             0
         }
         Err((line, why)) => {
-            eprintln!("proctorctl: {}:{line}: {why}", path.display());
+            let (start, file) = starts
+                .iter()
+                .rev()
+                .find(|(s, _)| *s < line)
+                .map_or((0, &paths[0]), |(s, p)| (*s, *p));
+            eprintln!("proctorctl: {}:{}: {why}", file.display(), line - start);
             1
         }
     }

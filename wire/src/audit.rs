@@ -13,7 +13,8 @@ pub struct Record {
     /// UTC, RFC 3339 with sub-second precision.
     pub time: String,
     pub seq: u64,
-    /// `request` (written before the action runs) or `outcome` (after).
+    /// `request` (written before the action runs), `outcome` (after), or `rotated` (the first
+    /// record of a file that continues the chain of the one rotated away).
     pub kind: String,
     pub uid: u32,
     pub user: String,
@@ -41,8 +42,9 @@ pub fn hash(line: &str) -> String {
         .collect()
 }
 
-/// Checks a whole log. `Ok(n)`: n records, chain intact. `Err((line, why))`: the first line at
-/// which it breaks (1-based).
+/// Checks a whole log (or several rotated files, oldest first, as one text). A log starts a
+/// chain, or continues one with a `rotated` record. `Ok(n)`: n records, chain intact.
+/// `Err((line, why))`: the first line at which it breaks (1-based).
 pub fn verify(text: &str) -> Result<u64, (usize, String)> {
     let mut prev_hash = GENESIS.to_owned();
     let mut prev_seq: Option<u64> = None;
@@ -54,7 +56,13 @@ pub fn verify(text: &str) -> Result<u64, (usize, String)> {
     for (i, line) in text.lines().enumerate() {
         let r: Record =
             serde_json::from_str(line).map_err(|e| (i + 1, format!("not an audit record: {e}")))?;
-        if r.prev != prev_hash {
+        if i == 0 && r.prev != GENESIS && r.kind != "rotated" {
+            return Err((
+                1,
+                format!("record {} does not start a chain, nor continue a rotated one (the beginning of the log was removed)", r.seq),
+            ));
+        }
+        if r.prev != prev_hash && !(i == 0 && r.kind == "rotated") {
             return Err((
                 i + 1,
                 format!(
@@ -130,5 +138,7 @@ mod tests {
         assert_eq!(verify(&removed).unwrap_err().0, 3);
         let truncated = &good[..good.len() - 10];
         assert_eq!(verify(truncated).unwrap_err().0, 5);
+        let headless: String = good.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        assert_eq!(verify(&headless).unwrap_err().0, 1);
     }
 }

@@ -75,10 +75,12 @@ pub enum Request {
     Version,
     /// Re-read the policy file.
     ReloadPolicy,
-    /// The last `lines` records of the audit log (of `user` only, if given).
+    /// The last `lines` records of the audit log (of `user` only, if given); with `follow`, then
+    /// every new one until the client hangs up.
     Audit {
         lines: u32,
         user: Option<String>,
+        follow: bool,
     },
 }
 

@@ -251,9 +251,24 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
         ),
     )
     .unwrap();
-    assert_eq!(stdout(&d.ctl(&["reload-policy"])), "Policy reloaded\n");
+    // This time by SIGHUP to proctord, as an init system would.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    );
+    wait_until(
+        "the policy reloaded by SIGHUP",
+        Duration::from_secs(15),
+        || {
+            as_user(&bob, &["status", "www"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
     let o = as_user(&bob, &["restart", "www"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&d.ctl(&["reload-policy"])), "Policy reloaded\n");
 
     // Everything asked is in the audit log, allowed or denied, with who, what and why.
     let log_path = pdir.path().join("audit/audit.log");

@@ -6,10 +6,7 @@
 // code honest about seccompiler's i64 keys.
 #![allow(clippy::unnecessary_cast)]
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
-};
+use seccompiler::{BpfProgram, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 use std::collections::BTreeMap;
 
 fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
@@ -37,44 +34,20 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
 }
 
 fn programs() -> Result<Vec<BpfProgram>, String> {
-    let arch = std::env::consts::ARCH
-        .try_into()
-        .map_err(|e| format!("seccomp: {e:?}"))?;
-    let kill = SeccompFilter::new(
-        rules()?,
-        SeccompAction::Allow,
-        SeccompAction::KillProcess,
-        arch,
-    )
-    .map_err(|e| format!("seccomp: {e}"))?;
-    // clone3 hides its flags in memory: refuse it, and libc falls back to clone.
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3 as i64, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|e| format!("seccomp: {e}"))?;
-    [kill, clone3]
-        .into_iter()
-        .map(|f| BpfProgram::try_from(f).map_err(|e| format!("seccomp: {e}")))
-        .collect()
+    proctor_sandbox::deny_list(rules()?)
 }
 
 /// Non-dumpable, no_new_privs, and the filter. Must run while the process has one thread.
 pub fn enter() -> Result<(), String> {
     crate::sys::set_non_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
-    for p in programs()? {
-        seccompiler::apply_filter(&p).map_err(|e| format!("seccomp: {e}"))?;
-    }
-    Ok(())
+    proctor_sandbox::install(&programs()?)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::sys::{run_in_child, ChildEnd};
+    use proctor_sandbox::{run_in_child, ChildEnd};
 
     fn under_sandbox(call: fn() -> i64) -> ChildEnd {
         let progs = programs().unwrap();

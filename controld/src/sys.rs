@@ -41,36 +41,6 @@ pub fn set_non_dumpable() -> std::io::Result<()> {
     Ok(())
 }
 
-/// How a test child ended.
-#[cfg(test)]
-#[derive(Debug, PartialEq, Eq)]
-pub enum ChildEnd {
-    Exited(i32),
-    Signaled(i32),
-}
-
-/// Runs `f` in a forked child and waits for it (tests of the sandbox only).
-#[cfg(test)]
-pub fn run_in_child(f: impl FnOnce() -> i64) -> ChildEnd {
-    // SAFETY: the child runs only `f` (raw syscalls on memory prepared before the fork, and
-    // the filter installation), then _exit; it never returns into the test harness.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let code = f();
-        // SAFETY: _exit never returns.
-        unsafe { libc::_exit(code as i32) };
-    }
-    assert!(pid > 0, "fork failed");
-    let mut status = 0;
-    // SAFETY: waiting for our own child with a valid pointer.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    if libc::WIFSIGNALED(status) {
-        ChildEnd::Signaled(libc::WTERMSIG(status))
-    } else {
-        ChildEnd::Exited(libc::WEXITSTATUS(status))
-    }
-}
-
 #[cfg(test)]
 pub fn try_exec_true() -> i64 {
     let argv = [c"/bin/true".as_ptr(), std::ptr::null()];

@@ -59,6 +59,15 @@ impl Connection {
         write_frame(&mut self.stream, &frame).map_err(|e| format!("sending the request: {e}"))
     }
 
+    /// Sends a request and reads the answer. The daemon may answer (a refusal) and close before
+    /// it reads the request: then the send fails, but the answer is there to read.
+    pub fn send_then_recv(&mut self, request: Request) -> Result<Response, String> {
+        match self.send(request) {
+            Ok(()) => self.recv(),
+            Err(sending) => self.recv().map_err(|_| sending),
+        }
+    }
+
     pub fn recv(&mut self) -> Result<Response, String> {
         match read_frame(&mut self.stream, MAX_RESPONSE) {
             Ok(Some(body)) => proctor_wire::decode_exact(&body)
@@ -72,6 +81,5 @@ impl Connection {
 /// One request, one response.
 pub fn call(socket: &Path, request: Request) -> Result<Response, String> {
     let mut c = Connection::open(socket)?;
-    c.send(request)?;
-    c.recv()
+    c.send_then_recv(request)
 }

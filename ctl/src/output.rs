@@ -93,12 +93,14 @@ pub fn tail(socket: &Path, req: Request) -> u8 {
         Ok(c) => c,
         Err(e) => return unreachable(e),
     };
-    if let Err(e) = c.send(req) {
-        return unreachable(e);
-    }
     let mut out = std::io::stdout();
+    let mut first = Some(req);
     loop {
-        match c.recv() {
+        let next = match first.take() {
+            Some(req) => c.send_then_recv(req),
+            None => c.recv(),
+        };
+        match next {
             Ok(Response::TailChunk(bytes)) => {
                 if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
                     return 0;

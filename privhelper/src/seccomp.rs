@@ -9,10 +9,7 @@
 // code honest about seccompiler's i64 keys.
 #![allow(clippy::unnecessary_cast)]
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
-};
+use seccompiler::{BpfProgram, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 use std::collections::BTreeMap;
 
 /// When a rule applies.
@@ -180,9 +177,6 @@ fn conditions(when: When) -> Result<Vec<SeccompRule>, seccompiler::BackendError>
 
 /// The two programs to install, in this order: the kill rules, then clone3 → ENOSYS.
 pub fn programs() -> Result<Vec<BpfProgram>, String> {
-    let arch = std::env::consts::ARCH
-        .try_into()
-        .map_err(|e| format!("seccomp: unsupported architecture: {e:?}"))?;
     let mut kill: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for r in kill_rules() {
         let mut c = conditions(r.when).map_err(|e| format!("seccomp rule {}: {e}", r.name))?;
@@ -192,29 +186,14 @@ pub fn programs() -> Result<Vec<BpfProgram>, String> {
             entry.append(&mut c);
         }
     }
-    let kill = SeccompFilter::new(kill, SeccompAction::Allow, SeccompAction::KillProcess, arch)
-        .map_err(|e| format!("seccomp: {e}"))?;
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3 as i64, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|e| format!("seccomp: {e}"))?;
-    [kill, clone3]
-        .into_iter()
-        .map(|f| BpfProgram::try_from(f).map_err(|e| format!("seccomp: {e}")))
-        .collect()
+    proctor_sandbox::deny_list(kill)
 }
 
 /// Installs the filter on proctord (and so on everything it starts from now on). Sets
 /// no_new_privs, as any unprivileged seccomp filter requires.
 pub fn install() -> Result<(), String> {
     crate::sys::refuse_x32()?;
-    for p in programs()? {
-        seccompiler::apply_filter(&p).map_err(|e| format!("seccomp: {e}"))?;
-    }
-    Ok(())
+    proctor_sandbox::install(&programs()?)
 }
 
 /// `proctord --print-seccomp`: the rules as a table (write errors, e.g. a closed pipe, end it).
@@ -258,11 +237,7 @@ pub fn print() {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
-    use crate::sys::{run_in_child, ChildEnd};
-
-    fn raw(nr: i64, args: [u64; 6]) -> i64 {
-        crate::sys::raw_syscall(nr, args)
-    }
+    use proctor_sandbox::{raw_syscall as raw, run_in_child, ChildEnd};
 
     /// Runs `call` in a forked child under the filter and says how the child ended.
     fn under_filter(call: impl FnOnce() -> i64) -> ChildEnd {

@@ -420,45 +420,6 @@ pub fn refuse_x32() -> Result<(), String> {
     Ok(())
 }
 
-/// A raw syscall with up to six integer arguments, for tests of the seccomp filter.
-#[cfg(test)]
-pub fn raw_syscall(nr: i64, a: [u64; 6]) -> i64 {
-    // SAFETY: used only in forked test children with arguments chosen to be harmless
-    // (invalid pointers are never dereferenced by us; the kernel checks them).
-    unsafe { libc::syscall(nr as libc::c_long, a[0], a[1], a[2], a[3], a[4], a[5]) as i64 }
-}
-
-/// How a test child ended.
-#[cfg(test)]
-#[derive(Debug, PartialEq, Eq)]
-pub enum ChildEnd {
-    Exited(i32),
-    Signaled(i32),
-}
-
-/// Runs `f` in a forked child and waits for it. For tests only: the child runs `f`, which must
-/// restrict itself to syscalls (the test process is multi-threaded), then `_exit`s.
-#[cfg(test)]
-pub fn run_in_child(f: impl FnOnce() -> i64) -> ChildEnd {
-    // SAFETY: the child only runs `f` (raw syscalls and seccomp installation on memory
-    // prepared before the fork) and then _exit, never returning into the test harness.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let code = f();
-        // SAFETY: _exit is async-signal-safe and never returns.
-        unsafe { libc::_exit(code as i32) };
-    }
-    assert!(pid > 0, "fork failed");
-    let mut status = 0;
-    // SAFETY: waiting for our own child with a valid pointer.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    if libc::WIFSIGNALED(status) {
-        ChildEnd::Signaled(libc::WTERMSIG(status))
-    } else {
-        ChildEnd::Exited(libc::WEXITSTATUS(status))
-    }
-}
-
 /// `prctl(PR_SET_SECUREBITS, bits)`.
 pub fn set_securebits(bits: u32) -> io::Result<()> {
     // SAFETY: plain prctl with integer arguments.

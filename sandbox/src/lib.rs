@@ -1,0 +1,43 @@
+//! What proctord and proctor-controld share about seccomp: a deny-list filter (kill the listed
+//! calls, allow the rest) paired with a second filter that refuses clone3 with ENOSYS, since
+//! clone3 keeps its flags in memory where no filter can read them and libc then falls back to
+//! clone, whose flags the kill rules see. Also, for tests, running code in a forked child.
+
+use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, SeccompRule};
+use std::collections::BTreeMap;
+
+#[cfg(feature = "testing")]
+mod sys;
+
+#[cfg(feature = "testing")]
+pub use sys::{raw_syscall, run_in_child, ChildEnd};
+
+/// Compiles `kill` (syscall → rules; an empty rule list matches every call) into the programs
+/// to install, in order: the kill rules, then clone3 → ENOSYS.
+pub fn deny_list(kill: BTreeMap<i64, Vec<SeccompRule>>) -> Result<Vec<BpfProgram>, String> {
+    let arch = std::env::consts::ARCH
+        .try_into()
+        .map_err(|e| format!("seccomp: unsupported architecture: {e:?}"))?;
+    let kill = SeccompFilter::new(kill, SeccompAction::Allow, SeccompAction::KillProcess, arch)
+        .map_err(|e| format!("seccomp: {e}"))?;
+    let clone3 = SeccompFilter::new(
+        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|e| format!("seccomp: {e}"))?;
+    [kill, clone3]
+        .into_iter()
+        .map(|f| BpfProgram::try_from(f).map_err(|e| format!("seccomp: {e}")))
+        .collect()
+}
+
+/// Installs the programs on the calling thread (and sets no_new_privs, which unprivileged
+/// filters require). Call while single-threaded so every later thread and child inherits them.
+pub fn install(programs: &[BpfProgram]) -> Result<(), String> {
+    for p in programs {
+        seccompiler::apply_filter(p).map_err(|e| format!("seccomp: {e}"))?;
+    }
+    Ok(())
+}

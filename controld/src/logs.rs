@@ -22,7 +22,6 @@ pub type Follower = broadcast::Receiver<Arc<[u8]>>;
 
 pub struct LogSink {
     inner: Mutex<SinkInner>,
-    follow: broadcast::Sender<Arc<[u8]>>,
     pub path: Option<PathBuf>,
 }
 
@@ -34,6 +33,8 @@ struct SinkInner {
     syslog: Option<crate::syslog::Syslog>,
     /// Bytes that could not be written (disk full, file gone), since the last success.
     lost: u64,
+    /// Created by the first `tail -f`: a channel per log would cost every idle service memory.
+    follow: Option<broadcast::Sender<Arc<[u8]>>>,
 }
 
 impl LogSink {
@@ -55,7 +56,6 @@ impl LogSink {
             },
             None => (None, 0),
         };
-        let (follow, _) = broadcast::channel(256);
         Arc::new(LogSink {
             inner: Mutex::new(SinkInner {
                 file,
@@ -64,8 +64,8 @@ impl LogSink {
                 backups: cfg.backups,
                 syslog: cfg.syslog.then(|| crate::syslog::Syslog::new(tag)),
                 lost: 0,
+                follow: None,
             }),
-            follow,
             path,
         })
     }
@@ -80,18 +80,23 @@ impl LogSink {
         if let Some(path) = &self.path {
             inner.write(path, data);
         }
-        if self.follow.receiver_count() > 0 {
-            let _ = self.follow.send(Arc::from(data));
+        if let Some(f) = inner.follow.as_ref().filter(|f| f.receiver_count() > 0) {
+            let _ = f.send(Arc::from(data));
         }
     }
 
     /// The last `lines` lines, and a subscription to what is written after them: both taken
     /// under the sink's lock, so a follower neither misses nor repeats a chunk.
     pub fn tail(&self, lines: u32, follow: bool) -> (Vec<u8>, Option<Follower>) {
-        let Ok(inner) = self.inner.lock() else {
+        let Ok(mut inner) = self.inner.lock() else {
             return (Vec::new(), None);
         };
-        let rx = follow.then(|| self.follow.subscribe());
+        let rx = follow.then(|| {
+            inner
+                .follow
+                .get_or_insert_with(|| broadcast::channel(256).0)
+                .subscribe()
+        });
         let text = match &self.path {
             Some(p) => last_lines(p, lines).unwrap_or_default(),
             None => Vec::new(),
@@ -252,17 +257,20 @@ async fn copy(fd: OwnedFd, sink: Arc<LogSink>) {
     let Ok(afd) = crate::sys::async_fd(fd, tokio::io::Interest::READABLE) else {
         return;
     };
-    let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let Ok(mut guard) = afd.readable().await else {
             return;
         };
+        // Allocated only once there is something to read: a thousand idle services must not
+        // hold a thousand read buffers.
+        let mut buf = vec![0u8; READ_CHUNK];
         match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(io::Error::from))
         {
             Ok(Ok(0)) => return,
             Ok(Ok(n)) => {
                 let sink = sink.clone();
-                let chunk = buf[..n].to_vec();
+                buf.truncate(n);
+                let chunk = buf;
                 // File writes block; keep them off the reactor threads.
                 if tokio::task::spawn_blocking(move || sink.write(&chunk))
                     .await

@@ -50,6 +50,15 @@ pub const EXIT_CONFIG: i32 = 78;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Two pipes and two log files per service: take the hard limit of open files.
+    {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            if soft < hard {
+                let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+            }
+        }
+    }
     let logfile = args
         .logfile_fd
         .and_then(|fd| sys::inherited_fd(fd).ok())

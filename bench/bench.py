@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""proctor's benchmark: the same scenarios against proctor, supervisord 4.3 and the raw
+fork+setresuid+execve limit, in one run, printed as a table of medians, min-max and ratios.
+
+Run as root (services run as the unprivileged account proctest-plain, as in production), from
+the repository root:  bash bench/run
+"""
+import json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REL = os.path.join(ROOT, "target", "release")
+VENV = os.environ.get("PROCTOR_BENCH_VENV", "/tmp/proctor-bench-venv")
+USER = "proctest-plain"
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def ensure_account(name):
+    if subprocess.run(["id", name], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", "--user-group", name], check=True)
+
+
+def wait_for(pred, timeout=120, step=0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise RuntimeError("timed out")
+
+
+def proc_pids(root_pid):
+    """root_pid and its descendants that are supervisors (not services)."""
+    return [root_pid] + [int(p) for p in open(f"/proc/{root_pid}/task/{root_pid}/children").read().split()]
+
+
+def mem_kib(pids):
+    rss = pss = 0
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                k, v = line.split(":", 1)[0], line.split(":", 1)[1] if ":" in line else ""
+                if k == "Rss":
+                    rss += int(v.split()[0])
+                elif k == "Pss":
+                    pss += int(v.split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            pass
+    return rss, pss
+
+
+def ctx_cpu(pids):
+    """Context switches per thread (keyed by tid) and CPU seconds of the processes."""
+    per_tid, ticks = {}, 0
+    for p in pids:
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            ticks += int(f[11]) + int(f[12])
+            for t in os.listdir(f"/proc/{p}/task"):
+                n = 0
+                for line in open(f"/proc/{p}/task/{t}/status"):
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        n += int(line.split()[1])
+                per_tid[int(t)] = n
+        except FileNotFoundError:
+            pass
+    return per_tid, ticks / os.sysconf("SC_CLK_TCK")
+
+
+def ctx_delta(before, after):
+    """Switches during the window of the threads alive at its end (a thread that exited in it
+    is not counted; one that started in it counts in full)."""
+    return sum(n - before.get(t, 0) for t, n in after.items())
+
+
+class Proctor:
+    name = "proctor"
+
+    def __init__(self, n, d):
+        self.d, self.sock = d, os.path.join(d, "proctor.sock")
+        progs = "".join(f"[program:p{i}]\ncommand = /bin/sleep 100000\nuser = {USER}\nstartsecs = 0\n\n" for i in range(n))
+        self.conf = os.path.join(d, "proctor.conf")
+        open(self.conf, "w").write(
+            f"[unix_http_server]\nfile = {self.sock}\nchmod = 0700\n\n[supervisord]\nchildlogdir = {d}/log\n\n"
+            f"[proctor]\ncontrold_user = proctest-ctl\nhelper_user = proctest-helper\n\n" + progs)
+        self.n = n
+
+    def ctl(self, *args):
+        return subprocess.run([os.path.join(REL, "proctorctl"), "-s", self.sock, *args], capture_output=True, text=True)
+
+    def start(self):
+        self.p = subprocess.Popen([os.path.join(REL, "proctord"), "-c", self.conf],
+                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.d, "daemon.log"), "w"))
+
+    def all_running(self):
+        r = self.ctl("status", "--json")
+        if r.returncode not in (0, 3) or not r.stdout:
+            return False
+        s = json.loads(r.stdout)
+        return len(s) == self.n and all(p["state"] == "RUNNING" for p in s)
+
+    def status_all(self):
+        return self.ctl("status")
+
+    def status_one(self):
+        return self.ctl("status", "p0")
+
+    def pid_of(self, name):
+        r = self.ctl("status", "--json", name)
+        return json.loads(r.stdout)[0]["pid"]
+
+    def restart_one(self):
+        return self.ctl("restart", "p0")
+
+    def running(self, name):
+        r = self.ctl("status", "--json", name)
+        return r.stdout and json.loads(r.stdout)[0]["state"] == "RUNNING"
+
+    def supervisors(self):
+        return proc_pids(self.p.pid)[:2]  # proctord and controld
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        self.p.wait(timeout=120)
+
+
+class Supervisord:
+    name = "supervisord"
+
+    def __init__(self, n, d):
+        self.d, self.sock = d, os.path.join(d, "supervisor.sock")
+        progs = "".join(f"[program:p{i}]\ncommand = /bin/sleep 100000\nuser = {USER}\nstartsecs = 0\n\n" for i in range(n))
+        self.conf = os.path.join(d, "supervisord.conf")
+        os.makedirs(os.path.join(d, "log"), exist_ok=True)
+        open(self.conf, "w").write(
+            f"[unix_http_server]\nfile = {self.sock}\n\n[supervisord]\nnodaemon = true\nlogfile = {d}/supervisord.log\n"
+            f"pidfile = {d}/supervisord.pid\nchildlogdir = {d}/log\nminfds = 8192\n\n"
+            f"[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+            f"[supervisorctl]\nserverurl = unix://{self.sock}\n\n" + progs)
+        self.n = n
+
+    def ctl(self, *args):
+        return subprocess.run([os.path.join(VENV, "bin", "supervisorctl"), "-c", self.conf, *args], capture_output=True, text=True)
+
+    def start(self):
+        self.p = subprocess.Popen([os.path.join(VENV, "bin", "supervisord"), "-c", self.conf],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def all_running(self):
+        r = self.ctl("status")
+        lines = [l for l in r.stdout.splitlines() if l.strip()]
+        return len(lines) == self.n and all(l.split()[1] == "RUNNING" for l in lines)
+
+    def status_all(self):
+        return self.ctl("status")
+
+    def status_one(self):
+        return self.ctl("status", "p0")
+
+    def pid_of(self, name):
+        return int(self.ctl("pid", name).stdout.strip())
+
+    def restart_one(self):
+        return self.ctl("restart", "p0")
+
+    def running(self, name):
+        return "RUNNING" in self.ctl("status", name).stdout
+
+    def supervisors(self):
+        return [self.p.pid]
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        self.p.wait(timeout=300)
+
+
+def timed(f):
+    t = time.monotonic()
+    f()
+    return time.monotonic() - t
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (services run as an unprivileged account, as in production)")
+    for a in (USER, "proctest-ctl", "proctest-helper"):
+        ensure_account(a)
+    runs = int(os.environ.get("PROCTOR_BENCH_RUNS", "3"))
+    big = int(os.environ.get("PROCTOR_BENCH_N", "1000"))
+    results = {}  # (scenario, peer) -> [values]
+
+    def add(scn, peer, v):
+        results.setdefault((scn, peer), []).append(v)
+
+    for n in (100, big):
+        for _ in range(runs):
+            add(f"start {n} to RUNNING (s)", "raw", float(sh(os.path.join(REL, "raw-spawn"), str(n), USER)))
+    for cls in (Proctor, Supervisord):
+        for n in (100, big):
+            for r in range(runs):
+                d = tempfile.mkdtemp(prefix="proctor-bench-")
+                os.chmod(d, 0o755)
+                s = cls(n, d)
+                t0 = time.monotonic()
+                s.start()
+                wait_for(s.all_running, timeout=600)
+                add(f"start {n} to RUNNING (s)", cls.name, time.monotonic() - t0)
+                if n == big:
+                    add(f"status of all {n} (ms)", cls.name, 1000 * timed(s.status_all))
+                    add(f"status of one, {n} running (ms)", cls.name, 1000 * timed(s.status_one))
+                    old = s.pid_of("p0")
+                    t = time.monotonic()
+                    s.restart_one()
+                    wait_for(lambda: s.running("p0") and s.pid_of("p0") != old)
+                    add(f"restart one, {n} running (ms)", cls.name, 1000 * (time.monotonic() - t))
+                    if r == 0:
+                        rss, pss = mem_kib(s.supervisors())
+                        add(f"supervisor RSS at {n} (MiB)", cls.name, rss / 1024)
+                        add(f"supervisor PSS at {n} (MiB)", cls.name, pss / 1024)
+                if n == 100 and r == 0:
+                    time.sleep(1)
+                    c0, t0c = ctx_cpu(s.supervisors())
+                    time.sleep(10)
+                    c1, t1c = ctx_cpu(s.supervisors())
+                    add("idle 10 s, 100 programs: context switches", cls.name, ctx_delta(c0, c1))
+                    add("idle 10 s, 100 programs: CPU (ms)", cls.name, 1000 * (t1c - t0c))
+                add(f"graceful stop of {n} (s)", cls.name, timed(s.stop))
+                shutil.rmtree(d, ignore_errors=True)
+    print_table(results)
+
+
+def fmt(vals):
+    if not vals:
+        return "-"
+    m = statistics.median(vals)
+    return f"{m:.3g} ({min(vals):.3g}-{max(vals):.3g})"
+
+
+def print_table(results):
+    scenarios = list(dict.fromkeys(k[0] for k in results))
+    print(f"\n{'scenario':<44} {'proctor':<22} {'supervisord 4.3':<22} {'raw limit':<18} ratio")
+    for s in scenarios:
+        p, sd, raw = (results.get((s, k), []) for k in ("proctor", "supervisord", "raw"))
+        ratio = ""
+        if p and sd and statistics.median(p) > 0:
+            ratio = f"supervisord/proctor = {statistics.median(sd) / statistics.median(p):.1f}x"
+        if p and raw and statistics.median(raw) > 0:
+            ratio += f" proctor/raw = {statistics.median(p) / statistics.median(raw):.2f}x"
+        print(f"{s:<44} {fmt(p):<22} {fmt(sd):<22} {fmt(raw):<18} {ratio}")
+    print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {os.uname().release}; medians (min-max) of each scenario's runs")
+
+
+if __name__ == "__main__":
+    main()

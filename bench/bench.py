@@ -230,7 +230,47 @@ def main():
                     add("idle 10 s, 100 programs: CPU (ms)", cls.name, 1000 * (t1c - t0c))
                 add(f"graceful stop of {n} (s)", cls.name, timed(s.stop))
                 shutil.rmtree(d, ignore_errors=True)
+    log_capture(runs, add)
     print_table(results)
+
+
+LINE = "x" * 127  # 128-byte lines with the newline
+
+
+def writer(nbytes):
+    return f"sh -c 'yes {LINE} | head -c {nbytes}'"
+
+
+def log_capture(runs, add):
+    """One program writes N bytes of 128-byte lines to stdout; time until its log holds them
+    all. `cat` into a file on the same disk is the reference."""
+    mb = int(os.environ.get("PROCTOR_BENCH_LOG_MB", "1024"))
+    nbytes = mb << 20
+    scn = f"log capture, {mb} MiB in 128-byte lines (MB/s)"
+    for _ in range(runs):
+        d = tempfile.mkdtemp(prefix="proctor-bench-")
+        out = os.path.join(d, "cat.out")
+        t = time.monotonic()
+        subprocess.run(["sh", "-c", f"yes {LINE} | head -c {nbytes} | cat > {out}"], check=True)
+        add(scn, "raw", nbytes / 1e6 / (time.monotonic() - t))
+        shutil.rmtree(d, ignore_errors=True)
+    for cls in (Proctor, Supervisord):
+        for _ in range(runs):
+            d = tempfile.mkdtemp(prefix="proctor-bench-")
+            os.chmod(d, 0o755)
+            s = cls(0, d)
+            log = os.path.join(d, "capture.log")
+            extra = (f"[program:w]\ncommand = {writer(nbytes)}\nuser = {USER}\nstartsecs = 0\n"
+                     f"autorestart = false\nstdout_logfile = {log}\nstdout_logfile_maxbytes = 0\n")
+            open(s.conf, "a").write(extra)
+            os.makedirs(os.path.join(d, "log"), exist_ok=True)
+            os.chmod(d, 0o777)  # the log is written by the daemon's unprivileged side
+            t = time.monotonic()
+            s.start()
+            wait_for(lambda: os.path.exists(log) and os.path.getsize(log) >= nbytes, timeout=600, step=0.01)
+            add(scn, cls.name, nbytes / 1e6 / (time.monotonic() - t))
+            s.stop()
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def fmt(vals):
@@ -246,8 +286,13 @@ def print_table(results):
     for s in scenarios:
         p, sd, raw = (results.get((s, k), []) for k in ("proctor", "supervisord", "raw"))
         ratio = ""
-        if p and sd and statistics.median(p) > 0:
-            ratio = f"supervisord/proctor = {statistics.median(sd) / statistics.median(p):.1f}x"
+        # Throughput: higher is better, so the ratios read the other way round.
+        rate = "MB/s" in s
+        if p and sd and statistics.median(p) > 0 and statistics.median(sd) > 0:
+            if rate:
+                ratio = f"proctor/supervisord = {statistics.median(p) / statistics.median(sd):.1f}x"
+            else:
+                ratio = f"supervisord/proctor = {statistics.median(sd) / statistics.median(p):.1f}x"
         if p and raw and statistics.median(raw) > 0:
             ratio += f" proctor/raw = {statistics.median(p) / statistics.median(raw):.2f}x"
         print(f"{s:<44} {fmt(p):<22} {fmt(sd):<22} {fmt(raw):<18} {ratio}")

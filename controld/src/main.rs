@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use supervisor::{Event, Supervisor};
 use tokio::sync::mpsc;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Parser)]
 #[command(
@@ -50,20 +50,14 @@ pub const EXIT_CONFIG: i32 = 78;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // Two pipes and two log files per service: take the hard limit of open files.
-    {
-        use nix::sys::resource::{getrlimit, setrlimit, Resource};
-        if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-            if soft < hard {
-                let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-            }
-        }
-    }
     let logfile = args
         .logfile_fd
         .and_then(|fd| sys::inherited_fd(fd).ok())
         .map(std::fs::File::from);
-    init_tracing(logfile);
+    proctor_daemon::init_tracing(logfile);
+    if let Err(e) = proctor_daemon::raise_nofile_limit() {
+        warn!("{e}");
+    }
     if args.sandbox {
         if let Err(e) = sandbox::enter() {
             error!("{e}");
@@ -195,21 +189,4 @@ async fn run(args: Args) -> Result<(), String> {
         .run(rx, first_start)
         .await;
     Ok(())
-}
-
-fn init_tracing(logfile: Option<std::fs::File>) {
-    use tracing_subscriber::fmt::writer::MakeWriterExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match logfile {
-        Some(f) => builder
-            .with_writer(std::io::stderr.and(std::sync::Mutex::new(f)))
-            .with_ansi(false)
-            .init(),
-        None => builder.with_writer(std::io::stderr).init(),
-    }
 }

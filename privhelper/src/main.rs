@@ -137,7 +137,11 @@ fn run(args: Args) -> Result<u8, String> {
         Some(path) => Some(rootmode::open_logfile(path, root_mode)?),
         None => None,
     };
-    init_tracing(logfile.as_ref())?;
+    let log_copy = match &logfile {
+        Some(f) => Some(f.try_clone().map_err(|e| format!("logfile: {e}"))?),
+        None => None,
+    };
+    proctor_daemon::init_tracing(log_copy);
 
     if std::fs::read_to_string("/proc/self/status")
         .map(|s| {
@@ -179,7 +183,9 @@ fn run(args: Args) -> Result<u8, String> {
     // Orphaned grandchildren of services come to us rather than to init, so they are reaped.
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
-    raise_nofile_limit();
+    if let Err(e) = proctor_daemon::raise_nofile_limit() {
+        warn!("{e}");
+    }
 
     let listener = control_socket::bind(&socket, chmod)?;
     let socket_ino = std::fs::metadata(&socket).map(|m| m.ino()).unwrap_or(0);
@@ -246,38 +252,4 @@ fn run(args: Args) -> Result<u8, String> {
         error!(code, "proctord exiting with an error");
     }
     Ok(code as u8)
-}
-
-fn init_tracing(logfile: Option<&std::fs::File>) -> Result<(), String> {
-    use tracing_subscriber::fmt::writer::MakeWriterExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour only on a terminal: journald and log files get plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match logfile {
-        Some(file) => {
-            let file = file.try_clone().map_err(|e| format!("logfile: {e}"))?;
-            builder
-                .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))
-                .with_ansi(false)
-                .init();
-        }
-        None => builder.with_writer(std::io::stderr).init(),
-    }
-    Ok(())
-}
-
-/// Every service costs proctord three fds (pidfd and two pipe ends); take the hard limit.
-fn raise_nofile_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-                warn!("cannot raise RLIMIT_NOFILE: {e}");
-            }
-        }
-    }
 }

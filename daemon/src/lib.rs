@@ -1,0 +1,36 @@
+//! What proctord and proctor-controld do the same way at start-up: their log, and their limit
+//! of open files.
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+
+/// Logs to stderr, and also to `logfile` (`[supervisord] logfile`) when given, filtered by
+/// $PROCTOR_LOG (default `info`). Colour only on a terminal: journald and files get plain text.
+pub fn init_tracing(logfile: Option<File>) {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match logfile {
+        Some(f) => builder
+            .with_writer(std::io::stderr.and(std::sync::Mutex::new(f)))
+            .with_ansi(false)
+            .init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+}
+
+/// Takes the hard limit of open files: each service costs both daemons several fds (pidfd and
+/// pipe ends in proctord; pipe ends and log files in controld).
+pub fn raise_nofile_limit() -> Result<(), String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| format!("getrlimit: {e}"))?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+            .map_err(|e| format!("cannot raise RLIMIT_NOFILE: {e}"))?;
+    }
+    Ok(())
+}

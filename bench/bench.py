@@ -86,7 +86,8 @@ class Proctor:
         self.conf = os.path.join(d, "proctor.conf")
         open(self.conf, "w").write(
             f"[unix_http_server]\nfile = {self.sock}\nchmod = 0700\n\n[supervisord]\nchildlogdir = {d}/log\n\n"
-            f"[proctor]\ncontrold_user = proctest-ctl\nhelper_user = proctest-helper\n\n" + progs)
+            f"[proctor]\ncontrold_user = proctest-ctl\nhelper_user = proctest-helper\n"
+            f"audit_log = {d}/audit/audit.log\n\n" + progs)
         self.n = n
 
     def ctl(self, *args):
@@ -199,6 +200,12 @@ def main():
     for n in (100, big):
         for _ in range(runs):
             add(f"start {n} to RUNNING (s)", "raw", float(sh(os.path.join(REL, "raw-spawn"), str(n), USER)))
+    for _ in range(runs):
+        d = tempfile.mkdtemp(prefix="proctor-bench-")
+        rate = fdatasync_rate(d)
+        for label in ("20 clients", "100 clients x 100"):
+            add(f"audited requests/s, {label}", "raw", rate)
+        shutil.rmtree(d, ignore_errors=True)
     for cls in (Proctor, Supervisord):
         for n in (100, big):
             for r in range(runs):
@@ -217,6 +224,10 @@ def main():
                     s.restart_one()
                     wait_for(lambda: s.running("p0") and s.pid_of("p0") != old)
                     add(f"restart one, {n} running (ms)", cls.name, 1000 * (time.monotonic() - t))
+                    if cls is Proctor:
+                        control_load(s, add, 20, 200, "20 clients")
+                        if r == 0:
+                            control_load(s, add, 100, 100, "100 clients x 100")
                     if r == 0:
                         rss, pss = mem_kib(s.supervisors())
                         add(f"supervisor RSS at {n} (MiB)", cls.name, rss / 1024)
@@ -232,6 +243,42 @@ def main():
                 shutil.rmtree(d, ignore_errors=True)
     log_capture(runs, add)
     print_table(results)
+
+
+def control_load(s, add, clients, requests, label):
+    """`clients` concurrent proctorctl-like clients, each sending `requests` audited
+    `signal CONT p0` requests; every one must succeed and be audited exactly once."""
+    before = audited_signals(s)
+    out = json.loads(sh(os.path.join(REL, "control-load"), s.sock, str(clients), str(requests), "CONT", "p0"))
+    if out["errors"] or audited_signals(s) - before != clients * requests:
+        raise RuntimeError(f"control load {label}: {out}, audited {audited_signals(s) - before}")
+    add(f"audited requests/s, {label}", "proctor", out["rps"])
+    add(f"audited request p50, {label} (ms)", "proctor", out["p50_ms"])
+    add(f"audited request p99, {label} (ms)", "proctor", out["p99_ms"])
+
+
+def audited_signals(s):
+    """How many `signal` requests the audit log holds."""
+    n = 0
+    for line in open(os.path.join(s.d, "audit", "audit.log")):
+        r = json.loads(line)
+        n += r["kind"] == "request" and r["action"] == "signal"
+    return n
+
+
+def fdatasync_rate(d, secs=1.0):
+    """Appends of a 300-byte record each followed by fdatasync, per second, on the disk the
+    audit log is on: the most a log that syncs every request separately could do."""
+    path = os.path.join(d, "sync-rate")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    n, t = 0, time.monotonic()
+    while time.monotonic() - t < secs:
+        os.write(fd, b"x" * 299 + b"\n")
+        os.fdatasync(fd)
+        n += 1
+    os.close(fd)
+    os.unlink(path)
+    return n / (time.monotonic() - t)
 
 
 LINE = "x" * 127  # 128-byte lines with the newline
@@ -287,7 +334,7 @@ def print_table(results):
         p, sd, raw = (results.get((s, k), []) for k in ("proctor", "supervisord", "raw"))
         ratio = ""
         # Throughput: higher is better, so the ratios read the other way round.
-        rate = "MB/s" in s
+        rate = "MB/s" in s or "/s," in s
         if p and sd and statistics.median(p) > 0 and statistics.median(sd) > 0:
             if rate:
                 ratio = f"proctor/supervisord = {statistics.median(p) / statistics.median(sd):.1f}x"

@@ -43,23 +43,10 @@ impl LogSink {
             LogTarget::File(p) => Some(p.clone()),
             _ => None,
         };
-        let (file, size) = match &path {
-            Some(p) => match open_append(p) {
-                Ok(f) => {
-                    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    (Some(f), size)
-                }
-                Err(e) => {
-                    warn!("cannot open log {}: {e}", p.display());
-                    (None, 0)
-                }
-            },
-            None => (None, 0),
-        };
         Arc::new(LogSink {
             inner: Mutex::new(SinkInner {
-                file,
-                size,
+                file: None,
+                size: 0,
                 maxbytes: cfg.maxbytes,
                 backups: cfg.backups,
                 syslog: cfg.syslog.then(|| crate::syslog::Syslog::new(tag)),
@@ -68,6 +55,27 @@ impl LogSink {
             }),
             path,
         })
+    }
+
+    /// Opens (creating) the log file, when the process is spawned rather than when the config
+    /// is loaded: a thousand opens at start-up would hold up the first spawn.
+    pub fn open(&self) {
+        let Some(path) = &self.path else {
+            return;
+        };
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.file.is_some() {
+            return;
+        }
+        match open_append(path) {
+            Ok(f) => {
+                inner.size = f.metadata().map_or(0, |m| m.len());
+                inner.file = Some(f);
+            }
+            Err(e) => warn!("cannot open log {}: {e}", path.display()),
+        }
     }
 
     pub fn write(&self, data: &[u8]) {
@@ -175,17 +183,23 @@ impl SinkInner {
 
 fn open_append(path: &PathBuf) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)?;
+    let open = || {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            open()
         }
+        r => r,
     }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
 }
 
 /// The last `n` lines of a file (at most [`MAX_TAIL`] bytes).
@@ -240,6 +254,8 @@ pub async fn drained(limit: std::time::Duration) {
 /// Copies everything from a service pipe into `sink` until the write end closes.
 pub async fn pump(fd: OwnedFd, sink: Arc<LogSink>) {
     ACTIVE_PUMPS.fetch_add(1, Ordering::SeqCst);
+    let opening = sink.clone();
+    let _ = tokio::task::spawn_blocking(move || opening.open()).await;
     copy(fd, sink).await;
     ACTIVE_PUMPS.fetch_sub(1, Ordering::SeqCst);
     PUMP_ENDED.notify_waiters();

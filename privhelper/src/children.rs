@@ -1,6 +1,6 @@
 //! proctord's bookkeeping of its live children: the only processes it will ever signal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 
 pub struct Child {
@@ -17,9 +17,13 @@ pub struct Child {
     pub stderr: Option<OwnedFd>,
 }
 
+/// Indexed by name and by pid too: with a thousand services, a scan per spawn or per exit
+/// would make starting them all quadratic.
 #[derive(Default)]
 pub struct Children {
     by_id: BTreeMap<u64, Child>,
+    by_name: HashMap<(String, u32), u64>,
+    by_pid: HashMap<i32, u64>,
     last_id: u64,
 }
 
@@ -28,6 +32,9 @@ impl Children {
     /// unrelated to pids.
     pub fn insert(&mut self, child: Child) -> u64 {
         self.last_id += 1;
+        self.by_name
+            .insert((child.program.clone(), child.process_num), self.last_id);
+        self.by_pid.insert(child.pid, self.last_id);
         self.by_id.insert(self.last_id, child);
         self.last_id
     }
@@ -37,20 +44,18 @@ impl Children {
     }
 
     pub fn running(&self, program: &str, process_num: u32) -> Option<u64> {
-        self.by_id
-            .iter()
-            .find(|(_, c)| c.program == program && c.process_num == process_num)
-            .map(|(id, _)| *id)
+        self.by_name
+            .get(&(program.to_owned(), process_num))
+            .copied()
     }
 
     /// Removes the child with this pid after it was reaped.
     pub fn remove_pid(&mut self, pid: i32) -> Option<(u64, Child)> {
-        let id = self
-            .by_id
-            .iter()
-            .find(|(_, c)| c.pid == pid)
-            .map(|(id, _)| *id)?;
-        self.by_id.remove(&id).map(|c| (id, c))
+        let id = self.by_pid.remove(&pid)?;
+        let child = self.by_id.remove(&id)?;
+        self.by_name
+            .remove(&(child.program.clone(), child.process_num));
+        Some((id, child))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Child)> {

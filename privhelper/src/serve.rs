@@ -73,6 +73,7 @@ pub struct Helper {
     unacked: BTreeMap<u64, Exit>,
     /// A controld has had the live children listed once: later ones must not autostart.
     listed_once: bool,
+    accounts: spawn::Accounts,
 }
 
 impl Helper {
@@ -109,6 +110,7 @@ impl Helper {
             away_exits: Vec::new(),
             unacked: BTreeMap::new(),
             listed_once: false,
+            accounts: spawn::Accounts::default(),
         }
     }
 
@@ -420,6 +422,7 @@ impl Helper {
     }
 
     fn handle_orders(&mut self) {
+        self.accounts.forget();
         loop {
             let incoming = match &self.controld {
                 Some(c) => c.channel.recv(),
@@ -618,7 +621,7 @@ impl Helper {
             socket: &self.socket,
             inherited_env: &self.inherited_env,
         };
-        match spawn::spawn(&ctx, prog, process) {
+        match spawn::spawn(&ctx, &mut self.accounts, prog, process) {
             Ok(started) => {
                 let pipes = Pipes {
                     stderr: started.stderr.is_some(),

@@ -1,16 +1,17 @@
 //! Starting a configured service: everything that may allocate or look things up happens here,
-//! before `fork`; the child side is `sys::fork_exec`.
+//! before the child is created; the child side is `sys::spawn_child`.
 
-use crate::sys::{self, CStringArray, ChildPlan, ChildStep, Credentials};
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use crate::sys::{self, CStringArray, ChildError, ChildPlan, Credentials};
+use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, User};
 use proctor_config::{Capability, LogTarget, ProcessConfig, ProgramConfig};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub struct Started {
     pub pid: i32,
@@ -57,7 +58,48 @@ fn permanent(reason: String) -> Refusal {
     }
 }
 
-fn credentials(program: &ProgramConfig) -> Result<(Credentials, User), Refusal> {
+/// The account lookups of one batch of spawn orders. Starting a thousand services as one user
+/// would otherwise ask NSS a thousand times within a second, and a lookup (with the groups) is
+/// a good part of what a spawn costs. A lookup is reused for at most [`ACCOUNT_REUSE`] and
+/// within one batch: every batch looks its accounts up afresh, so a deleted or changed account
+/// is seen at the next start. Failures are never kept.
+#[derive(Default)]
+pub struct Accounts {
+    seen: HashMap<String, (Credentials, User)>,
+    since: Option<Instant>,
+}
+
+const ACCOUNT_REUSE: Duration = Duration::from_secs(1);
+
+impl Accounts {
+    /// Ends a batch.
+    pub fn forget(&mut self) {
+        self.seen.clear();
+        self.since = None;
+    }
+
+    fn lookup(&mut self, name: &str, ambient: u32) -> Result<(Credentials, User), Refusal> {
+        if self.since.is_some_and(|t| t.elapsed() > ACCOUNT_REUSE) {
+            self.forget();
+        }
+        let (mut creds, user) = match self.seen.get(name) {
+            Some(hit) => hit.clone(),
+            None => {
+                let found = account(name, 0)?;
+                self.since.get_or_insert_with(Instant::now);
+                self.seen.insert(name.to_owned(), found.clone());
+                found
+            }
+        };
+        creds.ambient = ambient;
+        Ok((creds, user))
+    }
+}
+
+fn credentials(
+    accounts: &mut Accounts,
+    program: &ProgramConfig,
+) -> Result<(Credentials, User), Refusal> {
     let name = program
         .user
         .as_deref()
@@ -67,7 +109,7 @@ fn credentials(program: &ProgramConfig) -> Result<(Credentials, User), Refusal> 
     } else {
         0
     };
-    account(name, ambient)
+    accounts.lookup(name, ambient)
 }
 
 /// An account's identity for a child: uid, primary gid and its groups from the account
@@ -187,11 +229,12 @@ fn resolve_command(
 /// Starts one instance. Errors are the reason shown in `status` (the program goes to BACKOFF).
 pub fn spawn(
     ctx: &SpawnContext<'_>,
+    accounts: &mut Accounts,
     program: &ProgramConfig,
     process: &ProcessConfig,
 ) -> Result<Started, Refusal> {
     let (creds, user) = if ctx.root_mode {
-        let (c, u) = credentials(program)?;
+        let (c, u) = credentials(accounts, program)?;
         (Some(c), Some(u))
     } else {
         (None, None)
@@ -272,17 +315,9 @@ pub struct Exec<'a> {
     pub umask: Option<u32>,
 }
 
-/// Forks, runs `exec` in the child and waits for the exec to succeed or fail. Returns the pid
-/// and a pidfd of the running child, or which step failed and why.
+/// Starts a child that runs `exec`, once it has exec'd. Returns the pid and a pidfd of the
+/// running child, or which step failed and why.
 pub fn run(exec: &Exec<'_>) -> Result<(i32, OwnedFd), String> {
-    let (status_r, low_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    // Above every fd the child maps (0-4), so that no dup2 in the child can overwrite it. The
-    // low copy must go now: any write end left open in proctord would keep the read below from
-    // ever seeing EOF.
-    let status_w = fcntl(&low_w, FcntlArg::F_DUPFD_CLOEXEC(16))
-        .map(sys::own_fd)
-        .map_err(|e| format!("fcntl: {e}"))?;
-    drop(low_w);
     let plan = ChildPlan {
         program: exec.program,
         argv: exec.argv,
@@ -291,24 +326,22 @@ pub fn run(exec: &Exec<'_>) -> Result<(i32, OwnedFd), String> {
         credentials: exec.credentials,
         chdir: exec.chdir,
         umask: exec.umask,
-        status_fd: status_w.as_raw_fd(),
     };
-    let pid = sys::fork_exec(&plan).map_err(|e| format!("fork: {e}"))?;
+    let pid = match sys::spawn_child(&plan) {
+        Ok(pid) => pid,
+        Err(ChildError::Clone(e)) => return Err(format!("fork: {e}")),
+        // The child has _exited; the reaper sees a pid it does not know and drops it.
+        Err(ChildError::Step(step, errno)) => {
+            return Err(format!(
+                "{} failed: {}",
+                step.name(),
+                std::io::Error::from_raw_os_error(errno)
+            ))
+        }
+    };
     // Before anything can reap it: an unreaped child's pid cannot be reused, so this pidfd is
     // the child's for sure.
     let pidfd = sys::pidfd_open(pid);
-    drop(status_w);
-    let mut report = Vec::new();
-    let _ = File::from(status_r).read_to_end(&mut report);
-    if report.len() == 5 {
-        let step = ChildStep::from_u8(report[0]).map_or("unknown step", ChildStep::name);
-        let errno = i32::from_le_bytes([report[1], report[2], report[3], report[4]]);
-        // The child has _exited; the reaper sees a pid it does not know and drops it.
-        return Err(format!(
-            "{step} failed: {}",
-            std::io::Error::from_raw_os_error(errno)
-        ));
-    }
     match pidfd {
         Ok(fd) => Ok((pid, fd)),
         Err(e) => {

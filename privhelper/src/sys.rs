@@ -1,12 +1,13 @@
 //! Every unsafe call of proctord, behind safe wrappers. The rest of the crate is
 //! `#![forbid(unsafe_code)]`-clean; this is the one module to audit for memory safety and for
-//! what runs between `fork` and `execve`.
+//! what the child runs before `execve`.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A NULL-terminated array of C strings that owns its strings, built before `fork` so the child
 /// never allocates.
@@ -40,6 +41,7 @@ pub enum Executable<'a> {
 }
 
 /// The identity a child takes before exec (root mode only).
+#[derive(Clone)]
 pub struct Credentials {
     pub uid: u32,
     pub gid: u32,
@@ -80,11 +82,9 @@ pub struct ChildPlan<'a> {
     pub credentials: Option<&'a Credentials>,
     pub chdir: Option<&'a CStr>,
     pub umask: Option<u32>,
-    /// Write end of a close-on-exec pipe: on failure the child writes `[step, errno as i32 LE]`.
-    pub status_fd: RawFd,
 }
 
-/// The steps of the child, in order, as reported through the status pipe.
+/// The steps of the child, in order, as reported when one fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ChildStep {
@@ -147,44 +147,94 @@ struct KernelSigaction {
 
 /// How many fds a child may be given (services get 3, controld 5).
 const MAX_CHILD_FDS: usize = 8;
+/// The child's own stack until it execs: its frames are a few hundred bytes.
+const CHILD_STACK: usize = 64 * 1024;
 
-/// Forks and runs `plan` in the child. Returns the child's pid.
+/// Why a child did not exec.
+#[derive(Debug)]
+pub enum ChildError {
+    /// No child was created.
+    Clone(io::Error),
+    /// The child failed at `step` with `errno`, and has exited (the reaper drops its pid).
+    Step(ChildStep, i32),
+}
+
+/// What the child sees: the plan, and where it reports a failed step (`step << 32 | errno`).
+struct Shared<'p, 'a> {
+    plan: &'p ChildPlan<'a>,
+    failure: AtomicU64,
+}
+
+/// Starts a child that runs `plan` and execs, and returns its pid once it has exec'd.
+///
+/// The child is a `clone(CLONE_VM | CLONE_VFORK)`, as posix_spawn makes it: it shares proctord's
+/// memory, on a stack of its own, and proctord is suspended until the child execs or exits. With
+/// thousands of services proctord's page tables and fd table are large; not copying the memory
+/// is what makes a spawn cost about the same at the thousandth service as at the first.
 ///
 /// The caller must be single-threaded: proctord checks that at start-up and never creates a
 /// thread, so the child may rely on no lock being held by a vanished thread.
-pub fn fork_exec(plan: &ChildPlan<'_>) -> io::Result<i32> {
+pub fn spawn_child(plan: &ChildPlan<'_>) -> Result<i32, ChildError> {
     if plan.fds.len() > MAX_CHILD_FDS {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        return Err(ChildError::Clone(io::Error::from_raw_os_error(
+            libc::EINVAL,
+        )));
     }
-    // SAFETY: proctord is single-threaded (checked in main before anything forks). The child
-    // branch calls only `child_after_fork`, which makes async-signal-safe syscalls on memory
-    // prepared before the fork and never returns.
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => Err(io::Error::last_os_error()),
-        0 => child_after_fork(plan),
-        pid => Ok(pid),
+    let shared = Shared {
+        plan,
+        failure: AtomicU64::new(0),
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    // SAFETY: proctord is single-threaded. The child runs `child_entry` on its own stack (`top`,
+    // 16-byte aligned, inside `stack`, which outlives the child's use of it because CLONE_VFORK
+    // suspends us until the child execs or exits). It makes only raw syscalls on memory
+    // prepared before the clone and writes nothing shared but `shared.failure`. Signal
+    // handlers are not shared (no CLONE_SIGHAND), and proctord has none: its signals are
+    // blocked and read from a signalfd, so none can run in the child on our memory.
+    let pid = unsafe {
+        libc::clone(
+            child_entry,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&shared as *const Shared<'_, '_>).cast_mut().cast(),
+        )
+    };
+    drop(stack);
+    if pid == -1 {
+        return Err(ChildError::Clone(io::Error::last_os_error()));
+    }
+    match shared.failure.load(Ordering::SeqCst) {
+        0 => Ok(pid),
+        f => {
+            let step = ChildStep::from_u8((f >> 32) as u8).unwrap_or(ChildStep::Exec);
+            Err(ChildError::Step(step, f as u32 as i32))
+        }
     }
 }
 
-fn child_fail(status_fd: RawFd, step: ChildStep) -> ! {
-    // SAFETY: reading errno, write(2) and _exit(2) are async-signal-safe; the buffer is on the
-    // stack.
+extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `Shared` that `spawn_child` passed, alive while it is suspended.
+    let shared = unsafe { &*(arg as *const Shared<'_, '_>) };
+    child_after_fork(shared)
+}
+
+fn child_fail(shared: &Shared<'_, '_>, step: ChildStep) -> ! {
+    // SAFETY: reading errno (our own thread area, which is the suspended parent's) and _exit(2)
+    // are async-signal-safe.
     unsafe {
         let errno = *libc::__errno_location();
-        let mut msg = [0u8; 5];
-        msg[0] = step as u8;
-        msg[1..].copy_from_slice(&errno.to_le_bytes());
-        libc::write(status_fd, msg.as_ptr().cast(), msg.len());
+        let code = ((step as u64) << 32) | u64::from(errno as u32);
+        shared.failure.store(code, Ordering::SeqCst);
         libc::_exit(127)
     }
 }
 
-fn child_after_fork(plan: &ChildPlan<'_>) -> ! {
-    let st = plan.status_fd;
+fn child_after_fork(st: &Shared<'_, '_>) -> ! {
+    let plan = st.plan;
     // SAFETY (whole block): only raw syscalls listed in signal-safety(7) or plain syscalls, on
-    // pointers into `plan`, whose memory was allocated before fork and stays valid in the
-    // child's copy of the address space. Nothing allocates, locks or unwinds.
+    // pointers into `plan`, whose memory was allocated before the clone and stays valid while
+    // the parent is suspended. Nothing allocates, locks or unwinds.
     unsafe {
         // Signals first: dispositions that proctord ignores would survive execve, and the mask
         // proctord blocks for its signalfd would be inherited. The raw syscall, not libc's
@@ -295,8 +345,7 @@ fn child_after_fork(plan: &ChildPlan<'_>) -> ! {
             libc::umask(mask as libc::mode_t);
         }
 
-        // Everything above the mapped fds closes at exec; the status pipe stays open until
-        // then, so a failed exec can still be reported.
+        // Everything above the mapped fds closes at exec.
         if libc::syscall(
             libc::SYS_close_range,
             n as libc::c_uint,

@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio::sync::Notify;
@@ -23,6 +23,9 @@ pub type Follower = broadcast::Receiver<Arc<[u8]>>;
 pub struct LogSink {
     inner: Mutex<SinkInner>,
     pub path: Option<PathBuf>,
+    /// Bytes the service wrote that never reached the file (disk full, file gone), over the
+    /// daemon's life: shown by `status`, which must not wait for a sink's lock.
+    lost_total: AtomicU64,
 }
 
 struct SinkInner {
@@ -54,7 +57,12 @@ impl LogSink {
                 follow: None,
             }),
             path,
+            lost_total: AtomicU64::new(0),
         })
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.lost_total.load(Ordering::Relaxed)
     }
 
     /// Opens (creating) the log file, when the process is spawned rather than when the config
@@ -86,7 +94,10 @@ impl LogSink {
             s.send_lines(data);
         }
         if let Some(path) = &self.path {
-            inner.write(path, data);
+            if !inner.write(path, data) {
+                self.lost_total
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
         }
         if let Some(f) = inner.follow.as_ref().filter(|f| f.receiver_count() > 0) {
             let _ = f.send(Arc::from(data));
@@ -115,7 +126,8 @@ impl LogSink {
 }
 
 impl SinkInner {
-    fn write(&mut self, path: &PathBuf, data: &[u8]) {
+    /// `false`: `data` was lost.
+    fn write(&mut self, path: &PathBuf, data: &[u8]) -> bool {
         if self.maxbytes > 0 && self.size + data.len() as u64 > self.maxbytes && self.size > 0 {
             self.rotate(path);
         }
@@ -130,7 +142,7 @@ impl SinkInner {
         }
         let Some(f) = &mut self.file else {
             self.lost += data.len() as u64;
-            return;
+            return false;
         };
         match f.write_all(data) {
             Ok(()) => {
@@ -143,6 +155,7 @@ impl SinkInner {
                     );
                     self.lost = 0;
                 }
+                true
             }
             Err(e) => {
                 if self.lost == 0 {
@@ -150,6 +163,7 @@ impl SinkInner {
                 }
                 self.lost += data.len() as u64;
                 self.file = None;
+                false
             }
         }
     }

@@ -66,6 +66,10 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking work is short (log writes and opens, account lookups); tokio's default of
+        // 512 threads let a thousand services starting at once grow that many, and their
+        // memory stayed.
+        .max_blocking_threads(32)
         .enable_all()
         .build()
     {

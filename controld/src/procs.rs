@@ -95,11 +95,33 @@ impl Proc {
             description: self.description(now),
             stdout_logfile: path(&self.stdout),
             stderr_logfile: path(&self.stderr),
+            log_bytes_lost: self.log_bytes_lost(),
         }
     }
 
-    /// Supervisor's description column.
+    fn log_bytes_lost(&self) -> u64 {
+        let err = if Arc::ptr_eq(&self.stdout, &self.stderr) {
+            0
+        } else {
+            self.stderr.lost()
+        };
+        self.stdout.lost() + err
+    }
+
+    /// Supervisor's description column, and what proctor adds to it (lost log output).
     fn description(&self, now: u64) -> String {
+        let mut d = self.supervisor_description(now);
+        let lost = self.log_bytes_lost();
+        if lost > 0 {
+            if !d.is_empty() {
+                d.push_str(", ");
+            }
+            d.push_str(&format!("{lost} log bytes lost"));
+        }
+        d
+    }
+
+    fn supervisor_description(&self, now: u64) -> String {
         match self.state {
             ProcessState::Running | ProcessState::Starting | ProcessState::Stopping => {
                 match self.pid {

@@ -22,8 +22,10 @@ static UPDATES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A client has this long to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more wait in the kernel's backlog.
+/// Connections served at once; one more is told the daemon is busy and closed at once.
 const MAX_CLIENTS: usize = 512;
+/// A client that does not take its reply within this long is dropped (it holds a slot).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(
     listener: UnixListener,
@@ -34,10 +36,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let stream = match listener.accept().await {
+        let mut stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
                 warn!("accept: {e}");
@@ -45,6 +44,20 @@ pub async fn serve(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            // Refused in a task of its own, so that a client that does not read cannot hold
+            // up the accept loop.
+            tokio::spawn(async move {
+                let r = Response::Error {
+                    kind: ErrorKind::Busy,
+                    message: format!(
+                        "the daemon is serving {MAX_CLIENTS} clients already; try again"
+                    ),
+                };
+                let _ = write(&mut stream, &r).await;
+            });
+            continue;
         };
         let tx = tx.clone();
         let auth = auth.clone();
@@ -69,7 +82,13 @@ async fn write<W: tokio::io::AsyncWrite + Unpin>(
     let mut buf = Vec::with_capacity(body.len() + 4);
     buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
     buf.extend_from_slice(&body);
-    stream.write_all(&buf).await
+    match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&buf)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client did not read its reply",
+        )),
+    }
 }
 
 async fn read_request(stream: &mut UnixStream) -> std::io::Result<Option<Result<Request, String>>> {

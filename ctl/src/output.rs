@@ -9,7 +9,7 @@ use std::path::Path;
 fn error_exit(kind: ErrorKind, message: &str) -> u8 {
     eprintln!("proctorctl: {message}");
     match kind {
-        ErrorKind::BadName | ErrorKind::PermissionDenied => EXIT_UNREACHABLE,
+        ErrorKind::BadName | ErrorKind::PermissionDenied | ErrorKind::Busy => EXIT_UNREACHABLE,
         _ => EXIT_FAILURE,
     }
 }
@@ -85,6 +85,7 @@ fn json_of(i: &ProcessInfo) -> serde_json::Value {
         "description": i.description,
         "stdout_logfile": i.stdout_logfile,
         "stderr_logfile": i.stderr_logfile,
+        "log_bytes_lost": i.log_bytes_lost,
     })
 }
 

@@ -326,6 +326,7 @@ pub fn run(exec: &Exec<'_>) -> Result<(i32, OwnedFd), String> {
         credentials: exec.credentials,
         chdir: exec.chdir,
         umask: exec.umask,
+        parent: std::process::id() as i32,
     };
     let pid = match sys::spawn_child(&plan) {
         Ok(pid) => pid,

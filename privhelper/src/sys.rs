@@ -82,6 +82,8 @@ pub struct ChildPlan<'a> {
     pub credentials: Option<&'a Credentials>,
     pub chdir: Option<&'a CStr>,
     pub umask: Option<u32>,
+    /// proctord's pid: the child dies with it (see [`ChildStep::ParentDeath`]).
+    pub parent: i32,
 }
 
 /// The steps of the child, in order, as reported when one fails.
@@ -98,6 +100,7 @@ pub enum ChildStep {
     CloseRange = 8,
     Exec = 9,
     Capabilities = 10,
+    ParentDeath = 11,
 }
 
 impl ChildStep {
@@ -114,6 +117,7 @@ impl ChildStep {
             CloseRange,
             Exec,
             Capabilities,
+            ParentDeath,
         ]
         .into_iter()
         .find(|s| *s as u8 == v)
@@ -131,6 +135,7 @@ impl ChildStep {
             ChildStep::CloseRange => "close fds",
             ChildStep::Exec => "execve",
             ChildStep::Capabilities => "set capabilities",
+            ChildStep::ParentDeath => "tie to proctord's life",
         }
     }
 }
@@ -333,6 +338,16 @@ fn child_after_fork(st: &Shared<'_, '_>) -> ! {
             {
                 child_fail(st, ChildStep::Capabilities);
             }
+        }
+
+        // Services die with proctord: a new proctord must never find an unmanaged copy still
+        // holding the port. After the identity change, which clears the parent-death signal.
+        // If proctord died before this point, the child has already been reparented.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+            child_fail(st, ChildStep::ParentDeath);
+        }
+        if libc::getppid() != plan.parent {
+            libc::_exit(127);
         }
 
         // After the identity change, so the directory is checked with the service's rights.

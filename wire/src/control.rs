@@ -158,6 +158,9 @@ pub struct ProcessInfo {
     pub description: String,
     pub stdout_logfile: String,
     pub stderr_logfile: String,
+    /// Output that could not be written to the log files (disk full...), in bytes, since the
+    /// daemon started.
+    pub log_bytes_lost: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +200,8 @@ pub enum ErrorKind {
     /// The daemon is shutting down.
     ShuttingDown,
     Failed,
+    /// Too many clients at once: try again.
+    Busy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

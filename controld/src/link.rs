@@ -60,7 +60,16 @@ fn recv_one(fd: RawFd) -> io::Result<Option<(HelperMsg, Vec<OwnedFd>)>> {
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
     )?;
     let mut fds = Vec::new();
-    for c in msg.cmsgs()? {
+    // The kernel drops the fds of a message it cannot install (EMFILE) and says so with
+    // MSG_CTRUNC. proctord keeps its own copies of every pipe, so a new controld gets them all:
+    // exiting is how this one recovers them.
+    let cmsgs = msg.cmsgs().map_err(|_| {
+        io::Error::other(
+            "out of file descriptors (RLIMIT_NOFILE): the pipes proctord passed were dropped; \
+             exiting so that a new proctor-controld takes every pipe over again",
+        )
+    })?;
+    for c in cmsgs {
         if let ControlMessageOwned::ScmRights(rights) = c {
             fds.extend(rights.into_iter().map(sys::received_fd));
         }

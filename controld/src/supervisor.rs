@@ -178,7 +178,7 @@ impl Supervisor {
                     Some(Event::Cmd(cmd)) => self.command(*cmd).await,
                     Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
                     Some(Event::HelperGone(why)) => {
-                        error!("lost proctord: {why}; exiting");
+                        error!("link to proctord: {why}; exiting");
                         std::process::exit(1);
                     }
                     None => return,

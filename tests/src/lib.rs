@@ -54,6 +54,106 @@ pub fn ensure_account(name: &str) -> Account {
     }
 }
 
+/// `PROCTOR_SLOW_TESTS=1`: the fault and load tests run at full size (200 and 1,000 services,
+/// 100 clients, 10 s stops) instead of their quick versions.
+pub fn slow() -> bool {
+    std::env::var("PROCTOR_SLOW_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Quick or slow size of a test.
+pub fn size(quick: usize, slow_size: usize) -> usize {
+    if slow() {
+        slow_size
+    } else {
+        quick
+    }
+}
+
+/// Checks that a log holds exactly `line 1` .. `line n`, in order; `Err` says what is wrong.
+pub fn numbered_lines(path: &Path, n: u64) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // A line still being written is not a line yet.
+    let text = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    let mut expect = 1;
+    for l in text.lines() {
+        let got: u64 = l
+            .strip_prefix("line ")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{}: unexpected line {l:?}", path.display()))?;
+        if got != expect {
+            return Err(format!(
+                "{}: line {expect} expected, found line {got}",
+                path.display()
+            ));
+        }
+        expect += 1;
+    }
+    if expect - 1 != n {
+        return Err(format!(
+            "{}: {} of {n} lines so far",
+            path.display(),
+            expect - 1
+        ));
+    }
+    Ok(())
+}
+
+/// A small tmpfs (for full-disk tests; needs root), unmounted when dropped.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`256k`) with root directory `mode` (`0750`) on `dir`, which is
+    /// created.
+    pub fn mount(dir: &Path, size: &str, mode: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode={mode}"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs on {}", dir.display());
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Writes zeros into `name` until the disk is full.
+    pub fn fill(&self, name: &str) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join(name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = [0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The pids of `pid`'s children.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// How many fds `pid` has open.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -247,6 +347,16 @@ impl Daemon {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap()
+    }
+
+    /// controld's pid, as `proctorctl pid` reports it (None while it cannot answer).
+    pub fn controld_pid(&self) -> Option<u32> {
+        stdout(&self.ctl(&["pid"]))
+            .lines()
+            .find_map(|l| l.strip_prefix("proctor-controld "))?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Runs proctorctl against this daemon.

@@ -3,7 +3,44 @@
 //! sleeps until stopped.
 #![deny(unsafe_code)]
 
+/// `proctor-probe --count N [--every-ms M] [--delay-ms D]`: after D ms, writes `line 1` ..
+/// `line N` to stdout (blocking when the pipe is full, as any service does), M ms apart, then
+/// sleeps until stopped. The
+/// fault tests check that every numbered line reaches the log, in order.
+fn count_mode(args: &[String]) -> Option<()> {
+    use std::io::Write;
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let n = value("--count")?;
+    let every = std::time::Duration::from_millis(value("--every-ms").unwrap_or(0));
+    std::thread::sleep(std::time::Duration::from_millis(
+        value("--delay-ms").unwrap_or(0),
+    ));
+    let mut out = std::io::stdout().lock();
+    for i in 1..=n {
+        if writeln!(out, "line {i}").is_err() {
+            std::process::exit(1);
+        }
+        if !every.is_zero() {
+            let _ = out.flush();
+            std::thread::sleep(every);
+        }
+    }
+    let _ = out.flush();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--count") {
+        count_mode(&args);
+    }
     let mut out = String::new();
     let mut fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")
         .map(|d| {
@@ -66,7 +103,6 @@ fn main() {
         out.push_str(&format!("cwd={}\n", cwd.display()));
     }
     // `proctor-probe --listen ADDR`: also serve a line to every TCP client (for port 80 tests).
-    let args: Vec<String> = std::env::args().collect();
     let listener = match args
         .iter()
         .position(|a| a == "--listen")

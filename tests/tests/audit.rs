@@ -22,21 +22,7 @@ fn a_full_audit_disk_refuses_requests_and_recovers() {
     )
     .unwrap();
     let mnt = dir.path().join("audit");
-    std::fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k,mode=0750"])
-        .arg("tmpfs")
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success(), "mount tmpfs");
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mnt.clone());
+    let disk = Tmpfs::mount(&mnt, "256k", "0750");
     nix::unistd::chown(&mnt, Some(ctl.uid.into()), Some(ctl.gid.into())).unwrap();
     let log = mnt.join("audit.log");
     let d = RootDaemon::start_with(
@@ -45,12 +31,7 @@ fn a_full_audit_disk_refuses_requests_and_recovers() {
     );
     let pid = d.running_pid("a");
     // Fill the disk.
-    let filler = mnt.join("filler");
-    let _ = Command::new("dd")
-        .args(["if=/dev/zero", "bs=4k", "count=1000"])
-        .arg(format!("of={}", filler.display()))
-        .stderr(std::process::Stdio::null())
-        .status();
+    let filler = disk.fill("filler");
     // The log's last page may still have room for a few records: ask until it is full.
     let mut refused = false;
     for _ in 0..100 {

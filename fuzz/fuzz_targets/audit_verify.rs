@@ -1,0 +1,152 @@
+//! The audit log verifier (`proctorctl audit --verify`), two ways on every input:
+//!
+//! 1. The input as text (UTF-8, lossily): no panic, and `Ok(n)` means n lines.
+//! 2. The input as the choices (`arbitrary`) of a log built as controld writes it: records
+//!    serialized with serde_json, each `prev` the crate's own hash of the line before, the
+//!    first starting a chain (`prev` = GENESIS) or continuing a rotated one (`kind` = rotated,
+//!    any `prev`), with consecutive or arbitrary `seq`s. `verify` must accept it exactly when
+//!    every seq is the one before plus one (in the integers: no wrapping), and otherwise name
+//!    the first line whose seq breaks. Then one byte of an accepted log is flipped: when that
+//!    changes the text of any line but the last, or the final newline, `verify` must refuse it,
+//!    at the changed line or the one after (an edit of the very last record cannot be seen from
+//!    the file alone, as README.md says, so that case is only run, not judged).
+#![no_main]
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use proctor_wire::audit::{hash, verify, Record, GENESIS};
+
+#[derive(Arbitrary, Debug)]
+struct Rec {
+    time: String,
+    /// Added to the previous seq when the chain is not consecutive.
+    seq_step: u64,
+    kind: String,
+    uid: u32,
+    user: String,
+    pid: Option<i32>,
+    action: String,
+    targets: Vec<String>,
+    decision: String,
+    rule: String,
+    outcome: Option<String>,
+    request: Option<u64>,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Log {
+    first_seq: u64,
+    consecutive: bool,
+    /// `Some(prev)`: the log continues a rotated one.
+    rotated_from: Option<String>,
+    records: Vec<Rec>,
+    flip_at: usize,
+    flip_mask: u8,
+}
+
+fn text_mode(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(n) = verify(&text) {
+        assert_eq!(n as usize, text.lines().count(), "Ok(n) is not the number of lines");
+    }
+}
+
+fn structured_mode(data: &[u8]) {
+    let Ok(log) = Log::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    if log.records.is_empty() {
+        return;
+    }
+    let mut text = String::new();
+    let mut line_starts = Vec::new();
+    let mut prev = log.rotated_from.clone().unwrap_or_else(|| GENESIS.to_owned());
+    let mut seqs: Vec<u64> = Vec::new();
+    for (i, r) in log.records.iter().enumerate() {
+        let seq = match seqs.last() {
+            None => log.first_seq,
+            Some(&p) if log.consecutive => p.wrapping_add(1),
+            Some(&p) => p.wrapping_add(r.seq_step),
+        };
+        seqs.push(seq);
+        let kind = if i == 0 && log.rotated_from.is_some() {
+            "rotated".to_owned()
+        } else {
+            r.kind.clone()
+        };
+        let rec = Record {
+            time: r.time.clone(),
+            seq,
+            kind,
+            uid: r.uid,
+            user: r.user.clone(),
+            pid: r.pid,
+            action: r.action.clone(),
+            targets: r.targets.clone(),
+            decision: r.decision.clone(),
+            rule: r.rule.clone(),
+            outcome: r.outcome.clone(),
+            request: r.request,
+            prev: prev.clone(),
+        };
+        let line = serde_json::to_string(&rec).expect("a record serializes");
+        assert!(!line.contains('\n'), "a record's JSON holds a newline");
+        prev = hash(&line);
+        line_starts.push(text.len());
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let n = seqs.len();
+    // The first line (1-based) whose seq is not the previous one plus one.
+    let broken = (1..n).find(|&i| seqs[i - 1].checked_add(1) != Some(seqs[i]));
+    let result = verify(&text);
+    match broken {
+        None => assert_eq!(result, Ok(n as u64), "a valid chain of {n} is refused"),
+        Some(i) => match &result {
+            Err((line, _)) => assert_eq!(*line, i + 1, "wrong line for seqs {seqs:?}: {result:?}"),
+            Ok(_) => panic!("seqs {seqs:?} accepted"),
+        },
+    }
+    if result.is_err() {
+        return;
+    }
+
+    // Flip one byte.
+    let mut bytes = text.clone().into_bytes();
+    let at = log.flip_at % bytes.len();
+    bytes[at] ^= if log.flip_mask == 0 { 1 } else { log.flip_mask };
+    let edited = String::from_utf8_lossy(&bytes).into_owned();
+    if edited == text {
+        return;
+    }
+    // The line (0-based) holding the flipped byte; a newline belongs to the line it ends.
+    let line = line_starts.partition_point(|&s| s <= at) - 1;
+    let final_newline = at == text.len() - 1;
+    let after = verify(&edited);
+    if final_newline {
+        assert!(
+            matches!(after, Err((l, _)) if l == n),
+            "flipping the final newline: {after:?}"
+        );
+    } else if line + 1 < n {
+        match after {
+            Err((l, _)) => assert!(
+                l == line + 1 || l == line + 2,
+                "edit of line {} reported at line {l}",
+                line + 1
+            ),
+            Ok(k) => panic!(
+                "edit of line {} of {n} (byte {at} ^ {:#04x}) not found: Ok({k})\n{edited}",
+                line + 1,
+                log.flip_mask
+            ),
+        }
+    } else if let Ok(k) = after {
+        assert_eq!(k as usize, edited.lines().count());
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    text_mode(data);
+    structured_mode(data);
+});

@@ -1,11 +1,13 @@
 //! Capturing service output: one reader task per pipe, writing into a [`LogSink`] per log file
 //! with size rotation, and fanning out to `tail -f` followers.
 
+use nix::errno::Errno;
+use nix::fcntl::{splice, SpliceFFlags};
 use proctor_config::{LogConfig, LogTarget};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
@@ -14,6 +16,20 @@ use tracing::warn;
 
 /// Large reads: a service that writes a lot is drained in few syscalls.
 const READ_CHUNK: usize = 128 * 1024;
+/// At most this much per splice (a pipe holds 64 KiB unless the service enlarged it).
+const SPLICE_CHUNK: usize = 1024 * 1024;
+/// At most this much per drain before the blocking thread is handed back.
+const BURST: usize = 4 * 1024 * 1024;
+
+/// How far a [`LogSink::drain`] got.
+pub enum Drained {
+    /// The pipe is empty for now.
+    Empty,
+    /// A burst was moved; there may be more.
+    More,
+    /// Every writer has closed the pipe.
+    Eof,
+}
 /// How much `tail` reads back at most.
 const MAX_TAIL: u64 = 4 * 1024 * 1024;
 
@@ -36,6 +52,7 @@ struct SinkInner {
     syslog: Option<crate::syslog::Syslog>,
     /// Bytes that could not be written (disk full, file gone), since the last success.
     lost: u64,
+    lost_total: u64,
     /// Created by the first `tail -f`: a channel per log would cost every idle service memory.
     follow: Option<broadcast::Sender<Arc<[u8]>>>,
 }
@@ -54,6 +71,7 @@ impl LogSink {
                 backups: cfg.backups,
                 syslog: cfg.syslog.then(|| crate::syslog::Syslog::new(tag)),
                 lost: 0,
+                lost_total: 0,
                 follow: None,
             }),
             path,
@@ -77,31 +95,47 @@ impl LogSink {
         if inner.file.is_some() {
             return;
         }
-        match open_append(path) {
-            Ok(f) => {
-                inner.size = f.metadata().map_or(0, |m| m.len());
-                inner.file = Some(f);
-            }
-            Err(e) => warn!("cannot open log {}: {e}", path.display()),
+        if let Err(e) = inner.reopen(path) {
+            warn!("cannot open log {}: {e}", path.display());
         }
     }
 
-    pub fn write(&self, data: &[u8]) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
+    /// Moves what the service wrote from its pipe to the log, until the pipe is empty (or a
+    /// burst's worth, so one busy service cannot keep a blocking thread to itself).
+    ///
+    /// Into a file alone, the bytes go by `splice`: each is either still in the pipe or already
+    /// in the file, never only in this process, so a controld killed mid-copy loses nothing
+    /// (proctord hands the pipe to the next one). Copies for syslog or a `tail -f` need the
+    /// bytes in hand, so those sinks read and write instead.
+    pub fn drain(&self, pipe: BorrowedFd<'_>) -> io::Result<Drained> {
+        let Ok(mut guard) = self.inner.lock() else {
+            return Err(io::Error::other("log sink lock poisoned"));
         };
-        if let Some(s) = &mut inner.syslog {
-            s.send_lines(data);
-        }
-        if let Some(path) = &self.path {
-            if !inner.write(path, data) {
-                self.lost_total
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+        let inner = &mut *guard;
+        let mut moved = 0;
+        let result = loop {
+            if moved >= BURST {
+                break Ok(Drained::More);
             }
-        }
-        if let Some(f) = inner.follow.as_ref().filter(|f| f.receiver_count() > 0) {
-            let _ = f.send(Arc::from(data));
-        }
+            let copies = inner.syslog.is_some()
+                || inner
+                    .follow
+                    .as_ref()
+                    .is_some_and(|f| f.receiver_count() > 0);
+            let step = match &self.path {
+                Some(path) if !copies => inner.splice(path, pipe),
+                _ => inner.read_and_write(self.path.as_deref(), pipe),
+            };
+            match step {
+                Ok(0) => break Ok(Drained::Eof),
+                Ok(n) => moved += n,
+                Err(Errno::EAGAIN) => break Ok(Drained::Empty),
+                Err(Errno::EINTR) => continue,
+                Err(e) => break Err(io::Error::from(e)),
+            }
+        };
+        self.lost_total.store(inner.lost_total, Ordering::Relaxed);
+        result
     }
 
     /// The last `lines` lines, and a subscription to what is written after them: both taken
@@ -126,51 +160,124 @@ impl LogSink {
 }
 
 impl SinkInner {
-    /// `false`: `data` was lost.
-    fn write(&mut self, path: &PathBuf, data: &[u8]) -> bool {
-        if self.maxbytes > 0 && self.size + data.len() as u64 > self.maxbytes && self.size > 0 {
+    /// Opens the log at its end (not O_APPEND, which `splice` refuses; controld is its only
+    /// writer).
+    fn reopen(&mut self, path: &Path) -> io::Result<()> {
+        let mut f = open_log(path)?;
+        self.size = f.seek(SeekFrom::End(0))?;
+        self.file = Some(f);
+        Ok(())
+    }
+
+    /// Before a write: rotate when full, reopen after an earlier failure.
+    fn prepare(&mut self, path: &Path, incoming: u64) {
+        if self.maxbytes > 0
+            && self.size > 0
+            && incoming > 0
+            && self.size + incoming > self.maxbytes
+        {
             self.rotate(path);
         }
         if self.file.is_none() {
-            // Reopen after an earlier failure (or a rotation that could not reopen).
-            self.file = open_append(path).ok();
-            self.size = self
-                .file
-                .as_ref()
-                .and_then(|f| f.metadata().ok())
-                .map_or(0, |m| m.len());
+            let _ = self.reopen(path);
         }
-        let Some(f) = &mut self.file else {
-            self.lost += data.len() as u64;
-            return false;
+    }
+
+    fn wrote(&mut self, path: &Path, n: usize) {
+        self.size += n as u64;
+        if self.lost > 0 {
+            warn!(
+                "log {}: {} bytes were lost before this write succeeded",
+                path.display(),
+                self.lost
+            );
+            self.lost = 0;
+        }
+    }
+
+    fn lose(&mut self, path: &Path, n: usize, why: &dyn std::fmt::Display) {
+        if self.lost == 0 {
+            warn!("cannot write log {}: {why}", path.display());
+        }
+        self.lost += n as u64;
+        self.lost_total += n as u64;
+        self.file = None;
+    }
+
+    /// One splice of what the pipe holds into the file. As with a write, the file is rotated
+    /// first if that would take it past maxbytes, so what the service wrote at once stays in
+    /// one file. Bytes that cannot go in (disk full) are read off the pipe and counted as
+    /// lost: the service keeps running rather than block on a full pipe.
+    fn splice(&mut self, path: &Path, pipe: BorrowedFd<'_>) -> Result<usize, Errno> {
+        // Nothing there yet: the splice says whether the pipe is empty or closed.
+        let held = crate::sys::pipe_available(pipe).unwrap_or(0);
+        self.prepare(path, held as u64);
+        let room = match held {
+            0 => SPLICE_CHUNK,
+            n => n.min(SPLICE_CHUNK),
         };
-        match f.write_all(data) {
-            Ok(()) => {
-                self.size += data.len() as u64;
-                if self.lost > 0 {
-                    warn!(
-                        "log {}: {} bytes were lost before this write succeeded",
-                        path.display(),
-                        self.lost
-                    );
-                    self.lost = 0;
-                }
-                true
+        let Some(f) = &self.file else {
+            return self.discard(path, pipe, &"the file cannot be opened");
+        };
+        let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+        match splice(pipe, None, f, None, room, flags) {
+            Ok(n) => {
+                self.wrote(path, n);
+                Ok(n)
             }
-            Err(e) => {
-                if self.lost == 0 {
-                    warn!("cannot write log {}: {e}", path.display());
-                }
-                self.lost += data.len() as u64;
-                self.file = None;
-                false
+            Err(e @ (Errno::EAGAIN | Errno::EINTR)) => Err(e),
+            Err(e) => self.discard(path, pipe, &e),
+        }
+    }
+
+    fn discard(
+        &mut self,
+        path: &Path,
+        pipe: BorrowedFd<'_>,
+        why: &dyn std::fmt::Display,
+    ) -> Result<usize, Errno> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let n = nix::unistd::read(pipe, &mut buf)?;
+        if n > 0 {
+            self.lose(path, n, why);
+        }
+        Ok(n)
+    }
+
+    /// One read from the pipe, then the file, syslog and followers get it.
+    fn read_and_write(
+        &mut self,
+        path: Option<&Path>,
+        pipe: BorrowedFd<'_>,
+    ) -> Result<usize, Errno> {
+        // Allocated only once there is something to read: a thousand idle services must not
+        // hold a thousand read buffers.
+        let mut buf = vec![0u8; READ_CHUNK];
+        let n = nix::unistd::read(pipe, &mut buf)?;
+        let data = &buf[..n];
+        if n == 0 {
+            return Ok(0);
+        }
+        if let Some(s) = &mut self.syslog {
+            s.send_lines(data);
+        }
+        if let Some(path) = path {
+            self.prepare(path, n as u64);
+            match self.file.as_mut().map(|f| f.write_all(data)) {
+                Some(Ok(())) => self.wrote(path, n),
+                Some(Err(e)) => self.lose(path, n, &e),
+                None => self.lose(path, n, &"the file cannot be opened"),
             }
         }
+        if let Some(f) = self.follow.as_ref().filter(|f| f.receiver_count() > 0) {
+            let _ = f.send(Arc::from(data));
+        }
+        Ok(n)
     }
 
     /// `file` → `file.1` → … → `file.N`, as Supervisor's RotatingFileHandler; with no backups,
     /// the file is truncated instead.
-    fn rotate(&mut self, path: &PathBuf) {
+    fn rotate(&mut self, path: &Path) {
         self.file = None;
         if self.backups == 0 {
             if let Ok(f) = OpenOptions::new().write(true).truncate(true).open(path) {
@@ -178,7 +285,7 @@ impl SinkInner {
             }
         } else {
             let numbered = |n: u32| {
-                let mut s = path.clone().into_os_string();
+                let mut s = path.as_os_str().to_owned();
                 s.push(format!(".{n}"));
                 PathBuf::from(s)
             };
@@ -190,17 +297,16 @@ impl SinkInner {
                 warn!("cannot rotate {}: {e}", path.display());
             }
         }
-        self.file = open_append(path).ok();
-        self.size = 0;
+        let _ = self.reopen(path);
     }
 }
 
-fn open_append(path: &PathBuf) -> io::Result<File> {
+fn open_log(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let open = || {
         OpenOptions::new()
             .create(true)
-            .append(true)
+            .write(true)
             .mode(0o640)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
@@ -217,7 +323,7 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
 }
 
 /// The last `n` lines of a file (at most [`MAX_TAIL`] bytes).
-pub fn last_lines(path: &PathBuf, n: u32) -> io::Result<Vec<u8>> {
+pub fn last_lines(path: &Path, n: u32) -> io::Result<Vec<u8>> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
     let start = len.saturating_sub(MAX_TAIL);
@@ -284,34 +390,22 @@ async fn copy(fd: OwnedFd, sink: Arc<LogSink>) {
     {
         return;
     }
-    let Ok(afd) = crate::sys::async_fd(fd, tokio::io::Interest::READABLE) else {
+    // Shared with the blocking task that drains it, so the fd stays open while that runs even
+    // if this task is dropped.
+    let pipe = Arc::new(fd);
+    let Ok(afd) = crate::sys::async_fd(pipe.clone(), tokio::io::Interest::READABLE) else {
         return;
     };
     loop {
         let Ok(mut guard) = afd.readable().await else {
             return;
         };
-        // Allocated only once there is something to read: a thousand idle services must not
-        // hold a thousand read buffers.
-        let mut buf = vec![0u8; READ_CHUNK];
-        match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), &mut buf).map_err(io::Error::from))
-        {
-            Ok(Ok(0)) => return,
-            Ok(Ok(n)) => {
-                let sink = sink.clone();
-                buf.truncate(n);
-                let chunk = buf;
-                // File writes block; keep them off the reactor threads.
-                if tokio::task::spawn_blocking(move || sink.write(&chunk))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(Err(_)) => return,
-            Err(_would_block) => continue,
+        let (pipe, sink) = (pipe.clone(), sink.clone());
+        // File writes block; keep them off the reactor threads.
+        match tokio::task::spawn_blocking(move || sink.drain(pipe.as_fd())).await {
+            Ok(Ok(Drained::More)) => {}
+            Ok(Ok(Drained::Empty)) => guard.clear_ready(),
+            Ok(Ok(Drained::Eof) | Err(_)) | Err(_) => return,
         }
     }
 }

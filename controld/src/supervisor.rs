@@ -169,18 +169,30 @@ impl Supervisor {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Event>, first_start: bool) {
-        self.order(OrderKind::Children, Some(Pending::Children(first_start)))
+        let listing = self
+            .order(OrderKind::Children, Some(Pending::Children(first_start)))
             .await;
+        // Commands wait until the live children are known: a restarted controld answering
+        // `status` earlier would show running services as STOPPED.
+        let mut held = Vec::new();
+        while self.pending.contains_key(&listing) {
+            match rx.recv().await {
+                Some(Event::Cmd(cmd)) => held.push(cmd),
+                Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
+                Some(Event::HelperGone(why)) => helper_gone(&why),
+                None => return,
+            }
+        }
+        for cmd in held {
+            self.command(*cmd).await;
+        }
         loop {
             let next = self.timers.first().map(|t| t.0);
             tokio::select! {
                 ev = rx.recv() => match ev {
                     Some(Event::Cmd(cmd)) => self.command(*cmd).await,
                     Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
-                    Some(Event::HelperGone(why)) => {
-                        error!("link to proctord: {why}; exiting");
-                        std::process::exit(1);
-                    }
+                    Some(Event::HelperGone(why)) => helper_gone(&why),
                     None => return,
                 },
                 _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
@@ -1135,6 +1147,11 @@ impl Supervisor {
             }
         }
     }
+}
+
+fn helper_gone(why: &str) -> ! {
+    error!("link to proctord: {why}; exiting");
+    std::process::exit(1)
 }
 
 fn attach_pipes(p: &mut Proc, fds: &mut Vec<OwnedFd>, has_stderr: bool) {

@@ -21,13 +21,19 @@ pub fn received_fd(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// An fd that is open, under the same number, for as long as its holder lives.
+pub trait HeldFd: std::os::fd::AsRawFd {}
+impl HeldFd for OwnedFd {}
+impl HeldFd for std::sync::Arc<OwnedFd> {}
+
 /// Registers an owned fd with tokio's reactor.
-pub fn async_fd(
-    fd: OwnedFd,
+pub fn async_fd<F: HeldFd>(
+    fd: F,
     interest: tokio::io::Interest,
-) -> std::io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
-    // SAFETY: an OwnedFd is open for as long as it lives and always reports the same number,
-    // which is exactly what `register_with_interest` requires; the AsyncFd owns it from here on.
+) -> std::io::Result<tokio::io::unix::AsyncFd<F>> {
+    // SAFETY: an OwnedFd (directly or behind an Arc) is open for as long as it lives and always
+    // reports the same number, which is exactly what `register_with_interest` requires; the
+    // AsyncFd holds it from here on.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
         .map_err(|e| e.into_parts().1)
 }
@@ -80,4 +86,15 @@ pub fn try_thread() -> i64 {
         Ok(7) => 0,
         _ => 1,
     }
+}
+
+/// How many bytes a pipe holds now (`FIONREAD`).
+pub fn pipe_available(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at `n`.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n as *mut libc::c_int) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
 }

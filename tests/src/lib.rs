@@ -174,7 +174,7 @@ pub fn bin_dir() -> PathBuf {
         let exe = std::env::current_exe().unwrap();
         let target = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
         build_binaries(&target);
-        for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe", "proctor-fake-controld"] {
+        for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe", "proctor-fake-controld", "control-load"] {
             assert!(
                 target.join(b).exists(),
                 "{} is missing: run the tests with `cargo test --workspace` so every binary is built",
@@ -187,7 +187,7 @@ pub fn bin_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("proctest-bin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe"] {
+        for b in ["proctord", "proctor-controld", "proctorctl", "proctor-probe", "control-load"] {
             let (src, dst) = (target.join(b), dir.join(b));
             let _ = std::fs::remove_file(&dst);
             if std::fs::hard_link(&src, &dst).is_err() {

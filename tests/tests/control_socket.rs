@@ -388,3 +388,101 @@ fn only_the_daemons_user_and_root_may_use_it() {
     assert_eq!(stdout(&o), "svc: stopped\nsvc: started\n", "{o:?}");
     still_serving(&d);
 }
+
+/// controld's fd count once it has settled (connections of earlier commands closed).
+fn settled_fds(pid: u32) -> usize {
+    let mut last = fd_count(pid);
+    wait_until("controld's fd count to settle", T, || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = fd_count(pid);
+        let same = now == last;
+        last = now;
+        same.then_some(now)
+    })
+}
+
+#[test]
+fn two_thousand_connections_are_refused_past_the_limit_without_leaking_fds() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    let d = daemon();
+    let controld = d.controld_pid().unwrap();
+    let baseline = settled_fds(controld);
+    const N: usize = 2000;
+    const SERVED: usize = 512;
+    let conns: Vec<UnixStream> = (0..N).map(|_| connect(&d)).collect();
+    for c in &conns {
+        c.set_nonblocking(true).unwrap();
+    }
+    // Past the limit, each connection gets one Busy error and is closed at once.
+    let mut busy = vec![false; N];
+    wait_until("the connections past the limit to be refused", T, || {
+        for (i, c) in conns.iter().enumerate() {
+            if busy[i] {
+                continue;
+            }
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = (&*c).read(&mut buf) {
+                if n > 4 {
+                    let resp: Response = proctor_wire::decode_exact(&buf[4..n]).unwrap();
+                    match resp {
+                        Response::Error {
+                            kind: ErrorKind::Busy,
+                            message,
+                        } => assert!(message.contains("512 clients"), "{message}"),
+                        other => panic!("expected Busy, got {other:?}"),
+                    }
+                    busy[i] = true;
+                }
+            }
+        }
+        (busy.iter().filter(|b| **b).count() == N - SERVED).then_some(())
+    });
+    // A real client meanwhile is told the same, in words, with the "unreachable" exit code.
+    let o = d.ctl(&["status"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("try again"), "{}", stderr(&o));
+    assert!(fd_count(controld) <= baseline + SERVED + 8);
+    drop(conns);
+    // Every connection's fd is given back.
+    wait_until("controld's fds back to where they were", T, || {
+        (fd_count(controld) == baseline).then_some(())
+    });
+    still_serving(&d);
+}
+
+#[test]
+fn a_client_that_never_reads_its_replies_does_not_hold_up_others() {
+    let d = daemon();
+    let controld = d.controld_pid().unwrap();
+    let baseline = settled_fds(controld);
+    // Thousands of requests sent without reading a reply: controld's writes to it block once
+    // the socket buffer is full.
+    let mut greedy = connect(&d);
+    greedy
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let frame = ClientFrame {
+        version: CONTROL_PROTOCOL_VERSION,
+        request: Request::Status { names: Vec::new() },
+    };
+    for _ in 0..20_000 {
+        if write_frame(&mut greedy, &frame).is_err() {
+            break;
+        }
+    }
+    for _ in 0..5 {
+        still_serving(&d);
+    }
+    if slow() {
+        // After the 10 s write timeout, controld drops it and its fd.
+        wait_until(
+            "the greedy client to be dropped",
+            Duration::from_secs(30),
+            || (fd_count(controld) == baseline).then_some(()),
+        );
+    }
+    drop(greedy);
+    still_serving(&d);
+}

@@ -253,8 +253,29 @@ def main():
                     add("idle 10 s, 100 programs: CPU (ms)", cls.name, 1000 * (t1c - t0c))
                 add(f"graceful stop of {n} (s)", cls.name, timed(s.stop))
                 shutil.rmtree(d, ignore_errors=True)
+    crash_loop(add)
     log_capture(runs, add)
     print_table(results)
+
+
+def crash_loop(add, n=200):
+    """n programs that exit at once, every time, with Supervisor's defaults (startsecs=1) and
+    retries that never run out: the supervisors' CPU share over 10 s, which backoff bounds."""
+    for cls in (Proctor, Supervisord):
+        d = tempfile.mkdtemp(prefix="proctor-bench-")
+        os.chmod(d, 0o755)
+        s = cls(0, d)
+        progs = "".join(f"[program:c{i}]\ncommand = /bin/false\nuser = {USER}\nstartretries = 1000000\n\n"
+                        for i in range(n))
+        open(s.conf, "a").write(progs)
+        s.start()
+        time.sleep(2)
+        _, c0 = ctx_cpu(s.supervisors())
+        time.sleep(10)
+        _, c1 = ctx_cpu(s.supervisors())
+        add(f"crash loop, {n} programs, 10 s: CPU (% of a core)", cls.name, 100 * (c1 - c0) / 10)
+        s.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def control_load(s, add, clients, requests, label):

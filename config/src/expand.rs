@@ -46,6 +46,10 @@ impl Vars {
     }
 }
 
+/// The widest an expansion may be padded: a larger width is a typo, and the padding would be
+/// allocated (`%(here)3333333333s` asked for 3 GB).
+const MAX_WIDTH: usize = 1024;
+
 /// Expands `text`, the value of option `key`. The error is the message, without a place.
 pub fn expand(text: &str, vars: &Vars, key: &str) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
@@ -80,9 +84,19 @@ pub fn expand(text: &str, vars: &Vars, key: &str) -> Result<String, String> {
         let spec_len = flags_len + width_len + conv.map_or(0, char::len_utf8);
         let whole = format!("%({name}){}", &spec_start[..spec_len]);
         let flags = &spec_start[..flags_len];
-        let width: usize = after_flags[..width_len].parse().unwrap_or(0);
         let Some(value) = vars.get(name) else {
             return Err(format!("unknown expansion {whole} in {key}"));
+        };
+        let width = match &after_flags[..width_len] {
+            "" => 0,
+            digits => match digits.parse::<usize>() {
+                Ok(w) if w <= MAX_WIDTH => w,
+                _ => {
+                    return Err(format!(
+                        "expansion {whole} in {key} has a width larger than {MAX_WIDTH}"
+                    ))
+                }
+            },
         };
         let formatted = match conv {
             Some('s') => {
@@ -215,6 +229,23 @@ mod tests {
             e("%(here)").unwrap_err(),
             "bad expansion %(here) in command (expected %(name)s or %(name)d)"
         );
+        // found by fuzz/ (config): the width was allocated as padding, whatever its size, and
+        // one too large for usize was read as 0
+        assert_eq!(
+            e("%(ENV_PORT)3333333333s").err().as_deref(),
+            Some("expansion %(ENV_PORT)3333333333s in command has a width larger than 1024")
+        );
+        assert_eq!(
+            e("%(process_num)1025d").unwrap_err(),
+            "expansion %(process_num)1025d in command has a width larger than 1024"
+        );
+        assert_eq!(
+            e("%(here)99999999999999999999999s").err().as_deref(),
+            Some(
+                "expansion %(here)99999999999999999999999s in command has a width larger than 1024"
+            )
+        );
+        assert_eq!(e("%(process_num)01024d").unwrap().len(), 1024);
         assert_eq!(
             e("%(here)d").unwrap_err(),
             "expansion %(here)d in command needs a number, but here is '/etc/p'"

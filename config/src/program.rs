@@ -15,6 +15,9 @@ use crate::users::check_user;
 use crate::values;
 use crate::{Diagnostic, LoadContext};
 
+/// Past this, `numprocs` is a typo: a billion instances would keep the loader busy for hours.
+pub const MAX_NUMPROCS: u32 = 10_000;
+
 const PROGRAM_KEYS: &[&str] = &[
     "command",
     "process_name",
@@ -325,7 +328,17 @@ fn program(
         return Err(header(format!("[program:{name}] has no command=")));
     }
 
-    let numprocs = sec.parse("numprocs", 1, |k, v| values::unsigned(k, v, 1))?;
+    let numprocs = sec.parse("numprocs", 1, |k, v| {
+        values::unsigned(k, v, 1).and_then(|n| {
+            if n > MAX_NUMPROCS {
+                Err(format!(
+                    "numprocs = {n} is more than proctor's limit of {MAX_NUMPROCS} processes per program"
+                ))
+            } else {
+                Ok(n)
+            }
+        })
+    })?;
     let numprocs_start = sec.parse("numprocs_start", 0, |k, v| values::unsigned(k, v, 0))?;
     let priority = sec.parse("priority", 999, values::integer)?;
     let autostart = sec.parse("autostart", true, values::boolean)?;

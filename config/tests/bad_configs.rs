@@ -296,6 +296,21 @@ const CASES: &[Case] = &[
         "DIR/main.conf:3: bad value for directory: 'srv/a' (expected an absolute path)",
     ),
     case(
+        // found by fuzz/ (config), exactly as minimised: the padding (3 GB) was allocated
+        "expansion width too large",
+        &[("main.conf", "[program:a]\ncommand :%(ENV_PORT)3333333333s")],
+        "DIR/main.conf:2: expansion %(ENV_PORT)3333333333s in command has a width larger than 1024",
+    ),
+    case(
+        // found by hand with the config fuzz target: the loader built four billion instances
+        "numprocs too large",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nprocess_name = %(process_num)d\nnumprocs = 4000000000\n",
+        )],
+        "DIR/main.conf:4: numprocs = 4000000000 is more than proctor's limit of 10000 processes per program",
+    ),
+    case(
         "unknown expansion",
         &[("main.conf", "[program:a]\ncommand = /bin/echo %(foo)s\n")],
         "DIR/main.conf:2: unknown expansion %(foo)s in command",

@@ -12,90 +12,31 @@
 //!    the file alone, as README.md says, so that case is only run, not judged).
 #![no_main]
 
-use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use proctor_wire::audit::{hash, verify, Record, GENESIS};
-
-#[derive(Arbitrary, Debug)]
-struct Rec {
-    time: String,
-    /// Added to the previous seq when the chain is not consecutive.
-    seq_step: u64,
-    kind: String,
-    uid: u32,
-    user: String,
-    pid: Option<i32>,
-    action: String,
-    targets: Vec<String>,
-    decision: String,
-    rule: String,
-    outcome: Option<String>,
-    request: Option<u64>,
-}
-
-#[derive(Arbitrary, Debug)]
-struct Log {
-    first_seq: u64,
-    consecutive: bool,
-    /// `Some(prev)`: the log continues a rotated one.
-    rotated_from: Option<String>,
-    records: Vec<Rec>,
-    flip_at: usize,
-    flip_mask: u8,
-}
+use proctor_fuzz::AuditChain;
+use proctor_wire::audit::verify;
 
 fn text_mode(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(n) = verify(&text) {
-        assert_eq!(n as usize, text.lines().count(), "Ok(n) is not the number of lines");
+        assert_eq!(
+            n as usize,
+            text.lines().count(),
+            "Ok(n) is not the number of lines"
+        );
     }
 }
 
 fn structured_mode(data: &[u8]) {
-    let Ok(log) = Log::arbitrary_take_rest(Unstructured::new(data)) else {
+    let Some(AuditChain {
+        log,
+        text,
+        line_starts,
+        seqs,
+    }) = AuditChain::build(data)
+    else {
         return;
     };
-    if log.records.is_empty() {
-        return;
-    }
-    let mut text = String::new();
-    let mut line_starts = Vec::new();
-    let mut prev = log.rotated_from.clone().unwrap_or_else(|| GENESIS.to_owned());
-    let mut seqs: Vec<u64> = Vec::new();
-    for (i, r) in log.records.iter().enumerate() {
-        let seq = match seqs.last() {
-            None => log.first_seq,
-            Some(&p) if log.consecutive => p.wrapping_add(1),
-            Some(&p) => p.wrapping_add(r.seq_step),
-        };
-        seqs.push(seq);
-        let kind = if i == 0 && log.rotated_from.is_some() {
-            "rotated".to_owned()
-        } else {
-            r.kind.clone()
-        };
-        let rec = Record {
-            time: r.time.clone(),
-            seq,
-            kind,
-            uid: r.uid,
-            user: r.user.clone(),
-            pid: r.pid,
-            action: r.action.clone(),
-            targets: r.targets.clone(),
-            decision: r.decision.clone(),
-            rule: r.rule.clone(),
-            outcome: r.outcome.clone(),
-            request: r.request,
-            prev: prev.clone(),
-        };
-        let line = serde_json::to_string(&rec).expect("a record serializes");
-        assert!(!line.contains('\n'), "a record's JSON holds a newline");
-        prev = hash(&line);
-        line_starts.push(text.len());
-        text.push_str(&line);
-        text.push('\n');
-    }
     let n = seqs.len();
     // The first line (1-based) whose seq is not the previous one plus one.
     let broken = (1..n).find(|&i| seqs[i - 1].checked_add(1) != Some(seqs[i]));

@@ -45,7 +45,8 @@ fn check_diagnostic(d: &Diagnostic, main: &[u8], inc: &[u8], what: &str) {
         "{what} names a file outside the config's directory: {shown}"
     );
     assert!(
-        shown.starts_with(&format!("{file}: ")) || shown.starts_with(&format!("{file}:{}: ", d.line)),
+        shown.starts_with(&format!("{file}: "))
+            || shown.starts_with(&format!("{file}:{}: ", d.line)),
         "{what} does not start with its file: {shown}"
     );
     let text = match d.file.file_name().and_then(|n| n.to_str()) {
@@ -72,7 +73,10 @@ fn check_model(c: &Config, root: bool) {
             assert_eq!(c.programs[i].group, g.name, "program in another group");
         }
     }
-    assert!(seen.iter().all(|&n| n == 1), "programs not in exactly one group: {seen:?}");
+    assert!(
+        seen.iter().all(|&n| n == 1),
+        "programs not in exactly one group: {seen:?}"
+    );
     for w in c.groups.windows(2) {
         assert!(
             (w[0].priority, &w[0].name) <= (w[1].priority, &w[1].name),
@@ -80,9 +84,17 @@ fn check_model(c: &Config, root: bool) {
         );
     }
     for p in &c.programs {
-        assert_eq!(p.processes.len(), p.numprocs as usize, "[program:{}]", p.name);
+        assert_eq!(
+            p.processes.len(),
+            p.numprocs as usize,
+            "[program:{}]",
+            p.name
+        );
         for (k, proc_) in p.processes.iter().enumerate() {
-            assert_eq!(u64::from(proc_.process_num), u64::from(p.numprocs_start) + k as u64);
+            assert_eq!(
+                u64::from(proc_.process_num),
+                u64::from(p.numprocs_start) + k as u64
+            );
             assert!(!proc_.argv.is_empty(), "[program:{}] empty argv", p.name);
         }
         if root {
@@ -100,7 +112,10 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(3, |&b| b == 0);
     let main = parts.next().unwrap_or_default();
     let inc = parts.next().unwrap_or_default();
-    let root = parts.next().and_then(|f| f.first()).is_some_and(|b| b & 1 == 1);
+    let root = parts
+        .next()
+        .and_then(|f| f.first())
+        .is_some_and(|b| b & 1 == 1);
     if may_leave_dir(main) {
         return;
     }
@@ -110,7 +125,10 @@ fuzz_target!(|data: &[u8]| {
     let ctx = LoadContext {
         uid: if root { 0 } else { 65534 },
         host_node_name: "fuzzhost".into(),
-        env: vec![("PORT".into(), "8080".into()), ("USER".into(), "fuzz".into())],
+        env: vec![
+            ("PORT".into(), "8080".into()),
+            ("USER".into(), "fuzz".into()),
+        ],
     };
     match load(&main_path, &ctx) {
         Err(e) => check_diagnostic(&e, main, inc, "error"),

@@ -85,7 +85,10 @@ fuzz_target!(|data: &[u8]| {
         (Err(a), Err(b)) => {
             assert_eq!(a, b, "refused twice, differently");
             let shown = a.to_string();
-            assert!(shown.starts_with(FILE), "error does not name the file: {shown}");
+            assert!(
+                shown.starts_with(FILE),
+                "error does not name the file: {shown}"
+            );
             let lines = text.matches('\n').count() + 1;
             assert!(
                 a.line as usize <= lines,
@@ -103,11 +106,16 @@ fuzz_target!(|data: &[u8]| {
             let Some(action) = Action::parse(name) else {
                 panic!("action {name} does not parse");
             };
-            let targets: Vec<Option<&Target<'_>>> =
-                std::iter::once(None).chain(TARGETS.iter().map(Some)).collect();
+            let targets: Vec<Option<&Target<'_>>> = std::iter::once(None)
+                .chain(TARGETS.iter().map(Some))
+                .collect();
             for target in targets {
                 let v = p1.decide(peer, action, target);
-                assert_eq!(v, p2.decide(peer, action, target), "two parses decide differently");
+                assert_eq!(
+                    v,
+                    p2.decide(peer, action, target),
+                    "two parses decide differently"
+                );
                 if peer.uid == 0 {
                     assert!(v.allow && v.rule == "root", "root refused: {v:?}");
                 } else if v.allow {

@@ -1,5 +1,7 @@
 //! What the fuzz targets share.
 
+use arbitrary::{Arbitrary, Unstructured};
+use proctor_wire::audit::{hash, Record, GENESIS};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 
@@ -19,4 +21,100 @@ where
         Err(e) => panic!("decoded {value:?}; its re-encoding {bytes:?} does not decode: {e}"),
     }
     Some(value)
+}
+
+/// A log built from fuzz input as controld writes it: records serialized with serde_json, each
+/// `prev` the hash of the line before (the `audit_verify` target; `cargo run --example audit_log
+/// FILE` prints the log an input builds).
+#[derive(Arbitrary, Debug)]
+pub struct Rec {
+    pub time: String,
+    /// Added to the previous seq when the chain is not consecutive.
+    pub seq_step: u64,
+    pub kind: String,
+    pub uid: u32,
+    pub user: String,
+    pub pid: Option<i32>,
+    pub action: String,
+    pub targets: Vec<String>,
+    pub decision: String,
+    pub rule: String,
+    pub outcome: Option<String>,
+    pub request: Option<u64>,
+}
+
+#[derive(Arbitrary, Debug)]
+pub struct Log {
+    pub first_seq: u64,
+    pub consecutive: bool,
+    /// `Some(prev)`: the log continues a rotated one.
+    pub rotated_from: Option<String>,
+    pub records: Vec<Rec>,
+    pub flip_at: usize,
+    pub flip_mask: u8,
+}
+
+pub struct AuditChain {
+    pub log: Log,
+    pub text: String,
+    /// Byte offset of each line in `text`.
+    pub line_starts: Vec<usize>,
+    pub seqs: Vec<u64>,
+}
+
+impl AuditChain {
+    /// `None` when the input does not make a log of at least one record.
+    pub fn build(data: &[u8]) -> Option<AuditChain> {
+        let log = Log::arbitrary_take_rest(Unstructured::new(data)).ok()?;
+        if log.records.is_empty() {
+            return None;
+        }
+        let mut text = String::new();
+        let mut line_starts = Vec::new();
+        let mut prev = log
+            .rotated_from
+            .clone()
+            .unwrap_or_else(|| GENESIS.to_owned());
+        let mut seqs: Vec<u64> = Vec::new();
+        for (i, r) in log.records.iter().enumerate() {
+            let seq = match seqs.last() {
+                None => log.first_seq,
+                Some(&p) if log.consecutive => p.wrapping_add(1),
+                Some(&p) => p.wrapping_add(r.seq_step),
+            };
+            seqs.push(seq);
+            let kind = if i == 0 && log.rotated_from.is_some() {
+                "rotated".to_owned()
+            } else {
+                r.kind.clone()
+            };
+            let rec = Record {
+                time: r.time.clone(),
+                seq,
+                kind,
+                uid: r.uid,
+                user: r.user.clone(),
+                pid: r.pid,
+                action: r.action.clone(),
+                targets: r.targets.clone(),
+                decision: r.decision.clone(),
+                rule: r.rule.clone(),
+                outcome: r.outcome.clone(),
+                request: r.request,
+                prev: prev.clone(),
+            };
+            let line = serde_json::to_string(&rec).expect("a record serializes");
+            assert!(!line.contains('\n'), "a record's JSON holds a newline");
+            prev = hash(&line);
+            line_starts.push(text.len());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        Some(AuditChain {
+            log,
+            text,
+            line_starts,
+            seqs,
+        })
+    }
 }

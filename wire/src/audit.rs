@@ -72,7 +72,8 @@ pub fn verify(text: &str) -> Result<u64, (usize, String)> {
             ));
         }
         if let Some(p) = prev_seq {
-            if r.seq != p + 1 {
+            // checked: a record's seq is untrusted, and u64::MAX + 1 must not wrap to 0
+            if p.checked_add(1) != Some(r.seq) {
                 return Err((
                     i + 1,
                     format!("record {} follows record {p} (sequence broken)", r.seq),
@@ -140,5 +141,35 @@ mod tests {
         assert_eq!(verify(truncated).unwrap_err().0, 5);
         let headless: String = good.lines().skip(1).map(|l| format!("{l}\n")).collect();
         assert_eq!(verify(&headless).unwrap_err().0, 1);
+    }
+
+    /// Found by `fuzz/` (audit_verify): a record with seq u64::MAX overflowed `p + 1` (a panic
+    /// with overflow checks, and without them a next seq of 0 would pass as consecutive).
+    #[test]
+    fn a_seq_of_u64_max_is_not_followed() {
+        let fuzzed = concat!(
+            r#"{"time":"","seq":18446744073709551615,"kind":"","uid":738197504,"user":"","pid":null,"action":"","targets":[],"decision":"","rule":"","outcome":"","prev":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+            "\n",
+            r#"{"time":"","seq":18446744073709551615,"kind":"","uid":0,"user":"","pid":null,"action":"","targets":[],"decision":"","rule":"","prev":"b9611ae1c62a35b7e69a03a5c14d9627d70a9189ccca83dc468a79e087378072"}"#,
+            "\n",
+        );
+        assert_eq!(
+            verify(fuzzed),
+            Err((
+                2,
+                "record 18446744073709551615 follows record 18446744073709551615 (sequence broken)"
+                    .into()
+            ))
+        );
+        let first = fuzzed.lines().next().unwrap();
+        let wrapped = format!(
+            "{first}\n{}\n",
+            fuzzed
+                .lines()
+                .nth(1)
+                .unwrap()
+                .replace("\"seq\":18446744073709551615", "\"seq\":0")
+        );
+        assert_eq!(verify(&wrapped).unwrap_err().0, 2);
     }
 }

@@ -224,8 +224,34 @@ pub enum Response {
     /// The answer for what the caller may act on, and what the policy made it skip.
     Partial {
         skipped: Vec<String>,
+        /// Never itself a `Partial`: decoding refuses one, as each level would take stack.
+        #[serde(deserialize_with = "not_partial")]
         response: Box<Response>,
     },
+}
+
+thread_local! {
+    /// True while the `response` of a `Partial` is being decoded.
+    static IN_PARTIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Decodes the `response` of a `Partial`, refusing one nested in it: a frame of `Partial`s (two
+/// bytes each) nested as deep as [`MAX_RESPONSE`] allows overflowed the decoder's stack.
+fn not_partial<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Box<Response>, D::Error> {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_PARTIAL.set(false);
+        }
+    }
+    if IN_PARTIAL.get() {
+        return Err(serde::de::Error::custom(
+            "a Partial response inside a Partial one",
+        ));
+    }
+    IN_PARTIAL.set(true);
+    let _leave = Leave;
+    Response::deserialize(d).map(Box::new)
 }
 
 /// Writes one frame (blocking; for the client).
@@ -292,5 +318,24 @@ mod tests {
         assert!(crate::decode_exact::<ClientFrame>(&trailing).is_err());
         assert!(read_frame(&mut &buf[..6], MAX_REQUEST).is_err());
         assert!(read_frame(&mut &[][..], MAX_REQUEST).unwrap().is_none());
+    }
+
+    /// Found while writing `fuzz/` (control): 100 000 nested `Partial`s, a 200 001-byte frame
+    /// (under MAX_RESPONSE), overflowed the stack of the decoder (proctorctl), which aborted.
+    #[test]
+    fn nested_partials_are_refused_not_recursed() {
+        let mut body = [0x0a, 0x00].repeat(100_000); // Partial { skipped: [], response: ...
+        body.push(0x04); // ... TailEnd }
+        assert!(body.len() <= MAX_RESPONSE);
+        assert!(crate::decode_exact::<Response>(&body).is_err());
+        assert!(crate::decode_exact::<Response>(&body[body.len() - 5..]).is_err());
+        let one = Response::Partial {
+            skipped: vec!["db".into()],
+            response: Box::new(Response::TailEnd),
+        };
+        let bytes = postcard::to_stdvec(&one).unwrap();
+        assert_eq!(crate::decode_exact::<Response>(&bytes).unwrap(), one);
+        // and the flag is cleared after a refusal
+        assert_eq!(crate::decode_exact::<Response>(&bytes).unwrap(), one);
     }
 }

@@ -21,6 +21,9 @@ const SPLICE_CHUNK: usize = 1024 * 1024;
 /// At most this much per drain before the blocking thread is handed back.
 const BURST: usize = 4 * 1024 * 1024;
 
+/// How much `tail` reads back at most.
+const MAX_TAIL: u64 = 4 * 1024 * 1024;
+
 /// How far a [`LogSink::drain`] got.
 pub enum Drained {
     /// The pipe is empty for now.
@@ -30,8 +33,6 @@ pub enum Drained {
     /// Every writer has closed the pipe.
     Eof,
 }
-/// How much `tail` reads back at most.
-const MAX_TAIL: u64 = 4 * 1024 * 1024;
 
 /// What a `tail -f` receives: every chunk written after it subscribed.
 pub type Follower = broadcast::Receiver<Arc<[u8]>>;
@@ -169,8 +170,16 @@ impl SinkInner {
         Ok(())
     }
 
-    /// Before a write: rotate when full, reopen after an earlier failure.
+    /// Before a write: find the file's end, rotate when full, reopen after an earlier failure.
     fn prepare(&mut self, path: &Path, incoming: u64) {
+        // Someone may have truncated the file (logrotate's copytruncate): writing at the old
+        // offset, without O_APPEND, would leave a hole.
+        if let Some(f) = &mut self.file {
+            match f.seek(SeekFrom::End(0)) {
+                Ok(end) => self.size = end,
+                Err(_) => self.file = None,
+            }
+        }
         if self.maxbytes > 0
             && self.size > 0
             && incoming > 0

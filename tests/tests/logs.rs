@@ -267,3 +267,34 @@ fn tail_follow_receives_later_output() {
     // The follower's hang-up leaves the daemon serving.
     assert!(d.ctl_ok(&["status"]).contains("RUNNING"));
 }
+
+#[test]
+fn a_log_truncated_from_outside_is_written_from_its_new_end() {
+    // logrotate's copytruncate: the file is cut to 0 while the service writes. proctor writes
+    // without O_APPEND (for splice), so it must find the new end, not leave a hole of zeros.
+    let d = Daemon::start(&format!(
+        "[program:talker]\ncommand = {} --count 100000 --every-ms 20\nstartsecs = 0\nstdout_logfile_maxbytes = 0\n",
+        bin("proctor-probe").display()
+    ));
+    let log = auto_log(&d, "talker", "stdout");
+    assert!(wait_until_or(T, || std::fs::metadata(&log).is_ok_and(|m| m.len() > 100)));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read(&log).unwrap();
+    assert!(!text.is_empty(), "nothing written after the truncation");
+    assert!(
+        !text.contains(&0),
+        "a hole of zeros: {:?}",
+        &text[..text.len().min(64)]
+    );
+    assert!(
+        text.starts_with(b"line "),
+        "{:?}",
+        String::from_utf8_lossy(&text)
+    );
+}

@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::broadcast;
 use tokio::sync::Notify;
 use tracing::warn;
@@ -380,11 +380,44 @@ pub async fn drained(limit: std::time::Duration) {
     }
 }
 
+type OpenJob = (Arc<LogSink>, tokio::sync::oneshot::Sender<()>);
+
+/// Log files are created by one thread of their own, in turn. A thousand services starting at
+/// once from the blocking pool made its threads contend for the directory's lock (each create
+/// took ten times longer), and filled the pool that clients' account lookups wait in.
+static OPENER: OnceLock<std::sync::mpsc::Sender<OpenJob>> = OnceLock::new();
+
+async fn open(sink: Arc<LogSink>) {
+    let opener = OPENER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<OpenJob>();
+        let spawned = std::thread::Builder::new()
+            .name("log-opener".into())
+            .spawn(move || {
+                // Creating a file costs far more than spawning a process on some file systems
+                // (ext4's search for a free inode): it must not take a CPU from the spawns
+                // themselves. A process's output waits in its pipe meanwhile.
+                let _ = crate::sys::idle_priority();
+                for (sink, done) in rx {
+                    sink.open();
+                    let _ = done.send(());
+                }
+            });
+        if let Err(e) = spawned {
+            warn!("cannot start the log-opening thread: {e}; opening from the blocking pool");
+        }
+        tx
+    });
+    let (done, opened) = tokio::sync::oneshot::channel();
+    if opener.send((sink.clone(), done)).is_ok() && opened.await.is_ok() {
+        return;
+    }
+    let _ = tokio::task::spawn_blocking(move || sink.open()).await;
+}
+
 /// Copies everything from a service pipe into `sink` until the write end closes.
 pub async fn pump(fd: OwnedFd, sink: Arc<LogSink>) {
     ACTIVE_PUMPS.fetch_add(1, Ordering::SeqCst);
-    let opening = sink.clone();
-    let _ = tokio::task::spawn_blocking(move || opening.open()).await;
+    open(sink.clone()).await;
     copy(fd, sink).await;
     ACTIVE_PUMPS.fetch_sub(1, Ordering::SeqCst);
     PUMP_ENDED.notify_waiters();

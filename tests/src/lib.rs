@@ -184,6 +184,7 @@ pub fn bin_dir() -> PathBuf {
         if runner().is_none() {
             return target;
         }
+        remove_stale_bin_dirs();
         let dir = std::env::temp_dir().join(format!("proctest-bin-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -198,6 +199,27 @@ pub fn bin_dir() -> PathBuf {
         dir
     })
     .clone()
+}
+
+/// Each test process links the binaries into a directory of its own and cannot remove it at
+/// exit (statics are not dropped): the next one removes those whose process is gone.
+fn remove_stale_bin_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("proctest-bin-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// `cargo test` builds only the binaries of the package under test; the daemons live in other

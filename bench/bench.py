@@ -230,6 +230,12 @@ def main():
                 wait_for(lambda: os.path.exists(f"/proc/{s.p.pid}/task/{s.p.pid}/children") and s.spawned() >= n, timeout=600)
                 wait_for(s.all_running, timeout=600)
                 add(f"start {n} to RUNNING (s)", cls.name, time.monotonic() - t0)
+                # The next scenarios start once both log files of every process exist: each
+                # daemon creates them at spawn, proctor on a thread of its own that may still
+                # be at it when its processes are RUNNING.
+                logdir = os.path.join(d, "log")
+                wait_for(lambda: len(os.listdir(logdir)) >= 2 * n, timeout=600, step=0.05)
+                add(f"start {n}: all log files created (s)", cls.name, time.monotonic() - t0)
                 if n == big:
                     add(f"status of all {n} (ms)", cls.name, 1000 * timed(s.status_all))
                     add(f"status of one, {n} running (ms)", cls.name, 1000 * timed(s.status_one))

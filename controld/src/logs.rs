@@ -382,7 +382,8 @@ pub async fn drained(limit: std::time::Duration) {
 
 type OpenJob = (Arc<LogSink>, tokio::sync::oneshot::Sender<()>);
 
-/// Log files are created by one thread of their own, in turn. A thousand services starting at
+/// Log files are created by one thread of their own, in turn (at normal priority: it holds a
+/// sink's lock while it creates the file). A thousand services starting at
 /// once from the blocking pool made its threads contend for the directory's lock (each create
 /// took ten times longer), and filled the pool that clients' account lookups wait in.
 static OPENER: OnceLock<std::sync::mpsc::Sender<OpenJob>> = OnceLock::new();
@@ -393,10 +394,6 @@ async fn open(sink: Arc<LogSink>) {
         let spawned = std::thread::Builder::new()
             .name("log-opener".into())
             .spawn(move || {
-                // Creating a file costs far more than spawning a process on some file systems
-                // (ext4's search for a free inode): it must not take a CPU from the spawns
-                // themselves. A process's output waits in its pipe meanwhile.
-                let _ = crate::sys::idle_priority();
                 for (sink, done) in rx {
                     sink.open();
                     let _ = done.send(());

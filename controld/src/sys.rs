@@ -98,14 +98,3 @@ pub fn pipe_available(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize>
     }
     Ok(usize::try_from(n).unwrap_or(0))
 }
-
-/// Puts the calling thread in SCHED_IDLE: it runs only on a CPU nothing else wants. Lowering
-/// one's own policy needs no privilege.
-pub fn idle_priority() -> std::io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for the call.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}

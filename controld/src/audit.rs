@@ -227,6 +227,7 @@ impl Writer {
             entries.insert(0, &rotation_marker);
         }
         let marker = entries.len() - batch.len();
+        let mut unwritable = None;
         for e in &entries {
             self.seq += 1;
             let r = Record {
@@ -255,15 +256,24 @@ impl Writer {
                 rule: bound(&e.rule),
                 outcome: e.outcome.as_deref().map(bound),
                 request: e.request,
-                prev: self.prev.clone(),
+                prev: String::new(),
             };
-            let line = serde_json::to_string(&r).unwrap_or_default();
-            self.prev = hash(&line);
-            text.push_str(&line);
-            text.push('\n');
-            lines.push(line);
+            match r.chained(&mut self.prev) {
+                Ok(line) => {
+                    text.push_str(&line);
+                    text.push('\n');
+                    lines.push(line);
+                }
+                Err(e) => {
+                    unwritable = Some(std::io::Error::other(e));
+                    break;
+                }
+            }
         }
-        let result = self.write(&text);
+        let result = match unwritable {
+            Some(e) => Err(e),
+            None => self.write(&text),
+        };
         if let Err(e) = &result {
             // Nothing of the batch counts: the chain continues from the last good record.
             error!(

@@ -218,8 +218,12 @@ impl SinkInner {
     /// one file. Bytes that cannot go in (disk full) are read off the pipe and counted as
     /// lost: the service keeps running rather than block on a full pipe.
     fn splice(&mut self, path: &Path, pipe: BorrowedFd<'_>) -> Result<usize, Errno> {
-        // Nothing there yet: the splice says whether the pipe is empty or closed.
-        let held = crate::sys::pipe_available(pipe).unwrap_or(0);
+        // What the pipe holds matters only for rotation. Nothing there yet: the splice says
+        // whether the pipe is empty or closed.
+        let held = match self.maxbytes {
+            0 => 0,
+            _ => crate::sys::pipe_available(pipe).unwrap_or(0),
+        };
         self.prepare(path, held as u64);
         let room = match held {
             0 => SPLICE_CHUNK,

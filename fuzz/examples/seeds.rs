@@ -371,10 +371,9 @@ fn audit_log(first_seq: u64, rotated_from: Option<&str>, n: u64) -> String {
             },
             outcome: outcome.then(|| "ok".into()),
             request: outcome.then_some(seq - 1),
-            prev: prev.clone(),
+            prev: String::new(),
         };
-        let line = serde_json::to_string(&r).unwrap();
-        prev = hash(&line);
+        let line = r.chained(&mut prev).unwrap();
         out.push_str(&line);
         out.push('\n');
     }

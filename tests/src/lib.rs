@@ -381,15 +381,19 @@ impl Daemon {
             .ok()
     }
 
-    /// Runs proctorctl against this daemon.
-    pub fn ctl(&self, args: &[&str]) -> Output {
-        command(&bin("proctorctl"))
-            .arg("-s")
+    /// A proctorctl command against this daemon (as the runner, stdin closed), to spawn.
+    pub fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut c = command(&bin("proctorctl"));
+        c.arg("-s")
             .arg(&self.socket)
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs proctorctl against this daemon.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        self.ctl_command(args).output().unwrap()
     }
 
     /// proctorctl that must succeed; returns stdout.

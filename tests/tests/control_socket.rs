@@ -267,11 +267,8 @@ fn tail_follow_does_not_block_other_clients() {
     let pid = d.wait_state("talker", "RUNNING", T)["pid"]
         .as_u64()
         .unwrap();
-    let mut child = command(&bin("proctorctl"))
-        .arg("-s")
-        .arg(&d.socket)
-        .args(["tail", "-f", "talker"])
-        .stdin(Stdio::null())
+    let mut child = d
+        .ctl_command(&["tail", "-f", "talker"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -71,11 +71,8 @@ fn logs_complete(d: &Daemon, n: usize, count: u64) {
 
 /// proctorctl with a deadline: a client must get an answer or an error, never hang.
 fn ctl_within(d: &Daemon, args: &[&str], limit: Duration) -> (bool, String) {
-    let mut child = command(&bin("proctorctl"))
-        .arg("-s")
-        .arg(&d.socket)
-        .args(args)
-        .stdin(Stdio::null())
+    let mut child = d
+        .ctl_command(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -203,11 +203,8 @@ struct Follower {
 
 impl Follower {
     fn start(d: &Daemon, args: &[&str]) -> Follower {
-        let mut child = command(&bin("proctorctl"))
-            .arg("-s")
-            .arg(&d.socket)
-            .args(args)
-            .stdin(Stdio::null())
+        let mut child = d
+            .ctl_command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -35,6 +35,17 @@ pub struct Record {
     pub prev: String,
 }
 
+impl Record {
+    /// This record as the next line of a log (without its newline): its `prev` becomes `chain`
+    /// (the hash of the line before, or [`GENESIS`]), and `chain` becomes this line's hash.
+    pub fn chained(mut self, chain: &mut String) -> Result<String, serde_json::Error> {
+        self.prev = chain.clone();
+        let line = serde_json::to_string(&self)?;
+        *chain = hash(&line);
+        Ok(line)
+    }
+}
+
 pub fn hash(line: &str) -> String {
     Sha256::digest(line.as_bytes())
         .iter()
@@ -109,10 +120,9 @@ mod tests {
                 rule: "/etc/proctor/policy.toml:4".into(),
                 outcome: None,
                 request: None,
-                prev: prev.clone(),
+                prev: String::new(),
             };
-            let line = serde_json::to_string(&r).unwrap();
-            prev = hash(&line);
+            let line = r.chained(&mut prev).unwrap();
             out.push_str(&line);
             out.push('\n');
         }

@@ -5,7 +5,7 @@
 //!
 //! Usage: control-load SOCKET CLIENTS REQUESTS SIGNAL NAME
 
-use proctor_wire::control::{
+use proctor_api::control::{
     read_frame, write_frame, ClientFrame, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_RESPONSE,
 };
 use std::os::unix::net::UnixStream;

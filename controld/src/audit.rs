@@ -2,7 +2,7 @@
 //! and its outcome after. Concurrent requests share one fdatasync (group commit). If a record
 //! cannot be written, the request is denied with the reason: fail closed.
 
-use proctor_wire::audit::{hash, Record, GENESIS};
+use proctor_api::audit::{hash, Record, GENESIS};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};

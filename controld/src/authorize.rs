@@ -6,8 +6,8 @@
 use crate::authority::Authority;
 use crate::server::ask;
 use crate::supervisor::{Cmd, Event};
+use proctor_api::control::{ErrorKind, Request, Response};
 use proctor_policy::{Action, Peer, Target};
-use proctor_wire::control::{ErrorKind, Request, Response};
 use tokio::sync::mpsc;
 
 /// The request to run (possibly narrowed) and the names skipped; or the answer to send without

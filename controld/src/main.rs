@@ -5,6 +5,7 @@
 mod audit;
 mod authority;
 mod authorize;
+mod lifecycle;
 mod link;
 mod logs;
 mod procs;

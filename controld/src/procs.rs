@@ -1,10 +1,12 @@
 //! One supervised process: its state (Supervisor's state machine) and how `status` shows it.
 
-use proctor_config::{Config, ProgramConfig};
-use proctor_wire::control::{ProcessInfo, ProcessState};
-use std::sync::Arc;
-
+use crate::lifecycle::Lifecycle;
 use crate::logs::LogSink;
+use crate::supervisor::Token;
+use proctor_api::control::{ProcessInfo, ProcessState};
+use proctor_config::{Config, ProgramConfig};
+use proctor_wire::ids::InstanceIndex;
+use std::sync::Arc;
 
 pub struct Proc {
     /// Program name and process_num: the identity that survives reloads.
@@ -16,23 +18,11 @@ pub struct Proc {
     /// The program's settings this process runs under (replaced by `update`).
     pub cfg: Arc<ProgramConfig>,
     /// Index of the instance in the program (0..numprocs): what Spawn orders carry.
-    pub instance: u32,
-    pub state: ProcessState,
-    pub pid: Option<u32>,
-    /// proctord's id for the live child.
-    pub id: Option<u64>,
-    /// A Spawn order is out and not yet answered.
-    pub spawning: Option<u32>,
-    /// A stop was asked while the spawn was in flight.
-    pub stop_pending: bool,
-    pub laststart: u64,
-    pub laststop: u64,
-    /// Failed starts in a row (Supervisor's `backoff`).
-    pub backoff: u32,
-    pub exitstatus: Option<i32>,
-    pub spawnerr: String,
+    pub instance: InstanceIndex,
+    /// Where it is in Supervisor's state machine, and what `status` shows of its past.
+    pub life: Lifecycle,
     /// The pending timer's token; a firing timer with another token is stale.
-    pub timer: u64,
+    pub timer: Token,
     pub stdout: Arc<LogSink>,
     pub stderr: Arc<LogSink>,
     /// Removed from the config by `update`: dropped once stopped.
@@ -40,8 +30,9 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn new(cfg: Arc<ProgramConfig>, instance: u32) -> Option<Proc> {
-        let p = cfg.processes.get(instance as usize)?;
+    pub fn new(cfg: Arc<ProgramConfig>, index: usize) -> Option<Proc> {
+        let p = cfg.processes.get(index)?;
+        let instance = InstanceIndex::of(index)?;
         let namespec = Config::namespec(&cfg.group, &p.name);
         let stdout = LogSink::new(&p.stdout, &namespec);
         let stderr = if matches!(p.stderr.target, proctor_config::LogTarget::Merged) {
@@ -56,22 +47,21 @@ impl Proc {
             group: cfg.group.clone(),
             namespec,
             instance,
-            state: ProcessState::Stopped,
-            pid: None,
-            id: None,
-            spawning: None,
-            stop_pending: false,
-            laststart: 0,
-            laststop: 0,
-            backoff: 0,
-            exitstatus: None,
-            spawnerr: String::new(),
-            timer: 0,
+            life: Lifecycle::default(),
+            timer: Token::NONE,
             stdout,
             stderr,
             removing: false,
             cfg,
         })
+    }
+
+    /// The live child's pid, as the control protocol carries it.
+    pub fn pid(&self) -> Option<u32> {
+        self.life
+            .phase
+            .child()
+            .and_then(|c| u32::try_from(c.pid.as_raw()).ok())
     }
 
     pub fn info(&self, now: u64) -> ProcessInfo {
@@ -85,13 +75,13 @@ impl Proc {
             namespec: self.namespec.clone(),
             name: self.name.clone(),
             group: self.group.clone(),
-            state: self.state,
-            pid: self.pid,
-            start: self.laststart,
-            stop: self.laststop,
+            state: self.life.state(),
+            pid: self.pid(),
+            start: self.life.laststart,
+            stop: self.life.laststop,
             now,
-            exitstatus: self.exitstatus,
-            spawnerr: self.spawnerr.clone(),
+            exitstatus: self.life.exitstatus,
+            spawnerr: self.life.spawnerr.clone(),
             description: self.description(now),
             stdout_logfile: path(&self.stdout),
             stderr_logfile: path(&self.stderr),
@@ -122,24 +112,25 @@ impl Proc {
     }
 
     fn supervisor_description(&self, now: u64) -> String {
-        match self.state {
+        let life = &self.life;
+        match life.state() {
             ProcessState::Running | ProcessState::Starting | ProcessState::Stopping => {
-                match self.pid {
+                match self.pid() {
                     Some(pid) => format!(
                         "pid {pid}, uptime {}",
-                        uptime(now.saturating_sub(self.laststart))
+                        uptime(now.saturating_sub(life.laststart))
                     ),
                     None => String::new(),
                 }
             }
-            ProcessState::Backoff | ProcessState::Fatal => self.spawnerr.clone(),
+            ProcessState::Backoff | ProcessState::Fatal => life.spawnerr.clone(),
             ProcessState::Stopped | ProcessState::Exited => {
-                if self.laststart == 0 {
+                if life.laststart == 0 {
                     "Not started".into()
                 } else {
-                    let mut d = local_time(self.laststop);
-                    if self.state == ProcessState::Exited {
-                        if let Some(code) = self.exitstatus {
+                    let mut d = local_time(life.laststop);
+                    if life.state() == ProcessState::Exited {
+                        if let Some(code) = life.exitstatus {
                             d.push_str(&format!(", exit status {code}"));
                         }
                     }

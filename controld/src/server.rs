@@ -6,10 +6,10 @@ use crate::audit::{Audit, Entry};
 use crate::authority::Authority;
 use crate::authorize::authorize;
 use crate::supervisor::{Cmd, Event, Failure};
-use proctor_policy::Peer;
-use proctor_wire::control::{
+use proctor_api::control::{
     ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_REQUEST,
 };
+use proctor_policy::Peer;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -393,7 +393,7 @@ async fn tail(
     stream: &mut UnixStream,
     tx: &mpsc::Sender<Event>,
     name: String,
-    channel: proctor_wire::control::Channel,
+    channel: proctor_api::control::Channel,
     lines: u32,
     follow: bool,
 ) -> std::io::Result<()> {
@@ -462,7 +462,7 @@ async fn audit_tail(
     let wanted = |line: &str| match user {
         None => true,
         Some(u) => {
-            serde_json::from_str::<proctor_wire::audit::Record>(line).is_ok_and(|r| r.user == u)
+            serde_json::from_str::<proctor_api::audit::Record>(line).is_ok_and(|r| r.user == u)
         }
     };
     let (mut rd, mut wr) = stream.split();

@@ -3,8 +3,8 @@
 //! controld keeps the settings of every group as last applied, by value: a partial `update`
 //! applies some groups and leaves the others' changes pending, as Supervisor does.
 
+use proctor_api::control::ConfigDiff;
 use proctor_config::{Config, ProgramConfig};
-use proctor_wire::control::ConfigDiff;
 use std::collections::BTreeMap;
 
 /// A group's priority, kind and its programs' settings (indices differ between configs).

@@ -1,6 +1,6 @@
 //! Finding the daemon and talking to it.
 
-use proctor_wire::control::{
+use proctor_api::control::{
     read_frame, write_frame, ClientFrame, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_RESPONSE,
 };
 use std::os::unix::net::UnixStream;

@@ -6,7 +6,7 @@ mod output;
 mod policy_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use proctor_wire::control::{Channel, Request};
+use proctor_api::control::{Channel, Request};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,7 +2,7 @@
 
 use crate::client::{self, Connection};
 use crate::{EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_UNREACHABLE};
-use proctor_wire::control::{ErrorKind, ProcessInfo, Request, Response};
+use proctor_api::control::{ErrorKind, ProcessInfo, Request, Response};
 use std::io::Write;
 use std::path::Path;
 

@@ -140,7 +140,7 @@ pub fn verify_audit(files: &[PathBuf], config: Option<&Path>) -> u8 {
         }
     }
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    match proctor_wire::audit::verify(&text) {
+    match proctor_api::audit::verify(&text) {
         Ok(n) => {
             println!("{}: {n} records, hash chain intact", shown.join(" "));
             0

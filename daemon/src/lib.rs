@@ -1,5 +1,5 @@
-//! What proctord and proctor-controld do the same way at start-up: their log, and their limit
-//! of open files.
+//! What proctord and proctor-controld do the same way: their log, their limit of open files,
+//! and the wall clock they stamp starts and stops with.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
@@ -33,4 +33,12 @@ pub fn raise_nofile_limit() -> Result<(), String> {
             .map_err(|e| format!("cannot raise RLIMIT_NOFILE: {e}"))?;
     }
     Ok(())
+}
+
+/// Seconds since the epoch, as `status` and the helper protocol carry times (0 if the clock is
+/// before 1970).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

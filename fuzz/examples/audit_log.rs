@@ -13,7 +13,7 @@ fn main() {
                 c.log.flip_mask
             );
             print!("{}", c.text);
-            println!("verify: {:?}", proctor_wire::audit::verify(&c.text));
+            println!("verify: {:?}", proctor_api::audit::verify(&c.text));
         }
     }
 }

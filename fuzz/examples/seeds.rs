@@ -3,10 +3,13 @@
 //! frames, orders, helper messages and audit logs encoded with proctor-wire's own encoders.
 //!
 //!     cd fuzz && cargo run --example seeds
-use proctor_wire::audit::{hash, Record, GENESIS};
-use proctor_wire::control::*;
+use proctor_api::audit::{hash, Record, GENESIS};
+use proctor_api::control::*;
+use nix::unistd::Pid;
 use proctor_wire::helper::{ExitStatus, HelperMsg, Pipes, HELPER_PROTOCOL_VERSION};
-use proctor_wire::order::{Order, OrderKind};
+use proctor_wire::ids::{ChildId, Generation, InstanceIndex, ProgramIndex, Seq};
+use proctor_wire::order::{Order, OrderError, OrderKind};
+use proctor_wire::refusal::{Diagnostic, Errno, Refusal, SpawnFailure};
 use proctor_wire::signal::AllowedSignal;
 use std::path::{Path, PathBuf};
 
@@ -239,17 +242,17 @@ fn control_seeds() {
 fn order_seeds() {
     let kinds = [
         OrderKind::Spawn {
-            generation: 3,
-            program: 1,
-            instance: 0,
+            generation: Generation(3),
+            program: ProgramIndex(1),
+            instance: InstanceIndex(0),
         },
         OrderKind::Signal {
-            id: 77,
+            id: ChildId(77),
             signal: AllowedSignal::Term,
             group: true,
         },
         OrderKind::Signal {
-            id: u64::MAX,
+            id: ChildId(u64::MAX),
             signal: AllowedSignal::Winch,
             group: false,
         },
@@ -257,14 +260,14 @@ fn order_seeds() {
         OrderKind::ReadConfig,
         OrderKind::Children,
         OrderKind::Quit,
-        OrderKind::AckExit { id: 5 },
+        OrderKind::AckExit { id: ChildId(5) },
     ];
     for (i, kind) in kinds.into_iter().enumerate() {
         write(
             "order",
             &format!("order-{i}"),
             &Order {
-                seq: 1000 + i as u32,
+                seq: Seq(1000 + i as u32),
                 kind,
             }
             .encode(),
@@ -276,50 +279,68 @@ fn helper_seeds() {
     let msgs = vec![
         HelperMsg::Hello {
             version: HELPER_PROTOCOL_VERSION,
-            generation: 1,
-            helper_pid: 321,
+            generation: Generation(1),
+            helper_pid: Pid::from_raw(321),
             root_mode: true,
             first_start: true,
         },
         HelperMsg::Config {
-            seq: 2,
-            generation: 2,
+            seq: Seq(2),
+            generation: Generation(2),
             current: false,
         },
         HelperMsg::Spawned {
-            seq: 3,
-            id: 9,
-            pid: 4242,
+            seq: Seq(3),
+            id: ChildId(9),
+            pid: Pid::from_raw(4242),
             pipes: Pipes { stderr: true },
         },
-        HelperMsg::Signalled { seq: 4 },
+        HelperMsg::Signalled { seq: Seq(4) },
         HelperMsg::Refused {
-            seq: 5,
-            reason: "user 'app' does not exist".into(),
-            permanent: true,
+            seq: Seq(5),
+            refusal: Refusal::Spawn(SpawnFailure::UnknownUser),
+        },
+        HelperMsg::Refused {
+            seq: Seq(5),
+            refusal: Refusal::Spawn(SpawnFailure::Child {
+                step: proctor_wire::refusal::ChildStep::Chdir,
+                errno: Errno(13),
+            }),
+        },
+        HelperMsg::Refused {
+            seq: Seq(5),
+            refusal: Refusal::Config(Diagnostic::bounded(
+                "/etc/proctor/proctor.conf".into(),
+                12,
+                "[program:a] user 'x' does not exist".into(),
+            )),
+        },
+        HelperMsg::Refused {
+            seq: Seq(5),
+            refusal: Refusal::BadOrder(OrderError::Opcode(99)),
         },
         HelperMsg::Exited {
-            id: 9,
-            pid: 4242,
+            id: ChildId(9),
+            pid: Pid::from_raw(4242),
             status: ExitStatus::Signal(9),
         },
         HelperMsg::Child {
-            seq: 6,
-            id: 10,
-            pid: 4243,
+            seq: Seq(6),
+            id: ChildId(10),
+            pid: Pid::from_raw(4243),
             program: "web".into(),
             process_num: 1,
             started: 1_790_000_000,
             pipes: Pipes { stderr: false },
         },
         HelperMsg::ExitedAway {
-            seq: 6,
+            seq: Seq(6),
             program: "worker".into(),
             process_num: 0,
             status: ExitStatus::Code(3),
             pipes: Pipes { stderr: true },
         },
-        HelperMsg::ChildrenEnd { seq: 6 },
+        HelperMsg::ChildrenEnd { seq: Seq(6) },
         HelperMsg::ReloadPolicy,
         HelperMsg::ShutdownRequested,
     ];

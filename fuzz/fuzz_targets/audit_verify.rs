@@ -14,7 +14,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use proctor_fuzz::AuditChain;
-use proctor_wire::audit::verify;
+use proctor_api::audit::verify;
 
 fn text_mode(data: &[u8]) {
     let text = String::from_utf8_lossy(data);

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use proctor_fuzz::postcard_round_trip;
-use proctor_wire::control::{ClientFrame, Response};
+use proctor_api::control::{ClientFrame, Response};
 
 fuzz_target!(|data: &[u8]| {
     postcard_round_trip::<ClientFrame>(data);

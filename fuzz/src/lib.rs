@@ -1,7 +1,7 @@
 //! What the fuzz targets share.
 
 use arbitrary::{Arbitrary, Unstructured};
-use proctor_wire::audit::{Record, GENESIS};
+use proctor_api::audit::{Record, GENESIS};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 

@@ -3,6 +3,7 @@
 
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use proctor_wire::helper::MAX_HELPER_MSG;
+use proctor_wire::ids::Seq;
 use proctor_wire::order::{Order, OrderError, ORDER_LEN};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -17,8 +18,8 @@ pub enum Incoming {
     /// Not an order: refused, logged, and the connection kept (a stray record is no reason to
     /// lose every service).
     Invalid {
-        seq: u32,
-        reason: String,
+        seq: Seq,
+        error: OrderError,
     },
     /// controld closed its end.
     Closed,
@@ -73,29 +74,21 @@ impl Channel {
         if len == 0 && !truncated && !had_fds {
             return Ok(Incoming::Closed);
         }
-        let seq = if len >= 8 {
+        let seq = Seq(if len >= 8 {
             u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]])
         } else {
             0
-        };
+        });
+        let invalid = |error| Ok(Incoming::Invalid { seq, error });
         if had_fds {
-            return Ok(Incoming::Invalid {
-                seq,
-                reason: "order carried file descriptors (closed unread)".into(),
-            });
+            return invalid(OrderError::Fds);
         }
         if truncated {
-            return Ok(Incoming::Invalid {
-                seq,
-                reason: OrderError::Length(ORDER_LEN + 1).to_string(),
-            });
+            return invalid(OrderError::Length(ORDER_LEN as u32 + 1));
         }
         match Order::decode(&buf[..len]) {
             Ok(order) => Ok(Incoming::Order(order)),
-            Err(e) => Ok(Incoming::Invalid {
-                seq,
-                reason: e.to_string(),
-            }),
+            Err(e) => invalid(e),
         }
     }
 

@@ -1,10 +1,12 @@
 //! proctord's bookkeeping of its live children: the only processes it will ever signal.
 
+use nix::unistd::Pid;
+use proctor_wire::ids::ChildId;
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 
 pub struct Child {
-    pub pid: i32,
+    pub pid: Pid,
     /// Every signal goes through this, so a recycled pid can never be hit.
     pub pidfd: OwnedFd,
     pub program: String,
@@ -21,36 +23,37 @@ pub struct Child {
 /// would make starting them all quadratic.
 #[derive(Default)]
 pub struct Children {
-    by_id: BTreeMap<u64, Child>,
-    by_name: HashMap<(String, u32), u64>,
-    by_pid: HashMap<i32, u64>,
-    last_id: u64,
+    by_id: BTreeMap<ChildId, Child>,
+    by_name: HashMap<(String, u32), ChildId>,
+    by_pid: HashMap<Pid, ChildId>,
+    last_id: ChildId,
 }
 
 impl Children {
     /// Registers a child and issues its id. Ids are never reused while proctord lives and are
     /// unrelated to pids.
-    pub fn insert(&mut self, child: Child) -> u64 {
-        self.last_id += 1;
+    pub fn insert(&mut self, child: Child) -> ChildId {
+        self.last_id = ChildId(self.last_id.0 + 1);
+        let id = self.last_id;
         self.by_name
-            .insert((child.program.clone(), child.process_num), self.last_id);
-        self.by_pid.insert(child.pid, self.last_id);
-        self.by_id.insert(self.last_id, child);
-        self.last_id
+            .insert((child.program.clone(), child.process_num), id);
+        self.by_pid.insert(child.pid, id);
+        self.by_id.insert(id, child);
+        id
     }
 
-    pub fn get(&self, id: u64) -> Option<&Child> {
+    pub fn get(&self, id: ChildId) -> Option<&Child> {
         self.by_id.get(&id)
     }
 
-    pub fn running(&self, program: &str, process_num: u32) -> Option<u64> {
+    pub fn running(&self, program: &str, process_num: u32) -> Option<ChildId> {
         self.by_name
             .get(&(program.to_owned(), process_num))
             .copied()
     }
 
     /// Removes the child with this pid after it was reaped.
-    pub fn remove_pid(&mut self, pid: i32) -> Option<(u64, Child)> {
+    pub fn remove_pid(&mut self, pid: Pid) -> Option<(ChildId, Child)> {
         let id = self.by_pid.remove(&pid)?;
         let child = self.by_id.remove(&id)?;
         self.by_name
@@ -58,7 +61,7 @@ impl Children {
         Some((id, child))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &Child)> {
+    pub fn iter(&self) -> impl Iterator<Item = (ChildId, &Child)> {
         self.by_id.iter().map(|(id, c)| (*id, c))
     }
 

@@ -2,9 +2,11 @@
 //! control socket.
 
 use crate::channel::Channel;
-use crate::spawn::{self, Exec};
-use crate::sys::CStringArray;
+use crate::spawn;
+use crate::sys::{CStringArray, ChildPlan};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::Pid;
+use proctor_wire::refusal::Names;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
@@ -21,7 +23,7 @@ pub struct Launcher {
 }
 
 pub struct ControldProc {
-    pub pid: i32,
+    pub pid: Pid,
     pub pidfd: OwnedFd,
     pub channel: Channel,
     pub started: Instant,
@@ -75,7 +77,7 @@ impl Launcher {
         if let Some(log) = &self.logfile {
             fds.push(log.as_raw_fd());
         }
-        let exec = Exec {
+        let plan = ChildPlan {
             program: crate::sys::Executable::Fd(self.exe_fd.as_raw_fd()),
             argv: &argv,
             envp: &envp,
@@ -83,8 +85,9 @@ impl Launcher {
             credentials: self.credentials.as_ref(),
             chdir: None,
             umask: None,
+            parent: Pid::this(),
         };
-        let (pid, pidfd) = spawn::run(&exec)?;
+        let (pid, pidfd) = spawn::run(&plan).map_err(|f| f.describe(Names::default()))?;
         Ok(ControldProc {
             pid,
             pidfd,

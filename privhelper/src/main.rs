@@ -18,6 +18,7 @@ use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use proctor_config::{LoadContext, ServerConfig};
+use proctor_wire::refusal::Names;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -203,8 +204,13 @@ fn run(args: Args) -> Result<u8, String> {
     };
     let controld_credentials = match &accounts {
         Some(a) => {
-            let (creds, _) = spawn::account(&a.controld.name, 0)
-                .map_err(|r| format!("[proctor] controld_user: {}", r.reason))?;
+            let (creds, _) = spawn::account(&a.controld.name, 0).map_err(|f| {
+                let names = Names {
+                    user: Some(&a.controld.name),
+                    ..Names::default()
+                };
+                format!("[proctor] controld_user: {}", f.describe(names))
+            })?;
             // Last step as root: from here on proctord is its own account with four
             // capabilities, under the seccomp filter that every child inherits.
             privdrop::drop_root(&a.helper)?;
@@ -236,16 +242,16 @@ fn run(args: Args) -> Result<u8, String> {
         logfile: logfile.map(OwnedFd::from),
         credentials: controld_credentials,
     };
-    let mut helper = serve::Helper::new(
+    let mut helper = serve::Helper::new(serve::Settings {
         config,
         config_path,
-        ctx,
+        load_ctx: ctx,
         root_mode,
-        socket.clone(),
-        env,
+        socket: socket.clone(),
+        inherited_env: env,
         signals,
-        launcher,
-    );
+        launch: launcher,
+    });
     let code = helper.run();
     control_socket::remove(&socket, socket_ino);
     if code != 0 {

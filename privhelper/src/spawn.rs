@@ -3,8 +3,9 @@
 
 use crate::sys::{self, CStringArray, ChildError, ChildPlan, Credentials};
 use nix::fcntl::OFlag;
-use nix::unistd::{pipe2, User};
+use nix::unistd::{pipe2, Pid, User};
 use proctor_config::{Capability, LogTarget, ProcessConfig, ProgramConfig};
+use proctor_wire::refusal::{Call, Errno, SpawnFailure, Text};
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub struct Started {
-    pub pid: i32,
+    pub pid: Pid,
     pub pidfd: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: Option<OwnedFd>,
@@ -29,33 +30,8 @@ pub struct SpawnContext<'a> {
     pub inherited_env: &'a [(String, String)],
 }
 
-fn cstring(what: &str, s: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("{what} contains a NUL byte"))
-}
-
-/// Looks the service's account up again (it may have changed since the config was loaded) and
-/// refuses on any failure.
-/// Why a spawn did not happen.
-pub struct Refusal {
-    pub reason: String,
-    /// Retrying cannot help.
-    pub permanent: bool,
-}
-
-impl From<String> for Refusal {
-    fn from(reason: String) -> Refusal {
-        Refusal {
-            reason,
-            permanent: false,
-        }
-    }
-}
-
-fn permanent(reason: String) -> Refusal {
-    Refusal {
-        reason,
-        permanent: true,
-    }
+fn cstring(what: Text, s: &str) -> Result<CString, SpawnFailure> {
+    CString::new(s).map_err(|_| SpawnFailure::Nul(what))
 }
 
 /// The account lookups of one batch of spawn orders. Starting a thousand services as one user
@@ -78,7 +54,7 @@ impl Accounts {
         self.since = None;
     }
 
-    fn lookup(&mut self, name: &str, ambient: u32) -> Result<(Credentials, User), Refusal> {
+    fn lookup(&mut self, name: &str, ambient: u32) -> Result<(Credentials, User), SpawnFailure> {
         if self.since.is_some_and(|t| t.elapsed() > ACCOUNT_REUSE) {
             self.forget();
         }
@@ -96,14 +72,13 @@ impl Accounts {
     }
 }
 
+/// Looks the service's account up again (it may have changed since the config was loaded) and
+/// refuses on any failure.
 fn credentials(
     accounts: &mut Accounts,
     program: &ProgramConfig,
-) -> Result<(Credentials, User), Refusal> {
-    let name = program
-        .user
-        .as_deref()
-        .ok_or_else(|| format!("program {} has no user=", program.name))?;
+) -> Result<(Credentials, User), SpawnFailure> {
+    let name = program.user.as_deref().ok_or(SpawnFailure::NoUser)?;
     let ambient = if program.capabilities.contains(&Capability::NetBindService) {
         sys::NET_BIND_SERVICE_BIT
     } else {
@@ -114,25 +89,21 @@ fn credentials(
 
 /// An account's identity for a child: uid, primary gid and its groups from the account
 /// database, never 0.
-pub fn account(name: &str, ambient: u32) -> Result<(Credentials, User), Refusal> {
+pub fn account(name: &str, ambient: u32) -> Result<(Credentials, User), SpawnFailure> {
     let user = match User::from_name(name) {
         Ok(Some(u)) => u,
-        Ok(None) => return Err(permanent(format!("user '{name}' does not exist"))),
+        Ok(None) => return Err(SpawnFailure::UnknownUser),
         // NSS may be down for a moment (LDAP, sssd): worth retrying.
-        Err(e) => return Err(format!("cannot look up user '{name}': {e}").into()),
+        Err(e) => return Err(SpawnFailure::UserLookup(e.into())),
     };
     if user.uid.is_root() || user.gid.as_raw() == 0 {
-        return Err(permanent(format!(
-            "user '{name}' has uid or gid 0: refused"
-        )));
+        return Err(SpawnFailure::PrivilegedUser);
     }
-    let cname = cstring("user name", name)?;
+    let cname = cstring(Text::UserName, name)?;
     let groups = nix::unistd::getgrouplist(&cname, user.gid)
-        .map_err(|e| format!("cannot look up the groups of '{name}': {e}"))?;
+        .map_err(|e| SpawnFailure::GroupsLookup(e.into()))?;
     if groups.iter().any(|g| g.as_raw() == 0) {
-        return Err(permanent(format!(
-            "user '{name}' is in group 0 (root): refused"
-        )));
+        return Err(SpawnFailure::RootGroup);
     }
     Ok((
         Credentials {
@@ -197,7 +168,7 @@ fn resolve_command(
     argv0: &str,
     env: &[(String, String)],
     directory: Option<&Path>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, SpawnFailure> {
     let executable = |p: &Path| {
         std::fs::metadata(p)
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -211,7 +182,7 @@ fn resolve_command(
         return if executable(&p) {
             Ok(p)
         } else {
-            Err(format!("can't find command '{argv0}'"))
+            Err(SpawnFailure::CommandNotFound)
         };
     }
     let path = env
@@ -223,16 +194,17 @@ fn resolve_command(
         .filter(|d| !d.is_empty())
         .map(|d| Path::new(d).join(argv0))
         .find(|p| executable(p))
-        .ok_or_else(|| format!("can't find command '{argv0}'"))
+        .ok_or(SpawnFailure::CommandNotFound)
 }
 
-/// Starts one instance. Errors are the reason shown in `status` (the program goes to BACKOFF).
+/// Starts one instance. controld words a failure for `status` (the program goes to BACKOFF,
+/// or FATAL when the failure is permanent).
 pub fn spawn(
     ctx: &SpawnContext<'_>,
     accounts: &mut Accounts,
     program: &ProgramConfig,
     process: &ProcessConfig,
-) -> Result<Started, Refusal> {
+) -> Result<Started, SpawnFailure> {
     let (creds, user) = if ctx.root_mode {
         let (c, u) = credentials(accounts, program)?;
         (Some(c), Some(u))
@@ -240,36 +212,41 @@ pub fn spawn(
         (None, None)
     };
     let env = environment(ctx, program, process, user.as_ref());
-    let argv0 = process
-        .argv
-        .first()
-        .ok_or_else(|| "command is empty".to_owned())?;
+    let argv0 = process.argv.first().ok_or(SpawnFailure::EmptyCommand)?;
     let path = resolve_command(argv0, &env, process.directory.as_deref())?;
-    let path = cstring("command", &path.to_string_lossy())?;
+    let path = cstring(Text::Command, &path.to_string_lossy())?;
     let argv = CStringArray::new(
         process
             .argv
             .iter()
-            .map(|a| cstring("command", a))
+            .map(|a| cstring(Text::Command, a))
             .collect::<Result<_, _>>()?,
     );
     let envp = CStringArray::new(
         env.iter()
-            .map(|(k, v)| cstring("environment", &format!("{k}={v}")))
+            .map(|(k, v)| cstring(Text::Environment, &format!("{k}={v}")))
             .collect::<Result<_, _>>()?,
     );
     let chdir = process
         .directory
         .as_ref()
-        .map(|d| cstring("directory", &d.to_string_lossy()))
+        .map(|d| cstring(Text::Directory, &d.to_string_lossy()))
         .transpose()?;
 
-    let os = |what: &str, e: nix::Error| format!("{what}: {e}");
-    let devnull = File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
-    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| os("pipe", e))?;
+    let devnull = File::open("/dev/null").map_err(|e| SpawnFailure::Call {
+        call: Call::OpenDevNull,
+        errno: Errno::from(&e),
+    })?;
+    let pipe = || {
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnFailure::Call {
+            call: Call::Pipe,
+            errno: e.into(),
+        })
+    };
+    let (out_r, out_w) = pipe()?;
     let err_pipe = match process.stderr.target {
         LogTarget::Merged => None,
-        _ => Some(pipe2(OFlag::O_CLOEXEC).map_err(|e| os("pipe", e))?),
+        _ => Some(pipe()?),
     };
     let fds = [
         devnull.as_raw_fd(),
@@ -278,7 +255,7 @@ pub fn spawn(
             .as_ref()
             .map_or(out_w.as_raw_fd(), |(_, w)| w.as_raw_fd()),
     ];
-    let exec = Exec {
+    let plan = ChildPlan {
         program: sys::Executable::Path(&path),
         argv: &argv,
         envp: &envp,
@@ -286,8 +263,9 @@ pub fn spawn(
         credentials: creds.as_ref(),
         chdir: chdir.as_deref(),
         umask: program.umask,
+        parent: Pid::this(),
     };
-    let (pid, pidfd) = run(&exec)?;
+    let (pid, pidfd) = run(&plan)?;
     // The write ends now live only in the child: EOF on the read ends means it closed them.
     drop(out_w);
     let (err_r, err_w) = match err_pipe {
@@ -303,41 +281,23 @@ pub fn spawn(
     })
 }
 
-/// What to execute, fully prepared.
-pub struct Exec<'a> {
-    pub program: sys::Executable<'a>,
-    pub argv: &'a CStringArray,
-    pub envp: &'a CStringArray,
-    /// `fds[i]` becomes fd `i` in the child.
-    pub fds: &'a [i32],
-    pub credentials: Option<&'a Credentials>,
-    pub chdir: Option<&'a std::ffi::CStr>,
-    pub umask: Option<u32>,
-}
-
-/// Starts a child that runs `exec`, once it has exec'd. Returns the pid and a pidfd of the
+/// Starts a child that runs `plan`, once it has exec'd. Returns the pid and a pidfd of the
 /// running child, or which step failed and why.
-pub fn run(exec: &Exec<'_>) -> Result<(i32, OwnedFd), String> {
-    let plan = ChildPlan {
-        program: exec.program,
-        argv: exec.argv,
-        envp: exec.envp,
-        fds: exec.fds,
-        credentials: exec.credentials,
-        chdir: exec.chdir,
-        umask: exec.umask,
-        parent: std::process::id() as i32,
-    };
-    let pid = match sys::spawn_child(&plan) {
+pub fn run(plan: &ChildPlan<'_>) -> Result<(Pid, OwnedFd), SpawnFailure> {
+    let pid = match sys::spawn_child(plan) {
         Ok(pid) => pid,
-        Err(ChildError::Clone(e)) => return Err(format!("fork: {e}")),
+        Err(ChildError::Clone(e)) => {
+            return Err(SpawnFailure::Call {
+                call: Call::Fork,
+                errno: Errno::from(&e),
+            })
+        }
         // The child has _exited; the reaper sees a pid it does not know and drops it.
         Err(ChildError::Step(step, errno)) => {
-            return Err(format!(
-                "{} failed: {}",
-                step.name(),
-                std::io::Error::from_raw_os_error(errno)
-            ))
+            return Err(SpawnFailure::Child {
+                step,
+                errno: Errno(errno),
+            })
         }
     };
     // Before anything can reap it: an unreaped child's pid cannot be reused, so this pidfd is
@@ -348,7 +308,7 @@ pub fn run(exec: &Exec<'_>) -> Result<(i32, OwnedFd), String> {
         Err(e) => {
             // Untracked, it could never be signalled or stopped: it must not run at all.
             sys::kill_untracked_child(pid);
-            Err(format!("pidfd_open: {e} (the new process was killed)"))
+            Err(SpawnFailure::Pidfd(Errno::from(&e)))
         }
     }
 }

@@ -3,6 +3,7 @@
 //! what the child runs before `execve`.
 #![allow(unsafe_code)]
 
+use nix::unistd::Pid;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -83,62 +84,10 @@ pub struct ChildPlan<'a> {
     pub chdir: Option<&'a CStr>,
     pub umask: Option<u32>,
     /// proctord's pid: the child dies with it (see [`ChildStep::ParentDeath`]).
-    pub parent: i32,
+    pub parent: Pid,
 }
 
-/// The steps of the child, in order, as reported when one fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ChildStep {
-    Signals = 1,
-    Setsid = 2,
-    Fds = 3,
-    Setgroups = 4,
-    Setresgid = 5,
-    Setresuid = 6,
-    Chdir = 7,
-    CloseRange = 8,
-    Exec = 9,
-    Capabilities = 10,
-    ParentDeath = 11,
-}
-
-impl ChildStep {
-    pub fn from_u8(v: u8) -> Option<ChildStep> {
-        use ChildStep::*;
-        [
-            Signals,
-            Setsid,
-            Fds,
-            Setgroups,
-            Setresgid,
-            Setresuid,
-            Chdir,
-            CloseRange,
-            Exec,
-            Capabilities,
-            ParentDeath,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == v)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ChildStep::Signals => "reset signals",
-            ChildStep::Setsid => "setsid",
-            ChildStep::Fds => "set up fds 0-2",
-            ChildStep::Setgroups => "setgroups",
-            ChildStep::Setresgid => "setresgid",
-            ChildStep::Setresuid => "setresuid",
-            ChildStep::Chdir => "chdir",
-            ChildStep::CloseRange => "close fds",
-            ChildStep::Exec => "execve",
-            ChildStep::Capabilities => "set capabilities",
-            ChildStep::ParentDeath => "tie to proctord's life",
-        }
-    }
-}
+pub use proctor_wire::refusal::ChildStep;
 
 /// The kernel's `struct sigaction` (x86-64 and arm64 share this layout), for the raw
 /// rt_sigaction syscall.
@@ -179,7 +128,7 @@ struct Shared<'p, 'a> {
 ///
 /// The caller must be single-threaded: proctord checks that at start-up and never creates a
 /// thread, so the child may rely on no lock being held by a vanished thread.
-pub fn spawn_child(plan: &ChildPlan<'_>) -> Result<i32, ChildError> {
+pub fn spawn_child(plan: &ChildPlan<'_>) -> Result<Pid, ChildError> {
     if plan.fds.len() > MAX_CHILD_FDS {
         return Err(ChildError::Clone(io::Error::from_raw_os_error(
             libc::EINVAL,
@@ -210,7 +159,7 @@ pub fn spawn_child(plan: &ChildPlan<'_>) -> Result<i32, ChildError> {
         return Err(ChildError::Clone(io::Error::last_os_error()));
     }
     match shared.failure.load(Ordering::SeqCst) {
-        0 => Ok(pid),
+        0 => Ok(Pid::from_raw(pid)),
         f => {
             let step = ChildStep::from_u8((f >> 32) as u8).unwrap_or(ChildStep::Exec);
             Err(ChildError::Step(step, f as u32 as i32))
@@ -346,7 +295,7 @@ fn child_after_fork(st: &Shared<'_, '_>) -> ! {
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
             child_fail(st, ChildStep::ParentDeath);
         }
-        if libc::getppid() != plan.parent {
+        if libc::getppid() != plan.parent.as_raw() {
             libc::_exit(127);
         }
 
@@ -391,9 +340,9 @@ fn child_after_fork(st: &Shared<'_, '_>) -> ! {
 }
 
 /// `pidfd_open(2)`. Race-free for our own unreaped children: their pid cannot be reused.
-pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -422,21 +371,21 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
 
 /// SIGKILLs a child we cannot track (its pidfd could not be opened). Only for a child of ours
 /// that is not yet reaped, so the pid is still its own.
-pub fn kill_untracked_child(pid: i32) {
-    if pid > 1 {
+pub fn kill_untracked_child(pid: Pid) {
+    if pid.as_raw() > 1 {
         // SAFETY: plain syscall with integer arguments.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        unsafe { libc::kill(pid.as_raw(), libc::SIGKILL) };
     }
 }
 
 /// `kill(-pgid, signal)`. Callers only pass the pgid of an unreaped child that leads its own
 /// group, so the group id cannot have been recycled.
-pub fn kill_process_group(pgid: i32, signal: i32) -> io::Result<()> {
-    if pgid <= 1 {
+pub fn kill_process_group(pgid: Pid, signal: i32) -> io::Result<()> {
+    if pgid.as_raw() <= 1 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     // SAFETY: plain syscall with integer arguments.
-    if unsafe { libc::kill(-pgid, signal) } != 0 {
+    if unsafe { libc::kill(-pgid.as_raw(), signal) } != 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(())

@@ -5,33 +5,64 @@
 #![deny(unsafe_code)]
 
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use proctor_config::Config;
 use proctor_wire::helper::HelperMsg;
+use proctor_wire::ids::{ChildId, Generation, InstanceIndex, ProgramIndex, Seq};
 use proctor_wire::order::{Order, OrderKind};
+use proctor_wire::refusal::{Names, Refusal};
 use proctor_wire::signal::AllowedSignal;
-use std::io::{IoSlice, IoSliceMut, Write};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 
 const LINK: RawFd = 3;
 
-fn recv() -> Option<HelperMsg> {
+/// The next message, and the fds that came with it (closed by the caller).
+fn recv_with_fds() -> Option<(HelperMsg, Vec<RawFd>)> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     let mut iov = [IoSliceMut::new(&mut buf)];
     let msg = recvmsg::<()>(LINK, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC).ok()?;
     let n = msg.bytes;
-    // Close any fds that came with it (pipes, config memfd).
+    let mut received = Vec::new();
     for c in msg.cmsgs().ok()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
-            for fd in fds {
-                let _ = nix::unistd::close(fd);
-            }
+            received.extend(fds);
         }
     }
-    proctor_wire::decode_exact(&buf[..n]).ok()
+    Some((proctor_wire::decode_exact(&buf[..n]).ok()?, received))
+}
+
+/// The next message; its fds (pipes, config memfd) are closed.
+fn recv() -> Option<HelperMsg> {
+    let (m, fds) = recv_with_fds()?;
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
+    Some(m)
+}
+
+/// A refusal worded as controld words it, with the names from the config proctord sent.
+fn word(refusal: &Refusal, config: &Config) -> String {
+    let (program, instance) = match refusal {
+        Refusal::AlreadyRunning {
+            program, instance, ..
+        }
+        | Refusal::NoInstance {
+            program, instance, ..
+        } => (*program, *instance),
+        _ => return refusal.to_string(),
+    };
+    let prog = config.programs.get(program.get());
+    let process = prog.and_then(|p| p.processes.get(instance.get()));
+    refusal.describe(Names {
+        program: prog.map(|p| p.name.as_str()),
+        process: process.map(|p| p.name.as_str()),
+        ..Names::default()
+    })
 }
 
 /// The next answer to `seq` (skipping exit reports and the like).
-fn answer(seq: u32) -> String {
+fn answer(seq: Seq, config: &Config) -> String {
     loop {
         let Some(m) = recv() else {
             return "link closed".into();
@@ -46,7 +77,9 @@ fn answer(seq: u32) -> String {
         if s == seq {
             return match m {
                 HelperMsg::Spawned { id, .. } => format!("spawned id {id}"),
-                HelperMsg::Refused { reason, .. } => format!("refused: {reason}"),
+                HelperMsg::Refused { refusal, .. } => {
+                    format!("refused: {}", word(&refusal, config))
+                }
                 HelperMsg::Signalled { .. } => "signalled".into(),
                 _ => "children end".into(),
             };
@@ -62,7 +95,22 @@ fn send_raw(bytes: &[u8], fds: &[RawFd]) {
 }
 
 fn order(seq: u32, kind: OrderKind) -> [u8; 32] {
-    Order { seq, kind }.encode()
+    Order {
+        seq: Seq(seq),
+        kind,
+    }
+    .encode()
+}
+
+/// The config in the memfd proctord sent, read through /proc (this binary has no unsafe code
+/// to take ownership of a raw fd); the fd is closed.
+fn read_config(fd: RawFd) -> Option<Config> {
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(format!("/proc/self/fd/{fd}"))
+        .and_then(|mut f| f.read_to_end(&mut bytes));
+    let _ = nix::unistd::close(fd);
+    read.ok()?;
+    proctor_wire::decode_exact(&bytes).ok()
 }
 
 fn main() {
@@ -72,8 +120,16 @@ fn main() {
     let Ok(mut out) = std::fs::File::create(path) else {
         return;
     };
-    let Some(HelperMsg::Hello { generation: g, .. }) = recv() else {
+    let Some((HelperMsg::Hello { generation: g, .. }, mut fds)) = recv_with_fds() else {
         let _ = writeln!(out, "no hello");
+        return;
+    };
+    let config = fds.pop().and_then(read_config);
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
+    let Some(config) = config else {
+        let _ = writeln!(out, "no config with the hello");
         return;
     };
     let mut log = |step: &str, got: String| {
@@ -81,23 +137,25 @@ fn main() {
     };
     let spawn = |generation, program, instance| OrderKind::Spawn {
         generation,
-        program,
-        instance,
+        program: ProgramIndex(program),
+        instance: InstanceIndex(instance),
     };
     // Each order's sequence number is the first 4 bytes after the header; the answer to it is
     // awaited by that number.
     let step = |name: &str, bytes: &[u8], fds: &[RawFd], seq: u32| {
         send_raw(bytes, fds);
-        (name.to_owned(), answer(seq))
+        (name.to_owned(), answer(Seq(seq), &config))
     };
     let mut results = Vec::new();
     results.push(step("children", &order(1, OrderKind::Children), &[], 1));
     results.push(step("spawn valid", &order(2, spawn(g, 0, 0)), &[], 2));
-    let first_id: u64 = results[1]
-        .1
-        .strip_prefix("spawned id ")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let first_id = ChildId(
+        results[1]
+            .1
+            .strip_prefix("spawned id ")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    );
     results.push(step("unknown program", &order(3, spawn(g, 99, 0)), &[], 3));
     results.push(step(
         "instance beyond numprocs",
@@ -108,12 +166,12 @@ fn main() {
     results.push(step("second start", &order(5, spawn(g, 0, 0)), &[], 5));
     results.push(step(
         "stale generation",
-        &order(6, spawn(g + 7, 0, 0)),
+        &order(6, spawn(Generation(g.0 + 7), 0, 0)),
         &[],
         6,
     ));
     let never = OrderKind::Signal {
-        id: 999_999,
+        id: ChildId(999_999),
         signal: AllowedSignal::Kill,
         group: false,
     };

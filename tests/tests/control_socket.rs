@@ -3,11 +3,11 @@
 //! concurrently; only the daemon's own user and root may use it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use proctor_tests::*;
-use proctor_wire::control::{
+use proctor_api::control::{
     read_frame, write_frame, ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION,
     MAX_RESPONSE,
 };
+use proctor_tests::*;
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;

@@ -2,6 +2,9 @@
 //! [`MAX_HELPER_MSG`] bytes. File descriptors travel only in this direction, as SCM_RIGHTS on the
 //! message that declares them (`pipes` says how many; the receiver checks).
 
+use crate::ids::{self, ChildId, Generation, Seq};
+use crate::refusal::Refusal;
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 pub const HELPER_PROTOCOL_VERSION: u16 = 1;
@@ -40,9 +43,10 @@ pub enum HelperMsg {
     /// of the current `Config`.
     Hello {
         version: u16,
-        generation: u32,
+        generation: Generation,
         /// proctord's pid, for `proctorctl pid`.
-        helper_pid: u32,
+        #[serde(with = "ids::pid")]
+        helper_pid: Pid,
         /// True when proctord was started as root and switches users for services.
         root_mode: bool,
         /// False when this controld replaces one that died: it adopts the live children and
@@ -52,40 +56,40 @@ pub enum HelperMsg {
     /// Answer to Reload (`current`: now in force) or ReadConfig (not in force). One fd: the
     /// memfd with the config.
     Config {
-        seq: u32,
-        generation: u32,
+        seq: Seq,
+        generation: Generation,
         current: bool,
     },
     /// Answer to Spawn: the child runs (exec succeeded). Fds: its log pipes.
     Spawned {
-        seq: u32,
-        id: u64,
-        pid: u32,
+        seq: Seq,
+        id: ChildId,
+        #[serde(with = "ids::pid")]
+        pid: Pid,
         pipes: Pipes,
     },
     /// Answer to Signal: delivered.
     Signalled {
-        seq: u32,
+        seq: Seq,
     },
-    /// Any order that was not carried out, with the reason (for status and the log).
+    /// Any order that was not carried out, and why.
     Refused {
-        seq: u32,
-        reason: String,
-        /// Retrying cannot help (the account is gone, or is root's): the program goes FATAL
-        /// at once rather than through BACKOFF.
-        permanent: bool,
+        seq: Seq,
+        refusal: Refusal,
     },
     /// A child was reaped.
     Exited {
-        id: u64,
-        pid: u32,
+        id: ChildId,
+        #[serde(with = "ids::pid")]
+        pid: Pid,
         status: ExitStatus,
     },
     /// Answer to Children: one per live child, then `ChildrenEnd`. Fds: its log pipes.
     Child {
-        seq: u32,
-        id: u64,
-        pid: u32,
+        seq: Seq,
+        id: ChildId,
+        #[serde(with = "ids::pid")]
+        pid: Pid,
         program: String,
         process_num: u32,
         /// Seconds since the epoch when it was spawned.
@@ -95,7 +99,7 @@ pub enum HelperMsg {
     /// Answer to Children, after the `Child` messages: a service that exited while no controld
     /// was running.
     ExitedAway {
-        seq: u32,
+        seq: Seq,
         program: String,
         process_num: u32,
         status: ExitStatus,
@@ -103,7 +107,7 @@ pub enum HelperMsg {
         pipes: Pipes,
     },
     ChildrenEnd {
-        seq: u32,
+        seq: Seq,
     },
     /// proctord got SIGHUP: re-read the policy file.
     ReloadPolicy,

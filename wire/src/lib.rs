@@ -1,14 +1,19 @@
-//! proctor's wire formats.
+//! The helper protocol: what crosses the privileged boundary between controld and proctord.
 //!
 //! - [`order`]: controld → proctord, fixed-size records encoded and decoded by hand, so that the
 //!   privileged side parses a few dozen lines of code and no serde.
 //! - [`helper`]: proctord → controld, postcard messages (the less privileged side decodes them).
-//! - [`control`]: proctorctl ↔ controld, versioned length-prefixed postcard frames.
+//! - [`signal`]: the allow-list of signals an order may carry.
+//!
+//! proctord links this crate and nothing of the control protocol or the audit format (those are
+//! `proctor-api`'s).
 
-pub mod audit;
-pub mod control;
+#![forbid(unsafe_code)]
+
 pub mod helper;
+pub mod ids;
 pub mod order;
+pub mod refusal;
 pub mod signal;
 
 /// Decodes a whole postcard message: trailing bytes are an error, unlike `postcard::from_bytes`.

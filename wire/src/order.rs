@@ -17,14 +17,16 @@
 //! Integers are little-endian. Every field an opcode does not use must be zero: a record is
 //! either exactly one valid order or refused.
 
+use crate::ids::{ChildId, Generation, InstanceIndex, ProgramIndex, Seq};
 use crate::signal::AllowedSignal;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub const ORDER_LEN: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Order {
-    pub seq: u32,
+    pub seq: Seq,
     pub kind: OrderKind,
 }
 
@@ -32,13 +34,13 @@ pub struct Order {
 pub enum OrderKind {
     /// Start instance `instance` of program `program` of config `generation`.
     Spawn {
-        generation: u32,
-        program: u32,
-        instance: u32,
+        generation: Generation,
+        program: ProgramIndex,
+        instance: InstanceIndex,
     },
     /// Send `signal` to the live child `id` (to its process group when `group`).
     Signal {
-        id: u64,
+        id: ChildId,
         signal: AllowedSignal,
         group: bool,
     },
@@ -52,17 +54,46 @@ pub enum OrderKind {
     Quit,
     /// controld has handled the exit of child `id`. Until then proctord keeps it, to tell a
     /// successor if this controld dies first.
-    AckExit { id: u64 },
+    AckExit { id: ChildId },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a record is not an order. It goes back to controld in a refusal, so it is data, not text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderError {
-    Length(usize),
+    Length(u32),
     Opcode(u8),
     Signal(u8),
     Flags(u8),
     /// A field the opcode does not use, or a reserved one, is not zero.
-    NonZero(&'static str),
+    NonZero(Field),
+    /// The record came with file descriptors (closed unread): orders never carry any.
+    Fds,
+}
+
+/// The fields of a record, for [`OrderError::NonZero`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Field {
+    Reserved,
+    Signal,
+    Flags,
+    Generation,
+    Program,
+    Instance,
+    Id,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Reserved => "reserved",
+            Field::Signal => "signal",
+            Field::Flags => "flags",
+            Field::Generation => "generation",
+            Field::Program => "program",
+            Field::Instance => "instance",
+            Field::Id => "id",
+        }
+    }
 }
 
 impl fmt::Display for OrderError {
@@ -72,7 +103,10 @@ impl fmt::Display for OrderError {
             OrderError::Opcode(op) => write!(f, "unknown opcode {op}"),
             OrderError::Signal(s) => write!(f, "signal {s} is not allowed"),
             OrderError::Flags(fl) => write!(f, "unknown flags {fl:#04x}"),
-            OrderError::NonZero(field) => write!(f, "field {field} must be zero for this opcode"),
+            OrderError::NonZero(field) => {
+                write!(f, "field {} must be zero for this opcode", field.name())
+            }
+            OrderError::Fds => write!(f, "order carried file descriptors (closed unread)"),
         }
     }
 }
@@ -91,7 +125,7 @@ const FLAG_GROUP: u8 = 1;
 impl Order {
     pub fn encode(&self) -> [u8; ORDER_LEN] {
         let mut b = [0u8; ORDER_LEN];
-        b[4..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[4..8].copy_from_slice(&self.seq.0.to_le_bytes());
         match self.kind {
             OrderKind::Spawn {
                 generation,
@@ -99,16 +133,16 @@ impl Order {
                 instance,
             } => {
                 b[0] = OP_SPAWN;
-                b[8..12].copy_from_slice(&generation.to_le_bytes());
-                b[12..16].copy_from_slice(&program.to_le_bytes());
-                b[16..20].copy_from_slice(&instance.to_le_bytes());
+                b[8..12].copy_from_slice(&generation.0.to_le_bytes());
+                b[12..16].copy_from_slice(&program.0.to_le_bytes());
+                b[16..20].copy_from_slice(&instance.0.to_le_bytes());
             }
             OrderKind::Signal { id, signal, group } => {
                 b[0] = OP_SIGNAL;
                 // Allow-listed numbers are all below 32.
                 b[1] = signal.number() as u8;
                 b[2] = if group { FLAG_GROUP } else { 0 };
-                b[20..28].copy_from_slice(&id.to_le_bytes());
+                b[20..28].copy_from_slice(&id.0.to_le_bytes());
             }
             OrderKind::Reload => b[0] = OP_RELOAD,
             OrderKind::ReadConfig => b[0] = OP_READ_CONFIG,
@@ -116,24 +150,26 @@ impl Order {
             OrderKind::Quit => b[0] = OP_QUIT,
             OrderKind::AckExit { id } => {
                 b[0] = OP_ACK_EXIT;
-                b[20..28].copy_from_slice(&id.to_le_bytes());
+                b[20..28].copy_from_slice(&id.0.to_le_bytes());
             }
         }
         b
     }
 
     pub fn decode(b: &[u8]) -> Result<Order, OrderError> {
-        let b: &[u8; ORDER_LEN] = b.try_into().map_err(|_| OrderError::Length(b.len()))?;
+        let b: &[u8; ORDER_LEN] = b
+            .try_into()
+            .map_err(|_| OrderError::Length(u32::try_from(b.len()).unwrap_or(u32::MAX)))?;
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let mut id_bytes = [0u8; 8];
         id_bytes.copy_from_slice(&b[20..28]);
-        let (op, sig, flags, seq) = (b[0], b[1], b[2], u32_at(4));
+        let (op, sig, flags, seq) = (b[0], b[1], b[2], Seq(u32_at(4)));
         let (generation, program, instance) = (u32_at(8), u32_at(12), u32_at(16));
         let id = u64::from_le_bytes(id_bytes);
         if b[3] != 0 || u32_at(28) != 0 {
-            return Err(OrderError::NonZero("reserved"));
+            return Err(OrderError::NonZero(Field::Reserved));
         }
-        let zero = |v: u64, name: &'static str| {
+        let zero = |v: u64, name: Field| {
             if v == 0 {
                 Ok(())
             } else {
@@ -142,45 +178,45 @@ impl Order {
         };
         let kind = match op {
             OP_SPAWN => {
-                zero(sig.into(), "signal")?;
-                zero(flags.into(), "flags")?;
-                zero(id, "id")?;
+                zero(sig.into(), Field::Signal)?;
+                zero(flags.into(), Field::Flags)?;
+                zero(id, Field::Id)?;
                 OrderKind::Spawn {
-                    generation,
-                    program,
-                    instance,
+                    generation: Generation(generation),
+                    program: ProgramIndex(program),
+                    instance: InstanceIndex(instance),
                 }
             }
             OP_SIGNAL => {
-                zero(generation.into(), "generation")?;
-                zero(program.into(), "program")?;
-                zero(instance.into(), "instance")?;
+                zero(generation.into(), Field::Generation)?;
+                zero(program.into(), Field::Program)?;
+                zero(instance.into(), Field::Instance)?;
                 let signal =
                     AllowedSignal::from_number(sig.into()).ok_or(OrderError::Signal(sig))?;
                 if flags & !FLAG_GROUP != 0 {
                     return Err(OrderError::Flags(flags));
                 }
                 OrderKind::Signal {
-                    id,
+                    id: ChildId(id),
                     signal,
                     group: flags & FLAG_GROUP != 0,
                 }
             }
             OP_ACK_EXIT => {
-                zero(sig.into(), "signal")?;
-                zero(flags.into(), "flags")?;
-                zero(generation.into(), "generation")?;
-                zero(program.into(), "program")?;
-                zero(instance.into(), "instance")?;
-                OrderKind::AckExit { id }
+                zero(sig.into(), Field::Signal)?;
+                zero(flags.into(), Field::Flags)?;
+                zero(generation.into(), Field::Generation)?;
+                zero(program.into(), Field::Program)?;
+                zero(instance.into(), Field::Instance)?;
+                OrderKind::AckExit { id: ChildId(id) }
             }
             OP_RELOAD | OP_READ_CONFIG | OP_CHILDREN | OP_QUIT => {
-                zero(sig.into(), "signal")?;
-                zero(flags.into(), "flags")?;
-                zero(generation.into(), "generation")?;
-                zero(program.into(), "program")?;
-                zero(instance.into(), "instance")?;
-                zero(id, "id")?;
+                zero(sig.into(), Field::Signal)?;
+                zero(flags.into(), Field::Flags)?;
+                zero(generation.into(), Field::Generation)?;
+                zero(program.into(), Field::Program)?;
+                zero(instance.into(), Field::Instance)?;
+                zero(id, Field::Id)?;
                 match op {
                     OP_RELOAD => OrderKind::Reload,
                     OP_READ_CONFIG => OrderKind::ReadConfig,
@@ -201,17 +237,17 @@ mod tests {
     fn all_kinds() -> Vec<OrderKind> {
         vec![
             OrderKind::Spawn {
-                generation: 7,
-                program: 3,
-                instance: 1,
+                generation: Generation(7),
+                program: ProgramIndex(3),
+                instance: InstanceIndex(1),
             },
             OrderKind::Signal {
-                id: u64::MAX - 5,
+                id: ChildId(u64::MAX - 5),
                 signal: AllowedSignal::Term,
                 group: true,
             },
             OrderKind::Signal {
-                id: 1,
+                id: ChildId(1),
                 signal: AllowedSignal::Kill,
                 group: false,
             },
@@ -219,14 +255,14 @@ mod tests {
             OrderKind::ReadConfig,
             OrderKind::Children,
             OrderKind::Quit,
-            OrderKind::AckExit { id: 77 },
+            OrderKind::AckExit { id: ChildId(77) },
         ]
     }
 
     #[test]
     fn round_trip() {
         for kind in all_kinds() {
-            let o = Order { seq: 42, kind };
+            let o = Order { seq: Seq(42), kind };
             assert_eq!(Order::decode(&o.encode()), Ok(o));
         }
     }
@@ -234,7 +270,7 @@ mod tests {
     #[test]
     fn wrong_length_is_refused() {
         let b = Order {
-            seq: 1,
+            seq: Seq(1),
             kind: OrderKind::Reload,
         }
         .encode();
@@ -248,7 +284,7 @@ mod tests {
     fn every_stray_byte_is_refused() {
         // Flipping any byte that the opcode does not use must make the record invalid.
         for kind in all_kinds() {
-            let good = Order { seq: 9, kind }.encode();
+            let good = Order { seq: Seq(9), kind }.encode();
             let used: &[usize] = match kind {
                 OrderKind::Spawn { .. } => {
                     &[0, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]

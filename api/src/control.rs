@@ -171,6 +171,24 @@ pub struct ActionResult {
     pub message: String,
 }
 
+impl ActionResult {
+    pub fn done(name: impl Into<String>, message: impl Into<String>) -> ActionResult {
+        ActionResult {
+            name: name.into(),
+            ok: true,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(name: impl Into<String>, message: impl Into<String>) -> ActionResult {
+        ActionResult {
+            name: name.into(),
+            ok: false,
+            message: message.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AvailInfo {
     pub name: String,
@@ -311,11 +329,14 @@ mod tests {
         let body = read_frame(&mut buf.as_slice(), MAX_REQUEST)
             .unwrap()
             .unwrap();
-        assert_eq!(crate::decode_exact::<ClientFrame>(&body).unwrap(), frame);
+        assert_eq!(
+            proctor_wire::decode_exact::<ClientFrame>(&body).unwrap(),
+            frame
+        );
         assert!(read_frame(&mut buf.as_slice(), 3).is_err());
         let mut trailing = body.clone();
         trailing.push(0);
-        assert!(crate::decode_exact::<ClientFrame>(&trailing).is_err());
+        assert!(proctor_wire::decode_exact::<ClientFrame>(&trailing).is_err());
         assert!(read_frame(&mut &buf[..6], MAX_REQUEST).is_err());
         assert!(read_frame(&mut &[][..], MAX_REQUEST).unwrap().is_none());
     }
@@ -327,15 +348,15 @@ mod tests {
         let mut body = [0x0a, 0x00].repeat(100_000); // Partial { skipped: [], response: ...
         body.push(0x04); // ... TailEnd }
         assert!(body.len() <= MAX_RESPONSE);
-        assert!(crate::decode_exact::<Response>(&body).is_err());
-        assert!(crate::decode_exact::<Response>(&body[body.len() - 5..]).is_err());
+        assert!(proctor_wire::decode_exact::<Response>(&body).is_err());
+        assert!(proctor_wire::decode_exact::<Response>(&body[body.len() - 5..]).is_err());
         let one = Response::Partial {
             skipped: vec!["db".into()],
             response: Box::new(Response::TailEnd),
         };
         let bytes = postcard::to_stdvec(&one).unwrap();
-        assert_eq!(crate::decode_exact::<Response>(&bytes).unwrap(), one);
+        assert_eq!(proctor_wire::decode_exact::<Response>(&bytes).unwrap(), one);
         // and the flag is cleared after a refusal
-        assert_eq!(crate::decode_exact::<Response>(&bytes).unwrap(), one);
+        assert_eq!(proctor_wire::decode_exact::<Response>(&bytes).unwrap(), one);
     }
 }

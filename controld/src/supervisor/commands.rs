@@ -1,0 +1,281 @@
+//! The control socket's commands, as the server passes them on (already authorized).
+
+use super::drive::Want;
+use super::join::{join, stop_in_order, Joinable};
+use super::{fail, Cmd, Failure, Key, Pending, Reply, Supervisor, TargetInfo};
+use crate::lifecycle::Input;
+use crate::logs::{self, LogSink};
+use proctor_api::control::{ActionResult, Channel, ErrorKind};
+use proctor_daemon::now_secs;
+use proctor_wire::order::{Order, OrderKind};
+use proctor_wire::signal::AllowedSignal;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tracing::info;
+
+impl Supervisor {
+    pub(super) async fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Targets(names, reply) => {
+                let r = self.resolve_or_all(&names).map(|keys| {
+                    keys.iter()
+                        .map(|k| {
+                            let p = &self.procs[k];
+                            TargetInfo {
+                                namespec: p.namespec.clone(),
+                                group: p.group.clone(),
+                                name: p.name.clone(),
+                                program: p.program.clone(),
+                            }
+                        })
+                        .collect()
+                });
+                let _ = reply.send(r);
+            }
+            Cmd::Status(names, reply) => {
+                let now = now_secs();
+                let r = self.resolve_or_all(&names).map(|mut keys| {
+                    self.sorted_for_display(&mut keys);
+                    keys.iter().map(|k| self.procs[k].info(now)).collect()
+                });
+                let _ = reply.send(r);
+            }
+            Cmd::Start(names, reply) => match self.resolve(&names) {
+                Ok(mut keys) => {
+                    // `all` means "whatever is not started yet", as in supervisorctl.
+                    if names.iter().any(|n| n == "all") {
+                        keys.retain(|k| !self.procs[k].life.state().is_running());
+                    }
+                    let jobs = self.start_keys(keys).await;
+                    tokio::spawn(async move {
+                        let _ = reply.send(Ok(join(jobs).await));
+                    });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Cmd::Stop(names, reply) => match self.resolve(&names) {
+                Ok(mut keys) => {
+                    if names.iter().any(|n| n == "all") {
+                        keys.retain(|k| self.procs[k].life.state().is_running());
+                    }
+                    let levels = self.stop_levels(keys);
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let _ = reply.send(Ok(stop_in_order(tx, levels).await));
+                    });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Cmd::StopKeys(keys, reply) => {
+                let jobs = self.stop_keys(keys).await;
+                tokio::spawn(async move {
+                    let _ = reply.send(join(jobs).await);
+                });
+            }
+            Cmd::Signal(sig, names, reply) => self.signal(&sig, &names, reply).await,
+            Cmd::Pids(name, reply) => {
+                let r = match name.as_deref() {
+                    None => Ok(vec![
+                        (
+                            "proctord".to_owned(),
+                            u32::try_from(self.helper_pid.as_raw()).ok(),
+                        ),
+                        ("proctor-controld".to_owned(), Some(std::process::id())),
+                    ]),
+                    Some(n) => self.resolve(&[n.to_owned()]).map(|mut keys| {
+                        self.sorted_for_display(&mut keys);
+                        keys.iter()
+                            .map(|k| (self.procs[k].namespec.clone(), self.procs[k].pid()))
+                            .collect()
+                    }),
+                };
+                let _ = reply.send(r);
+            }
+            Cmd::Tail(name, channel, reply) => {
+                let _ = reply.send(self.tail(&name, channel));
+            }
+            Cmd::ReadConfig(current, reply) => {
+                let kind = if current {
+                    OrderKind::Reload
+                } else {
+                    OrderKind::ReadConfig
+                };
+                self.order(kind, Some(Pending::Config(reply))).await;
+            }
+            Cmd::CheckUpdate(new, groups, reply) => {
+                let _ = reply.send(self.check_update(&new, &groups));
+            }
+            Cmd::Diff(new, reply) => {
+                let _ = reply.send(Ok(crate::update::diff(&self.applied, &new)));
+            }
+            Cmd::PlanUpdate(reply) => {
+                let _ = reply.send(Ok(self.plan_update()));
+            }
+            Cmd::FinishUpdate(d, reply) => {
+                let results = self.finish_update(&d).await;
+                let _ = reply.send(Ok(results));
+            }
+            Cmd::Avail(reply) => {
+                let _ = reply.send(Ok(self.avail()));
+            }
+            Cmd::Shutdown => self.shutdown(),
+        }
+    }
+
+    pub(super) async fn start_keys(&mut self, mut keys: Vec<Key>) -> Vec<Joinable> {
+        keys.sort_by_key(|k| self.priority(k));
+        let mut out = Vec::new();
+        for k in keys {
+            let name = self.procs[&k].namespec.clone();
+            if self.shutting_down {
+                out.push(Joinable::Done(ActionResult::failed(
+                    name,
+                    "ERROR (shutting down)",
+                )));
+                continue;
+            }
+            match self.start(&k).await {
+                Ok(()) => out.push(self.waiter(&k, Want::Running)),
+                Err(message) => out.push(Joinable::Done(ActionResult::failed(name, message))),
+            }
+        }
+        out
+    }
+
+    /// Starts a process; `Err` is the reason it cannot be started now.
+    async fn start(&mut self, key: &Key) -> Result<(), String> {
+        let Some(p) = self.procs.get(key) else {
+            return Err("ERROR (no such process)".into());
+        };
+        // A process on its way out of the config is not started again (one that runs still
+        // says so first).
+        if p.removing && !p.life.state().is_running() {
+            return Err("ERROR (being removed by update)".into());
+        }
+        self.feed(key, Input::Start)
+            .await
+            .map_err(|r| r.to_string())
+    }
+
+    async fn stop_keys(&mut self, keys: Vec<Key>) -> Vec<Joinable> {
+        let mut out = Vec::new();
+        for k in keys {
+            let Some(name) = self.procs.get(&k).map(|p| p.namespec.clone()) else {
+                out.push(Joinable::Done(ActionResult::failed(
+                    "",
+                    "ERROR (no such process)",
+                )));
+                continue;
+            };
+            match self.feed(&k, Input::Stop).await {
+                Ok(()) => out.push(self.waiter(&k, Want::Stopped)),
+                Err(r) => out.push(Joinable::Done(ActionResult::failed(name, r.to_string()))),
+            }
+        }
+        out
+    }
+
+    async fn signal(&mut self, sig: &str, names: &[String], reply: Reply<Vec<ActionResult>>) {
+        let Some(signal) = AllowedSignal::parse(sig) else {
+            let allowed: Vec<&str> = AllowedSignal::all_names().collect();
+            let _ = reply.send(fail(
+                ErrorKind::BadArguments,
+                format!("bad signal name '{sig}' (allowed: {})", allowed.join(" ")),
+            ));
+            return;
+        };
+        let mut keys = match self.resolve(names) {
+            Ok(keys) => keys,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        self.sorted_for_display(&mut keys);
+        let mut jobs = Vec::new();
+        for k in keys {
+            let p = &self.procs[&k];
+            let name = p.namespec.clone();
+            match p.life.phase.child() {
+                Some(child) => {
+                    let (tx, rx) = oneshot::channel();
+                    let kind = OrderKind::Signal {
+                        id: child.id,
+                        signal,
+                        group: false,
+                    };
+                    self.order(kind, Some(Pending::Signal(Some(tx)))).await;
+                    jobs.push(Joinable::Signal(name, rx));
+                }
+                None => jobs.push(Joinable::Done(ActionResult::failed(
+                    name,
+                    "ERROR (not running)",
+                ))),
+            }
+        }
+        tokio::spawn(async move {
+            let _ = reply.send(Ok(join(jobs).await));
+        });
+    }
+
+    fn tail(&self, name: &str, channel: Channel) -> Result<Arc<LogSink>, Failure> {
+        let keys = self.resolve(&[name.to_owned()])?;
+        let [k] = keys.as_slice() else {
+            return fail(
+                ErrorKind::BadArguments,
+                format!("{name} names {} processes; tail one", keys.len()),
+            );
+        };
+        let p = &self.procs[k];
+        let sink = match channel {
+            Channel::Stdout => p.stdout.clone(),
+            Channel::Stderr if Arc::ptr_eq(&p.stdout, &p.stderr) => {
+                return fail(
+                    ErrorKind::Failed,
+                    format!("{name} has no stderr log file (redirect_stderr=true sends stderr to the stdout log)"),
+                )
+            }
+            Channel::Stderr => p.stderr.clone(),
+        };
+        if sink.path.is_none() {
+            return fail(
+                ErrorKind::Failed,
+                format!(
+                    "{name} has no {} log file (NONE or redirected)",
+                    channel.name()
+                ),
+            );
+        }
+        Ok(sink)
+    }
+
+    pub(super) fn shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        info!("stopping every service (reverse priority order)");
+        let keys: Vec<Key> = self.procs.keys().cloned().collect();
+        let levels = self.stop_levels(keys);
+        let tx = self.tx.clone();
+        let link = self.link.clone();
+        tokio::spawn(async move {
+            let _ = stop_in_order(tx, levels).await;
+            // The last lines a service wrote may still be in its pipe.
+            logs::drained(Duration::from_secs(2)).await;
+            info!("every service stopped; exiting");
+            let _ = link
+                .send(&Order {
+                    seq: proctor_wire::ids::Seq(0),
+                    kind: OrderKind::Quit,
+                })
+                .await;
+            std::process::exit(0);
+        });
+    }
+}

@@ -1,0 +1,192 @@
+//! proctord's messages: answers to orders, exits, and the live children a restarted controld
+//! adopts.
+
+use super::{fail, Key, Pending, Supervisor};
+use crate::lifecycle::{Child, Input, Phase};
+use crate::link;
+use crate::logs;
+use crate::procs::Proc;
+use proctor_api::control::ErrorKind;
+use proctor_wire::helper::{ExitStatus, HelperMsg};
+use proctor_wire::ids::ChildId;
+use proctor_wire::order::OrderKind;
+use proctor_wire::refusal::{Names, Refusal};
+use std::os::fd::OwnedFd;
+use tracing::{error, info, warn};
+
+impl Supervisor {
+    pub(super) async fn helper(&mut self, msg: HelperMsg, mut fds: Vec<OwnedFd>) {
+        match msg {
+            HelperMsg::Spawned {
+                seq,
+                id,
+                pid,
+                pipes,
+            } => {
+                let Some(Pending::Spawn(key)) = self.pending.remove(&seq) else {
+                    warn!(%seq, "Spawned for an order we did not send");
+                    return;
+                };
+                let Some(p) = self.procs.get_mut(&key) else {
+                    return;
+                };
+                info!("spawned: '{}' with pid {pid}", p.namespec);
+                attach_pipes(p, &mut fds, pipes.stderr);
+                self.by_id.insert(id, key.clone());
+                let _ = self.feed(&key, Input::Spawned(Child { id, pid })).await;
+            }
+            HelperMsg::Refused { seq, refusal } => match self.pending.remove(&seq) {
+                Some(Pending::Spawn(key)) => {
+                    let input = Input::SpawnRefused {
+                        reason: self.word(&refusal, &key),
+                        permanent: refusal.permanent(),
+                    };
+                    let _ = self.feed(&key, input).await;
+                }
+                Some(Pending::Signal(tx)) => {
+                    let reason = refusal.to_string();
+                    warn!("signal refused: {reason}");
+                    if let Some(tx) = tx {
+                        let _ = tx.send(Err(reason));
+                    }
+                }
+                Some(Pending::Config(reply)) => {
+                    let _ = reply.send(fail(ErrorKind::CantReread, refusal.to_string()));
+                }
+                Some(Pending::Children { .. }) | None => {
+                    warn!(%seq, "proctord refused: {refusal}")
+                }
+            },
+            HelperMsg::Signalled { seq } => {
+                if let Some(Pending::Signal(Some(tx))) = self.pending.remove(&seq) {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            HelperMsg::Config {
+                seq,
+                generation,
+                current,
+            } => {
+                let Some(Pending::Config(reply)) = self.pending.remove(&seq) else {
+                    return;
+                };
+                let r = match fds.pop().map(link::read_config) {
+                    Some(Ok(c)) => {
+                        if current {
+                            // proctord spawns from this from now on: so must every order.
+                            self.config = c.clone();
+                            self.generation = generation;
+                        }
+                        Ok((c, generation))
+                    }
+                    Some(Err(e)) => {
+                        fail(ErrorKind::Failed, format!("bad config from proctord: {e}"))
+                    }
+                    None => fail(ErrorKind::Failed, "config message without its fd"),
+                };
+                let _ = reply.send(r);
+            }
+            HelperMsg::Exited { id, status, .. } => self.exited(id, status).await,
+            HelperMsg::Child {
+                id,
+                pid,
+                program,
+                process_num,
+                started,
+                pipes,
+                ..
+            } => {
+                let key = (program, process_num);
+                let Some(p) = self.procs.get_mut(&key) else {
+                    warn!(
+                        %pid,
+                        "proctord has a child of program {} that the config no longer has", key.0
+                    );
+                    return;
+                };
+                attach_pipes(p, &mut fds, pipes.stderr);
+                info!("adopted '{}' (pid {pid}) from proctord", p.namespec);
+                self.by_id.insert(id, key.clone());
+                let child = Child { id, pid };
+                let _ = self.feed(&key, Input::Adopted { child, started }).await;
+            }
+            HelperMsg::ExitedAway {
+                program,
+                process_num,
+                status,
+                pipes,
+                ..
+            } => {
+                let key = (program, process_num);
+                let Some(p) = self.procs.get_mut(&key) else {
+                    return;
+                };
+                // What it wrote last may still be in its pipes.
+                attach_pipes(p, &mut fds, pipes.stderr);
+                let _ = self.feed(&key, Input::ExitedAway(status)).await;
+            }
+            HelperMsg::ChildrenEnd { seq } => {
+                if let Some(Pending::Children { first_start }) = self.pending.remove(&seq) {
+                    if first_start {
+                        let keys: Vec<Key> = self
+                            .procs
+                            .iter()
+                            .filter(|(_, p)| p.cfg.autostart && p.life.phase == Phase::Stopped)
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        let _ = self.start_keys(keys).await;
+                    } else {
+                        info!("restarted: adopted {} running services", self.by_id.len());
+                    }
+                }
+            }
+            HelperMsg::ShutdownRequested => self.shutdown(),
+            HelperMsg::ReloadPolicy => match self.auth.reload() {
+                Ok(what) => info!("SIGHUP: {what}"),
+                Err(e) => error!("SIGHUP: policy refused, the previous one stays in force: {e}"),
+            },
+            HelperMsg::Hello { .. } => warn!("unexpected second Hello from proctord"),
+        }
+    }
+
+    /// A refused spawn of `key`, worded with the names in the config it was spawned from.
+    fn word(&self, refusal: &Refusal, key: &Key) -> String {
+        let Some((_, prog)) = self.config.program(&key.0) else {
+            return refusal.to_string();
+        };
+        let process = prog.processes.iter().find(|p| p.process_num == key.1);
+        refusal.describe(Names {
+            program: Some(&prog.name),
+            process: process.map(|p| p.name.as_str()),
+            user: prog.user.as_deref(),
+            command: process.and_then(|p| p.argv.first()).map(String::as_str),
+        })
+    }
+
+    async fn exited(&mut self, id: ChildId, status: ExitStatus) {
+        if let Some(key) = self.by_id.remove(&id) {
+            let _ = self.feed(&key, Input::Exited { id, status }).await;
+            // Removed from the config by `update`: gone once stopped.
+            if self
+                .procs
+                .get(&key)
+                .is_some_and(|p| p.removing && p.life.phase == Phase::Stopped)
+            {
+                self.procs.remove(&key);
+            }
+        }
+        self.order(OrderKind::AckExit { id }, None).await;
+    }
+}
+
+fn attach_pipes(p: &mut Proc, fds: &mut Vec<OwnedFd>, has_stderr: bool) {
+    let mut it = std::mem::take(fds).into_iter();
+    if let Some(out) = it.next() {
+        tokio::spawn(logs::pump(out, p.stdout.clone()));
+    }
+    if has_stderr {
+        if let Some(err) = it.next() {
+            tokio::spawn(logs::pump(err, p.stderr.clone()));
+        }
+    }
+}

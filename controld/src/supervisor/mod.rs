@@ -1,0 +1,216 @@
+//! The supervisor: one task that owns every process, talks to proctord, and answers the control
+//! socket's commands. It sleeps until a message, a command or its next timer.
+//!
+//! What a process does next is decided by [`crate::lifecycle`] alone; the modules here carry its
+//! effects out and feed it what happens:
+//!
+//! - [`drive`]: feeds a process's lifecycle and carries out its effects (orders, timers,
+//!   waiters).
+//! - [`from_helper`]: proctord's messages, adoption after a controld restart among them.
+//! - [`commands`]: the control socket's commands; [`names`] resolves the names they carry.
+//! - [`updating`]: `reread`, `update` and `avail`.
+//! - [`join`]: collecting the results of many starts, stops or signals.
+//! - [`timers`]: one timer per process, in one queue.
+
+mod commands;
+mod drive;
+mod from_helper;
+mod join;
+mod names;
+mod timers;
+mod updating;
+
+pub use timers::Token;
+
+use crate::link::Link;
+use crate::logs;
+use crate::procs::Proc;
+use crate::update;
+use nix::unistd::Pid;
+use proctor_api::control::{ActionResult, AvailInfo, Channel, ConfigDiff, ErrorKind, ProcessInfo};
+use proctor_config::Config;
+use proctor_wire::helper::HelperMsg;
+use proctor_wire::ids::{ChildId, Generation, Seq};
+use proctor_wire::order::{Order, OrderKind};
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tracing::error;
+
+/// (program name, process_num): a process's identity across reloads.
+pub type Key = (String, u32);
+pub type Failure = (ErrorKind, String);
+pub type Reply<T> = oneshot::Sender<Result<T, Failure>>;
+
+pub enum Event {
+    Cmd(Box<Cmd>),
+    Helper(HelperMsg, Vec<OwnedFd>),
+    HelperGone(String),
+}
+
+/// A process as the policy sees it.
+pub struct TargetInfo {
+    pub namespec: String,
+    pub group: String,
+    pub name: String,
+    pub program: String,
+}
+
+pub enum Cmd {
+    /// The processes `names` stand for (all when empty), for the policy check.
+    Targets(Vec<String>, Reply<Vec<TargetInfo>>),
+    Status(Vec<String>, Reply<Vec<ProcessInfo>>),
+    Start(Vec<String>, Reply<Vec<ActionResult>>),
+    Stop(Vec<String>, Reply<Vec<ActionResult>>),
+    StopKeys(Vec<Key>, oneshot::Sender<Vec<ActionResult>>),
+    Signal(String, Vec<String>, Reply<Vec<ActionResult>>),
+    Pids(Option<String>, Reply<Vec<(String, Option<u32>)>>),
+    Tail(String, Channel, Reply<Arc<logs::LogSink>>),
+    ReadConfig(bool, Reply<(Config, Generation)>),
+    Diff(Config, Reply<ConfigDiff>),
+    /// Checks that an update of these groups (all when empty) can apply `Config` as a whole.
+    CheckUpdate(Config, Vec<String>, Reply<()>),
+    /// Applies the config proctord made current; returns the changes and the keys to stop.
+    PlanUpdate(Reply<(ConfigDiff, Vec<Key>)>),
+    FinishUpdate(ConfigDiff, Reply<Vec<ActionResult>>),
+    Avail(Reply<Vec<AvailInfo>>),
+    Shutdown,
+}
+
+/// What an order's answer is for.
+enum Pending {
+    Spawn(Key),
+    Signal(Option<oneshot::Sender<Result<(), String>>>),
+    Config(Reply<(Config, Generation)>),
+    Children { first_start: bool },
+}
+
+pub struct Supervisor {
+    /// The config file as proctord last read it.
+    config: Config,
+    /// Each group's settings as last applied (differs from `config` after a partial update).
+    applied: BTreeMap<String, update::GroupSig>,
+    generation: Generation,
+    helper_pid: Pid,
+    procs: BTreeMap<Key, Proc>,
+    by_id: HashMap<ChildId, Key>,
+    timers: timers::Timers,
+    link: Arc<Link>,
+    seq: Seq,
+    pending: HashMap<Seq, Pending>,
+    waiters: Vec<drive::Waiter>,
+    tx: mpsc::Sender<Event>,
+    shutting_down: bool,
+    /// For SIGHUP to proctord, which reloads the policy.
+    auth: Arc<crate::authority::Authority>,
+}
+
+fn fail<T>(kind: ErrorKind, msg: impl Into<String>) -> Result<T, Failure> {
+    Err((kind, msg.into()))
+}
+
+impl Supervisor {
+    pub fn new(
+        config: Config,
+        generation: Generation,
+        helper_pid: Pid,
+        link: Arc<Link>,
+        tx: mpsc::Sender<Event>,
+        auth: Arc<crate::authority::Authority>,
+    ) -> Supervisor {
+        let mut s = Supervisor {
+            applied: update::signatures(&config),
+            config,
+            generation,
+            helper_pid,
+            procs: BTreeMap::new(),
+            by_id: HashMap::new(),
+            timers: timers::Timers::default(),
+            link,
+            seq: Seq(0),
+            pending: HashMap::new(),
+            waiters: Vec::new(),
+            tx,
+            shutting_down: false,
+            auth,
+        };
+        let all: Vec<String> = s.config.groups.iter().map(|g| g.name.clone()).collect();
+        s.add_groups(&all);
+        s
+    }
+
+    /// Creates the processes of the named groups from the current config.
+    fn add_groups(&mut self, groups: &[String]) {
+        for g in groups {
+            let Some(group) = self.config.group(g) else {
+                continue;
+            };
+            for &pi in &group.programs {
+                let Some(prog) = self.config.programs.get(pi) else {
+                    continue;
+                };
+                let cfg = Arc::new(prog.clone());
+                for instance in 0..prog.processes.len() {
+                    if let Some(p) = Proc::new(cfg.clone(), instance) {
+                        self.procs.insert((p.program.clone(), p.process_num), p);
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Event>, first_start: bool) {
+        let listing = self
+            .order(OrderKind::Children, Some(Pending::Children { first_start }))
+            .await;
+        // Commands wait until the live children are known: a restarted controld answering
+        // `status` earlier would show running services as STOPPED.
+        let mut held = Vec::new();
+        while self.pending.contains_key(&listing) {
+            match rx.recv().await {
+                Some(Event::Cmd(cmd)) => held.push(cmd),
+                Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
+                Some(Event::HelperGone(why)) => helper_gone(&why),
+                None => return,
+            }
+        }
+        for cmd in held {
+            self.command(*cmd).await;
+        }
+        loop {
+            let next = self.timers.next_deadline();
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(Event::Cmd(cmd)) => self.command(*cmd).await,
+                    Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
+                    Some(Event::HelperGone(why)) => helper_gone(&why),
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {
+                    self.fire_timers().await;
+                }
+            }
+        }
+    }
+
+    /// Sends an order; its answer goes to `pending`. proctord gone means nothing can be
+    /// supervised any more: exit, and let proctord's end decide what happens to the services.
+    async fn order(&mut self, kind: OrderKind, pending: Option<Pending>) -> Seq {
+        self.seq = self.seq.next();
+        let seq = self.seq;
+        if let Some(p) = pending {
+            self.pending.insert(seq, p);
+        }
+        if let Err(e) = self.link.send(&Order { seq, kind }).await {
+            error!("cannot send an order to proctord: {e}; exiting");
+            std::process::exit(1);
+        }
+        seq
+    }
+}
+
+fn helper_gone(why: &str) -> ! {
+    error!("link to proctord: {why}; exiting");
+    std::process::exit(1)
+}

@@ -4,6 +4,7 @@
 //! seconds, requests per second and the p50/p99/max latency in milliseconds.
 //!
 //! Usage: control-load SOCKET CLIENTS REQUESTS SIGNAL NAME
+#![forbid(unsafe_code)]
 
 use proctor_api::control::{
     read_frame, write_frame, ClientFrame, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_RESPONSE,

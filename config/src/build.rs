@@ -231,16 +231,9 @@ fn proctor(
     ctx: &LoadContext,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<ProctorConfig, Diagnostic> {
+    let d = ProctorConfig::default();
     let Some(s) = section else {
-        return Ok(ProctorConfig {
-            policy: None,
-            audit_log: None,
-            audit_log_maxbytes: 50 << 20,
-            audit_log_backups: 10,
-            audit_syslog: false,
-            controld_user: "proctor".into(),
-            helper_user: "proctor-helper".into(),
-        });
+        return Ok(d);
     };
     let sec = Sec::new(s, ctx);
     for e in &s.entries {
@@ -253,11 +246,17 @@ fn proctor(
     Ok(ProctorConfig {
         policy: sec.path("policy")?,
         audit_log: sec.path("audit_log")?,
-        audit_log_maxbytes: sec.parse("audit_log_maxbytes", 50 << 20, values::byte_size)?,
-        audit_log_backups: sec.parse("audit_log_backups", 10, |k, v| values::unsigned(k, v, 0))?,
-        audit_syslog: sec.parse("audit_syslog", false, values::boolean)?,
-        controld_user: sec.string("controld_user", "proctor")?,
-        helper_user: sec.string("helper_user", "proctor-helper")?,
+        audit_log_maxbytes: sec.parse(
+            "audit_log_maxbytes",
+            d.audit_log_maxbytes,
+            values::byte_size,
+        )?,
+        audit_log_backups: sec.parse("audit_log_backups", d.audit_log_backups, |k, v| {
+            values::unsigned(k, v, 0)
+        })?,
+        audit_syslog: sec.parse("audit_syslog", d.audit_syslog, values::boolean)?,
+        controld_user: sec.string("controld_user", &d.controld_user)?,
+        helper_user: sec.string("helper_user", &d.helper_user)?,
     })
 }
 

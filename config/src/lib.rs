@@ -1,6 +1,7 @@
 //! proctor's services configuration: supervisord's INI format (`[program:x]`, `[group:x]`,
 //! `[include]`, `[unix_http_server]`, `[supervisord]`) plus our `[proctor]` section, loaded into
 //! the checked [`Config`] model.
+#![forbid(unsafe_code)]
 
 mod build;
 mod expand;
@@ -52,12 +53,37 @@ pub struct Loaded {
 }
 
 /// A message about a place in a file: `file:line: message`. `line` is 0 when the problem is about
-/// the file as a whole (it cannot be read), and then only `file: message` is printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the file as a whole (it cannot be read), and then only `file: message` is printed. The one
+/// shape of every file error proctor reports: config, includes and the policy file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
     pub file: PathBuf,
     pub line: u32,
     pub message: String,
+}
+
+impl Diagnostic {
+    /// The same diagnostic with its message cut to at most `max` bytes (and an ellipsis), and
+    /// its file name too: a message that quotes config text can be any length.
+    pub fn bounded(mut self, max: usize) -> Diagnostic {
+        fn cut(s: &mut String, max: usize) {
+            if s.len() > max {
+                let mut at = max;
+                while !s.is_char_boundary(at) {
+                    at -= 1;
+                }
+                s.truncate(at);
+                s.push('…');
+            }
+        }
+        cut(&mut self.message, max);
+        let mut file = self.file.to_string_lossy().into_owned();
+        if file.len() > max {
+            cut(&mut file, max);
+            self.file = PathBuf::from(file);
+        }
+        self
+    }
 }
 
 impl fmt::Display for Diagnostic {

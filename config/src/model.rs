@@ -60,6 +60,21 @@ pub struct ProctorConfig {
     pub helper_user: String,
 }
 
+impl Default for ProctorConfig {
+    /// What a config without `[proctor]`, or without a key of it, gets.
+    fn default() -> ProctorConfig {
+        ProctorConfig {
+            policy: None,
+            audit_log: None,
+            audit_log_maxbytes: 50 << 20,
+            audit_log_backups: 10,
+            audit_syslog: false,
+            controld_user: "proctor".into(),
+            helper_user: "proctor-helper".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupConfig {
     pub name: String,

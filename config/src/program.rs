@@ -468,28 +468,22 @@ fn program(
         }
 
         let first = process_num == numprocs_start;
-        let stdout = log(
-            &sec,
-            name,
-            &process_name,
-            "stdout",
-            first,
-            &vars,
-            daemon,
-            warnings,
-            &mut claims.logs,
-        )?;
-        let stderr = log(
-            &sec,
-            name,
-            &process_name,
-            "stderr",
-            first,
-            &vars,
-            daemon,
-            warnings,
-            &mut claims.logs,
-        )?;
+        let mut log_of = |channel| {
+            let logs = &mut claims.logs;
+            log(
+                &sec,
+                name,
+                &process_name,
+                channel,
+                first,
+                &vars,
+                daemon,
+                warnings,
+                logs,
+            )
+        };
+        let stdout = log_of("stdout")?;
+        let stderr = log_of("stderr")?;
         processes.push(ProcessConfig {
             name: process_name,
             process_num,

@@ -1,5 +1,6 @@
 //! A table of configs that must be refused, each with its exact message.
 #![allow(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Configs that load, and what they load into.
 #![allow(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -11,21 +11,8 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::error;
 
-/// What a request record says; the writer adds time, seq and the chain.
-pub struct Entry {
-    pub kind: &'static str,
-    pub uid: u32,
-    pub user: String,
-    pub pid: Option<i32>,
-    pub action: String,
-    pub targets: Vec<String>,
-    pub allow: bool,
-    pub rule: String,
-    pub outcome: Option<String>,
-    pub request: Option<u64>,
-}
-
-type Job = (Entry, oneshot::Sender<Result<u64, String>>);
+/// A record to write: the writer sets its time, seq and place in the chain, and bounds it.
+type Job = (Record, oneshot::Sender<Result<u64, String>>);
 
 #[derive(Clone)]
 pub struct Audit {
@@ -182,7 +169,7 @@ impl Audit {
     }
 
     /// Writes and syncs one record; its seq, or why it could not be written.
-    pub async fn log(&self, entry: Entry) -> Result<u64, String> {
+    pub async fn log(&self, entry: Record) -> Result<u64, String> {
         let sender = self
             .tx
             .as_ref()
@@ -201,7 +188,7 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Job>) {
         let (mut text, mut lines) = (String::new(), Vec::new());
         let (seq0, prev0) = (self.seq, self.prev.clone());
-        let mut entries: Vec<&Entry> = batch.iter().map(|(e, _)| e).collect();
+        let mut entries: Vec<&Record> = batch.iter().map(|(e, _)| e).collect();
         let rotation_marker;
         if self.needs_rotation() {
             if let Err(e) = self.rotate() {
@@ -212,17 +199,20 @@ impl Writer {
                 return;
             }
             // The new file's first record carries the chain on from the old one.
-            rotation_marker = Entry {
-                kind: "rotated",
+            rotation_marker = Record {
+                time: String::new(),
+                seq: 0,
+                kind: "rotated".into(),
                 uid: nix::unistd::getuid().as_raw(),
                 user: "proctor-controld".into(),
-                pid: Some(std::process::id() as i32),
+                pid: Some(nix::unistd::Pid::this().as_raw()),
                 action: "rotate".into(),
                 targets: vec![format!("{}.1", self.path.display())],
-                allow: true,
+                decision: "allow".into(),
                 rule: "audit_log_maxbytes".into(),
                 outcome: None,
                 request: None,
+                prev: String::new(),
             };
             entries.insert(0, &rotation_marker);
         }
@@ -235,7 +225,7 @@ impl Writer {
                     .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
                     .to_string(),
                 seq: self.seq,
-                kind: e.kind.into(),
+                kind: bound(&e.kind),
                 uid: e.uid,
                 user: bound(&e.user),
                 pid: e.pid,
@@ -252,7 +242,7 @@ impl Writer {
                     }
                     t
                 },
-                decision: if e.allow { "allow" } else { "deny" }.into(),
+                decision: bound(&e.decision),
                 rule: bound(&e.rule),
                 outcome: e.outcome.as_deref().map(bound),
                 request: e.request,

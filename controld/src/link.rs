@@ -1,10 +1,11 @@
 //! controld's end of the socketpair to proctord: orders out, messages and pipe fds in.
 
 use crate::sys;
-use nix::sys::socket::{recvmsg, send, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{send, MsgFlags};
+use proctor_sandbox::fdpass;
 use proctor_wire::helper::{HelperMsg, MAX_HELPER_MSG};
 use proctor_wire::order::Order;
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -51,35 +52,21 @@ impl Link {
 
 fn recv_one(fd: RawFd) -> io::Result<Option<(HelperMsg, Vec<OwnedFd>)>> {
     let mut buf = vec![0u8; MAX_HELPER_MSG + 1];
-    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(
-        fd,
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let mut fds = Vec::new();
+    let got = fdpass::recv(fd, &mut buf, MsgFlags::MSG_DONTWAIT)?;
     // The kernel drops the fds of a message it cannot install (EMFILE) and says so with
     // MSG_CTRUNC. proctord keeps its own copies of every pipe, so a new controld gets them all:
     // exiting is how this one recovers them.
-    let cmsgs = msg.cmsgs().map_err(|_| {
-        io::Error::other(
+    if got.fds_cut {
+        return Err(io::Error::other(
             "out of file descriptors (RLIMIT_NOFILE): the pipes proctord passed were dropped; \
              exiting so that a new proctor-controld takes every pipe over again",
-        )
-    })?;
-    for c in cmsgs {
-        if let ControlMessageOwned::ScmRights(rights) = c {
-            fds.extend(rights.into_iter().map(sys::received_fd));
-        }
+        ));
     }
-    let len = msg.bytes;
-    let flags = msg.flags;
+    let (len, fds) = (got.len, got.fds);
     if len == 0 && fds.is_empty() {
         return Ok(None);
     }
-    if flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC) || len > MAX_HELPER_MSG {
+    if got.data_cut || len > MAX_HELPER_MSG {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "truncated message from proctord",

@@ -39,7 +39,7 @@ fn programs() -> Result<Vec<BpfProgram>, String> {
 
 /// Non-dumpable, no_new_privs, and the filter. Must run while the process has one thread.
 pub fn enter() -> Result<(), String> {
-    crate::sys::set_non_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
+    proctor_sandbox::set_non_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
     proctor_sandbox::install(&programs()?)
 }
 

@@ -2,10 +2,11 @@
 //! client that sends garbage, too much, nothing, or hangs up is dropped and nothing else is
 //! affected.
 
-use crate::audit::{Audit, Entry};
+use crate::audit::Audit;
 use crate::authority::Authority;
 use crate::authorize::authorize;
 use crate::supervisor::{Cmd, Event, Failure};
+use proctor_api::audit::Record;
 use proctor_api::control::{
     ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_REQUEST,
 };
@@ -163,17 +164,20 @@ async fn connection(
         };
         let checked = authorize(req, &peer, auth, &tx).await;
         // Written and synced before anything runs; if it cannot be, nothing runs.
-        let entry = |kind, outcome: Option<String>, request: Option<u64>| Entry {
-            kind,
+        let entry = |kind: &str, outcome: Option<String>, request: Option<u64>| Record {
+            time: String::new(),
+            seq: 0,
+            kind: kind.to_owned(),
             uid,
             user: peer.name.clone(),
             pid,
             action: checked.action.name().to_owned(),
             targets: checked.targets.clone(),
-            allow: checked.allow,
+            decision: if checked.allow { "allow" } else { "deny" }.to_owned(),
             rule: checked.rule.clone(),
             outcome,
             request,
+            prev: String::new(),
         };
         let seq = match audit {
             Some(a) => match a.log(entry("request", None, None)).await {
@@ -403,18 +407,35 @@ async fn tail(
     };
     let (text, rx) = sink.tail(lines, follow);
     write(stream, &Response::TailChunk(text)).await?;
-    let Some(mut rx) = rx else {
+    let Some(rx) = rx else {
         return write(stream, &Response::TailEnd).await;
     };
+    // A chunk may end mid-line: the note starts on a line of its own.
+    let skipped = |n| format!("\n[proctor: {n} chunks skipped: the follower fell behind]\n");
+    follow_up(stream, rx, skipped, |c| Some(c.to_vec())).await
+}
+
+/// Streams what `rx` carries (as `bytes` renders it; `None` skips an item) until it ends
+/// (TailEnd) or the client hangs up; `skipped(n)` is the note for n items a slow follower
+/// missed.
+async fn follow_up<T: Clone>(
+    stream: &mut UnixStream,
+    mut rx: tokio::sync::broadcast::Receiver<T>,
+    skipped: impl Fn(u64) -> String,
+    bytes: impl Fn(&T) -> Option<Vec<u8>>,
+) -> std::io::Result<()> {
     let (mut rd, mut wr) = stream.split();
     let mut probe = [0u8; 1];
     loop {
         tokio::select! {
-            chunk = rx.recv() => match chunk {
-                Ok(c) => write(&mut wr, &Response::TailChunk(c.to_vec())).await?,
+            item = rx.recv() => match item {
+                Ok(item) => {
+                    if let Some(b) = bytes(&item) {
+                        write(&mut wr, &Response::TailChunk(b)).await?;
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let note = format!("\n[proctor: {n} chunks skipped: the follower fell behind]\n");
-                    write(&mut wr, &Response::TailChunk(note.into_bytes())).await?;
+                    write(&mut wr, &Response::TailChunk(skipped(n).into_bytes())).await?;
                 }
                 Err(_) => return write(&mut wr, &Response::TailEnd).await,
             },
@@ -456,7 +477,7 @@ async fn audit_tail(
             return write(stream, &r).await;
         }
     }
-    let Some(mut rx) = rx else {
+    let Some(rx) = rx else {
         return write(stream, &Response::TailEnd).await;
     };
     let wanted = |line: &str| match user {
@@ -465,24 +486,9 @@ async fn audit_tail(
             serde_json::from_str::<proctor_api::audit::Record>(line).is_ok_and(|r| r.user == u)
         }
     };
-    let (mut rd, mut wr) = stream.split();
-    let mut probe = [0u8; 1];
-    loop {
-        tokio::select! {
-            line = rx.recv() => match line {
-                Ok(l) if wanted(&l) => write(&mut wr, &Response::TailChunk(l.as_bytes().to_vec())).await?,
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let note = format!("[proctor: {n} records skipped: the follower fell behind]\n");
-                    write(&mut wr, &Response::TailChunk(note.into_bytes())).await?;
-                }
-                Err(_) => return write(&mut wr, &Response::TailEnd).await,
-            },
-            r = rd.read(&mut probe) => {
-                if matches!(r, Ok(0) | Err(_)) {
-                    return Ok(());
-                }
-            }
-        }
-    }
+    let skipped = |n| format!("[proctor: {n} records skipped: the follower fell behind]\n");
+    follow_up(stream, rx, skipped, |l| {
+        wanted(l).then(|| l.as_bytes().to_vec())
+    })
+    .await
 }

@@ -15,12 +15,6 @@ pub fn inherited_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Takes ownership of an fd that arrived as SCM_RIGHTS.
-pub fn received_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: recvmsg just installed this fd in our table; nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
 /// An fd that is open, under the same number, for as long as its holder lives.
 pub trait HeldFd: std::os::fd::AsRawFd {}
 impl HeldFd for OwnedFd {}
@@ -36,15 +30,6 @@ pub fn async_fd<F: HeldFd>(
     // AsyncFd holds it from here on.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
         .map_err(|e| e.into_parts().1)
-}
-
-/// `prctl(PR_SET_DUMPABLE, 0)`.
-pub fn set_non_dumpable() -> std::io::Result<()> {
-    // SAFETY: plain prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! proctorctl: the command line for proctor's control daemon, in the manner of supervisorctl.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod client;
 mod output;

@@ -1,5 +1,6 @@
 //! Prints the audit log that an `audit_verify` input builds (its structured half), and what
 //! `verify` says about it: `cargo run --example audit_log artifacts/audit_verify/crash-...`
+#![forbid(unsafe_code)]
 fn main() {
     let path = std::env::args().nth(1).expect("usage: audit_log FILE");
     let data = std::fs::read(path).expect("read the input");

@@ -3,6 +3,7 @@
 //! frames, orders, helper messages and audit logs encoded with proctor-wire's own encoders.
 //!
 //!     cd fuzz && cargo run --example seeds
+#![forbid(unsafe_code)]
 use proctor_api::audit::{hash, Record, GENESIS};
 use proctor_api::control::*;
 use nix::unistd::Pid;
@@ -309,11 +310,11 @@ fn helper_seeds() {
         },
         HelperMsg::Refused {
             seq: Seq(5),
-            refusal: Refusal::Config(Diagnostic::bounded(
-                "/etc/proctor/proctor.conf".into(),
-                12,
-                "[program:a] user 'x' does not exist".into(),
-            )),
+            refusal: Refusal::Config(Diagnostic {
+                file: "/etc/proctor/proctor.conf".into(),
+                line: 12,
+                message: "[program:a] user 'x' does not exist".into(),
+            }),
         },
         HelperMsg::Refused {
             seq: Seq(5),

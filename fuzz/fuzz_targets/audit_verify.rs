@@ -11,6 +11,7 @@
 //!    at the changed line or the one after (an edit of the very last record cannot be seen from
 //!    the file alone, as README.md says, so that case is only run, not judged).
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use proctor_fuzz::AuditChain;

@@ -10,6 +10,7 @@
 //! with their numbers, a non-empty argv, `user=` on every program in root mode) and survives the
 //! postcard round trip proctord uses to hand it to controld.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use proctor_config::{load, Config, Diagnostic, LoadContext};

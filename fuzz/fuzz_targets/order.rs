@@ -2,6 +2,7 @@
 //! must be zero, so an accepted record encodes back to exactly the input bytes; a refused one
 //! stays refused, with the same error.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use proctor_wire::order::{Order, ORDER_LEN};

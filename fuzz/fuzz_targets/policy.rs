@@ -3,6 +3,7 @@
 //! names the file and a line of it; decisions for fixed callers, actions and processes do not
 //! panic, root is always allowed, and a verdict names what decided it.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use proctor_policy::{Action, Peer, Policy, Target};

@@ -1,4 +1,5 @@
 //! What the fuzz targets share.
+#![forbid(unsafe_code)]
 
 use arbitrary::{Arbitrary, Unstructured};
 use proctor_api::audit::{Record, GENESIS};
@@ -28,19 +29,10 @@ where
 /// FILE` prints the log an input builds).
 #[derive(Arbitrary, Debug)]
 pub struct Rec {
-    pub time: String,
-    /// Added to the previous seq when the chain is not consecutive.
+    /// Added to the previous seq when the chain is not consecutive (the record's own `seq`
+    /// and `prev` are replaced as controld's writer replaces them).
     pub seq_step: u64,
-    pub kind: String,
-    pub uid: u32,
-    pub user: String,
-    pub pid: Option<i32>,
-    pub action: String,
-    pub targets: Vec<String>,
-    pub decision: String,
-    pub rule: String,
-    pub outcome: Option<String>,
-    pub request: Option<u64>,
+    pub record: Record,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -83,26 +75,11 @@ impl AuditChain {
                 Some(&p) => p.wrapping_add(r.seq_step),
             };
             seqs.push(seq);
-            let kind = if i == 0 && log.rotated_from.is_some() {
-                "rotated".to_owned()
-            } else {
-                r.kind.clone()
-            };
-            let rec = Record {
-                time: r.time.clone(),
-                seq,
-                kind,
-                uid: r.uid,
-                user: r.user.clone(),
-                pid: r.pid,
-                action: r.action.clone(),
-                targets: r.targets.clone(),
-                decision: r.decision.clone(),
-                rule: r.rule.clone(),
-                outcome: r.outcome.clone(),
-                request: r.request,
-                prev: String::new(),
-            };
+            let mut rec = r.record.clone();
+            rec.seq = seq;
+            if i == 0 && log.rotated_from.is_some() {
+                rec.kind = "rotated".to_owned();
+            }
             let line = rec.chained(&mut prev).expect("a record serializes");
             assert!(!line.contains('\n'), "a record's JSON holds a newline");
             line_starts.push(text.len());

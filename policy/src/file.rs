@@ -12,29 +12,12 @@
 use crate::{Action, Peer, Target, Verdict};
 use nix::unistd::{Group, User};
 use serde::Deserialize;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// A refused policy file: `file:line: problem` (line 0 when it is about the whole file).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyError {
-    pub file: PathBuf,
-    pub line: u32,
-    pub message: String,
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
-        }
-    }
-}
-
-impl std::error::Error for PolicyError {}
+/// A refused policy file: `file:line: problem` (line 0 when it is about the whole file), the
+/// same shape as every other file error.
+pub use proctor_config::Diagnostic as PolicyError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

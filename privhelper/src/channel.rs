@@ -1,11 +1,12 @@
 //! proctord's end of the SOCK_SEQPACKET socketpair to controld: fixed-size orders in, postcard
 //! messages (with pipe fds) out.
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use proctor_sandbox::fdpass;
 use proctor_wire::helper::MAX_HELPER_MSG;
 use proctor_wire::ids::Seq;
 use proctor_wire::order::{Order, OrderError, ORDER_LEN};
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 pub struct Channel {
@@ -41,36 +42,17 @@ impl Channel {
         // One byte more than an order, so an oversized datagram shows as too long rather than
         // silently cut to size.
         let mut buf = [0u8; ORDER_LEN + 1];
-        let mut cmsg = nix::cmsg_space!([RawFd; 4]);
-        let (len, truncated, fds) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(m) => m,
-                Err(nix::errno::Errno::EAGAIN) => return Ok(Incoming::WouldBlock),
-                Err(nix::errno::Errno::EINTR) => return Ok(Incoming::WouldBlock),
-                Err(e) => return Err(e.into()),
-            };
-            let mut fds = Vec::new();
-            for c in msg.cmsgs().map_err(io::Error::from)? {
-                if let ControlMessageOwned::ScmRights(rights) = c {
-                    fds.extend(rights);
-                }
+        let got = match fdpass::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(got) => got,
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {
+                return Ok(Incoming::WouldBlock)
             }
-            let truncated = msg
-                .flags
-                .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
-            (msg.bytes, truncated, fds)
+            Err(e) => return Err(e.into()),
         };
-        let had_fds = !fds.is_empty();
-        for fd in fds {
-            // SAFETY-free ownership: the kernel gave us these fds; wrap and drop closes them.
-            drop(own(fd));
-        }
+        let (len, truncated) = (got.len, got.data_cut);
+        // Orders never carry fds: whatever came is closed here, unread.
+        let had_fds = !got.fds.is_empty() || got.fds_cut;
+        drop(got.fds);
         if len == 0 && !truncated && !had_fds {
             return Ok(Incoming::Closed);
         }
@@ -115,8 +97,4 @@ impl Channel {
             }
         }
     }
-}
-
-fn own(fd: RawFd) -> OwnedFd {
-    crate::sys::own_fd(fd)
 }

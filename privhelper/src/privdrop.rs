@@ -69,7 +69,7 @@ pub fn drop_root(account: &User) -> Result<(), String> {
     set(CapSet::Effective, &KEPT)?;
     set(CapSet::Permitted, &KEPT)?;
     // 7. No core dumps, /proc/PID/mem closed to the helper's own uid.
-    sys::set_non_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
+    proctor_sandbox::set_non_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
     // CAP_SETUID alone would still allow setresuid(0): what forbids it is the seccomp filter
     // installed next (a call to become uid or gid 0 kills the process; seccomp.rs tests it).
     // Securebits already make such a uid 0 worthless at exec.
@@ -110,7 +110,7 @@ pub fn verify(account: &User) -> Result<(), String> {
             ));
         }
     }
-    if sys::is_dumpable() {
+    if proctor_sandbox::is_dumpable() {
         return Err("proctord is still dumpable".into());
     }
     match sys::securebits() {

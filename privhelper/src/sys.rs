@@ -186,9 +186,9 @@ fn child_fail(shared: &Shared<'_, '_>, step: ChildStep) -> ! {
 
 fn child_after_fork(st: &Shared<'_, '_>) -> ! {
     let plan = st.plan;
-    // SAFETY (whole block): only raw syscalls listed in signal-safety(7) or plain syscalls, on
-    // pointers into `plan`, whose memory was allocated before the clone and stays valid while
-    // the parent is suspended. Nothing allocates, locks or unwinds.
+    // SAFETY: (the whole block) only raw syscalls listed in signal-safety(7) or plain
+    // syscalls, on pointers into `plan`, whose memory was allocated before the clone and stays
+    // valid while the parent is suspended. Nothing allocates, locks or unwinds.
     unsafe {
         // Signals first: dispositions that proctord ignores would survive execve, and the mask
         // proctord blocks for its signalfd would be inherited. The raw syscall, not libc's
@@ -450,20 +450,4 @@ pub fn securebits() -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(rc as u32)
-}
-
-/// `prctl(PR_SET_DUMPABLE, 0)`: no core dumps, and /proc/PID stays root's, so no other process
-/// of the same uid can read proctord's memory.
-pub fn set_non_dumpable() -> io::Result<()> {
-    // SAFETY: plain prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// `prctl(PR_GET_DUMPABLE)`.
-pub fn is_dumpable() -> bool {
-    // SAFETY: plain prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 }
 }

@@ -1,14 +1,19 @@
-//! What proctord and proctor-controld share about seccomp: a deny-list filter (kill the listed
-//! calls, allow the rest) paired with a second filter that refuses clone3 with ENOSYS, since
-//! clone3 keeps its flags in memory where no filter can read them and libc then falls back to
-//! clone, whose flags the kill rules see. Also, for tests, running code in a forked child.
+//! What proctord and proctor-controld share at the OS boundary:
+//!
+//! - seccomp: a deny-list filter (kill the listed calls, allow the rest) paired with a second
+//!   filter that refuses clone3 with ENOSYS, since clone3 keeps its flags in memory where no
+//!   filter can read them and libc then falls back to clone, whose flags the kill rules see;
+//! - dumpability ([`set_non_dumpable`]);
+//! - receiving file descriptors over a unix socket ([`fdpass`]);
+//! - for tests, running code in a forked child (the `testing` feature).
 
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, SeccompRule};
 use std::collections::BTreeMap;
 
-#[cfg(feature = "testing")]
+pub mod fdpass;
 mod sys;
 
+pub use sys::{is_dumpable, set_non_dumpable};
 #[cfg(feature = "testing")]
 pub use sys::{raw_syscall, run_in_child, ChildEnd};
 

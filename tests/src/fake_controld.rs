@@ -2,43 +2,31 @@
 //! under the name `proctor-controld`, it sends proctord forged orders and writes what came back,
 //! one line per step, to the file named by $PROCTOR_FAKE_OUT. The end-to-end test
 //! `forged_orders.rs` reads it.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use proctor_config::Config;
+use proctor_sandbox::fdpass;
 use proctor_wire::helper::HelperMsg;
 use proctor_wire::ids::{ChildId, Generation, InstanceIndex, ProgramIndex, Seq};
 use proctor_wire::order::{Order, OrderKind};
 use proctor_wire::refusal::{Names, Refusal};
 use proctor_wire::signal::AllowedSignal;
-use std::io::{IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::{IoSlice, Read, Seek, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 const LINK: RawFd = 3;
 
-/// The next message, and the fds that came with it (closed by the caller).
-fn recv_with_fds() -> Option<(HelperMsg, Vec<RawFd>)> {
+/// The next message, and the fds that came with it.
+fn recv_with_fds() -> Option<(HelperMsg, Vec<OwnedFd>)> {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(LINK, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC).ok()?;
-    let n = msg.bytes;
-    let mut received = Vec::new();
-    for c in msg.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            received.extend(fds);
-        }
-    }
-    Some((proctor_wire::decode_exact(&buf[..n]).ok()?, received))
+    let got = fdpass::recv(LINK, &mut buf, MsgFlags::empty()).ok()?;
+    Some((proctor_wire::decode_exact(&buf[..got.len]).ok()?, got.fds))
 }
 
 /// The next message; its fds (pipes, config memfd) are closed.
 fn recv() -> Option<HelperMsg> {
-    let (m, fds) = recv_with_fds()?;
-    for fd in fds {
-        let _ = nix::unistd::close(fd);
-    }
-    Some(m)
+    recv_with_fds().map(|(m, _)| m)
 }
 
 /// A refusal worded as controld words it, with the names from the config proctord sent.
@@ -102,14 +90,12 @@ fn order(seq: u32, kind: OrderKind) -> [u8; 32] {
     .encode()
 }
 
-/// The config in the memfd proctord sent, read through /proc (this binary has no unsafe code
-/// to take ownership of a raw fd); the fd is closed.
-fn read_config(fd: RawFd) -> Option<Config> {
+/// The config in the memfd proctord sent (its offset is where proctord's write ended).
+fn read_config(fd: OwnedFd) -> Option<Config> {
     let mut bytes = Vec::new();
-    let read = std::fs::File::open(format!("/proc/self/fd/{fd}"))
-        .and_then(|mut f| f.read_to_end(&mut bytes));
-    let _ = nix::unistd::close(fd);
-    read.ok()?;
+    let mut file = std::fs::File::from(fd);
+    file.seek(std::io::SeekFrom::Start(0)).ok()?;
+    file.read_to_end(&mut bytes).ok()?;
     proctor_wire::decode_exact(&bytes).ok()
 }
 
@@ -124,11 +110,7 @@ fn main() {
         let _ = writeln!(out, "no hello");
         return;
     };
-    let config = fds.pop().and_then(read_config);
-    for fd in fds {
-        let _ = nix::unistd::close(fd);
-    }
-    let Some(config) = config else {
+    let Some(config) = fds.pop().and_then(read_config) else {
         let _ = writeln!(out, "no config with the hello");
         return;
     };

@@ -2,6 +2,7 @@
 //! directories. As root, everything runs as the `proctest-user` account (created on first use),
 //! because this release's proctord is for ordinary users; otherwise as the calling user.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 pub mod root;
 
@@ -22,8 +23,15 @@ pub struct Account {
     pub gid: u32,
 }
 
-/// Creates a system account if it does not exist (idempotent; safe when tests race).
+/// Creates a system account with a group of its own if it does not exist (idempotent; safe when
+/// tests race).
 pub fn ensure_account(name: &str) -> Account {
+    ensure_account_with(name, &["--user-group"])
+}
+
+/// Creates a system account if it does not exist, with `group_args` for useradd saying what
+/// its primary group is (`--user-group`, or `--gid N`).
+pub fn ensure_account_with(name: &str, group_args: &[&str]) -> Account {
     let lookup = || nix::unistd::User::from_name(name).ok().flatten();
     // Tests run in parallel and useradd locks /etc/passwd: retry while another one holds it.
     for _ in 0..50 {
@@ -36,9 +44,9 @@ pub fn ensure_account(name: &str) -> Account {
                 "--no-create-home",
                 "--shell",
                 "/usr/sbin/nologin",
-                "--user-group",
-                name,
             ])
+            .args(group_args)
+            .arg(name)
             .stderr(Stdio::null())
             .status();
         if lookup().is_none() {

@@ -1,7 +1,7 @@
 //! A probe run as a service by the end-to-end tests: it writes what it sees of itself (open fds,
 //! identity, signal state, session, environment) to stdout, one `key=value` per line, then
 //! sleeps until stopped.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 /// `proctor-probe --count N [--every-ms M] [--delay-ms D]`: after D ms, writes `line 1` ..
 /// `line N` to stdout (blocking when the pipe is full, as any service does), M ms apart, then

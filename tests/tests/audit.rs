@@ -2,6 +2,7 @@
 //! is refused with the reason and nothing runs; when space returns, requests work again and the
 //! chain is intact. Needs root (a small tmpfs).
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::root::{accounts, RootDaemon};
 use proctor_tests::*;

@@ -1,6 +1,7 @@
 //! The real proctord refuses bad configs: exit status 2, one `file:line: problem` message, and
 //! nothing started.
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::process::Stdio;

@@ -2,6 +2,7 @@
 //! version and silent clients are dropped without harm to anyone else; clients are served
 //! concurrently; only the daemon's own user and root may use it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_api::control::{
     read_frame, write_frame, ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION,

@@ -1,6 +1,7 @@
 //! The daemon as a whole: one per socket, orderly shutdown, surviving the death of controld,
 //! the demo, and `--check`.
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;

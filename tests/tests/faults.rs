@@ -3,6 +3,7 @@
 //! daemonised grandchildren. Quick sizes by default; `PROCTOR_SLOW_TESTS=1` runs the full ones
 //! (200 services, a 10 s freeze).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;

@@ -2,6 +2,7 @@
 //! (`proctor-fake-controld`) that sends forged orders, and every one is refused with its reason
 //! while proctord keeps serving.
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::os::unix::fs::PermissionsExt;

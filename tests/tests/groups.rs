@@ -1,6 +1,7 @@
 //! Groups, priorities and numprocs: start and stop order, `group:name` / `group:*` / bare group
 //! names, homogeneous process groups, `pid all` and `avail`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::time::Duration;

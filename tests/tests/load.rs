@@ -3,6 +3,7 @@
 //! latencies are printed, never asserted. Quick sizes by default (100 services, 20 clients x
 //! 20 requests); `PROCTOR_SLOW_TESTS=1` runs the full ones (1,000 services, 100 clients x 100).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::time::{Duration, Instant};

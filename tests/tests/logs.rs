@@ -1,6 +1,7 @@
 //! Capturing service output: AUTO, custom and NONE log files, redirect_stderr, size rotation,
 //! lossless capture of a fast writer, and `proctorctl tail` (with -n, stderr and -f).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::io::BufRead;

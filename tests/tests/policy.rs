@@ -2,6 +2,7 @@
 //! actions × programs against a policy with groups, globs and admins. Needs root to create the
 //! test accounts and groups.
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::process::Command;

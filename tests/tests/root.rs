@@ -2,6 +2,7 @@
 //! accounts of proctord and controld, read from /proc. These tests need root; elsewhere they
 //! say so with a `SKIP:` line (and `.ci/run`, which runs as root, fails if any is printed).
 #![allow(clippy::unwrap_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::root::*;
 use proctor_tests::*;
@@ -203,23 +204,7 @@ fn bad_accounts_are_refused_as_root() {
     }
     accounts();
     // An account whose primary group is root's.
-    if nix::unistd::User::from_name("proctest-gid0")
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        let _ = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                "--gid",
-                "0",
-                "proctest-gid0",
-            ])
-            .status();
-    }
+    ensure_account_with("proctest-gid0", &["--gid", "0"]);
     let cases = [
         (
             "[program:a]\ncommand = /bin/true\nuser = proctest-gid0\n",

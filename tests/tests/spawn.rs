@@ -2,6 +2,7 @@
 //! state, its own session, Supervisor's environment variables, its directory and umask; and
 //! who its parent is.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::collections::HashMap;

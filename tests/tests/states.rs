@@ -1,6 +1,7 @@
 //! Supervisor's process state machine, observed through `proctorctl status --json` on the real
 //! daemon.
 #![allow(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! `reread` and `update`: what changed is reported by group, `reread` applies nothing, `update`
 //! removes, restarts and adds exactly what changed, and a broken config changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use proctor_tests::*;
 use std::time::Duration;

@@ -6,6 +6,7 @@
 use crate::ids::{ChildId, Generation, InstanceIndex, ProgramIndex};
 use crate::order::OrderError;
 use crate::signal::AllowedSignal;
+pub use proctor_config::Diagnostic;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -65,7 +66,8 @@ pub enum Refusal {
     },
     Spawn(SpawnFailure),
     /// The config file no longer loads. The diagnostic is the config loader's, about the
-    /// admin's own file (the one text proctord passes on, cut to [`MAX_DIAGNOSTIC`] bytes).
+    /// admin's own file: the one text proctord passes on, cut to [`MAX_DIAGNOSTIC`] bytes
+    /// ([`Diagnostic::bounded`]).
     Config(Diagnostic),
     /// The config or a child's pipes could not be handed to controld.
     Handover {
@@ -81,50 +83,8 @@ pub enum Handover {
     Pipes,
 }
 
-/// The longest diagnostic message passed on.
+/// The longest diagnostic message (and file name) passed on.
 pub const MAX_DIAGNOSTIC: usize = 4096;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Diagnostic {
-    pub file: String,
-    /// 0 when the problem is not on one line.
-    pub line: u32,
-    pub message: String,
-}
-
-impl Diagnostic {
-    /// A diagnostic whose message fits one message to controld.
-    pub fn bounded(file: String, line: u32, mut message: String) -> Diagnostic {
-        if message.len() > MAX_DIAGNOSTIC {
-            let mut cut = MAX_DIAGNOSTIC;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
-        let file = if file.len() > MAX_DIAGNOSTIC {
-            "(config file)".to_owned()
-        } else {
-            file
-        };
-        Diagnostic {
-            file,
-            line,
-            message,
-        }
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(f, "{}:{}: {}", self.file, self.line, self.message)
-        }
-    }
-}
 
 /// Why a service was not started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -393,7 +353,12 @@ mod tests {
 
     #[test]
     fn diagnostics_are_bounded() {
-        let d = Diagnostic::bounded("f".into(), 3, "é".repeat(MAX_DIAGNOSTIC));
+        let d = Diagnostic {
+            file: "f".repeat(3 * MAX_DIAGNOSTIC).into(),
+            line: 3,
+            message: "é".repeat(MAX_DIAGNOSTIC),
+        }
+        .bounded(MAX_DIAGNOSTIC);
         assert!(d.message.len() <= MAX_DIAGNOSTIC + '…'.len_utf8());
         let bytes = postcard::to_stdvec(&Refusal::Config(d)).unwrap();
         assert!(bytes.len() < crate::helper::MAX_HELPER_MSG);

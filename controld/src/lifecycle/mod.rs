@@ -436,26 +436,23 @@ impl Lifecycle {
 
     /// Supervisor's reaction to an exit, by the state the process was in.
     fn exited(&mut self, s: &Settings<'_>, ctx: Ctx, status: ExitStatus, fx: &mut Vec<Effect>) {
-        match self.phase {
-            Phase::Stopping(_) => {
-                self.record_exit(s, ctx, status);
-                fx.push(Effect::Log(
-                    Level::Info,
-                    format!("stopped: {} ({})", s.namespec, how(status)),
-                ));
-                fx.push(Effect::Disarm);
-                self.enter(Phase::Stopped, fx);
-            }
-            Phase::Starting(_) => {
-                self.record_exit(s, ctx, status);
-                fx.push(Effect::Log(
-                    Level::Info,
-                    format!("exited: {} ({}; not expected)", s.namespec, how(status)),
-                ));
-                fx.push(Effect::Disarm);
-                self.start_failed(s, EXITED_TOO_QUICKLY.to_owned(), false, fx);
-            }
-            _ => self.exited_running(s, ctx, status, fx),
+        let stopping = match self.phase {
+            Phase::Stopping(_) => true,
+            Phase::Starting(_) => false,
+            _ => return self.exited_running(s, ctx, status, fx),
+        };
+        self.record_exit(s, ctx, status);
+        let line = if stopping {
+            format!("stopped: {} ({})", s.namespec, how(status))
+        } else {
+            format!("exited: {} ({}; not expected)", s.namespec, how(status))
+        };
+        fx.push(Effect::Log(Level::Info, line));
+        fx.push(Effect::Disarm);
+        if stopping {
+            self.enter(Phase::Stopped, fx);
+        } else {
+            self.start_failed(s, EXITED_TOO_QUICKLY.to_owned(), false, fx);
         }
     }
 

@@ -10,7 +10,7 @@ use proctor_config::Config;
 use proctor_wire::helper::{HelperMsg, Pipes};
 use proctor_wire::ids::{ChildId, Generation, InstanceIndex, ProgramIndex, Seq};
 use proctor_wire::order::{Order, OrderKind};
-use proctor_wire::refusal::{Diagnostic, Errno, Handover, Refusal};
+use proctor_wire::refusal::{Errno, Handover, Refusal, MAX_DIAGNOSTIC};
 use proctor_wire::signal::AllowedSignal;
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -160,13 +160,8 @@ impl Helper {
 
     /// Reads the config file again and sends it; with `current`, it is in force from now on.
     fn read_config(&mut self, seq: Seq, current: bool) -> Result<(), Refusal> {
-        let loaded = proctor_config::load(&self.config_path, &self.load_ctx).map_err(|d| {
-            Refusal::Config(Diagnostic::bounded(
-                d.file.display().to_string(),
-                d.line,
-                d.message,
-            ))
-        })?;
+        let loaded = proctor_config::load(&self.config_path, &self.load_ctx)
+            .map_err(|d| Refusal::Config(d.bounded(MAX_DIAGNOSTIC)))?;
         for w in &loaded.warnings {
             warn!("{w}");
         }

@@ -155,7 +155,9 @@ pub fn uptime(secs: u64) -> String {
 
 /// `Nov 24 01:02 AM`, in the system's time zone.
 fn local_time(secs: u64) -> String {
-    jiff::Timestamp::from_second(secs as i64)
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
         .map(|t| {
             t.to_zoned_datetime(jiff::tz::TimeZone::system())
                 .strftime("%b %d %I:%M %p")

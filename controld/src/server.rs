@@ -80,8 +80,9 @@ async fn write<W: tokio::io::AsyncWrite + Unpin>(
     r: &Response,
 ) -> std::io::Result<()> {
     let body = postcard::to_stdvec(r).map_err(std::io::Error::other)?;
+    let len = u32::try_from(body.len()).map_err(|_| std::io::Error::other("response too large"))?;
     let mut buf = Vec::with_capacity(body.len() + 4);
-    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(&body);
     match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&buf)).await {
         Ok(r) => r,

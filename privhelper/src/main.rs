@@ -257,5 +257,5 @@ fn run(args: Args) -> Result<u8, String> {
     if code != 0 {
         error!(code, "proctord exiting with an error");
     }
-    Ok(code as u8)
+    Ok(u8::try_from(code).unwrap_or(1))
 }

@@ -77,12 +77,17 @@ def ctx_delta(before, after):
     return sum(n - before.get(t, 0) for t, n in after.items())
 
 
+def programs(n):
+    """The same n programs for every daemon: sleepers as the unprivileged account, RUNNING at once."""
+    return "".join(f"[program:p{i}]\ncommand = /bin/sleep 100000\nuser = {USER}\nstartsecs = 0\n\n" for i in range(n))
+
+
 class Proctor:
     name = "proctor"
 
     def __init__(self, n, d):
         self.d, self.sock = d, os.path.join(d, "proctor.sock")
-        progs = "".join(f"[program:p{i}]\ncommand = /bin/sleep 100000\nuser = {USER}\nstartsecs = 0\n\n" for i in range(n))
+        progs = programs(n)
         self.conf = os.path.join(d, "proctor.conf")
         open(self.conf, "w").write(
             f"[unix_http_server]\nfile = {self.sock}\nchmod = 0700\n\n[supervisord]\nchildlogdir = {d}/log\n\n"
@@ -137,7 +142,7 @@ class Supervisord:
 
     def __init__(self, n, d):
         self.d, self.sock = d, os.path.join(d, "supervisor.sock")
-        progs = "".join(f"[program:p{i}]\ncommand = /bin/sleep 100000\nuser = {USER}\nstartsecs = 0\n\n" for i in range(n))
+        progs = programs(n)
         self.conf = os.path.join(d, "supervisord.conf")
         os.makedirs(os.path.join(d, "log"), exist_ok=True)
         open(self.conf, "w").write(

@@ -82,6 +82,11 @@ fn send_raw(bytes: &[u8], fds: &[RawFd]) {
     let _ = sendmsg::<()>(LINK, &iov, cmsgs, MsgFlags::empty(), None);
 }
 
+/// How many fds `pid` has open.
+fn fd_count(pid: nix::unistd::Pid) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 fn order(seq: u32, kind: OrderKind) -> [u8; 32] {
     Order {
         seq: Seq(seq),
@@ -175,6 +180,25 @@ fn main() {
     let fd = devnull.as_ref().map_or(-1, |f| f.as_raw_fd());
     let with_fd = order(11, OrderKind::Children);
     results.push(step("record with an fd", &with_fd, &[fd], 11));
+    // More fds than an order could ever carry, many times: each is closed, none leaks, and the
+    // link stays up (the answers keep coming).
+    let before = fd_count(nix::unistd::getppid());
+    let mut answers = Vec::new();
+    for i in 0..50 {
+        let seq = 1000 + i;
+        let with_fds = order(seq, OrderKind::Children);
+        answers.push(step("", &with_fds, &[fd; 8], seq).1);
+    }
+    answers.dedup();
+    let after = fd_count(nix::unistd::getppid());
+    let grown = match (before, after) {
+        (Some(b), Some(a)) => format!("{:+}", a as i64 - b as i64),
+        _ => "unknown (cannot read /proc/PPID/fd)".into(),
+    };
+    results.push((
+        "50 records with 8 fds each".into(),
+        format!("{}; proctord's open fds {grown}", answers.join(" / ")),
+    ));
     let kill = OrderKind::Signal {
         id: first_id,
         signal: AllowedSignal::Kill,

@@ -96,19 +96,9 @@ impl Supervisor {
                 pipes,
                 ..
             } => {
-                let key = (program, process_num);
-                let Some(p) = self.procs.get_mut(&key) else {
-                    warn!(
-                        %pid,
-                        "proctord has a child of program {} that the config no longer has", key.0
-                    );
-                    return;
-                };
-                attach_pipes(p, &mut fds, pipes.stderr);
-                info!("adopted '{}' (pid {pid}) from proctord", p.namespec);
-                self.by_id.insert(id, key.clone());
                 let child = Child { id, pid };
-                let _ = self.feed(&key, Input::Adopted { child, started }).await;
+                self.adopt((program, process_num), child, started, fds, pipes)
+                    .await
             }
             HelperMsg::ExitedAway {
                 program,
@@ -117,27 +107,12 @@ impl Supervisor {
                 pipes,
                 ..
             } => {
-                let key = (program, process_num);
-                let Some(p) = self.procs.get_mut(&key) else {
-                    return;
-                };
-                // What it wrote last may still be in its pipes.
-                attach_pipes(p, &mut fds, pipes.stderr);
-                let _ = self.feed(&key, Input::ExitedAway(status)).await;
+                self.exited_away((program, process_num), status, fds, pipes)
+                    .await
             }
             HelperMsg::ChildrenEnd { seq } => {
                 if let Some(Pending::Children { first_start }) = self.pending.remove(&seq) {
-                    if first_start {
-                        let keys: Vec<Key> = self
-                            .procs
-                            .iter()
-                            .filter(|(_, p)| p.cfg.autostart && p.life.phase == Phase::Stopped)
-                            .map(|(k, _)| k.clone())
-                            .collect();
-                        let _ = self.start_keys(keys).await;
-                    } else {
-                        info!("restarted: adopted {} running services", self.by_id.len());
-                    }
+                    self.children_listed(first_start).await;
                 }
             }
             HelperMsg::ShutdownRequested => self.shutdown(),
@@ -179,7 +154,7 @@ impl Supervisor {
     }
 }
 
-fn attach_pipes(p: &mut Proc, fds: &mut Vec<OwnedFd>, has_stderr: bool) {
+pub(super) fn attach_pipes(p: &mut Proc, fds: &mut Vec<OwnedFd>, has_stderr: bool) {
     let mut it = std::mem::take(fds).into_iter();
     if let Some(out) = it.next() {
         tokio::spawn(logs::pump(out, p.stdout.clone()));

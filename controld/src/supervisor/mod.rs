@@ -6,12 +6,13 @@
 //!
 //! - [`drive`]: feeds a process's lifecycle and carries out its effects (orders, timers,
 //!   waiters).
-//! - [`from_helper`]: proctord's messages, adoption after a controld restart among them.
+//! - [`from_helper`]: proctord's messages; [`adopt`]: what a controld learns when it starts.
 //! - [`commands`]: the control socket's commands; [`names`] resolves the names they carry.
 //! - [`updating`]: `reread`, `update` and `avail`.
 //! - [`join`]: collecting the results of many starts, stops or signals.
 //! - [`timers`]: one timer per process, in one queue.
 
+mod adopt;
 mod commands;
 mod drive;
 mod from_helper;

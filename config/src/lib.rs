@@ -64,7 +64,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// The same diagnostic with its message cut to at most `max` bytes (and an ellipsis), and
-    /// its file name too: a message that quotes config text can be any length.
+    /// its file name too, as UTF-8 (lossily): fit to pass on whatever the file's name and text.
     pub fn bounded(mut self, max: usize) -> Diagnostic {
         fn cut(s: &mut String, max: usize) {
             if s.len() > max {
@@ -78,10 +78,8 @@ impl Diagnostic {
         }
         cut(&mut self.message, max);
         let mut file = self.file.to_string_lossy().into_owned();
-        if file.len() > max {
-            cut(&mut file, max);
-            self.file = PathBuf::from(file);
-        }
+        cut(&mut file, max);
+        self.file = PathBuf::from(file);
         self
     }
 }

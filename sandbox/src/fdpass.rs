@@ -1,52 +1,87 @@
 //! Receiving one datagram and the file descriptors that came with it (SCM_RIGHTS), the one way
-//! both daemons (and the test stand-in for controld) do it. Every received fd is owned at once,
-//! so none can leak whatever the caller then decides.
+//! both daemons (and the test stand-in for controld) do it. Every descriptor that arrives is
+//! owned at once, so none can leak whatever the caller then decides: there is room for as many
+//! as the kernel passes in one message, and when the kernel could install only some (the
+//! process is out of fds), those are still owned and closed.
 
-use crate::sys::received_fd;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-use std::io::IoSliceMut;
+use crate::sys::recvmsg_fds;
+use nix::sys::socket::MsgFlags;
 use std::os::fd::{OwnedFd, RawFd};
-
-/// Room for as many fds as the kernel passes in one message (SCM_MAX_FD): control data is
-/// never cut for want of room, so a peer cannot make fds arrive that nobody owns. Callers check
-/// how many they expected.
-const MAX_FDS: usize = 253;
 
 pub struct Received {
     /// Bytes of the datagram in the buffer.
     pub len: usize,
     /// The datagram was longer than the buffer (MSG_TRUNC).
     pub data_cut: bool,
-    /// The kernel dropped fds it could not install (MSG_CTRUNC: this process is out of fds).
+    /// The kernel could not install every fd sent (MSG_CTRUNC: this process is out of fds).
     pub fds_cut: bool,
+    /// The fds it did install. Callers check how many they expected.
     pub fds: Vec<OwnedFd>,
 }
 
 /// One `recvmsg` into `buf`, without blocking when `flags` has MSG_DONTWAIT; fds are received
 /// close-on-exec.
 pub fn recv(fd: RawFd, buf: &mut [u8], flags: MsgFlags) -> nix::Result<Received> {
-    let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<()>(
-        fd,
-        &mut iov,
-        Some(&mut cmsg),
-        flags | MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let mut fds = Vec::new();
-    // `cmsgs` refuses to parse cut control data; with room for SCM_MAX_FD that happens only
-    // when the kernel could not install an fd (EMFILE), and then `fds_cut` says so.
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmRights(rights) = c {
-                fds.extend(rights.into_iter().map(received_fd));
-            }
-        }
-    }
+    let got = recvmsg_fds(fd, buf, flags.bits())?;
     Ok(Received {
-        len: msg.bytes,
-        data_cut: msg.flags.contains(MsgFlags::MSG_TRUNC),
-        fds_cut: msg.flags.contains(MsgFlags::MSG_CTRUNC),
-        fds,
+        len: got.len,
+        data_cut: got.flags & libc::MSG_TRUNC != 0,
+        fds_cut: got.flags & libc::MSG_CTRUNC != 0,
+        fds: got.fds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use nix::sys::socket::{
+        sendmsg, socketpair, AddressFamily, ControlMessage, SockFlag, SockType,
+    };
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_fd_sent_is_received_and_owned() {
+        let (a, b) = pair();
+        let devnull = std::fs::File::open("/dev/null").unwrap();
+        let fds = [devnull.as_raw_fd(); 20];
+        let rights = [ControlMessage::ScmRights(&fds)];
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &[IoSlice::new(b"hello")],
+            &rights,
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        let mut buf = [0u8; 3];
+        let got = recv(b.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).unwrap();
+        assert_eq!((got.len, got.data_cut, got.fds_cut), (3, true, false));
+        assert_eq!(got.fds.len(), 20);
+        assert_eq!(&buf, b"hel");
+    }
+
+    #[test]
+    fn nothing_to_read_and_a_closed_peer() {
+        let (a, b) = pair();
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            recv(b.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).err(),
+            Some(nix::errno::Errno::EAGAIN)
+        );
+        drop(a);
+        let got = recv(b.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).unwrap();
+        assert_eq!((got.len, got.fds.len()), (0, 0));
+    }
 }

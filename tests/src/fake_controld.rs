@@ -82,6 +82,57 @@ fn send_raw(bytes: &[u8], fds: &[RawFd]) {
     let _ = sendmsg::<()>(LINK, &iov, cmsgs, MsgFlags::empty(), None);
 }
 
+/// Runs `f` while proctord (our parent) can open only two more fds, then says what it
+/// answered and by how much proctord's open fds grew.
+fn out_of_fds(f: impl FnOnce() -> String) -> String {
+    let parent = nix::unistd::getppid();
+    let open: Vec<u32> = match std::fs::read_dir(format!("/proc/{parent}/fd")) {
+        Ok(d) => d
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(e) => return format!("cannot read /proc/PPID/fd: {e}"),
+    };
+    // The smallest limit below which exactly two fd numbers are free.
+    let mut limit = 0;
+    let mut free = 0;
+    while free < 2 {
+        if !open.contains(&limit) {
+            free += 1;
+        }
+        limit += 1;
+    }
+    let prlimit = |soft: &str| {
+        std::process::Command::new("prlimit")
+            .arg(format!("--pid={parent}"))
+            .arg(format!("--nofile={soft}:"))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let Ok(limits) = std::fs::read_to_string(format!("/proc/{parent}/limits")) else {
+        return "cannot read /proc/PPID/limits".into();
+    };
+    let Some(soft) = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .map(str::to_owned)
+    else {
+        return "no open-file limit in /proc/PPID/limits".into();
+    };
+    let before = fd_count(parent);
+    if !prlimit(&limit.to_string()) {
+        return "prlimit failed".into();
+    }
+    let answer = f();
+    let restored = prlimit(&soft);
+    let after = fd_count(parent);
+    let grown = match (before, after) {
+        (Some(b), Some(a)) => format!("{:+}", a as i64 - b as i64),
+        _ => "unknown".into(),
+    };
+    format!("{answer}; proctord's open fds {grown}; limit restored: {restored}")
+}
+
 /// How many fds `pid` has open.
 fn fd_count(pid: nix::unistd::Pid) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
@@ -198,6 +249,12 @@ fn main() {
     results.push((
         "50 records with 8 fds each".into(),
         format!("{}; proctord's open fds {grown}", answers.join(" / ")),
+    ));
+    // The same while proctord can open only two more fds: the kernel installs two of the eight
+    // and cuts the rest (MSG_CTRUNC); those two must be closed too.
+    results.push((
+        "8 fds while proctord is out of fds".into(),
+        out_of_fds(|| step("", &order(1100, OrderKind::Children), &[fd; 8], 1100).1),
     ));
     let kill = OrderKind::Signal {
         id: first_id,

@@ -54,6 +54,7 @@ long record: refused: order is 33 bytes, not 32
 non-zero reserved byte: refused: field reserved must be zero for this opcode
 record with an fd: refused: order carried file descriptors (closed unread)
 50 records with 8 fds each: refused: order carried file descriptors (closed unread); proctord's open fds +0
+8 fds while proctord is out of fds: refused: order carried file descriptors (closed unread); proctord's open fds +0; limit restored: true
 signal own child: signalled
 signal to a reaped id: refused: no live child with id 1
 spawn after all that: spawned id 2
@@ -61,5 +62,5 @@ done
 ";
     assert_eq!(got, expected, "proctord's log:\n{log}");
     // Every refusal is in proctord's own log too.
-    assert_eq!(log.matches("refused").count(), 60, "{log}");
+    assert_eq!(log.matches("refused").count(), 61, "{log}");
 }

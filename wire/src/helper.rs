@@ -114,3 +114,22 @@ pub enum HelperMsg {
     /// proctord was asked to stop (SIGTERM/SIGINT): stop every service, then send Quit.
     ShutdownRequested,
 }
+
+impl HelperMsg {
+    /// The order this message answers, if it answers one.
+    pub fn answers(&self) -> Option<Seq> {
+        match self {
+            HelperMsg::Config { seq, .. }
+            | HelperMsg::Spawned { seq, .. }
+            | HelperMsg::Signalled { seq }
+            | HelperMsg::Refused { seq, .. }
+            | HelperMsg::Child { seq, .. }
+            | HelperMsg::ExitedAway { seq, .. }
+            | HelperMsg::ChildrenEnd { seq } => Some(*seq),
+            HelperMsg::Hello { .. }
+            | HelperMsg::Exited { .. }
+            | HelperMsg::ReloadPolicy
+            | HelperMsg::ShutdownRequested => None,
+        }
+    }
+}

@@ -27,6 +27,14 @@ impl From<nix::errno::Errno> for Errno {
     }
 }
 
+impl Errno {
+    /// As nix words it (`EIO: Input/output error`), the form account lookups and pipes were
+    /// always reported in.
+    pub fn named(self) -> nix::errno::Errno {
+        nix::errno::Errno::from_raw(self.0)
+    }
+}
+
 impl From<&std::io::Error> for Errno {
     /// Errors without an OS number (none of proctord's calls make one) read as EIO.
     fn from(e: &std::io::Error) -> Errno {
@@ -69,11 +77,14 @@ pub enum Refusal {
     /// admin's own file: the one text proctord passes on, cut to [`MAX_DIAGNOSTIC`] bytes
     /// ([`Diagnostic::bounded`]).
     Config(Diagnostic),
-    /// The config or a child's pipes could not be handed to controld.
+    /// The config or a child's pipes could not be handed to controld; `errno` is `None` when
+    /// the config could not be encoded.
     Handover {
         what: Handover,
-        errno: Errno,
+        errno: Option<Errno>,
     },
+    /// The answer could not be encoded or was too large to send (proctord's log says which).
+    Unsendable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,17 +277,17 @@ impl fmt::Display for Refusal {
             }
             Refusal::Spawn(s) => f.write_str(&s.describe(Names::default())),
             Refusal::Config(d) => d.fmt(f),
-            Refusal::Handover {
-                what: Handover::Config,
-                errno,
-            } => write!(f, "cannot pass the config: {errno}"),
-            Refusal::Handover {
-                what: Handover::Pipes,
-                errno,
-            } => write!(
-                f,
-                "cannot pass the log pipes: {errno} (the new process was killed)"
-            ),
+            Refusal::Handover { what, errno } => {
+                let why = errno.map_or("it cannot be encoded".to_owned(), |e| e.to_string());
+                match what {
+                    Handover::Config => write!(f, "cannot pass the config: {why}"),
+                    Handover::Pipes => write!(
+                        f,
+                        "cannot pass the log pipes: {why} (the new process was killed)"
+                    ),
+                }
+            }
+            Refusal::Unsendable => f.write_str("proctord could not send its answer (see its log)"),
         }
     }
 }
@@ -289,10 +300,12 @@ impl SpawnFailure {
                 format!("program {} has no user=", names.program.unwrap_or("?"))
             }
             SpawnFailure::UnknownUser => format!("user '{user}' does not exist"),
-            SpawnFailure::UserLookup(e) => format!("cannot look up user '{user}': {e}"),
+            SpawnFailure::UserLookup(e) => format!("cannot look up user '{user}': {}", e.named()),
             SpawnFailure::PrivilegedUser => format!("user '{user}' has uid or gid 0: refused"),
             SpawnFailure::RootGroup => format!("user '{user}' is in group 0 (root): refused"),
-            SpawnFailure::GroupsLookup(e) => format!("cannot look up the groups of '{user}': {e}"),
+            SpawnFailure::GroupsLookup(e) => {
+                format!("cannot look up the groups of '{user}': {}", e.named())
+            }
             SpawnFailure::Nul(what) => {
                 let what = match what {
                     Text::UserName => "user name",
@@ -306,6 +319,11 @@ impl SpawnFailure {
             SpawnFailure::CommandNotFound => {
                 format!("can't find command '{}'", names.command.unwrap_or("?"))
             }
+            // Each as it was always worded: pipe2 through nix, the others through std.
+            SpawnFailure::Call {
+                call: Call::Pipe,
+                errno,
+            } => format!("pipe: {}", errno.named()),
             SpawnFailure::Call { call, errno } => {
                 let call = match call {
                     Call::OpenDevNull => "open /dev/null",

@@ -100,6 +100,10 @@ pub struct Ctx {
     pub now: u64,
     /// Every service is being stopped: nothing restarts.
     pub shutting_down: bool,
+    /// The program is in the config file proctord spawns from. A partial `update` can leave a
+    /// process whose program the file no longer has: it cannot be started until an update
+    /// removes it.
+    pub spawnable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -177,6 +181,9 @@ impl fmt::Display for Refusal {
 /// The reason shown after a process dies before `startsecs`, as Supervisor words it.
 pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
 
+/// The reason shown for a process whose program left the config file.
+pub const NOT_IN_CONFIG: &str = "no longer in the config file (run proctorctl update)";
+
 impl Phase {
     /// The state `status` shows.
     pub fn state(self) -> ProcessState {
@@ -230,10 +237,20 @@ impl Lifecycle {
                         Level::Warn,
                         format!("spawnerr: {}: {reason}", s.namespec),
                     ));
-                    if permanent {
-                        self.backoff = s.startretries;
+                    if permanent && !stop_requested {
+                        // No retry can help (the account is gone): FATAL now.
+                        self.spawnerr = reason;
+                        fx.push(Effect::Log(
+                            Level::Info,
+                            format!(
+                                "gave up: {} entered FATAL state: retrying cannot help",
+                                s.namespec
+                            ),
+                        ));
+                        self.enter(Phase::Fatal, &mut fx);
+                    } else {
+                        self.start_failed(s, reason, stop_requested, &mut fx);
                     }
-                    self.start_failed(s, reason, stop_requested, &mut fx);
                 }
             }
             Input::Exited { id, status } => match self.phase.child() {
@@ -277,6 +294,11 @@ impl Lifecycle {
     }
 
     fn spawn(&mut self, ctx: Ctx, fx: &mut Vec<Effect>) {
+        if !ctx.spawnable {
+            self.spawnerr = NOT_IN_CONFIG.to_owned();
+            self.enter(Phase::Fatal, fx);
+            return;
+        }
         self.laststart = ctx.now;
         self.spawnerr.clear();
         self.enter(

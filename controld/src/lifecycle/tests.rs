@@ -41,9 +41,20 @@ fn secs(n: u64) -> Duration {
 }
 
 fn run(life: &mut Lifecycle, s: &Settings<'_>, shutting_down: bool, input: Input) -> Vec<Effect> {
+    run_in(life, s, shutting_down, true, input)
+}
+
+fn run_in(
+    life: &mut Lifecycle,
+    s: &Settings<'_>,
+    shutting_down: bool,
+    spawnable: bool,
+    input: Input,
+) -> Vec<Effect> {
     let ctx = Ctx {
         now: NOW,
         shutting_down,
+        spawnable,
     };
     let fx = life
         .step(s, ctx, input.clone())
@@ -58,6 +69,7 @@ struct Row {
     before: Lifecycle,
     settings: Settings<'static>,
     shutting_down: bool,
+    spawnable: bool,
     input: Input,
     after: Phase,
     effects: Vec<Effect>,
@@ -75,6 +87,7 @@ fn row(
         before,
         settings: settings(AutoRestart::Unexpected),
         shutting_down: false,
+        spawnable: true,
         input,
         after,
         effects,
@@ -424,7 +437,40 @@ fn table() -> Vec<Row> {
         vec![State(S::Running)],
     );
     immediate.settings.startsecs = 0;
-    rows.extend([always, never, shutdown, backoff_shutdown, immediate]);
+    let mut gone = row(
+        "start a program no longer in the file: FATAL, not spawned",
+        at(Phase::Exited),
+        Input::Start,
+        Phase::Fatal,
+        vec![Disarm, State(S::Fatal)],
+    );
+    gone.spawnable = false;
+    let mut gone_on_restart = row(
+        "autorestart of a program no longer in the file: FATAL",
+        at(Phase::Running(C)),
+        exit(1),
+        Phase::Fatal,
+        vec![State(S::Exited), State(S::Fatal)],
+    );
+    gone_on_restart.spawnable = false;
+    let mut endless = row(
+        "spawn refused for good, startretries at its maximum: FATAL at once",
+        at(spawning()),
+        refused(true),
+        Phase::Fatal,
+        vec![State(S::Fatal)],
+    );
+    endless.settings.startretries = u32::MAX;
+    rows.extend([
+        always,
+        never,
+        shutdown,
+        backoff_shutdown,
+        immediate,
+        gone,
+        gone_on_restart,
+        endless,
+    ]);
     rows
 }
 
@@ -432,7 +478,13 @@ fn table() -> Vec<Row> {
 fn every_transition() {
     for r in table() {
         let mut life = r.before.clone();
-        let fx = run(&mut life, &r.settings, r.shutting_down, r.input.clone());
+        let fx = run_in(
+            &mut life,
+            &r.settings,
+            r.shutting_down,
+            r.spawnable,
+            r.input.clone(),
+        );
         assert_eq!(life.phase, r.after, "{}: phase", r.what);
         assert_eq!(fx, r.effects, "{}: effects", r.what);
         // Every state change is announced, and the last one announced is the state now.
@@ -455,6 +507,7 @@ fn refused_requests_change_nothing() {
     let ctx = Ctx {
         now: NOW,
         shutting_down: false,
+        spawnable: true,
     };
     let cases = [
         (spawning(), Input::Start, Refusal::AlreadyStarted),
@@ -540,4 +593,15 @@ fn the_delay_grows_a_second_per_failure_until_fatal() {
     }
     assert_eq!(delays, [1, 2, 3]);
     assert_eq!(life.phase, Phase::Fatal);
+}
+
+#[test]
+fn a_program_gone_from_the_file_goes_fatal_without_a_start() {
+    let s = settings(AutoRestart::Unexpected);
+    let mut life = at(Phase::Stopped);
+    let before = life.laststart;
+    run_in(&mut life, &s, false, false, Input::Start);
+    assert_eq!(life.phase, Phase::Fatal);
+    assert_eq!(life.spawnerr, NOT_IN_CONFIG);
+    assert_eq!(life.laststart, before, "no start happened");
 }

@@ -4,7 +4,7 @@
 use super::join::Joinable;
 use super::timers::Token;
 use super::{Key, Pending, Supervisor};
-use crate::lifecycle::{Ctx, Effect, Input, Level, Refusal, Settings};
+use crate::lifecycle::{Ctx, Effect, Input, Level, Refusal, Settings, NOT_IN_CONFIG};
 use proctor_api::control::{ActionResult, ProcessState};
 use proctor_daemon::now_secs;
 use proctor_wire::ids::ProgramIndex;
@@ -52,9 +52,19 @@ impl Supervisor {
     pub(super) async fn feed(&mut self, key: &Key, input: Input) -> Result<(), Refusal> {
         let mut next = Some(input);
         while let Some(input) = next.take() {
+            // Only inputs that can lead to a spawn need the program's place in the file.
+            let program = match input {
+                Input::Start | Input::Timer(_) | Input::Exited { .. } | Input::ExitedAway(_) => {
+                    self.config
+                        .program(&key.0)
+                        .and_then(|(i, _)| ProgramIndex::of(i))
+                }
+                _ => None,
+            };
             let ctx = Ctx {
                 now: now_secs(),
                 shutting_down: self.shutting_down,
+                spawnable: program.is_some(),
             };
             let Some(p) = self.procs.get_mut(key) else {
                 return Ok(());
@@ -62,7 +72,7 @@ impl Supervisor {
             let settings = Settings::of(&p.namespec, &p.cfg);
             let effects = p.life.step(&settings, ctx, input)?;
             for effect in effects {
-                if let Some(follow) = self.apply(key, effect).await {
+                if let Some(follow) = self.apply(key, effect, program).await {
                     next = Some(follow);
                 }
             }
@@ -71,9 +81,28 @@ impl Supervisor {
     }
 
     /// Carries out one effect; returns what happened as a result, if that is an input too.
-    async fn apply(&mut self, key: &Key, effect: Effect) -> Option<Input> {
+    async fn apply(
+        &mut self,
+        key: &Key,
+        effect: Effect,
+        program: Option<ProgramIndex>,
+    ) -> Option<Input> {
         match effect {
-            Effect::Spawn => return self.send_spawn(key).await,
+            Effect::Spawn => {
+                let (Some(program), Some(p)) = (program, self.procs.get(key)) else {
+                    // The machine spawns only what the file has: this cannot happen.
+                    return Some(Input::SpawnRefused {
+                        reason: NOT_IN_CONFIG.into(),
+                        permanent: true,
+                    });
+                };
+                let kind = OrderKind::Spawn {
+                    generation: self.generation,
+                    program,
+                    instance: p.instance,
+                };
+                self.order(kind, Some(Pending::Spawn(key.clone()))).await;
+            }
             Effect::Signal { id, signal, group } => {
                 self.order(
                     OrderKind::Signal { id, signal, group },
@@ -96,28 +125,6 @@ impl Supervisor {
             Effect::Log(Level::Info, line) => info!("{line}"),
             Effect::Log(Level::Warn, line) => warn!("{line}"),
         }
-        None
-    }
-
-    async fn send_spawn(&mut self, key: &Key) -> Option<Input> {
-        let program = self
-            .config
-            .program(&key.0)
-            .and_then(|(i, _)| ProgramIndex::of(i));
-        let (Some(program), Some(p)) = (program, self.procs.get(key)) else {
-            // The program left the config file (re-read by a partial `update`): it cannot be
-            // started until an update removes it.
-            return Some(Input::SpawnRefused {
-                reason: "no longer in the config file (run proctorctl update)".into(),
-                permanent: true,
-            });
-        };
-        let kind = OrderKind::Spawn {
-            generation: self.generation,
-            program,
-            instance: p.instance,
-        };
-        self.order(kind, Some(Pending::Spawn(key.clone()))).await;
         None
     }
 

@@ -124,7 +124,9 @@ impl Supervisor {
         }
     }
 
-    /// A refused spawn of `key`, worded with the names in the config it was spawned from.
+    /// A refused spawn of `key`, worded with the names in the config it was spawned from:
+    /// proctord answers orders in the order they came, so the answer to a Spawn arrives before
+    /// the answer to any Reload sent after it, while `self.config` is still the spawn's.
     fn word(&self, refusal: &Refusal, key: &Key) -> String {
         let Some((_, prog)) = self.config.program(&key.0) else {
             return refusal.to_string();

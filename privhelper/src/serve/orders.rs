@@ -105,7 +105,7 @@ impl Helper {
             let _ = sys::pidfd_send_signal(&started.pidfd, libc::SIGKILL);
             Refusal::Handover {
                 what: Handover::Pipes,
-                errno: Errno::from(&e),
+                errno: Some(Errno::from(&e)),
             }
         })?;
         let (name, num, pid) = (prog.name.clone(), process.process_num, started.pid);
@@ -167,7 +167,7 @@ impl Helper {
         }
         let fd = config_memfd(&loaded.config).map_err(|e| Refusal::Handover {
             what: Handover::Config,
-            errno: Errno::from(&e),
+            errno: e.raw_os_error().map(Errno),
         })?;
         let generation = if current {
             self.generation = self.generation.next();

@@ -3,6 +3,7 @@
 
 use crate::channel::Channel;
 use proctor_wire::helper::{HelperMsg, MAX_HELPER_MSG};
+use proctor_wire::refusal::Refusal;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use tracing::{debug, error};
@@ -21,11 +22,22 @@ impl Outbox {
     /// Encodes `msg` with the fds it declares, to be sent in order.
     pub fn push(&mut self, msg: &HelperMsg, fds: Vec<OwnedFd>) {
         match postcard::to_stdvec(msg) {
-            Ok(bytes) if bytes.len() > MAX_HELPER_MSG => {
-                error!("dropping a message for controld of {} bytes", bytes.len());
+            Ok(bytes) if bytes.len() <= MAX_HELPER_MSG => {
+                self.queue.push_back(Outgoing { bytes, fds });
+                return;
             }
-            Ok(bytes) => self.queue.push_back(Outgoing { bytes, fds }),
+            Ok(bytes) => error!("dropping a message for controld of {} bytes", bytes.len()),
             Err(e) => error!("cannot encode a message for controld: {e}"),
+        }
+        // controld waits for an answer to every order: it gets one it can decode.
+        if let Some(seq) = msg.answers() {
+            let refusal = Refusal::Unsendable;
+            if let Ok(bytes) = postcard::to_stdvec(&HelperMsg::Refused { seq, refusal }) {
+                self.queue.push_back(Outgoing {
+                    bytes,
+                    fds: Vec::new(),
+                });
+            }
         }
     }
 

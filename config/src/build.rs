@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::expand::{expand, Vars};
-use crate::ini::{Entry, Section};
+use crate::ini::{Entry, Place, Section};
 use crate::load::{diag, dir_of};
 use crate::model::{Config, DaemonConfig, ProctorConfig, ServerConfig};
 use crate::values;
@@ -25,12 +25,13 @@ impl<'a> Sec<'a> {
         }
     }
 
-    pub fn here(&self) -> PathBuf {
-        dir_of(&self.s.file)
+    pub fn at(&self, place: Place<'_>, message: impl Into<String>) -> Diagnostic {
+        place.diag(message)
     }
 
-    pub fn at(&self, line: u32, message: impl Into<String>) -> Diagnostic {
-        diag(&self.s.file, line, message)
+    /// The section header's place.
+    pub fn header(&self) -> Place<'a> {
+        self.s.place()
     }
 
     pub fn get(&self, key: &str) -> Option<&'a Entry> {
@@ -42,16 +43,25 @@ impl<'a> Sec<'a> {
         &self,
         key: &str,
         vars: &Vars,
-    ) -> Result<Option<(String, u32)>, Diagnostic> {
+    ) -> Result<Option<(String, Place<'a>)>, Diagnostic> {
         match self.get(key) {
             None => Ok(None),
+            Some(e) if e.file != self.s.file => {
+                // A key from another file (the section was repeated there) expands `here` as
+                // that file's directory, as Supervisor's expand_here does after each include.
+                let mut vars = vars.clone();
+                vars.set_here(&dir_of(&e.file));
+                expand(&e.value, &vars, key)
+                    .map(|v| Some((v, e.place())))
+                    .map_err(|m| self.at(e.place(), m))
+            }
             Some(e) => expand(&e.value, vars, key)
-                .map(|v| Some((v, e.line)))
-                .map_err(|m| self.at(e.line, m)),
+                .map(|v| Some((v, e.place())))
+                .map_err(|m| self.at(e.place(), m)),
         }
     }
 
-    pub fn expanded(&self, key: &str) -> Result<Option<(String, u32)>, Diagnostic> {
+    pub fn expanded(&self, key: &str) -> Result<Option<(String, Place<'a>)>, Diagnostic> {
         self.expanded_with(key, &self.vars)
     }
 
@@ -64,7 +74,7 @@ impl<'a> Sec<'a> {
     ) -> Result<T, Diagnostic> {
         match self.expanded(key)? {
             None => Ok(default),
-            Some((v, line)) => parse(key, &v).map_err(|m| self.at(line, m)),
+            Some((v, place)) => parse(key, &v).map_err(|m| self.at(place, m)),
         }
     }
 
@@ -83,20 +93,21 @@ impl<'a> Sec<'a> {
     pub fn path(&self, key: &str) -> Result<Option<PathBuf>, Diagnostic> {
         match self.expanded(key)? {
             None => Ok(None),
-            Some((v, line)) => self.resolve(key, &v, line).map(Some),
+            Some((v, place)) => self.resolve(key, &v, place).map(Some),
         }
     }
 
-    pub fn resolve(&self, key: &str, value: &str, line: u32) -> Result<PathBuf, Diagnostic> {
+    /// A path value: relative to the directory of the file its key is in.
+    pub fn resolve(&self, key: &str, value: &str, place: Place<'_>) -> Result<PathBuf, Diagnostic> {
         if value.trim().is_empty() {
-            return Err(self.at(line, values::bad(key, value, "a path")));
+            return Err(self.at(place, values::bad(key, value, "a path")));
         }
-        Ok(normalize(&self.here().join(value.trim())))
+        Ok(normalize(&dir_of(place.file).join(value.trim())))
     }
 
-    pub fn warn_unknown(&self, line: u32, key: &str, warnings: &mut Vec<Diagnostic>) {
+    pub fn warn_unknown(&self, place: Place<'_>, key: &str, warnings: &mut Vec<Diagnostic>) {
         warnings.push(self.at(
-            line,
+            place,
             format!("unknown key '{key}' in [{}] (ignored)", self.s.name),
         ));
     }
@@ -172,20 +183,23 @@ fn daemon(
         match e.key.as_str() {
             "logfile" | "childlogdir" | "identifier" | "environment" => {}
             k if SUPERVISORD_IGNORED.contains(&k) => {
-                warnings.push(sec.at(e.line, format!("[supervisord] {k} is ignored by proctor")));
+                warnings.push(sec.at(
+                    e.place(),
+                    format!("[supervisord] {k} is ignored by proctor"),
+                ));
             }
-            k => sec.warn_unknown(e.line, k, warnings),
+            k => sec.warn_unknown(e.place(), k, warnings),
         }
     }
     let logfile = match sec.expanded("logfile")? {
-        Some((v, line)) if v.trim().eq_ignore_ascii_case("syslog") => {
+        Some((v, place)) if v.trim().eq_ignore_ascii_case("syslog") => {
             warnings.push(sec.at(
-                line,
+                place,
                 "[supervisord] logfile=syslog is not supported by proctor; it logs to stderr only",
             ));
             None
         }
-        Some((v, line)) => Some(sec.resolve("logfile", &v, line)?),
+        Some((v, place)) => Some(sec.resolve("logfile", &v, place)?),
         None => None,
     };
     Ok(DaemonConfig {
@@ -208,18 +222,18 @@ fn server(
         match e.key.as_str() {
             "file" | "chmod" => {}
             k @ ("chown" | "username" | "password") => warnings.push(sec.at(
-                e.line,
+                e.place(),
                 format!(
                     "{k} is not supported by proctor (access is decided by SO_PEERCRED and \
                      the policy) and is ignored"
                 ),
             )),
-            k => sec.warn_unknown(e.line, k, warnings),
+            k => sec.warn_unknown(e.place(), k, warnings),
         }
     }
     let file = sec
         .path("file")?
-        .ok_or_else(|| sec.at(s.line, "[unix_http_server] has no file="))?;
+        .ok_or_else(|| sec.at(s.place(), "[unix_http_server] has no file="))?;
     Ok(ServerConfig {
         file,
         chmod: sec.parse("chmod", 0o700, values::octal)?,
@@ -240,7 +254,7 @@ fn proctor(
         match e.key.as_str() {
             "policy" | "audit_log" | "audit_log_maxbytes" | "audit_log_backups"
             | "audit_syslog" | "controld_user" | "helper_user" => {}
-            k => sec.warn_unknown(e.line, k, warnings),
+            k => sec.warn_unknown(e.place(), k, warnings),
         }
     }
     Ok(ProctorConfig {
@@ -260,7 +274,7 @@ fn proctor(
     })
 }
 
-/// Builds the model from every section (includes spliced in, duplicates already refused).
+/// Builds the model from every section (includes spliced in, repeated sections merged).
 pub(crate) fn build(
     source: PathBuf,
     sections: &[Section],

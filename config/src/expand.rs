@@ -26,9 +26,14 @@ impl Vars {
         for (k, v) in &ctx.env {
             vars.set(&format!("ENV_{k}"), Value::Str(v.clone()));
         }
-        vars.set("here", Value::Str(here.display().to_string()));
+        vars.set_here(here);
         vars.set("host_node_name", Value::Str(ctx.host_node_name.clone()));
         vars
+    }
+
+    /// `here`: the directory of the file an option is in.
+    pub fn set_here(&mut self, here: &Path) {
+        self.set("here", Value::Str(here.display().to_string()));
     }
 
     pub fn set(&mut self, name: &str, value: Value) {

@@ -3,6 +3,8 @@
 //! the checked [`Config`] model.
 #![forbid(unsafe_code)]
 
+pub mod signal;
+
 mod build;
 mod expand;
 mod ini;

@@ -1,5 +1,8 @@
 //! Reading the main file and the files its `[include]` section names, into one list of sections
 //! in file order (each included file's sections stand where the `[include]` section stands).
+//! A section given again, in the same file or an included one, is merged into the first, and a
+//! key given again replaces the earlier value with a warning: Supervisor's ConfigParser
+//! (`strict=False`) reads every file into one set of sections the same way.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +38,9 @@ pub(crate) fn read_all(
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Vec<Section>, Diagnostic> {
     let mut out = Vec::new();
-    for section in read(main)? {
+    // Supervisor reads the main file whole before it looks at [include]: a repeated [include]
+    // is one section, whose last files= counts.
+    for section in merge(read(main)?, warnings) {
         if section.name == "include" {
             let files = include_files(&section, ctx, warnings)?;
             out.push(section);
@@ -56,8 +61,7 @@ pub(crate) fn read_all(
             out.push(section);
         }
     }
-    check_duplicates(&out)?;
-    Ok(out)
+    Ok(merge(out, warnings))
 }
 
 /// The files an `[include]` section names, in order: each pattern's matches sorted.
@@ -94,33 +98,48 @@ fn include_files(
             matched.push(p.map_err(|e| at(format!("include pattern '{pattern}': {e}")))?);
         }
         if matched.is_empty() {
-            return Err(at(format!("include pattern '{pattern}' matches no file")));
+            // Supervisor says so and goes on (an empty conf.d/ is ordinary).
+            warnings.push(at(format!("include pattern '{pattern}' matches no file")));
+            continue;
         }
         matched.sort();
         files.extend(matched);
     }
-    if files.is_empty() {
-        return Err(at("[include] files= names no file".into()));
+    if value.split_whitespace().next().is_none() {
+        warnings.push(at("[include] files= names no file".into()));
     }
     Ok(files)
 }
 
-fn check_duplicates(sections: &[Section]) -> Result<(), Diagnostic> {
-    let mut seen: HashMap<&str, &Section> = HashMap::new();
-    for s in sections {
-        if let Some(first) = seen.get(s.name.as_str()) {
-            return Err(diag(
-                &s.file,
-                s.line,
-                format!(
-                    "duplicate section [{}] (first at {}:{})",
-                    s.name,
-                    first.file.display(),
-                    first.line
-                ),
-            ));
+/// One section per name, where its first occurrence stands, with every key's last value.
+fn merge(sections: Vec<Section>, warnings: &mut Vec<Diagnostic>) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::with_capacity(sections.len());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for mut s in sections {
+        let entries = std::mem::take(&mut s.entries);
+        let at = *index.entry(s.name.clone()).or_insert_with(|| {
+            out.push(s);
+            out.len() - 1
+        });
+        let Some(target) = out.get_mut(at) else {
+            continue;
+        };
+        for e in entries {
+            match target.entries.iter_mut().find(|old| old.key == e.key) {
+                Some(old) => {
+                    warnings.push(e.place().diag(format!(
+                        "{} is given again in [{}]: this value replaces the one at {}:{} (the \
+                         last one wins, as in Supervisor)",
+                        e.key,
+                        target.name,
+                        old.file.display(),
+                        old.line
+                    )));
+                    *old = e;
+                }
+                None => target.entries.push(e),
+            }
         }
-        seen.insert(&s.name, s);
     }
-    Ok(())
+    out
 }

@@ -146,11 +146,11 @@ fn groups(
         };
         let sec = Sec::new(s, ctx);
         if !valid_name(name) {
-            return Err(sec.at(s.line, name_error("group", name)));
+            return Err(sec.at(s.place(), name_error("group", name)));
         }
         if let Some(first) = origin_of.get(name) {
             return Err(sec.at(
-                s.line,
+                s.place(),
                 format!("duplicate section [group:{name}] (first at {first})"),
             ));
         }
@@ -161,11 +161,11 @@ fn groups(
         origin_of.insert(name.to_owned(), origin.clone());
         for e in &s.entries {
             if !GROUP_KEYS.contains(&e.key.as_str()) {
-                sec.warn_unknown(e.line, &e.key, warnings);
+                sec.warn_unknown(e.place(), &e.key, warnings);
             }
         }
         let Some((list, line)) = sec.expanded("programs")? else {
-            return Err(sec.at(s.line, format!("[group:{name}] has no programs=")));
+            return Err(sec.at(s.place(), format!("[group:{name}] has no programs=")));
         };
         let mut members: Vec<String> = Vec::new();
         for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -316,14 +316,14 @@ fn program(
         let k = e.key.as_str();
         if PROGRAM_UNSUPPORTED.contains(&k) {
             warnings.push(sec.at(
-                e.line,
+                e.place(),
                 format!("{k} is not supported by proctor and is ignored"),
             ));
         } else if !PROGRAM_KEYS.contains(&k) {
-            sec.warn_unknown(e.line, k, warnings);
+            sec.warn_unknown(e.place(), k, warnings);
         }
     }
-    let header = |m: String| sec.at(s.line, m);
+    let header = |m: String| sec.at(s.place(), m);
     if s.get("command").is_none() {
         return Err(header(format!("[program:{name}] has no command=")));
     }
@@ -373,25 +373,25 @@ fn program(
 
     let process_name_raw = s.get("process_name").map(|e| e.value.as_str());
     if numprocs > 1 && !process_name_raw.is_some_and(|v| v.contains("%(process_num)")) {
-        let line = s.get("numprocs").map_or(s.line, |e| e.line);
+        let place = s.get("numprocs").map_or(s.place(), |e| e.place());
         return Err(sec.at(
-            line,
+            place,
             format!(
                 "[program:{name}] numprocs = {numprocs} requires %(process_num) in process_name"
             ),
         ));
     }
     if numprocs_start.checked_add(numprocs).is_none() {
-        let line = s.get("numprocs_start").map_or(s.line, |e| e.line);
+        let place = s.get("numprocs_start").map_or(s.place(), |e| e.place());
         return Err(sec.at(
-            line,
+            place,
             format!("[program:{name}] numprocs_start + numprocs is too large"),
         ));
     }
     if redirect_stderr {
         if let Some(e) = s.get("stderr_logfile") {
             warnings.push(sec.at(
-                e.line,
+                e.place(),
                 format!("[program:{name}] stderr_logfile is ignored because redirect_stderr=true"),
             ));
         }
@@ -419,10 +419,10 @@ fn program(
             None => name.to_owned(),
         };
         let key = (group.to_owned(), process_name.clone());
-        let line = s.get("process_name").map_or(s.line, |e| e.line);
+        let place = s.get("process_name").map_or(s.place(), |e| e.place());
         if let Some((other, o)) = claims.process_names.get(&key) {
             return Err(sec.at(
-                line,
+                place,
                 format!(
                     "[program:{name}] process name '{process_name}' is already used in group \
                      '{group}' by [program:{other}] ({o})"
@@ -430,20 +430,25 @@ fn program(
             ));
         }
         let origin = Origin {
-            file: s.file.clone(),
-            line,
+            file: place.file.to_path_buf(),
+            line: place.line,
         };
         claims.process_names.insert(key, (name.to_owned(), origin));
 
-        let (command, line) = get("command")?.unwrap_or_default();
+        let (command, line) = get("command")?.unwrap_or_else(|| (String::new(), s.place()));
         let argv = shlex::split(&escape_hashes(&command)).ok_or_else(|| {
             sec.at(
                 line,
                 format!("[program:{name}] command has unbalanced quotes"),
             )
         })?;
-        if argv.is_empty() {
-            return Err(sec.at(line, format!("[program:{name}] command is empty")));
+        // Supervisor accepts an empty command and fails at each start; so does proctor (the
+        // process goes BACKOFF, then FATAL, with "command is empty"), and says so now.
+        if argv.is_empty() && process_num == numprocs_start {
+            warnings.push(sec.at(
+                line,
+                format!("[program:{name}] command is empty: it will fail to start"),
+            ));
         }
 
         let directory = match get("directory")? {
@@ -564,7 +569,7 @@ fn log(
     }
     let (value, line) = match sec.expanded_with(file_key, vars)? {
         Some((v, line)) => (v.trim().to_owned(), line),
-        None => ("AUTO".to_owned(), sec.s.line),
+        None => ("AUTO".to_owned(), sec.header()),
     };
     let target = if value.eq_ignore_ascii_case("auto") {
         LogTarget::File(
@@ -616,8 +621,8 @@ fn log(
                 process: process.to_owned(),
                 key: file_key,
                 origin: Origin {
-                    file: sec.s.file.clone(),
-                    line,
+                    file: line.file.to_path_buf(),
+                    line: line.line,
                 },
             },
         );

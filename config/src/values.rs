@@ -2,7 +2,7 @@
 //! message) and the value, and fails with `bad value for KEY: 'VALUE' (expected ...)`.
 
 use crate::model::{AutoRestart, Capability, SignalSpec};
-use nix::sys::signal::Signal;
+use crate::signal::AllowedSignal;
 
 pub fn bad(key: &str, value: &str, expected: &str) -> String {
     format!("bad value for {key}: '{value}' (expected {expected})")
@@ -107,29 +107,20 @@ pub fn autorestart(key: &str, value: &str) -> Result<AutoRestart, String> {
     }
 }
 
-const STOP_SIGNALS: [(&str, Signal); 7] = [
-    ("TERM", Signal::SIGTERM),
-    ("HUP", Signal::SIGHUP),
-    ("INT", Signal::SIGINT),
-    ("QUIT", Signal::SIGQUIT),
-    ("KILL", Signal::SIGKILL),
-    ("USR1", Signal::SIGUSR1),
-    ("USR2", Signal::SIGUSR2),
-];
-
-/// `stopsignal=`: TERM, HUP, INT, QUIT, KILL, USR1 or USR2, with or without `SIG`,
-/// case-insensitive, or the number of one of them.
+/// `stopsignal=`: one of the signals proctord may send ([`AllowedSignal`]), by name with or
+/// without `SIG`, case-insensitive, or by number. Supervisor takes any signal; proctord sends
+/// only allow-listed ones, so others are refused here rather than at the first stop.
 pub fn signal(key: &str, value: &str) -> Result<SignalSpec, String> {
-    let upper = value.trim().to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let found = if let Some(n) = int(name) {
-        STOP_SIGNALS.iter().find(|(_, s)| i64::from(*s as i32) == n)
-    } else {
-        STOP_SIGNALS.iter().find(|(n, _)| *n == name)
-    };
-    found
-        .map(|(_, s)| SignalSpec { number: *s as i32 })
-        .ok_or_else(|| bad(key, value, "TERM, HUP, INT, QUIT, KILL, USR1 or USR2"))
+    AllowedSignal::parse(value.trim())
+        .map(|s| SignalSpec { number: s.number() })
+        .ok_or_else(|| {
+            let names: Vec<&str> = AllowedSignal::all_names().collect();
+            bad(
+                key,
+                value,
+                &format!("one of {} (the signals proctord sends)", names.join(" ")),
+            )
+        })
 }
 
 /// `capabilities=`: a comma list of `net_bind_service` (or `CAP_NET_BIND_SERVICE`); empty is
@@ -303,12 +294,18 @@ mod tests {
     fn signals() {
         assert_eq!(signal("s", "TERM").unwrap().number, 15);
         assert_eq!(signal("s", "sigkill").unwrap().number, 9);
-        assert_eq!(signal("s", "Usr1").unwrap().number, Signal::SIGUSR1 as i32);
+        assert_eq!(
+            signal("s", "Usr1").unwrap().number,
+            nix::sys::signal::Signal::SIGUSR1 as i32
+        );
         assert_eq!(signal("s", "1").unwrap().number, 1);
         assert!(signal("s", "11").is_err());
+        assert_eq!(signal("s", "WINCH").unwrap().number, 28);
+        assert_eq!(signal("s", " sigstop ").unwrap().number, 19);
         assert_eq!(
             signal("stopsignal", "SEGV").unwrap_err(),
-            "bad value for stopsignal: 'SEGV' (expected TERM, HUP, INT, QUIT, KILL, USR1 or USR2)"
+            "bad value for stopsignal: 'SEGV' (expected one of HUP INT QUIT KILL USR1 USR2 ALRM \
+             TERM CONT STOP TSTP WINCH (the signals proctord sends))"
         );
     }
 

@@ -57,6 +57,21 @@ fn missing_command_is_a_spawn_error() {
 }
 
 #[test]
+fn an_empty_command_loads_and_fails_at_each_start() {
+    // As in Supervisor: accepted at load, BACKOFF then FATAL with "command is empty".
+    let d = Daemon::start("[program:empty]\ncommand =\nstartretries = 1\n");
+    d.wait_state("empty", "FATAL", T);
+    let p = d.process("empty");
+    assert_eq!(p["spawnerr"], "command is empty");
+    assert!(
+        d.stderr()
+            .contains("[program:empty] command is empty: it will fail to start"),
+        "{}",
+        d.stderr()
+    );
+}
+
+#[test]
 fn autorestart_unexpected_honours_exitcodes() {
     let d = Daemon::start(
         "[program:bad]\ncommand = sh -c 'sleep 1.2; exit 3'\nstartsecs = 1\nexitcodes = 0\n\

@@ -14,7 +14,8 @@ pub mod helper;
 pub mod ids;
 pub mod order;
 pub mod refusal;
-pub mod signal;
+/// The allow-list lives with the config, which names stop signals from it.
+pub use proctor_config::signal;
 
 /// Decodes a whole postcard message: trailing bytes are an error, unlike `postcard::from_bytes`.
 pub fn decode_exact<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {

@@ -1,5 +1,6 @@
 //! The signals a service may be sent through proctor: an allow-list, so that an order can never
-//! carry an arbitrary number (no SIGSTOP games with the helper, no real-time signals).
+//! carry an arbitrary number (no real-time signals, nothing that makes a service dump core on
+//! request). `stopsignal=` takes its names from here too.
 
 use serde::{Deserialize, Serialize};
 

@@ -129,7 +129,6 @@ const SUPERVISORD_IGNORED: &[&str] = &[
     "minfds",
     "minprocs",
     "nocleanup",
-    "user",
     "directory",
     "strip_ansi",
 ];
@@ -181,7 +180,7 @@ fn daemon(
     let sec = Sec::new(s, ctx);
     for e in &s.entries {
         match e.key.as_str() {
-            "logfile" | "childlogdir" | "identifier" | "environment" => {}
+            "logfile" | "childlogdir" | "identifier" | "environment" | "user" => {}
             k if SUPERVISORD_IGNORED.contains(&k) => {
                 warnings.push(sec.at(
                     e.place(),
@@ -253,7 +252,7 @@ fn proctor(
     for e in &s.entries {
         match e.key.as_str() {
             "policy" | "audit_log" | "audit_log_maxbytes" | "audit_log_backups"
-            | "audit_syslog" | "controld_user" | "helper_user" => {}
+            | "audit_syslog" | "controld_user" | "helper_user" | "default_user" => {}
             k => sec.warn_unknown(e.place(), k, warnings),
         }
     }
@@ -271,7 +270,52 @@ fn proctor(
         audit_syslog: sec.parse("audit_syslog", d.audit_syslog, values::boolean)?,
         controld_user: sec.string("controld_user", &d.controld_user)?,
         helper_user: sec.string("helper_user", &d.helper_user)?,
+        // Set by `build`, which also takes `[supervisord] user=` into account.
+        default_user: None,
     })
+}
+
+/// The account programs without `user=` run as, and where it was set.
+pub(crate) struct DefaultUser<'a> {
+    pub name: String,
+    /// `[proctor] default_user` or `[supervisord] user`.
+    pub key: &'static str,
+    pub place: crate::ini::Place<'a>,
+}
+
+/// `[proctor] default_user=`, else `[supervisord] user=` (Supervisor's account for itself and so
+/// for every program without `user=`). Only root switches users: in user mode both are ignored.
+fn default_user<'a>(
+    proctor: Option<&'a Section>,
+    supervisord: Option<&'a Section>,
+    ctx: &LoadContext,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Option<DefaultUser<'a>>, Diagnostic> {
+    let candidates = [
+        (proctor, "default_user", "[proctor] default_user"),
+        (supervisord, "user", "[supervisord] user"),
+    ];
+    for (section, key, name) in candidates {
+        let Some(section) = section else {
+            continue;
+        };
+        let Some((value, place)) = Sec::new(section, ctx).expanded(key)? else {
+            continue;
+        };
+        if ctx.uid != 0 {
+            warnings.push(place.diag(format!(
+                "{name} is used only when proctord runs as root; as another user every program \
+                 runs as that user"
+            )));
+            return Ok(None);
+        }
+        return Ok(Some(DefaultUser {
+            name: value.trim().to_owned(),
+            key: name,
+            place,
+        }));
+    }
+    Ok(None)
 }
 
 /// Builds the model from every section (includes spliced in, repeated sections merged).
@@ -305,8 +349,11 @@ pub(crate) fn build(
         .map(|s| server(s, ctx, warnings))
         .transpose()?;
     let daemon = daemon(find("supervisord"), ctx, warnings)?;
-    let proctor = proctor(find("proctor"), ctx, warnings)?;
-    let (programs, groups) = crate::program::build(sections, &daemon, ctx, warnings)?;
+    let mut proctor = proctor(find("proctor"), ctx, warnings)?;
+    let default_user = default_user(find("proctor"), find("supervisord"), ctx, warnings)?;
+    proctor.default_user = default_user.as_ref().map(|d| d.name.clone());
+    let (programs, groups) =
+        crate::program::build(sections, &daemon, default_user.as_ref(), ctx, warnings)?;
     Ok(Config {
         source,
         server,

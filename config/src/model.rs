@@ -58,6 +58,9 @@ pub struct ProctorConfig {
     pub controld_user: String,
     /// Default `proctor-helper`.
     pub helper_user: String,
+    /// As root: the account of programs without `user=` (`[supervisord] user=` when this is
+    /// absent). None: every program needs `user=`.
+    pub default_user: Option<String>,
 }
 
 impl Default for ProctorConfig {
@@ -71,6 +74,7 @@ impl Default for ProctorConfig {
             audit_syslog: false,
             controld_user: "proctor".into(),
             helper_user: "proctor-helper".into(),
+            default_user: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::build::{normalize, Sec};
+use crate::build::{normalize, DefaultUser, Sec};
 use crate::expand::{Value, Vars};
 use crate::ini::Section;
 use crate::load::diag;
@@ -216,6 +216,7 @@ fn groups(
 pub(crate) fn build(
     sections: &[Section],
     daemon: &DaemonConfig,
+    default_user: Option<&DefaultUser<'_>>,
     ctx: &LoadContext,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<(Vec<ProgramConfig>, Vec<GroupConfig>), Diagnostic> {
@@ -268,7 +269,16 @@ pub(crate) fn build(
                 (*name).to_owned()
             }
         };
-        let p = program(name, &group, s, daemon, ctx, warnings, &mut claims)?;
+        let p = program(
+            name,
+            &group,
+            s,
+            daemon,
+            default_user,
+            ctx,
+            warnings,
+            &mut claims,
+        )?;
         programs.push(p);
     }
 
@@ -305,6 +315,7 @@ fn program(
     group: &str,
     s: &Section,
     daemon: &DaemonConfig,
+    default_user: Option<&DefaultUser<'_>>,
     ctx: &LoadContext,
     warnings: &mut Vec<Diagnostic>,
     claims: &mut Claims,
@@ -360,15 +371,23 @@ fn program(
     let redirect_stderr = sec.parse("redirect_stderr", false, values::boolean)?;
     let capabilities = sec.parse("capabilities", Vec::new(), values::capabilities)?;
 
-    let user = match sec.expanded("user")? {
-        Some((v, line)) => Some(check_user(&v, name, ctx).map_err(|m| sec.at(line, m))?),
-        None if ctx.uid == 0 => {
+    let user = match (sec.expanded("user")?, default_user) {
+        (Some((v, place)), _) => Some(check_user(&v, name, ctx).map_err(|m| sec.at(place, m))?),
+        (None, Some(d)) if ctx.uid == 0 => Some(check_user(&d.name, name, ctx).map_err(|m| {
+            d.place.diag(format!(
+                "{m} ({} stands in for user= in programs without one; set [proctor] \
+                 default_user= to an unprivileged account)",
+                d.key
+            ))
+        })?),
+        (None, None) if ctx.uid == 0 => {
             return Err(header(format!(
-                "[program:{name}] has no user=: as root, proctor needs an explicit \
-                 unprivileged account for every program"
+                "[program:{name}] has no user=: as root, proctor needs an unprivileged account \
+                 for every program (add user=, or set [proctor] default_user= for the programs \
+                 without one)"
             )))
         }
-        None => None,
+        (None, _) => None,
     };
 
     let process_name_raw = s.get("process_name").map(|e| e.value.as_str());

@@ -98,8 +98,29 @@ const CASES: &[Case] = &[
     root(
         "root mode without user=",
         &[("main.conf", "[program:a]\ncommand = /bin/true\n")],
-        "DIR/main.conf:1: [program:a] has no user=: as root, proctor needs an explicit \
-         unprivileged account for every program",
+        "DIR/main.conf:1: [program:a] has no user=: as root, proctor needs an unprivileged \
+         account for every program (add user=, or set [proctor] default_user= for the programs \
+         without one)",
+    ),
+    root(
+        "root mode, [supervisord] user=root standing in for user=",
+        &[(
+            "main.conf",
+            "[supervisord]\nuser = root\n[program:a]\ncommand = /bin/true\n",
+        )],
+        "DIR/main.conf:2: [program:a] user=root is refused: services never run as root \
+         ([supervisord] user stands in for user= in programs without one; set [proctor] \
+         default_user= to an unprivileged account)",
+    ),
+    root(
+        "root mode, a default_user that does not exist",
+        &[(
+            "main.conf",
+            "[proctor]\ndefault_user = no-such-user-xyz\n[program:a]\ncommand = /bin/true\n",
+        )],
+        "DIR/main.conf:2: [program:a] user 'no-such-user-xyz' does not exist ([proctor] \
+         default_user stands in for user= in programs without one; set [proctor] default_user= \
+         to an unprivileged account)",
     ),
     case(
         "two programs with the same log file",

@@ -128,6 +128,7 @@ fn full_config_round_trip() {
             audit_syslog: true,
             controld_user: "ctl".into(),
             helper_user: "helper".into(),
+            default_user: None,
         },
         programs: vec![ProgramConfig {
             name: "web".into(),
@@ -188,6 +189,7 @@ fn defaults_of_every_key() {
             audit_syslog: false,
             controld_user: "proctor".into(),
             helper_user: "proctor-helper".into(),
+            default_user: None,
         },
         programs: vec![ProgramConfig {
             name: "cat".into(),

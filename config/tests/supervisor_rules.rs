@@ -125,3 +125,52 @@ fn inline_comments_start_at_a_semicolon_or_hash_after_whitespace() {
     );
     assert!(warnings.is_empty(), "{warnings:?}");
 }
+
+/// The user each program runs as, as root.
+fn users_as_root(main: &str) -> Result<Vec<(String, Option<String>)>, String> {
+    let f = Files::new(&[("main.conf", main)]);
+    let loaded = f.load("main.conf", &common::root_ctx())?;
+    Ok(loaded
+        .config
+        .programs
+        .iter()
+        .map(|p| (p.name.clone(), p.user.clone()))
+        .collect())
+}
+
+#[test]
+fn as_root_programs_without_user_take_the_default_user() {
+    let got = users_as_root(
+        "[proctor]\ndefault_user = daemon\n[program:a]\ncommand = /bin/true\n\
+         [program:b]\ncommand = /bin/true\nuser = nobody\n",
+    )
+    .unwrap();
+    assert_eq!(
+        got,
+        [
+            ("a".to_owned(), Some("daemon".to_owned())),
+            ("b".to_owned(), Some("nobody".to_owned()))
+        ]
+    );
+    // Supervisor's own account stands in when [proctor] says nothing; [proctor] wins over it.
+    let got = users_as_root("[supervisord]\nuser = nobody\n[program:a]\ncommand = /bin/true\n");
+    assert_eq!(got.unwrap()[0].1.as_deref(), Some("nobody"));
+    let got = users_as_root(
+        "[supervisord]\nuser = root\n[proctor]\ndefault_user = daemon\n[program:a]\ncommand = /bin/true\n",
+    );
+    assert_eq!(got.unwrap()[0].1.as_deref(), Some("daemon"));
+}
+
+#[test]
+fn in_user_mode_the_default_user_is_ignored_with_a_warning() {
+    let (programs, warnings) = load(&[(
+        "main.conf",
+        "[supervisord]\nuser = root\n[program:a]\ncommand = /bin/true\n",
+    )]);
+    assert_eq!(programs, pairs(&[("a", "/bin/true")]));
+    assert_eq!(
+        warnings,
+        ["DIR/main.conf:2: [supervisord] user is used only when proctord runs as root; as another \
+          user every program runs as that user"]
+    );
+}

@@ -212,7 +212,7 @@ fn bad_accounts_are_refused_as_root() {
         ),
         ("[program:a]\ncommand = /bin/true\nuser = no-such-user-xyz\n", "[program:a] user 'no-such-user-xyz' does not exist"),
         ("[program:a]\ncommand = /bin/true\nuser = root\n", "[program:a] user=root is refused: services never run as root"),
-        ("[program:a]\ncommand = /bin/true\n", "[program:a] has no user=: as root, proctor needs an explicit unprivileged account for every program"),
+        ("[program:a]\ncommand = /bin/true\n", "[program:a] has no user=: as root, proctor needs an unprivileged account for every program (add user=, or set [proctor] default_user= for the programs without one)"),
     ];
     for (programs, msg) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -294,6 +294,22 @@ fn bad_accounts_are_refused_as_root() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn programs_without_user_run_as_the_default_user() {
+    if skip("default user") {
+        return;
+    }
+    let plain = ensure_account("proctest-plain");
+    // A container's config: programs without user=, one line added for proctor.
+    let d = RootDaemon::start_with(
+        "[program:a]\ncommand = sleep 1000\nstartsecs = 0\n",
+        "default_user = proctest-plain\n",
+    );
+    let pid = d.running_pid("a");
+    let st = status_of(pid);
+    assert_eq!((st["Uid"].clone(), st["Gid"].clone()), ids(&plain));
 }
 
 #[test]

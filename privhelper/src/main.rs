@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 mod channel;
+mod check;
 mod children;
 mod control_socket;
 mod demo;
@@ -41,9 +42,13 @@ struct Args {
     /// The services config (supervisord's INI format).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Load and check the config, print what would run, and exit.
+    /// Load and check the config, print what would run (every process with its account and
+    /// log destinations), and exit.
     #[arg(long)]
     check: bool,
+    /// With --check: print it as one JSON object, for tools.
+    #[arg(long, requires = "check")]
+    json: bool,
     /// Print the seccomp filter proctord installs (and every service inherits), and exit.
     #[arg(long)]
     print_seccomp: bool,
@@ -96,20 +101,25 @@ fn run(args: Args) -> Result<u8, String> {
     };
     let ctx = LoadContext::current();
     let loaded = proctor_config::load(&config_path, &ctx).map_err(|d| d.to_string())?;
-    for w in &loaded.warnings {
-        eprintln!("proctord: warning: {w}");
-    }
+    let mut warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
     let config = loaded.config;
     let root_mode = ctx.uid == 0;
-    for p in config
-        .programs
-        .iter()
-        .filter(|p| !p.capabilities.is_empty() && !root_mode)
-    {
-        eprintln!(
-            "proctord: warning: {}: [program:{}] capabilities= takes effect only when proctord runs as root",
-            p.origin, p.name
+    if !root_mode {
+        warnings.extend(
+            config
+                .programs
+                .iter()
+                .filter(|p| !p.capabilities.is_empty())
+                .map(|p| {
+                    format!(
+                        "{}: [program:{}] capabilities= takes effect only when proctord runs as root",
+                        p.origin, p.name
+                    )
+                }),
         );
+    }
+    for w in &warnings {
+        eprintln!("proctord: warning: {w}");
     }
     // As root: both accounts must exist, and no service may run as either.
     let accounts = if root_mode {
@@ -118,14 +128,16 @@ fn run(args: Args) -> Result<u8, String> {
         None
     };
     if args.check {
-        let processes: usize = config.programs.iter().map(|p| p.processes.len()).sum();
-        println!(
-            "{}: OK: {} programs, {} processes, {} groups",
-            config_path.display(),
-            config.programs.len(),
-            processes,
-            config.groups.len()
-        );
+        // Programs without user= run as proctord's own account (user mode).
+        let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map_or_else(|| ctx.uid.to_string(), |u| u.name);
+        if args.json {
+            println!("{}", check::json(&config_path, &config, &me, &warnings));
+        } else {
+            println!("{}", check::text(&config_path, &config, &me));
+        }
         return Ok(0);
     }
     if let Some(a) = &accounts {

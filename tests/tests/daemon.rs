@@ -204,22 +204,57 @@ fn the_demo_runs_without_a_config() {
 #[test]
 fn check_validates_without_running_anything() {
     let d = Daemon::prepare(
-        "[program:web]\ncommand = sleep 1000\nprocess_name = %(program_name)s_%(process_num)d\nnumprocs = 3\n\n\
-         [program:db]\ncommand = sleep 1000\n\n[group:site]\nprograms = web,db\n",
+        "[program:web]\ncommand = sleep 1000\nprocess_name = %(program_name)s_%(process_num)d\nnumprocs = 2\n\n\
+         [program:db]\ncommand = sleep 1000\nredirect_stderr = true\nstdout_logfile = NONE\n\n\
+         [group:site]\nprograms = web,db\n",
     );
-    let out = command(&bin("proctord"))
-        .arg("-c")
-        .arg(&d.conf)
-        .arg("--check")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stdout(&out).trim(),
-        format!(
-            "{}: OK: 2 programs, 4 processes, 1 groups",
-            d.conf.display()
-        )
+    let check = |json: bool| {
+        let mut c = command(&bin("proctord"));
+        c.arg("-c").arg(&d.conf).arg("--check");
+        if json {
+            c.arg("--json");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // Who runs the test's daemons (programs without user= run as that account).
+    let me = runner().map_or_else(
+        || {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .unwrap()
+                .unwrap()
+                .name
+        },
+        |a| a.name,
     );
+    let dir = d.path("");
+    let log =
+        |name: &str, channel: &str| format!("{}log/{name}-{channel}---test.log", dir.display());
+    let expected = format!(
+        "{conf}: OK: 2 programs, 3 processes, 1 groups\n\
+         site:db     user={me}  stdout=NONE  stderr=stdout\n\
+         site:web_0  user={me}  stdout={}  stderr={}\n\
+         site:web_1  user={me}  stdout={}  stderr={}",
+        log("web_0", "stdout"),
+        log("web_0", "stderr"),
+        log("web_1", "stdout"),
+        log("web_1", "stderr"),
+        conf = d.conf.display(),
+    );
+    assert_eq!(check(false).trim(), expected);
+    let v: serde_json::Value = serde_json::from_str(&check(true)).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["file"], d.conf.display().to_string());
+    assert_eq!(v["programs"], 2);
+    assert_eq!(v["groups"], serde_json::json!(["site"]));
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    let web0 = &v["processes"][1];
+    assert_eq!(web0["name"], "site:web_0");
+    assert_eq!(web0["program"], "web");
+    assert_eq!(web0["user"], me.as_str());
+    assert_eq!(web0["stdout"], log("web_0", "stdout"));
+    assert_eq!(web0["command"], serde_json::json!(["sleep", "1000"]));
+    assert_eq!(web0["autostart"], true);
     assert!(!d.socket.exists());
 }

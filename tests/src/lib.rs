@@ -173,6 +173,19 @@ pub fn runner() -> Option<Account> {
         .clone()
 }
 
+/// The account the test daemons run as: the runner as root, else whoever runs the tests.
+pub fn runner_name() -> String {
+    runner().map_or_else(
+        || {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name)
+        },
+        |a| a.name,
+    )
+}
+
 /// The directory holding the workspace's binaries, reachable by the runner account (hard links
 /// in a world-traversable temporary directory when running as root, since the checkout may
 /// live under a private directory).

@@ -77,15 +77,7 @@ fn rotation_carries_the_chain_and_followers_see_new_records() {
         .arg("-s")
         .arg(&d.socket)
         .args(["audit", "-f", "-n", "0", "--user"])
-        .arg(runner().map_or_else(
-            || {
-                nix::unistd::User::from_uid(nix::unistd::getuid())
-                    .unwrap()
-                    .unwrap()
-                    .name
-            },
-            |a| a.name,
-        ))
+        .arg(runner_name())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -219,15 +219,7 @@ fn check_validates_without_running_anything() {
         stdout(&out)
     };
     // Who runs the test's daemons (programs without user= run as that account).
-    let me = runner().map_or_else(
-        || {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .unwrap()
-                .unwrap()
-                .name
-        },
-        |a| a.name,
-    );
+    let me = runner_name();
     let dir = d.path("");
     let log =
         |name: &str, channel: &str| format!("{}log/{name}-{channel}---test.log", dir.display());

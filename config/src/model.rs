@@ -3,7 +3,7 @@
 //! controld (postcard in a sealed memfd), so the two always agree on program indices.
 
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A loaded configuration. `programs` is in file order (includes expanded where the `[include]`
 /// section stands); a program's index in it is what helper orders carry.
@@ -182,6 +182,10 @@ pub enum LogTarget {
     Discard,
     /// A path, or `AUTO` resolved to `childlogdir/NAME-CHANNEL---IDENTIFIER.log`.
     File(PathBuf),
+    /// Not a regular file: `/dev/stdout`, `/dev/fd/N`, `/proc/PID/fd/N`, a tty, a FIFO.
+    /// Written as a stream (no rotation, no size), shared by any number of processes, never
+    /// read back.
+    Stream(PathBuf),
     /// stderr goes to the stdout pipe (`redirect_stderr=true`).
     Merged,
 }
@@ -215,5 +219,23 @@ impl Config {
             .iter()
             .enumerate()
             .find(|(_, p)| p.name == name)
+    }
+}
+
+impl LogTarget {
+    /// The target for a log path: a [`LogTarget::Stream`] for a process's own descriptors
+    /// (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/PID/fd/N`) and for anything that
+    /// exists and is not a regular file (a tty, a FIFO), else a file.
+    pub fn for_path(path: PathBuf) -> LogTarget {
+        let special = path == Path::new("/dev/stdout")
+            || path == Path::new("/dev/stderr")
+            || path.starts_with("/dev/fd")
+            || (path.starts_with("/proc") && path.components().any(|c| c.as_os_str() == "fd"));
+        let not_a_file = std::fs::metadata(&path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special || not_a_file {
+            LogTarget::Stream(path)
+        } else {
+            LogTarget::File(path)
+        }
     }
 }

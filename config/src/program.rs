@@ -112,8 +112,8 @@ fn escape_hashes(command: &str) -> String {
 /// Who claimed a log file first.
 struct LogClaim {
     program: String,
-    process: String,
-    key: &'static str,
+    maxbytes: u64,
+    backups: u32,
     origin: Origin,
 }
 
@@ -613,38 +613,48 @@ fn log(
     } else {
         LogTarget::File(sec.resolve(file_key, &value, line)?)
     };
+    let target = match target {
+        LogTarget::File(path) => LogTarget::for_path(normalize(&path)),
+        other => other,
+    };
+    // Several streams may share a file, as in Supervisor, if they agree on how it rotates:
+    // one writer then rotates it once. A stream (not a file) never rotates.
     if let LogTarget::File(path) = &target {
-        let path = normalize(path);
-        if let Some(first) = logs.get(&path) {
-            let message = if first.program == program && first.key == file_key {
-                format!(
-                    "[program:{program}] {file_key} {} is the same file for processes {} and \
-                     {process} (put %(process_num) in it)",
-                    path.display(),
-                    first.process
-                )
-            } else {
-                format!(
-                    "[program:{program}] {file_key} {} is already the log of [program:{}] ({})",
-                    path.display(),
-                    first.program,
-                    first.origin
-                )
-            };
-            return Err(sec.at(line, message));
+        match logs.get(path) {
+            Some(first) if (first.maxbytes, first.backups) != (maxbytes, backups) => {
+                return Err(sec.at(
+                    line,
+                    format!(
+                        "[program:{program}] {file_key} {} is also the log of [program:{}] ({}), \
+                         which rotates it differently ({}={maxbytes}, {}={backups} here; \
+                         maxbytes={}, backups={} there): give them the same settings or \
+                         different files",
+                        path.display(),
+                        first.program,
+                        first.origin,
+                        maxbytes_key,
+                        backups_key,
+                        first.maxbytes,
+                        first.backups,
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                logs.insert(
+                    path.clone(),
+                    LogClaim {
+                        program: program.to_owned(),
+                        maxbytes,
+                        backups,
+                        origin: Origin {
+                            file: line.file.to_path_buf(),
+                            line: line.line,
+                        },
+                    },
+                );
+            }
         }
-        logs.insert(
-            path,
-            LogClaim {
-                program: program.to_owned(),
-                process: process.to_owned(),
-                key: file_key,
-                origin: Origin {
-                    file: line.file.to_path_buf(),
-                    line: line.line,
-                },
-            },
-        );
     }
     Ok(LogConfig {
         target,

@@ -123,45 +123,17 @@ const CASES: &[Case] = &[
          to an unprivileged account)",
     ),
     case(
-        "two programs with the same log file",
+        "two programs sharing a log file, rotating it differently",
         &[(
             "main.conf",
             "[program:a]\ncommand = /bin/true\nstdout_logfile = logs/x.log\n\n\
-             [program:b]\ncommand = /bin/true\nstdout_logfile = %(here)s/logs/./x.log\n",
+             [program:b]\ncommand = /bin/true\nstdout_logfile = %(here)s/logs/./x.log\n\
+             stdout_logfile_maxbytes = 1KB\n",
         )],
-        "DIR/main.conf:7: [program:b] stdout_logfile DIR/logs/x.log is already the log of \
-         [program:a] (DIR/main.conf:3)",
-    ),
-    case(
-        "stdout and stderr in the same file",
-        &[(
-            "main.conf",
-            "[program:a]\ncommand = /bin/true\nstdout_logfile = /var/log/a.log\n\
-             stderr_logfile = /var/log/a.log\n",
-        )],
-        "DIR/main.conf:4: [program:a] stderr_logfile /var/log/a.log is already the log of \
-         [program:a] (DIR/main.conf:3)",
-    ),
-    case(
-        "AUTO log clashing with an explicit one",
-        &[(
-            "main.conf",
-            "[supervisord]\nchildlogdir = /var/log/p\n[program:a]\ncommand = /bin/true\n\
-             [program:b]\ncommand = /bin/true\n\
-             stderr_logfile = /var/log/p/a-stdout---supervisor.log\n",
-        )],
-        "DIR/main.conf:7: [program:b] stderr_logfile /var/log/p/a-stdout---supervisor.log is \
-         already the log of [program:a] (DIR/main.conf:3)",
-    ),
-    case(
-        "one log file for several processes",
-        &[(
-            "main.conf",
-            "[program:a]\ncommand = /bin/true\nnumprocs = 2\nprocess_name = a%(process_num)d\n\
-             stdout_logfile = /var/log/a.log\n",
-        )],
-        "DIR/main.conf:5: [program:a] stdout_logfile /var/log/a.log is the same file for \
-         processes a0 and a1 (put %(process_num) in it)",
+        "DIR/main.conf:7: [program:b] stdout_logfile DIR/logs/x.log is also the log of \
+         [program:a] (DIR/main.conf:3), which rotates it differently \
+         (stdout_logfile_maxbytes=1024, stdout_logfile_backups=10 here; maxbytes=52428800, \
+         backups=10 there): give them the same settings or different files",
     ),
     case(
         "duplicate program names with spacing",

@@ -174,3 +174,38 @@ fn in_user_mode_the_default_user_is_ignored_with_a_warning() {
           user every program runs as that user"]
     );
 }
+
+#[test]
+fn streams_may_share_a_log_file_when_they_rotate_it_alike() {
+    use proctor_config::LogTarget;
+    let f = Files::new(&[(
+        "main.conf",
+        "[program:a]\ncommand = /bin/true\nstdout_logfile = x.log\nstderr_logfile = x.log\n\
+         [program:pool]\ncommand = /bin/true\nnumprocs = 2\nprocess_name = p%(process_num)d\n\
+         stdout_logfile = %(here)s/x.log\n\
+         [program:docker]\ncommand = /bin/true\nstdout_logfile = /dev/stdout\n\
+         stdout_logfile_maxbytes = 0\nstderr_logfile = /dev/fd/2\nstderr_logfile_maxbytes = 5MB\n\
+         [program:docker2]\ncommand = /bin/true\nstdout_logfile = /dev/stdout\n",
+    )]);
+    let loaded = f.load("main.conf", &user_ctx()).unwrap();
+    let x = LogTarget::File(f.path("x.log"));
+    let p = &loaded.config.programs;
+    assert_eq!(
+        (
+            &p[0].processes[0].stdout.target,
+            &p[0].processes[0].stderr.target
+        ),
+        (&x, &x)
+    );
+    assert_eq!(p[1].processes[0].stdout.target, x);
+    assert_eq!(p[1].processes[1].stdout.target, x);
+    // Not files: streams, whatever their rotation settings say.
+    let stdout = LogTarget::Stream("/dev/stdout".into());
+    assert_eq!(p[2].processes[0].stdout.target, stdout);
+    assert_eq!(
+        p[2].processes[0].stderr.target,
+        LogTarget::Stream("/dev/fd/2".into())
+    );
+    assert_eq!(p[3].processes[0].stdout.target, stdout);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}

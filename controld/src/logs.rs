@@ -1,5 +1,10 @@
 //! Capturing service output: one reader task per pipe, writing into a [`LogSink`] per log file
 //! with size rotation, and fanning out to `tail -f` followers.
+//!
+//! A file several streams write (both channels of a program, a pool, several programs: what
+//! Supervisor allows) is one sink with one writer, which rotates it once; such a sink, and a
+//! stream that is not a file (`/dev/stdout`, a tty, a FIFO), gets whole lines only, each
+//! source's unfinished line kept back until its end arrives, so that lines never mix.
 
 use nix::errno::Errno;
 use nix::fcntl::{splice, SpliceFFlags};
@@ -23,6 +28,8 @@ const BURST: usize = 4 * 1024 * 1024;
 
 /// How much `tail` reads back at most.
 const MAX_TAIL: u64 = 4 * 1024 * 1024;
+/// A source's unfinished line is written anyway past this length.
+const MAX_LINE: usize = 64 * 1024;
 
 /// How far a [`LogSink::drain`] got.
 pub enum Drained {
@@ -34,12 +41,39 @@ pub enum Drained {
     Eof,
 }
 
+/// The sinks in use, by path: every stream that names a path gets the one sink for it.
+#[derive(Default)]
+pub struct Sinks {
+    by_path: std::collections::HashMap<PathBuf, std::sync::Weak<LogSink>>,
+}
+
+impl Sinks {
+    /// The sink for `cfg`: the one already writing its path (now shared), or a new one.
+    pub fn get(&mut self, cfg: &LogConfig, tag: &str) -> Arc<LogSink> {
+        let path = match &cfg.target {
+            LogTarget::File(p) | LogTarget::Stream(p) => p,
+            _ => return LogSink::new(cfg, tag),
+        };
+        if let Some(sink) = self.by_path.get(path).and_then(std::sync::Weak::upgrade) {
+            sink.share();
+            return sink;
+        }
+        let sink = LogSink::new(cfg, tag);
+        self.by_path.insert(path.clone(), Arc::downgrade(&sink));
+        sink
+    }
+}
+
 /// What a `tail -f` receives: every chunk written after it subscribed.
 pub type Follower = broadcast::Receiver<Arc<[u8]>>;
 
 pub struct LogSink {
     inner: Mutex<SinkInner>,
     pub path: Option<PathBuf>,
+    /// Not a regular file (`/dev/stdout`...): appended to, never rotated nor read back.
+    pub stream: bool,
+    /// More than one pipe writes here: whole lines only.
+    shared: std::sync::atomic::AtomicBool,
     /// Bytes the service wrote that never reached the file (disk full, file gone), over the
     /// daemon's life: shown by `status`, which must not wait for a sink's lock.
     lost_total: AtomicU64,
@@ -60,9 +94,10 @@ struct SinkInner {
 
 impl LogSink {
     pub fn new(cfg: &LogConfig, tag: &str) -> Arc<LogSink> {
-        let path = match &cfg.target {
-            LogTarget::File(p) => Some(p.clone()),
-            _ => None,
+        let (path, stream) = match &cfg.target {
+            LogTarget::File(p) => (Some(p.clone()), false),
+            LogTarget::Stream(p) => (Some(p.clone()), true),
+            _ => (None, false),
         };
         Arc::new(LogSink {
             inner: Mutex::new(SinkInner {
@@ -76,8 +111,19 @@ impl LogSink {
                 follow: None,
             }),
             path,
+            stream,
+            shared: std::sync::atomic::AtomicBool::new(false),
             lost_total: AtomicU64::new(0),
         })
+    }
+
+    /// Another pipe writes here too: from now on, whole lines only.
+    pub fn share(&self) {
+        self.shared.store(true, Ordering::Relaxed);
+    }
+
+    fn by_lines(&self) -> bool {
+        self.stream || self.shared.load(Ordering::Relaxed)
     }
 
     pub fn lost(&self) -> u64 {
@@ -96,7 +142,12 @@ impl LogSink {
         if inner.file.is_some() {
             return;
         }
-        if let Err(e) = inner.reopen(path) {
+        let opened = if self.stream {
+            open_stream(path).map(|f| inner.file = Some(f))
+        } else {
+            inner.reopen(path)
+        };
+        if let Err(e) = opened {
             warn!("cannot open log {}: {e}", path.display());
         }
     }
@@ -108,15 +159,28 @@ impl LogSink {
     /// in the file, never only in this process, so a controld killed mid-copy loses nothing
     /// (proctord hands the pipe to the next one). Copies for syslog or a `tail -f` need the
     /// bytes in hand, so those sinks read and write instead.
-    pub fn drain(&self, pipe: BorrowedFd<'_>) -> io::Result<Drained> {
+    ///
+    /// `pending` is this pipe's unfinished line, kept back while the sink takes whole lines.
+    pub fn drain(&self, pipe: BorrowedFd<'_>, pending: &mut Vec<u8>) -> io::Result<Drained> {
         let Ok(mut guard) = self.inner.lock() else {
             return Err(io::Error::other("log sink lock poisoned"));
         };
         let inner = &mut *guard;
         let mut moved = 0;
+        let by_lines = self.by_lines();
         let result = loop {
             if moved >= BURST {
                 break Ok(Drained::More);
+            }
+            if by_lines {
+                match inner.read_lines(self.path.as_deref(), self.stream, pipe, pending) {
+                    Ok(0) => break Ok(Drained::Eof),
+                    Ok(n) => moved += n,
+                    Err(Errno::EAGAIN) => break Ok(Drained::Empty),
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => break Err(io::Error::from(e)),
+                }
+                continue;
             }
             let copies = inner.syslog.is_some()
                 || inner
@@ -140,7 +204,8 @@ impl LogSink {
     }
 
     /// The last `lines` lines, and a subscription to what is written after them: both taken
-    /// under the sink's lock, so a follower neither misses nor repeats a chunk.
+    /// under the sink's lock, so a follower neither misses nor repeats a chunk. A stream has
+    /// no lines to read back: only what is written from now on.
     pub fn tail(&self, lines: u32, follow: bool) -> (Vec<u8>, Option<Follower>) {
         let Ok(mut inner) = self.inner.lock() else {
             return (Vec::new(), None);
@@ -152,8 +217,8 @@ impl LogSink {
                 .subscribe()
         });
         let text = match &self.path {
-            Some(p) => last_lines(p, lines).unwrap_or_default(),
-            None => Vec::new(),
+            Some(p) if !self.stream => last_lines(p, lines).unwrap_or_default(),
+            _ => Vec::new(),
         };
         drop(inner);
         (text, rx)
@@ -257,6 +322,58 @@ impl SinkInner {
         Ok(n)
     }
 
+    /// One read from the pipe; the complete lines in `pending` and what came go out (to the
+    /// file, syslog and followers), the unfinished line stays in `pending` (unless it is too
+    /// long, or the pipe is at its end).
+    fn read_lines(
+        &mut self,
+        path: Option<&Path>,
+        stream: bool,
+        pipe: BorrowedFd<'_>,
+        pending: &mut Vec<u8>,
+    ) -> Result<usize, Errno> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let n = nix::unistd::read(pipe, &mut buf)?;
+        pending.extend_from_slice(&buf[..n]);
+        let upto = if n == 0 || pending.len() > MAX_LINE {
+            pending.len()
+        } else {
+            pending
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+        };
+        if upto > 0 {
+            let whole: Vec<u8> = pending.drain(..upto).collect();
+            self.emit(path, stream, &whole);
+        }
+        Ok(n)
+    }
+
+    /// Bytes to every destination: the file (rotated first when full; a stream never is),
+    /// syslog and followers.
+    fn emit(&mut self, path: Option<&Path>, stream: bool, data: &[u8]) {
+        let n = data.len();
+        if let Some(s) = &mut self.syslog {
+            s.send_lines(data);
+        }
+        if let Some(path) = path {
+            if !stream {
+                self.prepare(path, n as u64);
+            } else if self.file.is_none() {
+                self.file = open_stream(path).ok();
+            }
+            match self.file.as_mut().map(|f| f.write_all(data)) {
+                Some(Ok(())) => self.wrote(path, n),
+                Some(Err(e)) => self.lose(path, n, &e),
+                None => self.lose(path, n, &"the file cannot be opened"),
+            }
+        }
+        if let Some(f) = self.follow.as_ref().filter(|f| f.receiver_count() > 0) {
+            let _ = f.send(Arc::from(data));
+        }
+    }
+
     /// One read from the pipe, then the file, syslog and followers get it.
     fn read_and_write(
         &mut self,
@@ -267,23 +384,8 @@ impl SinkInner {
         // hold a thousand read buffers.
         let mut buf = vec![0u8; READ_CHUNK];
         let n = nix::unistd::read(pipe, &mut buf)?;
-        let data = &buf[..n];
-        if n == 0 {
-            return Ok(0);
-        }
-        if let Some(s) = &mut self.syslog {
-            s.send_lines(data);
-        }
-        if let Some(path) = path {
-            self.prepare(path, n as u64);
-            match self.file.as_mut().map(|f| f.write_all(data)) {
-                Some(Ok(())) => self.wrote(path, n),
-                Some(Err(e)) => self.lose(path, n, &e),
-                None => self.lose(path, n, &"the file cannot be opened"),
-            }
-        }
-        if let Some(f) = self.follow.as_ref().filter(|f| f.receiver_count() > 0) {
-            let _ = f.send(Arc::from(data));
+        if n > 0 {
+            self.emit(path, false, &buf[..n]);
         }
         Ok(n)
     }
@@ -333,6 +435,24 @@ fn open_log(path: &Path) -> io::Result<File> {
         }
         r => r,
     }
+}
+
+/// A stream log: appended to, never created. proctord's stdout and stderr (controld's fds 1
+/// and 2) are duplicated rather than reopened through /proc: a pipe made by whoever started
+/// proctord may not be open to controld's account by path, as it is by descriptor.
+fn open_stream(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let own = |p: &str| path == Path::new(p);
+    if own("/dev/stdout") || own("/dev/fd/1") || own("/proc/self/fd/1") {
+        return Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?));
+    }
+    if own("/dev/stderr") || own("/dev/fd/2") || own("/proc/self/fd/2") {
+        return Ok(File::from(io::stderr().as_fd().try_clone_to_owned()?));
+    }
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
 }
 
 /// The last `n` lines of a file (at most [`MAX_TAIL`] bytes).
@@ -439,16 +559,27 @@ async fn copy(fd: OwnedFd, sink: Arc<LogSink>) {
     let Ok(afd) = crate::sys::async_fd(pipe.clone(), tokio::io::Interest::READABLE) else {
         return;
     };
+    // This pipe's unfinished line, while the sink takes whole lines.
+    let mut pending = Vec::new();
     loop {
         let Ok(mut guard) = afd.readable().await else {
             return;
         };
         let (pipe, sink) = (pipe.clone(), sink.clone());
+        let mut held = std::mem::take(&mut pending);
         // File writes block; keep them off the reactor threads.
-        match tokio::task::spawn_blocking(move || sink.drain(pipe.as_fd())).await {
-            Ok(Ok(Drained::More)) => {}
-            Ok(Ok(Drained::Empty)) => guard.clear_ready(),
-            Ok(Ok(Drained::Eof) | Err(_)) | Err(_) => return,
+        let drained = tokio::task::spawn_blocking(move || {
+            let r = sink.drain(pipe.as_fd(), &mut held);
+            (r, held)
+        })
+        .await;
+        match drained {
+            Ok((Ok(Drained::More), held)) => pending = held,
+            Ok((Ok(Drained::Empty), held)) => {
+                pending = held;
+                guard.clear_ready();
+            }
+            Ok((Ok(Drained::Eof) | Err(_), _)) | Err(_) => return,
         }
     }
 }

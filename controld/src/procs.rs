@@ -1,7 +1,7 @@
 //! One supervised process: its state (Supervisor's state machine) and how `status` shows it.
 
 use crate::lifecycle::Lifecycle;
-use crate::logs::LogSink;
+use crate::logs::{LogSink, Sinks};
 use crate::supervisor::Token;
 use proctor_api::control::{ProcessInfo, ProcessState};
 use proctor_config::{Config, ProgramConfig};
@@ -30,15 +30,16 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn new(cfg: Arc<ProgramConfig>, index: usize) -> Option<Proc> {
+    /// `sinks`: the log sinks in use, so that processes naming one path share its sink.
+    pub fn new(cfg: Arc<ProgramConfig>, index: usize, sinks: &mut Sinks) -> Option<Proc> {
         let p = cfg.processes.get(index)?;
         let instance = InstanceIndex::of(index)?;
         let namespec = Config::namespec(&cfg.group, &p.name);
-        let stdout = LogSink::new(&p.stdout, &namespec);
+        let stdout = sinks.get(&p.stdout, &namespec);
         let stderr = if matches!(p.stderr.target, proctor_config::LogTarget::Merged) {
             stdout.clone()
         } else {
-            LogSink::new(&p.stderr, &namespec)
+            sinks.get(&p.stderr, &namespec)
         };
         Some(Proc {
             program: cfg.name.clone(),

@@ -20,7 +20,7 @@ struct Row {
 
 fn destination(log: &LogConfig) -> String {
     match &log.target {
-        LogTarget::File(p) => p.display().to_string(),
+        LogTarget::File(p) | LogTarget::Stream(p) => p.display().to_string(),
         LogTarget::Discard if log.syslog => "syslog".into(),
         LogTarget::Discard => "NONE".into(),
         LogTarget::Merged => "stdout".into(),

@@ -68,8 +68,9 @@ impl Launcher {
         );
         let mut fds = vec![
             devnull.as_raw_fd(),
-            // controld logs to proctord's stderr.
-            2,
+            // proctord's stdout, so that a service logging to /dev/stdout reaches it (as it
+            // reaches supervisord's); controld's own log goes to proctord's stderr.
+            1,
             2,
             theirs.as_raw_fd(),
             self.listener.as_raw_fd(),

@@ -355,7 +355,19 @@ impl Daemon {
         std::fs::write(&self.conf, body).unwrap();
     }
 
-    pub fn launch(mut self) -> Daemon {
+    pub fn launch(self) -> Daemon {
+        self.launch_with(Stdio::null())
+    }
+
+    /// Starts proctord with its stdout a pipe, and returns the read end: what services log to
+    /// `/dev/stdout` arrives there, as in a container.
+    pub fn launch_piped(self) -> (Daemon, std::process::ChildStdout) {
+        let mut d = self.launch_with(Stdio::piped());
+        let out = d.child.as_mut().and_then(|c| c.stdout.take()).unwrap();
+        (d, out)
+    }
+
+    fn launch_with(mut self, stdout: Stdio) -> Daemon {
         let err = std::fs::File::create(&self.stderr_path).unwrap();
         if let Some(a) = runner() {
             nix::unistd::chown(&self.stderr_path, Some(a.uid.into()), Some(a.gid.into())).unwrap();
@@ -364,7 +376,7 @@ impl Daemon {
             .arg("-c")
             .arg(&self.conf)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(err)
             .process_group(0)
             .spawn()

@@ -39,9 +39,9 @@ const CASES: &[(&str, &str, &str)] = &[
         "3: bad value for startsecs: 'soon' (expected an integer >= 0)",
     ),
     (
-        "two programs, one log file",
-        "[program:a]\ncommand = /bin/true\nstdout_logfile = {dir}/x.log\n\n[program:b]\ncommand = /bin/true\nstdout_logfile = {dir}/x.log\n",
-        "7: [program:b] stdout_logfile DIR/x.log is already the log of [program:a] (DIR/bad.conf:3)",
+        "two programs, one log file, rotated differently",
+        "[program:a]\ncommand = /bin/true\nstdout_logfile = {dir}/x.log\n\n[program:b]\ncommand = /bin/true\nstdout_logfile = {dir}/x.log\nstdout_logfile_backups = 2\n",
+        "7: [program:b] stdout_logfile DIR/x.log is also the log of [program:a] (DIR/bad.conf:3), which rotates it differently (stdout_logfile_maxbytes=52428800, stdout_logfile_backups=2 here; maxbytes=52428800, backups=10 there): give them the same settings or different files",
     ),
     (
         "group naming an undefined program",

@@ -296,3 +296,106 @@ fn a_log_truncated_from_outside_is_written_from_its_new_end() {
         String::from_utf8_lossy(&text)
     );
 }
+
+/// `n` lines `TAG-i-<pad>-end` from a shell, each in two writes (so that another writer's
+/// output could fall between its halves), as fast as it can, then a long sleep.
+fn chatter(tag: &str, n: u32) -> String {
+    let pad = "x".repeat(300);
+    format!(
+        "command = sh -c 'i=0; while [ $i -lt {n} ]; do printf {tag}-$i-; echo {pad}-end; \
+         i=$((i+1)); done; exec sleep 1000'\nstartsecs = 0\n"
+    )
+}
+
+/// Every line is one a service wrote, whole, and each service's lines all came, in order.
+fn check_whole_lines(text: &str, tags: &[&str], n: u32) {
+    let pad = "x".repeat(300);
+    let mut next = vec![0u32; tags.len()];
+    for line in text.lines() {
+        let Some(t) = tags.iter().position(|t| line.starts_with(&format!("{t}-"))) else {
+            panic!("a line nobody wrote whole: {line:?}");
+        };
+        assert_eq!(
+            line,
+            format!("{}-{}-{pad}-end", tags[t], next[t]),
+            "lines of {} mixed or out of order",
+            tags[t]
+        );
+        next[t] += 1;
+    }
+    assert_eq!(next, vec![n; tags.len()], "lines missing");
+}
+
+#[test]
+fn services_logging_to_dev_stdout_reach_proctords_stdout_in_whole_lines() {
+    // The container pattern: several programs log to /dev/stdout, proctord's stdout is a pipe.
+    let n = 2000;
+    let tags = ["alpha", "bravo", "charlie"];
+    let programs: String = tags
+        .iter()
+        .map(|t| {
+            format!(
+                "[program:{t}]\n{}stdout_logfile = /dev/stdout\n",
+                chatter(t, n)
+            )
+        })
+        .collect();
+    let (d, out) = Daemon::prepare(&programs).launch_piped();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut text = String::new();
+    let want = n as usize * tags.len();
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got < want && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            text.push_str(&line);
+            text.push('\n');
+            got += 1;
+        }
+    }
+    assert!(got > 0, "nothing arrived; proctord said:\n{}", d.stderr());
+    check_whole_lines(&text, &tags, n);
+    // Such a log is a stream: it cannot be read back, and tail says why.
+    let o = d.ctl(&["tail", "alpha"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("alpha logs its stdout to /dev/stdout, a stream that cannot be read back"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn services_sharing_a_log_file_write_whole_lines() {
+    // Both channels of one program and two other programs, in one file.
+    let n = 1000;
+    let file = "{dir}/shared.log";
+    let programs = format!(
+        "[program:one]\n{}stdout_logfile = {file}\nstderr_logfile = {file}\n\
+         [program:two]\n{}stdout_logfile = {file}\n\
+         [program:three]\n{}stdout_logfile = {file}\n",
+        chatter("one", n),
+        chatter("two", n),
+        chatter("three", n),
+    );
+    let d = Daemon::start(&programs);
+    let path = d.path("shared.log");
+    let full = wait_until_or(Duration::from_secs(30), || {
+        std::fs::read_to_string(&path).is_ok_and(|t| t.lines().count() >= 3 * n as usize)
+    });
+    assert!(full, "not every line arrived");
+    check_whole_lines(
+        &std::fs::read_to_string(&path).unwrap(),
+        &["one", "two", "three"],
+        n,
+    );
+}

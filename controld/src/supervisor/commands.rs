@@ -242,6 +242,21 @@ impl Supervisor {
             }
             Channel::Stderr => p.stderr.clone(),
         };
+        if sink.stream {
+            let to = sink
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return fail(
+                ErrorKind::Failed,
+                format!(
+                    "{name} logs its {} to {to}, a stream that cannot be read back: read it where \
+                     it goes (the container's output, the terminal)",
+                    channel.name()
+                ),
+            );
+        }
         if sink.path.is_none() {
             return fail(
                 ErrorKind::Failed,

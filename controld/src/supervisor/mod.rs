@@ -101,6 +101,8 @@ pub struct Supervisor {
     seq: Seq,
     pending: HashMap<Seq, Pending>,
     waiters: Vec<drive::Waiter>,
+    /// One sink per log path, shared by every process that names it.
+    sinks: logs::Sinks,
     tx: mpsc::Sender<Event>,
     shutting_down: bool,
     /// For SIGHUP to proctord, which reloads the policy.
@@ -132,6 +134,7 @@ impl Supervisor {
             seq: Seq(0),
             pending: HashMap::new(),
             waiters: Vec::new(),
+            sinks: logs::Sinks::default(),
             tx,
             shutting_down: false,
             auth,
@@ -153,7 +156,7 @@ impl Supervisor {
                 };
                 let cfg = Arc::new(prog.clone());
                 for instance in 0..prog.processes.len() {
-                    if let Some(p) = Proc::new(cfg.clone(), instance) {
+                    if let Some(p) = Proc::new(cfg.clone(), instance, &mut self.sinks) {
                         self.procs.insert((p.program.clone(), p.process_num), p);
                     }
                 }

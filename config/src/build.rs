@@ -118,20 +118,30 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
     p.components().collect()
 }
 
-const SUPERVISORD_IGNORED: &[&str] = &[
-    "logfile_maxbytes",
-    "logfile_backups",
-    "loglevel",
-    "pidfile",
-    "umask",
-    "nodaemon",
-    "silent",
-    "minfds",
-    "minprocs",
-    "nocleanup",
-    "directory",
-    "strip_ansi",
+/// `[supervisord]` keys proctor reads and does not act on, each with the reason it says.
+const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
+    (
+        "logfile_maxbytes",
+        "the daemon log is not rotated by proctor (it is opened once, by root in root mode): \
+         rotate it with logrotate's copytruncate",
+    ),
+    (
+        "logfile_backups",
+        "the daemon log is not rotated by proctor",
+    ),
+    (
+        "nocleanup",
+        "proctor never deletes AUTO child logs at start-up (Supervisor does unless nocleanup)",
+    ),
+    (
+        "strip_ansi",
+        "proctor writes service output as it comes, escape sequences included",
+    ),
 ];
+
+/// `[supervisord]` keys that mean nothing to proctord, which always stays in the foreground:
+/// accepted silently.
+const SUPERVISORD_FOREGROUND: &[&str] = &["nodaemon", "silent"];
 
 const UNSUPPORTED_SECTIONS: &[&str] = &["supervisorctl", "inet_http_server"];
 const UNSUPPORTED_PREFIXES: &[&str] = &[
@@ -175,21 +185,37 @@ fn daemon(
             childlogdir: default_childlogdir(ctx),
             identifier: "supervisor".into(),
             environment: Vec::new(),
+            loglevel: None,
+            umask: 0o022,
+            directory: None,
+            pidfile: None,
+            minfds: 1024,
+            minprocs: 200,
         });
     };
     let sec = Sec::new(s, ctx);
     for e in &s.entries {
         match e.key.as_str() {
-            "logfile" | "childlogdir" | "identifier" | "environment" | "user" => {}
-            k if SUPERVISORD_IGNORED.contains(&k) => {
-                warnings.push(sec.at(
+            "logfile" | "childlogdir" | "identifier" | "environment" | "user" | "loglevel"
+            | "umask" | "directory" | "pidfile" | "minfds" | "minprocs" => {}
+            k if SUPERVISORD_FOREGROUND.contains(&k) => {}
+            k => match SUPERVISORD_IGNORED.iter().find(|(name, _)| *name == k) {
+                Some((_, why)) => warnings.push(sec.at(
                     e.place(),
-                    format!("[supervisord] {k} is ignored by proctor"),
-                ));
-            }
-            k => sec.warn_unknown(e.place(), k, warnings),
+                    format!("[supervisord] {k} is ignored by proctor: {why}"),
+                )),
+                None => sec.warn_unknown(e.place(), k, warnings),
+            },
         }
     }
+    let directory = match sec.expanded("directory")? {
+        Some((v, place)) if !v.trim().starts_with('/') => {
+            return Err(sec.at(place, values::bad("directory", &v, "an absolute path")));
+        }
+        Some((v, _)) => Some(normalize(Path::new(v.trim()))),
+        None => None,
+    };
+    let limit = |k: &str, v: &str| values::unsigned(k, v, 0).map(u64::from);
     let logfile = match sec.expanded("logfile")? {
         Some((v, place)) if v.trim().eq_ignore_ascii_case("syslog") => {
             warnings.push(sec.at(
@@ -208,6 +234,12 @@ fn daemon(
             .unwrap_or_else(|| default_childlogdir(ctx)),
         identifier: sec.string("identifier", "supervisor")?,
         environment: sec.parse("environment", Vec::new(), values::environment)?,
+        loglevel: sec.parse("loglevel", None, |k, v| values::loglevel(k, v).map(Some))?,
+        umask: sec.parse("umask", 0o022, values::octal)?,
+        directory,
+        pidfile: sec.path("pidfile")?,
+        minfds: sec.parse("minfds", 1024, limit)?,
+        minprocs: sec.parse("minprocs", 200, limit)?,
     })
 }
 

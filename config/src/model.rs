@@ -42,6 +42,17 @@ pub struct DaemonConfig {
     pub identifier: String,
     /// `environment=`: added to every child, before the program's own `environment=`.
     pub environment: Vec<(String, String)>,
+    /// `loglevel=` as a log filter for both daemons (`PROCTOR_LOG` overrides it).
+    pub loglevel: Option<String>,
+    /// `umask=`: the umask of programs without their own (Supervisor's default 022).
+    pub umask: u32,
+    /// `directory=`: the working directory of programs without their own.
+    pub directory: Option<PathBuf>,
+    /// `pidfile=`: where proctord writes its pid.
+    pub pidfile: Option<PathBuf>,
+    /// `minfds=`, `minprocs=`: the open-file and process limits proctord warns below.
+    pub minfds: u64,
+    pub minprocs: u64,
 }
 
 /// `[proctor]`: our own keys.

@@ -367,7 +367,8 @@ fn program(
     let stopwaitsecs = sec.parse("stopwaitsecs", 10, |k, v| values::unsigned(k, v, 0))?;
     let stopasgroup = sec.parse("stopasgroup", false, values::boolean)?;
     let killasgroup = stopasgroup || sec.parse("killasgroup", false, values::boolean)?;
-    let umask = sec.parse("umask", None, |k, v| values::octal(k, v).map(Some))?;
+    // Supervisor's children inherit supervisord's umask, which is [supervisord] umask=.
+    let umask = Some(sec.parse("umask", daemon.umask, values::octal)?);
     let redirect_stderr = sec.parse("redirect_stderr", false, values::boolean)?;
     let capabilities = sec.parse("capabilities", Vec::new(), values::capabilities)?;
 
@@ -471,7 +472,8 @@ fn program(
         }
 
         let directory = match get("directory")? {
-            None => None,
+            // Supervisor's children start in supervisord's directory, [supervisord] directory=.
+            None => daemon.directory.clone(),
             Some((v, line)) => {
                 let d = v.trim();
                 if !d.starts_with('/') {

@@ -107,6 +107,26 @@ pub fn autorestart(key: &str, value: &str) -> Result<AutoRestart, String> {
     }
 }
 
+/// `loglevel=`: Supervisor's levels, as a log filter (`critical` is `error`, `blather` is
+/// `trace`).
+pub fn loglevel(key: &str, value: &str) -> Result<String, String> {
+    let filter = match value.trim().to_ascii_lowercase().as_str() {
+        "critical" | "error" => "error",
+        "warn" => "warn",
+        "info" => "info",
+        "debug" => "debug",
+        "trace" | "blather" => "trace",
+        _ => {
+            return Err(bad(
+                key,
+                value,
+                "critical, error, warn, info, debug, trace or blather",
+            ))
+        }
+    };
+    Ok(filter.to_owned())
+}
+
 /// `stopsignal=`: one of the signals proctord may send ([`AllowedSignal`]), by name with or
 /// without `SIG`, case-insensitive, or by number. Supervisor takes any signal; proctord sends
 /// only allow-listed ones, so others are refused here rather than at the first stop.

@@ -29,6 +29,14 @@ logfile = logs/proctord.log
 childlogdir = /var/log/children
 identifier = prod
 environment = LANG="C.UTF-8",TZ=UTC
+loglevel = blather
+umask = 027
+directory = /srv
+pidfile = run/proctord.pid
+minfds = 4096
+minprocs = 100
+nodaemon = true
+silent = false
 
 [proctor]
 policy = policy.toml
@@ -119,6 +127,12 @@ fn full_config_round_trip() {
             childlogdir: PathBuf::from("/var/log/children"),
             identifier: "prod".into(),
             environment: kv(&[("LANG", "C.UTF-8"), ("TZ", "UTC")]),
+            loglevel: Some("trace".into()),
+            umask: 0o027,
+            directory: Some(PathBuf::from("/srv")),
+            pidfile: Some(etc.join("run/proctord.pid")),
+            minfds: 4096,
+            minprocs: 100,
         },
         proctor: ProctorConfig {
             policy: Some(etc.join("policy.toml")),
@@ -163,7 +177,7 @@ fn full_config_round_trip() {
     let origin = &loaded.config.programs[0].origin;
     assert_eq!(
         (origin.file.clone(), origin.line),
-        (etc.join("supervisord.conf"), 19)
+        (etc.join("supervisord.conf"), 27)
     );
 }
 
@@ -180,6 +194,12 @@ fn defaults_of_every_key() {
             childlogdir: logdir.to_path_buf(),
             identifier: "supervisor".into(),
             environment: vec![],
+            loglevel: None,
+            umask: 0o022,
+            directory: None,
+            pidfile: None,
+            minfds: 1024,
+            minprocs: 200,
         },
         proctor: ProctorConfig {
             policy: None,
@@ -208,7 +228,8 @@ fn defaults_of_every_key() {
             stopasgroup: false,
             killasgroup: false,
             user: None,
-            umask: None,
+            // Supervisor's: [supervisord] umask, default 022.
+            umask: Some(0o022),
             redirect_stderr: false,
             capabilities: vec![],
             processes: vec![ProcessConfig {
@@ -530,8 +551,6 @@ fn warnings_carry_file_and_line() {
         .collect();
     warnings.sort();
     let mut want = vec![
-        "DIR/main.conf:2: [supervisord] loglevel is ignored by proctor",
-        "DIR/main.conf:3: [supervisord] nodaemon is ignored by proctor",
         "DIR/main.conf:4: unknown key 'bogus' in [supervisord] (ignored)",
         "DIR/main.conf:5: [supervisord] logfile=syslog is not supported by proctor; it logs to stderr only",
         "DIR/main.conf:8: username is not supported by proctor (access is decided by SO_PEERCRED and the policy) and is ignored",

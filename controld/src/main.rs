@@ -55,7 +55,8 @@ fn main() -> ExitCode {
         .logfile_fd
         .and_then(|fd| sys::inherited_fd(fd).ok())
         .map(std::fs::File::from);
-    proctor_daemon::init_tracing(logfile);
+    // proctord passes `[supervisord] loglevel` on as PROCTOR_LOG.
+    proctor_daemon::init_tracing(logfile, None);
     if let Err(e) = proctor_daemon::raise_nofile_limit() {
         warn!("{e}");
     }

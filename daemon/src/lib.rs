@@ -5,11 +5,12 @@
 use std::fs::File;
 
 /// Logs to stderr, and also to `logfile` (`[supervisord] logfile`) when given, filtered by
-/// $PROCTOR_LOG (default `info`). Colour only on a terminal: journald and files get plain text.
-pub fn init_tracing(logfile: Option<File>) {
+/// $PROCTOR_LOG, else by `level` (`[supervisord] loglevel`, default `info`). Colour only on a
+/// terminal: journald and files get plain text.
+pub fn init_tracing(logfile: Option<File>, level: Option<&str>) {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROCTOR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.unwrap_or("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -154,7 +154,7 @@ fn run(args: Args) -> Result<u8, String> {
         Some(f) => Some(f.try_clone().map_err(|e| format!("logfile: {e}"))?),
         None => None,
     };
-    proctor_daemon::init_tracing(log_copy);
+    proctor_daemon::init_tracing(log_copy, config.daemon.loglevel.as_deref());
 
     if std::fs::read_to_string("/proc/self/status")
         .map(|s| {
@@ -199,8 +199,15 @@ fn run(args: Args) -> Result<u8, String> {
     if let Err(e) = proctor_daemon::raise_nofile_limit() {
         warn!("{e}");
     }
+    warn_below_limits(&config.daemon);
 
     let listener = control_socket::bind(&socket, chmod)?;
+    // After the bind, which refuses when another proctord answers there: its pidfile stays.
+    let pidfile = config.daemon.pidfile.clone();
+    if let Some(p) = &pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("[supervisord] pidfile {}: {e}", p.display()))?;
+    }
     let socket_ino = std::fs::metadata(&socket).map(|m| m.ino()).unwrap_or(0);
     // In root mode controld gets a clean environment, and services get theirs from their
     // account (spawn.rs); in user mode both inherit proctord's, as under Supervisor.
@@ -214,6 +221,13 @@ fn run(args: Args) -> Result<u8, String> {
     } else {
         ctx.env.clone()
     };
+    // controld logs at `[supervisord] loglevel` too, unless PROCTOR_LOG says otherwise.
+    let mut env = env;
+    if let Some(level) = &config.daemon.loglevel {
+        if !env.iter().any(|(k, _)| k == "PROCTOR_LOG") {
+            env.push(("PROCTOR_LOG".to_owned(), level.clone()));
+        }
+    }
     let controld_credentials = match &accounts {
         Some(a) => {
             let (creds, _) = spawn::account(&a.controld.name, 0).map_err(|f| {
@@ -266,8 +280,31 @@ fn run(args: Args) -> Result<u8, String> {
     });
     let code = helper.run();
     control_socket::remove(&socket, socket_ino);
+    if let Some(p) = &pidfile {
+        // In root mode the directory is usually root's and the file stays (the next start
+        // overwrites it); Supervisor removes it as root.
+        if let Err(e) = std::fs::remove_file(p) {
+            info!("pidfile {} left in place: {e}", p.display());
+        }
+    }
     if code != 0 {
         error!(code, "proctord exiting with an error");
     }
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// `[supervisord] minfds` and `minprocs`: Supervisor refuses to start below them (unless it can
+/// raise the limits as root); proctord, which takes the hard open-file limit anyway, says so.
+fn warn_below_limits(daemon: &proctor_config::DaemonConfig) {
+    use nix::sys::resource::{getrlimit, Resource};
+    for (resource, want, key) in [
+        (Resource::RLIMIT_NOFILE, daemon.minfds, "minfds"),
+        (Resource::RLIMIT_NPROC, daemon.minprocs, "minprocs"),
+    ] {
+        if let Ok((soft, _)) = getrlimit(resource) {
+            if soft < want {
+                warn!("[supervisord] {key}={want}, but the limit is {soft}: raise it (ulimit, LimitNOFILE=/LimitNPROC= in the unit)");
+            }
+        }
+    }
 }

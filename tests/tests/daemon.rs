@@ -250,3 +250,34 @@ fn check_validates_without_running_anything() {
     assert_eq!(web0["autostart"], true);
     assert!(!d.socket.exists());
 }
+
+#[test]
+fn supervisord_keys_do_what_supervisor_does() {
+    // A second [supervisord] section merges into the harness's own.
+    let mut d = Daemon::start(
+        "[supervisord]\nloglevel = error\numask = 027\ndirectory = /tmp\n\
+         pidfile = {dir}/proctord.pid\nnodaemon = true\n\
+         [program:a]\ncommand = sleep 1000\nstartsecs = 0\n\
+         [program:b]\ncommand = sleep 1000\nstartsecs = 0\numask = 002\ndirectory = /\n",
+    );
+    let a = d.wait_state("a", "RUNNING", T)["pid"].as_u64().unwrap() as u32;
+    let b = d.wait_state("b", "RUNNING", T)["pid"].as_u64().unwrap() as u32;
+    // umask and directory: the programs' own, else [supervisord]'s.
+    assert_eq!(proc_status(a, "Umask").as_deref(), Some("0027"));
+    assert_eq!(proc_status(b, "Umask").as_deref(), Some("0002"));
+    let cwd = |pid: u32| std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert_eq!(cwd(a), std::path::Path::new("/tmp"));
+    assert_eq!(cwd(b), std::path::Path::new("/"));
+    // pidfile: proctord's pid, gone after it stops.
+    let pidfile = d.path("proctord.pid");
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        d.pid().to_string()
+    );
+    // loglevel=error: no info lines, from proctord or controld.
+    let err = d.stderr();
+    assert!(!err.contains(" INFO "), "{err}");
+    assert!(!err.contains("warning: [supervisord]"), "{err}");
+    assert!(d.stop().success());
+    assert!(!pidfile.exists());
+}

@@ -179,19 +179,21 @@ fn daemon(
     ctx: &LoadContext,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<DaemonConfig, Diagnostic> {
+    // Supervisor's defaults, for a missing section and for each missing key.
+    let d = DaemonConfig {
+        logfile: None,
+        childlogdir: default_childlogdir(ctx),
+        identifier: "supervisor".into(),
+        environment: Vec::new(),
+        loglevel: None,
+        umask: 0o022,
+        directory: None,
+        pidfile: None,
+        minfds: 1024,
+        minprocs: 200,
+    };
     let Some(s) = section else {
-        return Ok(DaemonConfig {
-            logfile: None,
-            childlogdir: default_childlogdir(ctx),
-            identifier: "supervisor".into(),
-            environment: Vec::new(),
-            loglevel: None,
-            umask: 0o022,
-            directory: None,
-            pidfile: None,
-            minfds: 1024,
-            minprocs: 200,
-        });
+        return Ok(d);
     };
     let sec = Sec::new(s, ctx);
     for e in &s.entries {
@@ -229,17 +231,15 @@ fn daemon(
     };
     Ok(DaemonConfig {
         logfile,
-        childlogdir: sec
-            .path("childlogdir")?
-            .unwrap_or_else(|| default_childlogdir(ctx)),
-        identifier: sec.string("identifier", "supervisor")?,
-        environment: sec.parse("environment", Vec::new(), values::environment)?,
-        loglevel: sec.parse("loglevel", None, |k, v| values::loglevel(k, v).map(Some))?,
-        umask: sec.parse("umask", 0o022, values::octal)?,
+        childlogdir: sec.path("childlogdir")?.unwrap_or(d.childlogdir),
+        identifier: sec.string("identifier", &d.identifier)?,
+        environment: sec.parse("environment", d.environment, values::environment)?,
+        loglevel: sec.parse("loglevel", d.loglevel, |k, v| values::loglevel(k, v).map(Some))?,
+        umask: sec.parse("umask", d.umask, values::octal)?,
         directory,
         pidfile: sec.path("pidfile")?,
-        minfds: sec.parse("minfds", 1024, limit)?,
-        minprocs: sec.parse("minprocs", 200, limit)?,
+        minfds: sec.parse("minfds", d.minfds, limit)?,
+        minprocs: sec.parse("minprocs", d.minprocs, limit)?,
     })
 }
 

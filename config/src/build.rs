@@ -234,7 +234,9 @@ fn daemon(
         childlogdir: sec.path("childlogdir")?.unwrap_or(d.childlogdir),
         identifier: sec.string("identifier", &d.identifier)?,
         environment: sec.parse("environment", d.environment, values::environment)?,
-        loglevel: sec.parse("loglevel", d.loglevel, |k, v| values::loglevel(k, v).map(Some))?,
+        loglevel: sec.parse("loglevel", d.loglevel, |k, v| {
+            values::loglevel(k, v).map(Some)
+        })?,
         umask: sec.parse("umask", d.umask, values::octal)?,
         directory,
         pidfile: sec.path("pidfile")?,

@@ -12,8 +12,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What a loader made of a file: None when refused, else (group:name, argv) per process.
-type Outcome = Option<Vec<(String, Vec<String>)>>;
+/// What a loader made of a file: None when refused, else (group:name, argv, settings) per
+/// process, the settings as the probe names them.
+type Outcome = Option<Vec<(String, Vec<String>, Value)>>;
 
 struct Case {
     name: &'static str,
@@ -95,6 +96,26 @@ const CASES: &[Case] = &[
         )],
     ),
     same(
+        "booleans, byte sizes, octal modes and exit codes as Supervisor writes them",
+        &[(
+            "main.conf",
+            "[supervisord]\numask=0o27\ndirectory=/tmp\n\
+             [program:a]\ncommand=/bin/true\nautostart=No\nautorestart=TRUE\nstopasgroup=on\n\
+             redirect_stderr=1\nstdout_logfile_maxbytes=1 MB\nstdout_logfile_backups=0\n\
+             exitcodes=2,0\numask=002\npriority=-5\nstartsecs=0\nstopwaitsecs=3\n\
+             [program:b]\ncommand=/bin/true\nautorestart=false\nkillasgroup=yes\n\
+             stdout_logfile_maxbytes=2kb\ndirectory=/\n",
+        )],
+    ),
+    same(
+        "a boolean Supervisor does not know is refused",
+        &[("main.conf", "[program:a]\ncommand=/bin/true\nautostart=y\n")],
+    ),
+    same(
+        "a fractional byte size is refused",
+        &[("main.conf", "[program:a]\ncommand=/bin/true\nstdout_logfile_maxbytes=1.5MB\n")],
+    ),
+    same(
         "numprocs with process_name",
         &[(
             "main.conf",
@@ -151,7 +172,7 @@ fn supervisor(python: &Path, main: &Path) -> (Outcome, Value) {
     if v["accepted"] != Value::Bool(true) {
         return (None, v);
     }
-    let mut processes: Vec<(String, Vec<String>)> = v["processes"]
+    let mut processes: Vec<(String, Vec<String>, Value)> = v["processes"]
         .as_array()
         .unwrap()
         .iter()
@@ -160,11 +181,39 @@ fn supervisor(python: &Path, main: &Path) -> (Outcome, Value) {
                 .as_array()
                 .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
                 .unwrap_or_default();
-            (p[0].as_str().unwrap().to_owned(), argv)
+            (p[0].as_str().unwrap().to_owned(), argv, p[2].clone())
         })
         .collect();
-    processes.sort();
+    processes.sort_by(|a, b| a.0.cmp(&b.0));
     (Some(processes), v)
+}
+
+/// A proctor process's settings, named as the probe names Supervisor's.
+fn settings(p: &proctor_config::ProgramConfig, pr: &proctor_config::ProcessConfig) -> Value {
+    use proctor_config::AutoRestart;
+    let mut exitcodes = p.exitcodes.clone();
+    exitcodes.sort_unstable();
+    serde_json::json!({
+        "autostart": p.autostart,
+        "autorestart": match p.autorestart {
+            AutoRestart::Always => "RestartUnconditionally",
+            AutoRestart::Unexpected => "RestartWhenExitUnexpected",
+            AutoRestart::Never => "false",
+        },
+        "startsecs": p.startsecs,
+        "startretries": p.startretries,
+        "exitcodes": exitcodes,
+        "stopsignal": p.stopsignal.number,
+        "stopwaitsecs": p.stopwaitsecs,
+        "stopasgroup": p.stopasgroup,
+        "killasgroup": p.killasgroup,
+        "priority": p.priority,
+        "umask": p.umask,
+        "directory": pr.directory.as_ref().map(|d| d.display().to_string()),
+        "stdout_maxbytes": pr.stdout.maxbytes,
+        "stdout_backups": pr.stdout.backups,
+        "redirect_stderr": p.redirect_stderr,
+    })
 }
 
 fn proctor(main: &Path) -> (Outcome, String) {
@@ -181,17 +230,18 @@ fn proctor(main: &Path) -> (Outcome, String) {
     match proctor_config::load(main, &ctx) {
         Err(e) => (None, e.to_string()),
         Ok(loaded) => {
-            let mut processes: Vec<(String, Vec<String>)> = loaded
+            let mut processes: Vec<(String, Vec<String>, Value)> = loaded
                 .config
                 .programs
                 .iter()
                 .flat_map(|p| {
-                    p.processes
-                        .iter()
-                        .map(|pr| (format!("{}:{}", p.group, pr.name), pr.argv.clone()))
+                    p.processes.iter().map(move |pr| {
+                        let name = format!("{}:{}", p.group, pr.name);
+                        (name, pr.argv.clone(), settings(p, pr))
+                    })
                 })
                 .collect();
-            processes.sort();
+            processes.sort_by(|a, b| a.0.cmp(&b.0));
             let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
             (Some(processes), warnings.join("\n"))
         }

@@ -186,7 +186,7 @@ fn daemon(
         identifier: "supervisor".into(),
         environment: Vec::new(),
         loglevel: None,
-        umask: 0o022,
+        umask: Some(0o022),
         directory: None,
         pidfile: None,
         minfds: 1024,
@@ -218,6 +218,26 @@ fn daemon(
         None => None,
     };
     let limit = |k: &str, v: &str| values::unsigned(k, v, 0).map(u64::from);
+    // Supervisor applies umask= and directory= when it daemonizes, which nodaemon=true skips:
+    // its programs then inherit the umask and directory it was started with.
+    let nodaemon = sec.parse("nodaemon", false, values::boolean)?;
+    let umask = sec.parse("umask", 0o022, values::octal)?;
+    let (umask, directory) = if nodaemon {
+        for key in ["umask", "directory"] {
+            if let Some(e) = s.get(key) {
+                warnings.push(sec.at(
+                    e.place(),
+                    format!(
+                        "[supervisord] {key} is ignored with nodaemon=true, as Supervisor \
+                         ignores it (programs inherit proctord's)"
+                    ),
+                ));
+            }
+        }
+        (None, None)
+    } else {
+        (Some(umask), directory)
+    };
     let logfile = match sec.expanded("logfile")? {
         Some((v, place)) if v.trim().eq_ignore_ascii_case("syslog") => {
             warnings.push(sec.at(
@@ -237,7 +257,7 @@ fn daemon(
         loglevel: sec.parse("loglevel", d.loglevel, |k, v| {
             values::loglevel(k, v).map(Some)
         })?,
-        umask: sec.parse("umask", d.umask, values::octal)?,
+        umask,
         directory,
         pidfile: sec.path("pidfile")?,
         minfds: sec.parse("minfds", d.minfds, limit)?,

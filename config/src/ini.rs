@@ -135,6 +135,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Section>, Diagnostic> {
     let mut open_key = false;
     // The indentation of the last key or header line.
     let mut indent_level = 0usize;
+    // Python reads the file in text mode: \r\n and a lone \r end a line too.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
     for (index, raw) in text.lines().enumerate() {
         let number = line_no(index);
         let at = |message: String| Place { file, line: number }.diag(message);

@@ -30,38 +30,46 @@ fn read(file: &Path) -> Result<Vec<Section>, Diagnostic> {
     ini::parse(file, &text)
 }
 
-/// Reads `main` (absolute) and its includes. Every section is returned, `[include]` too, so that
-/// a second `[include]` in the main file is caught as a duplicate.
+/// Reads `main` (absolute) and its includes. Supervisor reads the main file whole, then each
+/// included file in turn, into one set of sections: a key in an included file replaces the
+/// main file's wherever the `[include]` stands. Sections are returned in file order (each
+/// included file's new sections where the `[include]` section stands), `[include]` with them.
 pub(crate) fn read_all(
     main: &Path,
     ctx: &LoadContext,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Vec<Section>, Diagnostic> {
-    let mut out = Vec::new();
-    // Supervisor reads the main file whole before it looks at [include]: a repeated [include]
-    // is one section, whose last files= counts.
-    for section in merge(read(main)?, warnings) {
-        if section.name == "include" {
-            let files = include_files(&section, ctx, warnings)?;
-            out.push(section);
-            for file in files {
-                for inner in read(&file)? {
-                    if inner.name == "include" {
-                        warnings.push(diag(
-                            &inner.file,
-                            inner.line,
-                            "[include] in an included file is ignored (includes do not nest)",
-                        ));
-                    } else {
-                        out.push(inner);
-                    }
+    // A repeated [include] is one section, whose last files= counts.
+    let main_sections = merge(read(main)?, warnings);
+    let mut order: Vec<String> = Vec::new();
+    let mut included = Vec::new();
+    for section in &main_sections {
+        order.push(section.name.clone());
+        if section.name != "include" {
+            continue;
+        }
+        for file in include_files(section, ctx, warnings)? {
+            for inner in read(&file)? {
+                if inner.name == "include" {
+                    warnings.push(diag(
+                        &inner.file,
+                        inner.line,
+                        "[include] in an included file is ignored (includes do not nest)",
+                    ));
+                } else {
+                    order.push(inner.name.clone());
+                    included.push(inner);
                 }
             }
-        } else {
-            out.push(section);
         }
     }
-    Ok(merge(out, warnings))
+    let mut merged = merge(
+        main_sections.into_iter().chain(included).collect(),
+        warnings,
+    );
+    let place = |name: &str| order.iter().position(|n| n == name).unwrap_or(usize::MAX);
+    merged.sort_by_key(|s| place(&s.name));
+    Ok(apply_defaults(merged))
 }
 
 /// The files an `[include]` section names, in order: each pattern's matches sorted.
@@ -91,7 +99,12 @@ fn include_files(
         let full_str = full
             .to_str()
             .ok_or_else(|| at(format!("include pattern '{pattern}' is not valid UTF-8")))?;
-        let paths = glob::glob(full_str)
+        // As Python's glob: `*` does not match a leading dot (an editor's `.#x.conf`).
+        let options = glob::MatchOptions {
+            require_literal_leading_dot: true,
+            ..glob::MatchOptions::new()
+        };
+        let paths = glob::glob_with(full_str, options)
             .map_err(|e| at(format!("bad include pattern '{pattern}': {e}")))?;
         let mut matched = Vec::new();
         for p in paths {
@@ -109,6 +122,22 @@ fn include_files(
         warnings.push(at("[include] files= names no file".into()));
     }
     Ok(files)
+}
+
+/// ConfigParser's `[DEFAULT]`: its keys are every other section's unless it has its own.
+fn apply_defaults(mut sections: Vec<Section>) -> Vec<Section> {
+    let Some(at) = sections.iter().position(|s| s.name == "DEFAULT") else {
+        return sections;
+    };
+    let defaults = sections.remove(at);
+    for s in &mut sections {
+        for e in &defaults.entries {
+            if s.get(&e.key).is_none() {
+                s.entries.push(e.clone());
+            }
+        }
+    }
+    sections
 }
 
 /// One section per name, where its first occurrence stands, with every key's last value.

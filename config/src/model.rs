@@ -44,9 +44,11 @@ pub struct DaemonConfig {
     pub environment: Vec<(String, String)>,
     /// `loglevel=` as a log filter for both daemons (`PROCTOR_LOG` overrides it).
     pub loglevel: Option<String>,
-    /// `umask=`: the umask of programs without their own (Supervisor's default 022).
-    pub umask: u32,
-    /// `directory=`: the working directory of programs without their own.
+    /// `umask=`: the umask of programs without their own. Supervisor sets it (default 022) only
+    /// when it daemonizes, so with `nodaemon=true` it is `None`: programs inherit proctord's.
+    pub umask: Option<u32>,
+    /// `directory=`: the working directory of programs without their own (also only without
+    /// `nodaemon=true`).
     pub directory: Option<PathBuf>,
     /// `pidfile=`: where proctord writes its pid.
     pub pidfile: Option<PathBuf>,

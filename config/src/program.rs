@@ -114,6 +114,7 @@ struct LogClaim {
     program: String,
     maxbytes: u64,
     backups: u32,
+    syslog: bool,
     origin: Origin,
 }
 
@@ -367,8 +368,9 @@ fn program(
     let stopwaitsecs = sec.parse("stopwaitsecs", 10, |k, v| values::unsigned(k, v, 0))?;
     let stopasgroup = sec.parse("stopasgroup", false, values::boolean)?;
     let killasgroup = stopasgroup || sec.parse("killasgroup", false, values::boolean)?;
-    // Supervisor's children inherit supervisord's umask, which is [supervisord] umask=.
-    let umask = Some(sec.parse("umask", daemon.umask, values::octal)?);
+    // Supervisor's children inherit supervisord's umask: [supervisord] umask= when it
+    // daemonized, else the one it was started with.
+    let umask = sec.parse("umask", daemon.umask, |k, v| values::octal(k, v).map(Some))?;
     let redirect_stderr = sec.parse("redirect_stderr", false, values::boolean)?;
     let capabilities = sec.parse("capabilities", Vec::new(), values::capabilities)?;
 
@@ -623,6 +625,19 @@ fn log(
     // one writer then rotates it once. A stream (not a file) never rotates.
     if let LogTarget::File(path) = &target {
         match logs.get(path) {
+            Some(first) if first.syslog != syslog => {
+                return Err(sec.at(
+                    line,
+                    format!(
+                        "[program:{program}] {file_key} {} is also the log of [program:{}] ({}), \
+                         which differs on {syslog_key}: streams that share a file share its copy \
+                         to syslog too, so give them the same setting",
+                        path.display(),
+                        first.program,
+                        first.origin,
+                    ),
+                ));
+            }
             Some(first) if (first.maxbytes, first.backups) != (maxbytes, backups) => {
                 return Err(sec.at(
                     line,
@@ -649,6 +664,7 @@ fn log(
                         program: program.to_owned(),
                         maxbytes,
                         backups,
+                        syslog,
                         origin: Origin {
                             file: line.file.to_path_buf(),
                             line: line.line,

@@ -123,6 +123,17 @@ const CASES: &[Case] = &[
          to an unprivileged account)",
     ),
     case(
+        "two programs sharing a log file, one copying it to syslog",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\nstdout_logfile = x.log\nstdout_syslog = true\n\
+             [program:b]\ncommand = /bin/true\nstdout_logfile = x.log\n",
+        )],
+        "DIR/main.conf:7: [program:b] stdout_logfile DIR/x.log is also the log of [program:a] \
+         (DIR/main.conf:3), which differs on stdout_syslog: streams that share a file share its \
+         copy to syslog too, so give them the same setting",
+    ),
+    case(
         "two programs sharing a log file, rotating it differently",
         &[(
             "main.conf",

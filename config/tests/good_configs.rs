@@ -35,7 +35,7 @@ directory = /srv
 pidfile = run/proctord.pid
 minfds = 4096
 minprocs = 100
-nodaemon = true
+nodaemon = false
 silent = false
 
 [proctor]
@@ -128,7 +128,7 @@ fn full_config_round_trip() {
             identifier: "prod".into(),
             environment: kv(&[("LANG", "C.UTF-8"), ("TZ", "UTC")]),
             loglevel: Some("trace".into()),
-            umask: 0o027,
+            umask: Some(0o027),
             directory: Some(PathBuf::from("/srv")),
             pidfile: Some(etc.join("run/proctord.pid")),
             minfds: 4096,
@@ -195,7 +195,7 @@ fn defaults_of_every_key() {
             identifier: "supervisor".into(),
             environment: vec![],
             loglevel: None,
-            umask: 0o022,
+            umask: Some(0o022),
             directory: None,
             pidfile: None,
             minfds: 1024,

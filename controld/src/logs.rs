@@ -160,7 +160,8 @@ impl LogSink {
     /// (proctord hands the pipe to the next one). Copies for syslog or a `tail -f` need the
     /// bytes in hand, so those sinks read and write instead.
     ///
-    /// `pending` is this pipe's unfinished line, kept back while the sink takes whole lines.
+    /// `pending` is this pipe's unfinished line, kept back while the sink takes whole lines (and
+    /// lost if controld is killed first: only a sink with one source moves bytes by `splice`).
     pub fn drain(&self, pipe: BorrowedFd<'_>, pending: &mut Vec<u8>) -> io::Result<Drained> {
         let Ok(mut guard) = self.inner.lock() else {
             return Err(io::Error::other("log sink lock poisoned"));
@@ -335,17 +336,23 @@ impl SinkInner {
         let mut buf = vec![0u8; READ_CHUNK];
         let n = nix::unistd::read(pipe, &mut buf)?;
         pending.extend_from_slice(&buf[..n]);
-        let upto = if n == 0 || pending.len() > MAX_LINE {
+        let lines_end = pending
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        // Everything at the end of the pipe, or when the unfinished line alone is too long.
+        let upto = if n == 0 || pending.len() - lines_end > MAX_LINE {
             pending.len()
         } else {
-            pending
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1)
+            lines_end
         };
         if upto > 0 {
             let whole: Vec<u8> = pending.drain(..upto).collect();
             self.emit(path, stream, &whole);
+        }
+        // A burst leaves a large buffer behind: an idle service must not keep it.
+        if pending.capacity() > 2 * MAX_LINE && pending.len() <= MAX_LINE {
+            pending.shrink_to(MAX_LINE);
         }
         Ok(n)
     }
@@ -449,10 +456,16 @@ fn open_stream(path: &Path) -> io::Result<File> {
     if own("/dev/stderr") || own("/dev/fd/2") || own("/proc/self/fd/2") {
         return Ok(File::from(io::stderr().as_fd().try_clone_to_owned()?));
     }
-    OpenOptions::new()
+    // Not waiting for a reader (a FIFO with none would hold the log-opening thread, and every
+    // service behind it): without one the output is counted as lost and the open retried.
+    let f = OpenOptions::new()
         .append(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(path)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(path)?;
+    let flags = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(flags))?;
+    Ok(f)
 }
 
 /// The last `n` lines of a file (at most [`MAX_TAIL`] bytes).
@@ -581,5 +594,69 @@ async fn copy(fd: OwnedFd, sink: Arc<LogSink>) {
             }
             Ok((Ok(Drained::Eof) | Err(_), _)) | Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// A sink in line mode on a file of its own, and a pipe to feed it.
+    fn fixture(name: &str) -> (Arc<LogSink>, PathBuf, OwnedFd, OwnedFd) {
+        let path =
+            std::env::temp_dir().join(format!("proctor-lines-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let cfg = LogConfig {
+            target: LogTarget::File(path.clone()),
+            maxbytes: 0,
+            backups: 0,
+            syslog: false,
+        };
+        let sink = LogSink::new(&cfg, "t");
+        sink.share();
+        sink.open();
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).unwrap();
+        // A service may enlarge its pipe; then one read brings more than MAX_LINE.
+        nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20)).unwrap();
+        (sink, path, r, w)
+    }
+
+    #[test]
+    fn a_full_pipe_does_not_split_the_unfinished_line() {
+        let (sink, path, r, w) = fixture("full");
+        // More than MAX_LINE of complete lines, then half a line, in one read.
+        let line = format!("{}\n", "x".repeat(999));
+        let mut data = line.repeat(100).into_bytes();
+        data.extend_from_slice(b"half a li");
+        assert_eq!(nix::unistd::write(&w, &data).unwrap(), data.len());
+        let mut pending = Vec::new();
+        while let Ok(Drained::More) = sink.drain(r.as_fd(), &mut pending) {}
+        assert!(
+            std::fs::read(&path).unwrap() == line.repeat(100).into_bytes(),
+            "the file holds exactly the complete lines"
+        );
+        assert_eq!(pending, b"half a li");
+        // Its end comes; then the pipe closes with nothing unfinished left over.
+        nix::unistd::write(&w, b"ne\n").unwrap();
+        drop(w);
+        while let Ok(Drained::More | Drained::Empty) = sink.drain(r.as_fd(), &mut pending) {}
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("x\nhalf a line\n"), "{text:?}");
+        assert!(pending.is_empty());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn an_endless_line_is_written_in_pieces() {
+        let (sink, path, r, w) = fixture("endless");
+        let data = vec![b'y'; MAX_LINE + 10];
+        assert_eq!(nix::unistd::write(&w, &data).unwrap(), data.len());
+        let mut pending = Vec::new();
+        while let Ok(Drained::More) = sink.drain(r.as_fd(), &mut pending) {}
+        assert_eq!(std::fs::read(&path).unwrap().len(), MAX_LINE + 10);
+        assert!(pending.is_empty());
+        let _ = std::fs::remove_file(&path);
     }
 }

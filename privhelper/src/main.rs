@@ -205,8 +205,7 @@ fn run(args: Args) -> Result<u8, String> {
     // After the bind, which refuses when another proctord answers there: its pidfile stays.
     let pidfile = config.daemon.pidfile.clone();
     if let Some(p) = &pidfile {
-        std::fs::write(p, format!("{}\n", std::process::id()))
-            .map_err(|e| format!("[supervisord] pidfile {}: {e}", p.display()))?;
+        write_pidfile(p).map_err(|e| format!("[supervisord] pidfile {}: {e}", p.display()))?;
     }
     let socket_ino = std::fs::metadata(&socket).map(|m| m.ino()).unwrap_or(0);
     // In root mode controld gets a clean environment, and services get theirs from their
@@ -221,11 +220,12 @@ fn run(args: Args) -> Result<u8, String> {
     } else {
         ctx.env.clone()
     };
-    // controld logs at `[supervisord] loglevel` too, unless PROCTOR_LOG says otherwise.
-    let mut env = env;
+    // controld logs at `[supervisord] loglevel` too, unless PROCTOR_LOG says otherwise (its
+    // environment only: services get none of proctor's settings).
+    let mut controld_env = env.clone();
     if let Some(level) = &config.daemon.loglevel {
-        if !env.iter().any(|(k, _)| k == "PROCTOR_LOG") {
-            env.push(("PROCTOR_LOG".to_owned(), level.clone()));
+        if !controld_env.iter().any(|(k, _)| k == "PROCTOR_LOG") {
+            controld_env.push(("PROCTOR_LOG".to_owned(), level.clone()));
         }
     }
     let controld_credentials = match &accounts {
@@ -264,7 +264,7 @@ fn run(args: Args) -> Result<u8, String> {
     let launcher = launch::Launcher {
         exe_fd: controld_exe,
         listener,
-        env: env.clone(),
+        env: controld_env,
         logfile: logfile.map(OwnedFd::from),
         credentials: controld_credentials,
     };
@@ -307,4 +307,19 @@ fn warn_below_limits(daemon: &proctor_config::DaemonConfig) {
             }
         }
     }
+}
+
+/// proctord's pid, in a file opened without following a link (as root it could be made to
+/// overwrite another file), readable by all as pidfiles are.
+fn write_pidfile(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    writeln!(f, "{}", std::process::id())
 }

@@ -37,8 +37,11 @@ try:
                 "stopasgroup": bool(process.stopasgroup),
                 "killasgroup": bool(process.killasgroup),
                 "priority": process.priority,
-                "umask": process.umask if process.umask is not None else options.umask,
-                "directory": process.directory or options.directory,
+                # supervisord sets its umask and directory only when it daemonizes.
+                "umask": process.umask if process.umask is not None
+                else (None if options.nodaemon else options.umask),
+                "directory": process.directory
+                or (None if options.nodaemon else options.directory),
                 "stdout_maxbytes": process.stdout_logfile_maxbytes,
                 "stdout_backups": process.stdout_logfile_backups,
                 "redirect_stderr": bool(process.redirect_stderr),

@@ -256,7 +256,7 @@ fn supervisord_keys_do_what_supervisor_does() {
     // A second [supervisord] section merges into the harness's own.
     let mut d = Daemon::start(
         "[supervisord]\nloglevel = error\numask = 027\ndirectory = /tmp\n\
-         pidfile = {dir}/proctord.pid\nnodaemon = true\n\
+         pidfile = {dir}/proctord.pid\nsilent = true\n\
          [program:a]\ncommand = sleep 1000\nstartsecs = 0\n\
          [program:b]\ncommand = sleep 1000\nstartsecs = 0\numask = 002\ndirectory = /\n",
     );

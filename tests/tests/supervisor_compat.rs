@@ -56,6 +56,43 @@ const CASES: &[Case] = &[
         ],
     ),
     same(
+        "an included file's key wins, wherever [include] stands in the main file",
+        &[
+            (
+                "main.conf",
+                "[include]\nfiles=extra.conf\n[program:x]\ncommand=/bin/main-cmd\nstartsecs=7\n",
+            ),
+            ("extra.conf", "[program:x]\ncommand=/bin/inc-cmd\n"),
+        ],
+    ),
+    same(
+        "[DEFAULT] gives every section its keys",
+        &[(
+            "main.conf",
+            "[DEFAULT]\nautorestart=false\nstopsignal=KILL\n[program:a]\ncommand=/bin/true\n\
+             [program:b]\ncommand=/bin/true\nstopsignal=INT\n",
+        )],
+    ),
+    same(
+        "umask and directory are Supervisor's only when it daemonizes",
+        &[(
+            "main.conf",
+            "[supervisord]\nnodaemon=true\numask=077\ndirectory=/tmp\n[program:a]\ncommand=/bin/true\n",
+        )],
+    ),
+    same(
+        "an include glob does not match a leading dot",
+        &[
+            ("main.conf", "[include]\nfiles=conf.d/*.conf\n"),
+            ("conf.d/.#a.conf", "[program:hidden]\ncommand=/bin/true\n"),
+            ("conf.d/b.conf", "[program:b]\ncommand=/bin/true\n"),
+        ],
+    ),
+    same(
+        "a lone carriage return ends a line",
+        &[("main.conf", "[program:a]\rcommand=/bin/true\r")],
+    ),
+    same(
         "an include that matches nothing",
         &[(
             "main.conf",

@@ -34,7 +34,7 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
 }
 
 fn programs() -> Result<Vec<BpfProgram>, String> {
-    proctor_sandbox::deny_list(rules()?)
+    proctor_sandbox::deny_list(rules()?, &[])
 }
 
 /// Non-dumpable, no_new_privs, and the filter. Must run while the process has one thread.

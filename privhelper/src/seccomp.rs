@@ -152,6 +152,41 @@ pub fn kill_rules() -> Vec<Rule> {
 /// libc falls back to clone, whose flags the kill rules see.
 pub const CLONE3_WHY: &str = "flags in memory are invisible to seccomp; libc falls back to clone";
 
+/// Calls that fail with an error rather than kill: programs that try them can do without.
+/// (syscall, name, errno, why).
+pub const REFUSED: &[(i64, &str, i32, &str)] = &[
+    (
+        libc::SYS_io_uring_setup,
+        "io_uring_setup",
+        libc::ENOSYS,
+        "io_uring runs operations no filter sees; programs fall back to epoll",
+    ),
+    (
+        libc::SYS_io_uring_enter,
+        "io_uring_enter",
+        libc::ENOSYS,
+        "io_uring runs operations no filter sees",
+    ),
+    (
+        libc::SYS_io_uring_register,
+        "io_uring_register",
+        libc::ENOSYS,
+        "io_uring runs operations no filter sees",
+    ),
+    (
+        libc::SYS_userfaultfd,
+        "userfaultfd",
+        libc::EPERM,
+        "stalls the kernel on a page fault: a tool of kernel exploits",
+    ),
+    (
+        libc::SYS_pidfd_getfd,
+        "pidfd_getfd",
+        libc::EPERM,
+        "copies another process's file descriptors (another service's of the same account)",
+    ),
+];
+
 fn conditions(when: When) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
     match when {
         When::Always => Ok(Vec::new()),
@@ -186,7 +221,8 @@ pub fn programs() -> Result<Vec<BpfProgram>, String> {
             entry.append(&mut c);
         }
     }
-    proctor_sandbox::deny_list(kill)
+    let refused: Vec<(i64, i32)> = REFUSED.iter().map(|r| (r.0, r.2)).collect();
+    proctor_sandbox::deny_list(kill, &refused)
 }
 
 /// Installs the filter on proctord (and so on everything it starts from now on). Sets
@@ -223,6 +259,14 @@ pub fn print() {
         "{:<14} {:<18} {:<28} {CLONE3_WHY}",
         "errno ENOSYS", "clone3", "always"
     ));
+    for (_, name, errno, why) in REFUSED {
+        let action = if *errno == libc::ENOSYS {
+            "errno ENOSYS"
+        } else {
+            "errno EPERM"
+        };
+        lines.push(format!("{action:<14} {name:<18} {:<28} {why}", "always"));
+    }
     if cfg!(target_arch = "x86_64") {
         lines.push("proctord refuses to start where the x32 ABI is reachable: a filter keyed on x86-64 numbers would not see x32 calls".to_owned());
     }
@@ -356,8 +400,30 @@ mod tests {
     }
 
     #[test]
+    fn refused_calls_fail_with_their_errno_and_do_not_kill() {
+        let progs = programs().unwrap();
+        for &(nr, name, errno, _) in REFUSED {
+            let progs = progs.clone();
+            // Harmless arguments (as root, unfiltered, these calls fail with EINVAL or EBADF, or
+            // succeed): the child exits 0 only on the filter's errno.
+            let end = run_in_child(move || {
+                for p in &progs {
+                    if seccompiler::apply_filter(p).is_err() {
+                        return 100;
+                    }
+                }
+                let rc = raw(nr, [0, 0, 0, 0, 0, 0]);
+                let got = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                i64::from(!(rc == -1 && got == errno))
+            });
+            assert_eq!(end, ChildEnd::Exited(0), "{name} did not fail with {errno}");
+        }
+    }
+
+    #[test]
     fn the_filter_builds_and_prints() {
-        assert_eq!(programs().unwrap().len(), 2);
+        // The kill rules, then ENOSYS (clone3, io_uring) and EPERM (userfaultfd, pidfd_getfd).
+        assert_eq!(programs().unwrap().len(), 3);
         print();
     }
 }

@@ -18,21 +18,43 @@ pub use sys::{is_dumpable, set_non_dumpable};
 pub use sys::{raw_syscall, run_in_child, ChildEnd};
 
 /// Compiles `kill` (syscall → rules; an empty rule list matches every call) into the programs
-/// to install, in order: the kill rules, then clone3 → ENOSYS.
-pub fn deny_list(kill: BTreeMap<i64, Vec<SeccompRule>>) -> Result<Vec<BpfProgram>, String> {
+/// to install, in order: the kill rules, then one program per errno for the calls that are
+/// refused rather than fatal: clone3 → ENOSYS, and each `(syscall, errno)` of `refused`. A
+/// refused call lets a program that tries it fall back (io_uring to epoll, say); the kernel
+/// applies the strictest answer of all the programs.
+pub fn deny_list(
+    kill: BTreeMap<i64, Vec<SeccompRule>>,
+    refused: &[(i64, i32)],
+) -> Result<Vec<BpfProgram>, String> {
     let arch = std::env::consts::ARCH
         .try_into()
         .map_err(|e| format!("seccomp: unsupported architecture: {e:?}"))?;
-    let kill = SeccompFilter::new(kill, SeccompAction::Allow, SeccompAction::KillProcess, arch)
-        .map_err(|e| format!("seccomp: {e}"))?;
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|e| format!("seccomp: {e}"))?;
-    [kill, clone3]
+    let mut filters =
+        vec![
+            SeccompFilter::new(kill, SeccompAction::Allow, SeccompAction::KillProcess, arch)
+                .map_err(|e| format!("seccomp: {e}"))?,
+        ];
+    let mut by_errno: BTreeMap<i32, BTreeMap<i64, Vec<SeccompRule>>> = BTreeMap::new();
+    by_errno
+        .entry(libc::ENOSYS)
+        .or_default()
+        .insert(libc::SYS_clone3, Vec::new());
+    for &(nr, errno) in refused {
+        by_errno.entry(errno).or_default().insert(nr, Vec::new());
+    }
+    for (errno, calls) in by_errno {
+        let errno = u32::try_from(errno).map_err(|_| format!("seccomp: bad errno {errno}"))?;
+        filters.push(
+            SeccompFilter::new(
+                calls,
+                SeccompAction::Allow,
+                SeccompAction::Errno(errno),
+                arch,
+            )
+            .map_err(|e| format!("seccomp: {e}"))?,
+        );
+    }
+    filters
         .into_iter()
         .map(|f| BpfProgram::try_from(f).map_err(|e| format!("seccomp: {e}")))
         .collect()

@@ -378,3 +378,39 @@ fn a_failed_step_names_itself_and_the_service_does_not_run() {
         assert!(p["pid"].is_null());
     }
 }
+
+#[test]
+fn services_are_refused_io_uring_userfaultfd_and_pidfd_getfd() {
+    if skip("refused calls") {
+        return;
+    }
+    ensure_account("proctest-plain");
+    // A real service under root-mode proctord tries each call (harmless arguments: unfiltered
+    // they fail with EFAULT or EBADF, or succeed) and prints what it got.
+    let calls = [
+        ("io_uring_setup", libc::SYS_io_uring_setup, libc::ENOSYS),
+        ("userfaultfd", libc::SYS_userfaultfd, libc::EPERM),
+        ("pidfd_getfd", libc::SYS_pidfd_getfd, libc::EPERM),
+    ];
+    let list: Vec<String> = calls
+        .iter()
+        .map(|(name, nr, _)| format!("('{name}',{nr})"))
+        .collect();
+    let d = RootDaemon::start(&format!(
+        "[program:calls]\ncommand = /usr/bin/python3 -c \"import ctypes,time;\
+         l=ctypes.CDLL(None,use_errno=True);\
+         [print(n,l.syscall(nr,0,0,0),ctypes.get_errno(),flush=True) for n,nr in ({},)];\
+         time.sleep(1000)\"\nuser = proctest-plain\nstartsecs = 0\n",
+        list.join(",")
+    ));
+    d.running_pid("calls");
+    let log = d.dir.path().join("log/calls-stdout---supervisor.log");
+    let text = wait_until("the service's report", Duration::from_secs(15), || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|t| t.lines().count() >= calls.len())
+    });
+    for ((name, _, errno), line) in calls.iter().zip(text.lines()) {
+        assert_eq!(line, format!("{name} -1 {errno}"), "{text}");
+    }
+}

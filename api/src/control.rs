@@ -84,6 +84,50 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Every string the client chose: names, groups, the signal, the audit user.
+    fn texts(&self) -> Vec<&str> {
+        fn strs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        match self {
+            Request::Status { names }
+            | Request::Start { names }
+            | Request::Stop { names }
+            | Request::Restart { names } => strs(names),
+            Request::Signal { signal, names } => {
+                let mut t = strs(names);
+                t.push(signal);
+                t
+            }
+            Request::Pid { name } => name.iter().map(String::as_str).collect(),
+            Request::Tail { name, .. } => vec![name],
+            Request::Update { groups } => strs(groups),
+            Request::Audit { user, .. } => user.iter().map(String::as_str).collect(),
+            Request::Reread
+            | Request::Avail
+            | Request::Shutdown
+            | Request::Version
+            | Request::ReloadPolicy => Vec::new(),
+        }
+    }
+
+    /// Refuses control characters in what the client chose: no name has one, and a newline
+    /// would let a client forge lines of the daemon's log or of the audit log's readers.
+    pub fn check_text(&self) -> Result<(), String> {
+        for t in self.texts() {
+            if let Some(c) = t.chars().find(|c| c.is_control()) {
+                return Err(format!(
+                    "{:?} contains a control character (U+{:04X}): refused",
+                    t,
+                    u32::from(c)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProcessState {
     Stopped,

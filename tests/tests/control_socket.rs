@@ -484,3 +484,22 @@ fn a_client_that_never_reads_its_replies_does_not_hold_up_others() {
     drop(greedy);
     still_serving(&d);
 }
+
+#[test]
+fn control_characters_in_names_are_refused_and_forge_no_log_line() {
+    let d = Daemon::start("[program:a]\ncommand = sleep 1000\nstartsecs = 0\n");
+    d.wait_state("a", "RUNNING", std::time::Duration::from_secs(15));
+    let forged = "INFO forged: a line the daemon never wrote";
+    let o = d.ctl(&["status", &format!("a\n{forged}")]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("contains a control character (U+000A): refused"),
+        "{}",
+        stderr(&o)
+    );
+    let err = d.stderr();
+    assert!(
+        !err.lines().any(|l| l.starts_with(forged)),
+        "a forged line reached the daemon's log:\n{err}"
+    );
+}

@@ -228,6 +228,10 @@ fn run(args: Args) -> Result<u8, String> {
             controld_env.push(("PROCTOR_LOG".to_owned(), level.clone()));
         }
     }
+    let own_uids: Vec<u32> = accounts
+        .as_ref()
+        .map(|a| vec![a.controld.uid.as_raw(), a.helper.uid.as_raw()])
+        .unwrap_or_default();
     let controld_credentials = match &accounts {
         Some(a) => {
             let (creds, _) = spawn::account(&a.controld.name, 0).map_err(|f| {
@@ -275,6 +279,7 @@ fn run(args: Args) -> Result<u8, String> {
         root_mode,
         socket: socket.clone(),
         inherited_env: env,
+        own_uids,
         signals,
         launch: launcher,
     });

@@ -35,23 +35,8 @@ fn lookup(key: &str, name: &str) -> Result<User, String> {
 pub fn accounts(config: &Config) -> Result<Accounts, String> {
     let controld = lookup("controld_user", &config.proctor.controld_user)?;
     let helper = lookup("helper_user", &config.proctor.helper_user)?;
-    // A service under either account could signal (or, were it dumpable, trace) the daemon.
-    for p in &config.programs {
-        if let Some(u) = p.user.as_deref() {
-            // By uid: another name for the same uid is the same account.
-            let uid = User::from_name(u).ok().flatten().map(|a| a.uid);
-            if u == controld.name
-                || u == helper.name
-                || uid == Some(controld.uid)
-                || uid == Some(helper.uid)
-            {
-                return Err(format!(
-                    "{}: [program:{}] user={u} is one of proctor's own accounts (controld_user, helper_user); give the service an account of its own",
-                    p.origin, p.name
-                ));
-            }
-        }
-    }
+    no_service_as(config, &[controld.uid.as_raw(), helper.uid.as_raw()])
+        .map_err(|d| d.to_string())?;
     if controld.uid == helper.uid {
         return Err(format!(
             "[proctor] controld_user and helper_user are the same account ({}): they must differ, or a compromised controld could act on proctord",
@@ -59,6 +44,31 @@ pub fn accounts(config: &Config) -> Result<Accounts, String> {
         ));
     }
     Ok(Accounts { controld, helper })
+}
+
+/// A service under proctor's own accounts (`own`: their uids) could signal (or, were it
+/// dumpable, trace) the daemons: refused at start-up and at every reload, by uid, since another
+/// name for the same uid is the same account. Spawns check it again (the account database may
+/// change in between).
+pub fn no_service_as(config: &Config, own: &[u32]) -> Result<(), proctor_config::Diagnostic> {
+    for p in &config.programs {
+        let Some(u) = p.user.as_deref() else {
+            continue;
+        };
+        let uid = User::from_name(u).ok().flatten().map(|a| a.uid.as_raw());
+        if uid.is_some_and(|uid| own.contains(&uid)) {
+            return Err(proctor_config::Diagnostic {
+                file: p.origin.file.clone(),
+                line: p.origin.line,
+                message: format!(
+                    "[program:{}] user={u} is one of proctor's own accounts (controld_user, \
+                     helper_user); give the service an account of its own",
+                    p.name
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Creates `dir` (and missing parents) owned by `owner`, mode 0750, when it does not exist. An

@@ -28,6 +28,8 @@ pub struct SpawnContext<'a> {
     pub socket: &'a Path,
     /// proctord's own environment, inherited by services in user mode (as Supervisor does).
     pub inherited_env: &'a [(String, String)],
+    /// Root mode: the uids of controld_user and helper_user, which no service may have.
+    pub own_uids: &'a [u32],
 }
 
 fn cstring(what: Text, s: &str) -> Result<CString, SpawnFailure> {
@@ -207,6 +209,10 @@ pub fn spawn(
 ) -> Result<Started, SpawnFailure> {
     let (creds, user) = if ctx.root_mode {
         let (c, u) = credentials(accounts, program)?;
+        // Checked at load by name and uid; the account database may have changed since.
+        if ctx.own_uids.contains(&c.uid) {
+            return Err(SpawnFailure::OwnAccount);
+        }
         (Some(c), Some(u))
     } else {
         (None, None)

@@ -414,3 +414,43 @@ fn services_are_refused_io_uring_userfaultfd_and_pidfd_getfd() {
         assert_eq!(line, format!("{name} -1 {errno}"), "{text}");
     }
 }
+
+#[test]
+fn no_service_runs_as_proctors_own_accounts_after_a_reload_or_an_account_change() {
+    if skip("own accounts") {
+        return;
+    }
+    let (_, helper) = accounts();
+    // An account of its own at start-up, which later takes helper_user's uid.
+    let _ = Command::new("userdel").arg("proctest-alias").status();
+    ensure_account("proctest-alias");
+    let d = RootDaemon::start(
+        "[program:a]\ncommand = sleep 1000\nuser = proctest-alias\nstartsecs = 0\nautostart = false\n",
+    );
+    // A reload that names controld's account is refused, as at start-up.
+    let conf = d.dir.path().join("proctor.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("\n[program:bad]\ncommand = sleep 1000\nuser = proctest-ctl\n");
+    std::fs::write(&conf, text).unwrap();
+    let o = d.ctl(&["reread"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("[program:bad] user=proctest-ctl is one of proctor's own accounts"),
+        "{}",
+        stderr(&o)
+    );
+    // The account database changes under a loaded config: the spawn is refused for good.
+    let moved = Command::new("usermod")
+        .args(["-o", "-u", &helper.uid.to_string(), "proctest-alias"])
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    let o = d.ctl(&["start", "a"]);
+    let _ = Command::new("userdel").arg("proctest-alias").status();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "a: ERROR (spawn error: user 'proctest-alias' is one of proctor's own accounts \
+         (controld_user, helper_user): refused)"
+    );
+}

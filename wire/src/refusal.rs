@@ -109,6 +109,8 @@ pub enum SpawnFailure {
     PrivilegedUser,
     /// The account is in group 0.
     RootGroup,
+    /// The account is (now) one of proctor's own: controld_user or helper_user.
+    OwnAccount,
     GroupsLookup(Errno),
     /// A string for the child has a NUL byte.
     Nul(Text),
@@ -133,7 +135,10 @@ impl SpawnFailure {
     pub fn permanent(self) -> bool {
         matches!(
             self,
-            SpawnFailure::UnknownUser | SpawnFailure::PrivilegedUser | SpawnFailure::RootGroup
+            SpawnFailure::UnknownUser
+                | SpawnFailure::PrivilegedUser
+                | SpawnFailure::RootGroup
+                | SpawnFailure::OwnAccount
         )
     }
 }
@@ -303,6 +308,10 @@ impl SpawnFailure {
             SpawnFailure::UserLookup(e) => format!("cannot look up user '{user}': {}", e.named()),
             SpawnFailure::PrivilegedUser => format!("user '{user}' has uid or gid 0: refused"),
             SpawnFailure::RootGroup => format!("user '{user}' is in group 0 (root): refused"),
+            SpawnFailure::OwnAccount => format!(
+                "user '{user}' is one of proctor's own accounts (controld_user, helper_user): \
+                 refused"
+            ),
             SpawnFailure::GroupsLookup(e) => {
                 format!("cannot look up the groups of '{user}': {}", e.named())
             }

@@ -69,6 +69,8 @@ pub struct Settings {
     pub root_mode: bool,
     pub socket: PathBuf,
     pub inherited_env: Vec<(String, String)>,
+    /// Root mode: the uids of controld_user and helper_user (empty in user mode).
+    pub own_uids: Vec<u32>,
     pub signals: SignalFd,
     pub launch: Launcher,
 }
@@ -81,6 +83,7 @@ pub struct Helper {
     root_mode: bool,
     socket: PathBuf,
     inherited_env: Vec<(String, String)>,
+    own_uids: Vec<u32>,
     signals: SignalFd,
     phase: Phase,
     children: Children,
@@ -100,6 +103,7 @@ impl Helper {
             root_mode: s.root_mode,
             socket: s.socket,
             inherited_env: s.inherited_env,
+            own_uids: s.own_uids,
             signals: s.signals,
             phase: Phase::Serving,
             children: Children::default(),

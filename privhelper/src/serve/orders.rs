@@ -94,6 +94,7 @@ impl Helper {
             root_mode: self.root_mode,
             socket: &self.socket,
             inherited_env: &self.inherited_env,
+            own_uids: &self.own_uids,
         };
         let started =
             spawn::spawn(&ctx, &mut self.accounts, prog, process).map_err(Refusal::Spawn)?;
@@ -165,6 +166,9 @@ impl Helper {
         for w in &loaded.warnings {
             warn!("{w}");
         }
+        // The start-up rule holds for every reload: no service under proctor's own accounts.
+        crate::rootmode::no_service_as(&loaded.config, &self.own_uids)
+            .map_err(|d| Refusal::Config(d.bounded(MAX_DIAGNOSTIC)))?;
         let fd = config_memfd(&loaded.config).map_err(|e| Refusal::Handover {
             what: Handover::Config,
             errno: e.raw_os_error().map(Errno),

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::fcntl::{splice, SpliceFFlags};
 use proctor_config::{LogConfig, LogTarget};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -217,8 +217,15 @@ impl LogSink {
                 .get_or_insert_with(|| broadcast::channel(256).0)
                 .subscribe()
         });
-        let text = match &self.path {
-            Some(p) if !self.stream => last_lines(p, lines).unwrap_or_default(),
+        // Through the file controld writes, not by path: the path may have been replaced by a
+        // link to a file the asker may not read.
+        let text = match (&inner.file, &self.path, self.stream) {
+            (Some(f), _, false) => last_lines(f, lines).unwrap_or_default(),
+            // Not open in this controld's life (the process has not run since): the file as
+            // it is, with the same care as when it is opened for writing.
+            (None, Some(p), false) => open_existing(p)
+                .and_then(|f| last_lines(&f, lines))
+                .unwrap_or_default(),
             _ => Vec::new(),
         };
         drop(inner);
@@ -400,12 +407,21 @@ impl SinkInner {
     /// `file` → `file.1` → … → `file.N`, as Supervisor's RotatingFileHandler; with no backups,
     /// the file is truncated instead.
     fn rotate(&mut self, path: &Path) {
-        self.file = None;
         if self.backups == 0 {
-            if let Ok(f) = OpenOptions::new().write(true).truncate(true).open(path) {
-                drop(f);
+            // Through the open file, never by path: the path may be a link placed by whoever
+            // can write the directory, to a file that is not this log.
+            if let Some(f) = &mut self.file {
+                if f.set_len(0)
+                    .and_then(|()| f.seek(SeekFrom::Start(0)))
+                    .is_ok()
+                {
+                    self.size = 0;
+                    return;
+                }
             }
+            self.file = None;
         } else {
+            self.file = None;
             let numbered = |n: u32| {
                 let mut s = path.as_os_str().to_owned();
                 s.push(format!(".{n}"));
@@ -423,17 +439,21 @@ impl SinkInner {
     }
 }
 
+/// Opens (creating) a log file: not through a link, not waiting on a FIFO (`O_NONBLOCK`, which
+/// does nothing to a regular file), and only if what is there is a regular file.
 fn open_log(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let open = || {
         OpenOptions::new()
             .create(true)
             .write(true)
+            // `tail` reads through this same descriptor.
+            .read(true)
             .mode(0o640)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
     };
-    match open() {
+    let f = match open() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -441,7 +461,24 @@ fn open_log(path: &Path) -> io::Result<File> {
             open()
         }
         r => r,
+    }?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
     }
+    Ok(f)
+}
+
+/// An existing log, for reading: not through a link, and only a regular file.
+fn open_existing(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(f)
 }
 
 /// A stream log: appended to, never created. proctord's stdout and stderr (controld's fds 1
@@ -468,14 +505,21 @@ fn open_stream(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
-/// The last `n` lines of a file (at most [`MAX_TAIL`] bytes).
-pub fn last_lines(path: &Path, n: u32) -> io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
+/// The last `n` lines of an open file (at most [`MAX_TAIL`] bytes), read without moving its
+/// offset.
+pub fn last_lines(f: &File, n: u32) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
     let len = f.metadata()?.len();
     let start = len.saturating_sub(MAX_TAIL);
-    f.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
+    let mut buf = vec![0u8; usize::try_from(len - start).unwrap_or(0)];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], start + got as u64)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    buf.truncate(got);
     if n == 0 {
         return Ok(Vec::new());
     }

@@ -399,3 +399,68 @@ fn services_sharing_a_log_file_write_whole_lines() {
         n,
     );
 }
+
+#[test]
+fn a_link_in_the_log_directory_truncates_and_reveals_nothing() {
+    // The service can write its log directory: it swaps its log for links to other files.
+    let d = Daemon::prepare(
+        "[program:rot]\ncommand = sh -c 'sleep 1; yes x | head -c 600; sleep 0.5; \
+         rm -f {dir}/svc/rot.log; ln -s {dir}/victim {dir}/svc/rot.log; sleep 0.5; \
+         yes y | head -c 2000; exec sleep 1000'\nstartsecs = 0\n\
+         stdout_logfile = {dir}/svc/rot.log\nstdout_logfile_maxbytes = 1KB\n\
+         stdout_logfile_backups = 0\n\
+         [program:peek]\ncommand = sh -c 'echo visible; sleep 1; rm -f {dir}/svc/peek.log; \
+         ln -s {dir}/secret {dir}/svc/peek.log; exec sleep 1000'\nstartsecs = 0\n\
+         stdout_logfile = {dir}/svc/peek.log\n",
+    );
+    let svc = d.path("svc");
+    std::fs::create_dir_all(&svc).unwrap();
+    std::fs::write(d.path("victim"), "precious\n").unwrap();
+    std::fs::write(d.path("secret"), "SECRET\n").unwrap();
+    if let Some(a) = runner() {
+        for p in [svc.clone(), d.path("victim"), d.path("secret")] {
+            nix::unistd::chown(&p, Some(a.uid.into()), Some(a.gid.into())).unwrap();
+        }
+    }
+    let d = d.launch();
+    // Rotation with no backups truncates the log it writes, not what the path now names.
+    let linked = wait_until_or(Duration::from_secs(15), || {
+        std::fs::symlink_metadata(d.path("svc/rot.log")).is_ok_and(|m| m.is_symlink())
+            && std::fs::symlink_metadata(d.path("svc/peek.log")).is_ok_and(|m| m.is_symlink())
+    });
+    assert!(
+        linked,
+        "the services did not swap their logs:\n{}",
+        d.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        std::fs::read_to_string(d.path("victim")).unwrap(),
+        "precious\n"
+    );
+    // tail reads the log controld writes, not the file the link points to.
+    let o = d.ctl(&["tail", "peek"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("visible"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("SECRET"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_fifo_at_a_log_path_holds_up_no_other_service() {
+    // The path is no FIFO when the config is loaded (so it is taken for a file); one appears
+    // before the service starts, with nobody reading it.
+    let d = Daemon::start(
+        "[program:trap]\ncommand = sh -c 'echo into-the-fifo; exec sleep 1000'\nstartsecs = 0\n\
+         autostart = false\nstdout_logfile = {dir}/trap.log\n\
+         [program:other]\ncommand = sh -c 'echo still-logged; exec sleep 1000'\nstartsecs = 0\n\
+         autostart = false\n",
+    );
+    let fifo = d.path("trap.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    if let Some(a) = runner() {
+        nix::unistd::chown(&fifo, Some(a.uid.into()), Some(a.gid.into())).unwrap();
+    }
+    assert!(d.ctl(&["start", "trap"]).status.success());
+    assert!(d.ctl(&["start", "other"]).status.success());
+    wait_content(&auto_log(&d, "other", "stdout"), "still-logged\n");
+}

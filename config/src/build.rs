@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::expand::{expand, Vars};
 use crate::ini::{Entry, Place, Section};
 use crate::load::{diag, dir_of};
-use crate::model::{Config, DaemonConfig, ProctorConfig, ServerConfig};
+use crate::model::{Config, DaemonConfig, LogTarget, ProctorConfig, ServerConfig};
 use crate::values;
 use crate::{Diagnostic, LoadContext};
 
@@ -408,6 +408,34 @@ pub(crate) fn build(
     proctor.default_user = default_user.as_ref().map(|d| d.name.clone());
     let (programs, groups) =
         crate::program::build(sections, &daemon, default_user.as_ref(), ctx, warnings)?;
+    // A service's output must never land in (or rotate away) one of proctor's own files.
+    let own = [
+        ("[proctor] audit_log", proctor.audit_log.as_ref()),
+        ("[supervisord] logfile", daemon.logfile.as_ref()),
+        ("[proctor] policy", proctor.policy.as_ref()),
+        ("[unix_http_server] file", server.as_ref().map(|s| &s.file)),
+    ];
+    for p in &programs {
+        for process in &p.processes {
+            for log in [&process.stdout, &process.stderr] {
+                let (LogTarget::File(path) | LogTarget::Stream(path)) = &log.target else {
+                    continue;
+                };
+                if let Some((key, _)) = own.iter().find(|(_, f)| *f == Some(path)) {
+                    return Err(diag(
+                        &p.origin.file,
+                        p.origin.line,
+                        format!(
+                            "[program:{}] logs to {}, which is {key}: a service's output must \
+                             not reach proctor's own files",
+                            p.name,
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     Ok(Config {
         source,
         server,

@@ -123,6 +123,26 @@ const CASES: &[Case] = &[
          to an unprivileged account)",
     ),
     case(
+        "a program logging to the audit log",
+        &[(
+            "main.conf",
+            "[proctor]\naudit_log = audit.log\n[program:a]\ncommand = /bin/true\n\
+             stdout_logfile = %(here)s/audit.log\n",
+        )],
+        "DIR/main.conf:3: [program:a] logs to DIR/audit.log, which is [proctor] audit_log: a \
+         service's output must not reach proctor's own files",
+    ),
+    case(
+        "a program logging to the daemon log",
+        &[(
+            "main.conf",
+            "[supervisord]\nlogfile = d.log\n[program:a]\ncommand = /bin/true\n\
+             stderr_logfile = d.log\n",
+        )],
+        "DIR/main.conf:3: [program:a] logs to DIR/d.log, which is [supervisord] logfile: a \
+         service's output must not reach proctor's own files",
+    ),
+    case(
         "two programs sharing a log file, one copying it to syslog",
         &[(
             "main.conf",

@@ -422,7 +422,9 @@ fn no_service_runs_as_proctors_own_accounts_after_a_reload_or_an_account_change(
     }
     let (_, helper) = accounts();
     // An account of its own at start-up, which later takes helper_user's uid.
-    let _ = Command::new("userdel").arg("proctest-alias").status();
+    let _ = Command::new("userdel")
+        .args(["-f", "proctest-alias"])
+        .status();
     ensure_account("proctest-alias");
     let d = RootDaemon::start(
         "[program:a]\ncommand = sleep 1000\nuser = proctest-alias\nstartsecs = 0\nautostart = false\n",
@@ -446,7 +448,10 @@ fn no_service_runs_as_proctors_own_accounts_after_a_reload_or_an_account_change(
         .unwrap();
     assert!(moved.success());
     let o = d.ctl(&["start", "a"]);
-    let _ = Command::new("userdel").arg("proctest-alias").status();
+    // -f: its uid is now helper_user's, which other tests' proctord may be running as.
+    let _ = Command::new("userdel")
+        .args(["-f", "proctest-alias"])
+        .status();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(
         stderr(&o).trim(),

@@ -3,12 +3,14 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
-/// Binds `path` with `mode`, refusing when another daemon already answers on it.
-pub fn bind(path: &Path, mode: u32) -> Result<OwnedFd, String> {
+/// Binds `path` with `mode`, refusing when another daemon already answers on it. As root
+/// (`root_mode`), the socket's directory must be root's and writable by nobody else: whoever
+/// could write it could swap the path under proctord.
+pub fn bind(path: &Path, mode: u32, root_mode: bool) -> Result<OwnedFd, String> {
     let shown = path.display();
     if let Some(dir) = path.parent() {
         if !dir.exists() {
@@ -18,6 +20,24 @@ pub fn bind(path: &Path, mode: u32) -> Result<OwnedFd, String> {
                     dir.display()
                 )
             })?;
+        }
+        if root_mode {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(dir).map_err(|e| {
+                format!(
+                    "cannot inspect the socket's directory {}: {e}",
+                    dir.display()
+                )
+            })?;
+            if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+                return Err(format!(
+                    "the socket's directory {} must belong to root and be writable by root only \
+                     (it is uid {}, mode {:o}): another account could swap the socket's path",
+                    dir.display(),
+                    meta.uid(),
+                    meta.mode() & 0o7777
+                ));
+            }
         }
     }
     match std::fs::symlink_metadata(path) {
@@ -38,9 +58,13 @@ pub fn bind(path: &Path, mode: u32) -> Result<OwnedFd, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot inspect {shown}: {e}")),
     }
-    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {shown}: {e}"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("cannot chmod {shown} to {mode:o}: {e}"))?;
+    // The mode comes from the umask at bind: no chmod by path afterwards, which a swap of the
+    // path in between would turn into a chmod of another file. proctord is single-threaded.
+    let mask = nix::sys::stat::Mode::from_bits_truncate(!mode & 0o777);
+    let old = nix::sys::stat::umask(mask);
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.map_err(|e| format!("cannot bind {shown}: {e}"))?;
     Ok(OwnedFd::from(listener))
 }
 

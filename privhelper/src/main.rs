@@ -201,7 +201,7 @@ fn run(args: Args) -> Result<u8, String> {
     }
     warn_below_limits(&config.daemon);
 
-    let listener = control_socket::bind(&socket, chmod)?;
+    let listener = control_socket::bind(&socket, chmod, root_mode)?;
     // After the bind, which refuses when another proctord answers there: its pidfile stays.
     let pidfile = config.daemon.pidfile.clone();
     if let Some(p) = &pidfile {

@@ -459,3 +459,45 @@ fn no_service_runs_as_proctors_own_accounts_after_a_reload_or_an_account_change(
          (controld_user, helper_user): refused)"
     );
 }
+
+#[test]
+fn the_socket_needs_a_root_only_directory_and_gets_its_mode_at_bind() {
+    if skip("socket directory") {
+        return;
+    }
+    accounts();
+    // A socket directory others can write: someone could swap the path under proctord.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let conf = dir.path().join("c.conf");
+    std::fs::write(
+        &conf,
+        root_config(
+            dir.path(),
+            "[program:a]\ncommand = /bin/true\nuser = proctest-plain\n",
+        ),
+    )
+    .unwrap();
+    ensure_account("proctest-plain");
+    let out = Command::new(bin("proctord"))
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must belong to root and be writable by root only"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!run.join("proctor.sock").exists());
+    // A proper directory: the socket has chmod= from the moment it exists.
+    let d = RootDaemon::start(
+        "[program:b]\ncommand = sleep 1000\nuser = proctest-plain\nautostart = false\n",
+    );
+    let mode = std::fs::symlink_metadata(&d.socket).unwrap().mode() & 0o7777;
+    assert_eq!(mode, 0o770);
+}

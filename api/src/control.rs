@@ -112,9 +112,37 @@ impl Request {
         }
     }
 
+    /// What a request may name at most, once repeats are dropped.
+    pub const MAX_NAMES: usize = 1024;
+
+    /// Makes a decoded request fit to run: repeated names are dropped (first one kept), and a
+    /// request naming more than [`Request::MAX_NAMES`] things or with a control character in
+    /// any text is refused. Every name costs a resolution against every process: a client
+    /// sending `all` ten thousand times must cost what `all` costs.
+    pub fn tidy(&mut self) -> Result<(), String> {
+        if let Request::Status { names }
+        | Request::Start { names }
+        | Request::Stop { names }
+        | Request::Restart { names }
+        | Request::Signal { names, .. }
+        | Request::Update { groups: names } = self
+        {
+            let mut seen = std::collections::HashSet::new();
+            names.retain(|n| seen.insert(n.clone()));
+            if names.len() > Self::MAX_NAMES {
+                return Err(format!(
+                    "{} names in one request: at most {} (name groups, or all)",
+                    names.len(),
+                    Self::MAX_NAMES
+                ));
+            }
+        }
+        self.check_text()
+    }
+
     /// Refuses control characters in what the client chose: no name has one, and a newline
     /// would let a client forge lines of the daemon's log or of the audit log's readers.
-    pub fn check_text(&self) -> Result<(), String> {
+    fn check_text(&self) -> Result<(), String> {
         for t in self.texts() {
             if let Some(c) = t.chars().find(|c| c.is_control()) {
                 return Err(format!(

@@ -109,7 +109,7 @@ async fn read_request(stream: &mut UnixStream) -> std::io::Result<Option<Result<
     let mut body = vec![0u8; len];
     stream.read_exact(&mut body).await?;
     Ok(Some(match proctor_wire::decode_exact::<ClientFrame>(&body) {
-        Ok(f) if f.version == CONTROL_PROTOCOL_VERSION => f.request.check_text().map(|()| f.request),
+        Ok(mut f) if f.version == CONTROL_PROTOCOL_VERSION => f.request.tidy().map(|()| f.request),
         Ok(f) => Err(format!(
             "protocol version {} is not supported (this daemon speaks {CONTROL_PROTOCOL_VERSION}); use the proctorctl of the same release",
             f.version

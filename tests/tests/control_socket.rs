@@ -503,3 +503,24 @@ fn control_characters_in_names_are_refused_and_forge_no_log_line() {
         "a forged line reached the daemon's log:\n{err}"
     );
 }
+
+#[test]
+fn repeated_names_cost_one_and_too_many_are_refused() {
+    let d = Daemon::start("[program:a]\ncommand = sleep 1000\nstartsecs = 0\n");
+    d.wait_state("a", "RUNNING", std::time::Duration::from_secs(15));
+    let mut args = vec!["status"];
+    args.extend(std::iter::repeat_n("all", 10_000));
+    let o = d.ctl(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    let names: Vec<String> = (0..2000).map(|i| format!("n{i}")).collect();
+    let mut args = vec!["status"];
+    args.extend(names.iter().map(String::as_str));
+    let o = d.ctl(&args);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("2000 names in one request: at most 1024"),
+        "{}",
+        stderr(&o)
+    );
+}

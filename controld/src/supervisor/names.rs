@@ -9,6 +9,8 @@ impl Supervisor {
     /// Resolves `name`, `group:name`, `group:*`, a bare group name, and `all`.
     pub(super) fn resolve(&self, names: &[String]) -> Result<Vec<Key>, Failure> {
         let mut out = Vec::new();
+        // Each key once, in O(1) per key: `all` alone yields every process.
+        let mut seen = std::collections::HashSet::new();
         for n in names {
             let matching = |f: &dyn Fn(&crate::procs::Proc) -> bool| -> Vec<Key> {
                 self.procs
@@ -33,7 +35,7 @@ impl Supervisor {
                 return fail(ErrorKind::BadName, format!("no such process: {n}"));
             }
             for k in found {
-                if !out.contains(&k) {
+                if seen.insert(k.clone()) {
                     out.push(k);
                 }
             }

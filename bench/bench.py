@@ -354,12 +354,16 @@ def log_capture(runs, add):
             d = tempfile.mkdtemp(prefix="proctor-bench-")
             os.chmod(d, 0o755)
             s = cls(0, d)
-            log = os.path.join(d, "capture.log")
+            # A directory of its own that the daemon's unprivileged side may write; the
+            # socket's directory stays root's (proctord refuses one that others can write).
+            capture = os.path.join(d, "capture")
+            os.makedirs(capture)
+            os.chmod(capture, 0o777)
+            log = os.path.join(capture, "capture.log")
             extra = (f"[program:w]\ncommand = {writer(nbytes)}\nuser = {USER}\nstartsecs = 0\n"
                      f"autorestart = false\nstdout_logfile = {log}\nstdout_logfile_maxbytes = 0\n")
             open(s.conf, "a").write(extra)
             os.makedirs(os.path.join(d, "log"), exist_ok=True)
-            os.chmod(d, 0o777)  # the log is written by the daemon's unprivileged side
             t = time.monotonic()
             s.start()
             wait_for(lambda: os.path.exists(log) and os.path.getsize(log) >= nbytes, timeout=600, step=0.01)

@@ -8,8 +8,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
 /// Binds `path` with `mode`, refusing when another daemon already answers on it. As root
-/// (`root_mode`), the socket's directory must be root's and writable by nobody else: whoever
-/// could write it could swap the path under proctord.
+/// (`root_mode`), the socket's directory must be root's and writable by nobody else, or
+/// sticky (`/tmp`, where Supervisor's sample config puts its socket): whoever could rename in
+/// it could swap the path under proctord, and in a sticky directory only the owner may.
 pub fn bind(path: &Path, mode: u32, root_mode: bool) -> Result<OwnedFd, String> {
     let shown = path.display();
     if let Some(dir) = path.parent() {
@@ -29,10 +30,12 @@ pub fn bind(path: &Path, mode: u32, root_mode: bool) -> Result<OwnedFd, String> 
                     dir.display()
                 )
             })?;
-            if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+            let sticky = meta.mode() & 0o1000 != 0;
+            if meta.uid() != 0 || (meta.mode() & 0o022 != 0 && !sticky) {
                 return Err(format!(
-                    "the socket's directory {} must belong to root and be writable by root only \
-                     (it is uid {}, mode {:o}): another account could swap the socket's path",
+                    "the socket's directory {} must belong to root and be writable by root only, \
+                     or sticky (it is uid {}, mode {:o}): another account could swap the \
+                     socket's path",
                     dir.display(),
                     meta.uid(),
                     meta.mode() & 0o7777

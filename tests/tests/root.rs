@@ -471,7 +471,7 @@ fn the_socket_needs_a_root_only_directory_and_gets_its_mode_at_bind() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let run = dir.path().join("run");
     std::fs::create_dir(&run).unwrap();
-    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o777)).unwrap();
     let conf = dir.path().join("c.conf");
     std::fs::write(
         &conf,
@@ -489,7 +489,7 @@ fn the_socket_needs_a_root_only_directory_and_gets_its_mode_at_bind() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("must belong to root and be writable by root only"),
+        stderr(&out).contains("must belong to root and be writable by root only, or sticky"),
         "{}",
         stderr(&out)
     );

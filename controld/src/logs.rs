@@ -462,10 +462,7 @@ fn open_log(path: &Path) -> io::Result<File> {
         }
         r => r,
     }?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    Ok(f)
+    regular_file(f)
 }
 
 /// An existing log, for reading: not through a link, and only a regular file.
@@ -475,6 +472,11 @@ fn open_existing(path: &Path) -> io::Result<File> {
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)?;
+    regular_file(f)
+}
+
+/// A log is a regular file; a device, FIFO or directory under its name is refused.
+fn regular_file(f: File) -> io::Result<File> {
     if !f.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }

@@ -87,6 +87,16 @@ pub async fn authorize(
     }
 }
 
+/// The names of a refused request, for its message: at most a few of them.
+fn listed(names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    match names.len() {
+        0 => "any process".to_owned(),
+        n if n <= SHOWN => names.join(" "),
+        n => format!("{} and {} more", names[..SHOWN].join(" "), n - SHOWN),
+    }
+}
+
 async fn decide(
     req: Request,
     peer: &Peer,
@@ -112,6 +122,14 @@ async fn decide(
             Err(deny("the daemon"))
         };
     };
+    // A peer whom no rule grants this action on any program is refused before its names are
+    // resolved: resolving takes the supervisor's time, which a flood of such requests would
+    // otherwise take from everyone.
+    let any = auth.decide(peer, action, None);
+    if !any.allow {
+        *rule = any.rule;
+        return Err(deny(&listed(&names)));
+    }
     let found = match ask(tx, |r| Cmd::Targets(names.clone(), r)).await {
         Ok(t) => t,
         // Unknown names are reported by the request itself, as without a policy.
@@ -168,7 +186,7 @@ async fn decide(
                 skipped,
                 response: Box::new(Response::Status(Vec::new())),
             },
-            _ => deny(&names.join(" ")),
+            _ => deny(&listed(&names)),
         });
     }
     match with_names(req, allowed) {

@@ -287,34 +287,28 @@ pub fn spawn(
     })
 }
 
+/// How long a new child may take to reach its exec. Its work before the exec is a few dozen
+/// syscalls, well under a millisecond; what can hold it longer is a process of the service's
+/// account stopping it on purpose (or a hung network filesystem under its directory). proctord
+/// serves nothing else meanwhile, so this bounds how long a service's account can hold it up
+/// per spawn of its own service.
+pub const EXEC_LIMIT: Duration = Duration::from_millis(500);
+
 /// Starts a child that runs `plan`, once it has exec'd. Returns the pid and a pidfd of the
 /// running child, or which step failed and why.
 pub fn run(plan: &ChildPlan<'_>) -> Result<(Pid, OwnedFd), SpawnFailure> {
-    let pid = match sys::spawn_child(plan) {
-        Ok(pid) => pid,
-        Err(ChildError::Clone(e)) => {
-            return Err(SpawnFailure::Call {
-                call: Call::Fork,
-                errno: Errno::from(&e),
-            })
-        }
+    sys::spawn_child(plan, EXEC_LIMIT).map_err(|e| match e {
+        ChildError::Clone(e) => SpawnFailure::Call {
+            call: Call::Fork,
+            errno: Errno::from(&e),
+        },
         // The child has _exited; the reaper sees a pid it does not know and drops it.
-        Err(ChildError::Step(step, errno)) => {
-            return Err(SpawnFailure::Child {
-                step,
-                errno: Errno(errno),
-            })
-        }
-    };
-    // Before anything can reap it: an unreaped child's pid cannot be reused, so this pidfd is
-    // the child's for sure.
-    let pidfd = sys::pidfd_open(pid);
-    match pidfd {
-        Ok(fd) => Ok((pid, fd)),
-        Err(e) => {
-            // Untracked, it could never be signalled or stopped: it must not run at all.
-            sys::kill_untracked_child(pid);
-            Err(SpawnFailure::Pidfd(Errno::from(&e)))
-        }
-    }
+        ChildError::Step(step, errno) => SpawnFailure::Child {
+            step,
+            errno: Errno(errno),
+        },
+        ChildError::Timeout => SpawnFailure::ExecTimeout {
+            millis: EXEC_LIMIT.as_millis() as u32,
+        },
+    })
 }

@@ -3,12 +3,13 @@
 //! what the child runs before `execve`.
 #![allow(unsafe_code)]
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// A NULL-terminated array of C strings that owns its strings, built before `fork` so the child
 /// never allocates.
@@ -111,75 +112,169 @@ pub enum ChildError {
     Clone(io::Error),
     /// The child failed at `step` with `errno`, and has exited (the reaper drops its pid).
     Step(ChildStep, i32),
+    /// The child had not exec'd when the time ran out: something stopped it (any process of
+    /// the service's account may, once the child has taken that uid). It has been SIGKILLed.
+    Timeout,
 }
 
-/// What the child sees: the plan, and where it reports a failed step (`step << 32 | errno`).
+/// What the child sees: the plan, and the pipe where it reports a failed step.
 struct Shared<'p, 'a> {
     plan: &'p ChildPlan<'a>,
-    failure: AtomicU64,
+    report: RawFd,
 }
 
-/// Starts a child that runs `plan` and execs, and returns its pid once it has exec'd.
+/// The lowest fd number the report pipe may have in the parent: above every fd the child maps
+/// (`fds[i]` becomes `i`), so that no mapping overwrites it.
+const REPORT_FD_FLOOR: RawFd = MAX_CHILD_FDS as RawFd;
+
+/// Starts a child that runs `plan` and execs. Returns its pid and a pidfd once it has exec'd,
+/// and never waits longer than `limit` for that.
 ///
-/// The child is a `clone(CLONE_VM | CLONE_VFORK)`, as posix_spawn makes it: it shares proctord's
-/// memory, on a stack of its own, and proctord is suspended until the child execs or exits. With
-/// thousands of services proctord's page tables and fd table are large; not copying the memory
-/// is what makes a spawn cost about the same at the thousandth service as at the first.
+/// The child is a `clone(CLONE_VM | CLONE_PIDFD)`: it shares proctord's memory, on a stack of
+/// its own. With thousands of services proctord's page tables and fd table are large; not
+/// copying the memory is what makes a spawn cost about the same at the thousandth service as at
+/// the first (a fork costs a third more at 4 MiB, measured). Unlike posix_spawn's
+/// `CLONE_VFORK`, which would suspend proctord until the child execs, proctord waits on a
+/// close-on-exec pipe with a deadline: once the child has taken the service's uid, any process
+/// of that account can SIGSTOP it before its exec, and a vfork parent would then sleep forever.
+///
+/// The child reports a failed step by writing `step << 32 | errno` into the pipe and exiting.
+/// End-of-file on the pipe means the child no longer uses our memory: the kernel closes
+/// close-on-exec fds after an exec has replaced the address space, and an exiting process
+/// drops its address space before its fds.
 ///
 /// The caller must be single-threaded: proctord checks that at start-up and never creates a
 /// thread, so the child may rely on no lock being held by a vanished thread.
-pub fn spawn_child(plan: &ChildPlan<'_>) -> Result<Pid, ChildError> {
+pub fn spawn_child(plan: &ChildPlan<'_>, limit: Duration) -> Result<(Pid, OwnedFd), ChildError> {
     if plan.fds.len() > MAX_CHILD_FDS {
         return Err(ChildError::Clone(io::Error::from_raw_os_error(
             libc::EINVAL,
         )));
     }
+    let (report_r, report_w) = report_pipe().map_err(ChildError::Clone)?;
     let shared = Shared {
         plan,
-        failure: AtomicU64::new(0),
+        report: report_w.as_raw_fd(),
     };
     let mut stack = vec![0u8; CHILD_STACK];
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    let mut pidfd: libc::c_int = -1;
     // SAFETY: proctord is single-threaded. The child runs `child_entry` on its own stack (`top`,
-    // 16-byte aligned, inside `stack`, which outlives the child's use of it because CLONE_VFORK
-    // suspends us until the child execs or exits). It makes only raw syscalls on memory
-    // prepared before the clone and writes nothing shared but `shared.failure`. Signal
-    // handlers are not shared (no CLONE_SIGHAND), and proctord has none: its signals are
-    // blocked and read from a signalfd, so none can run in the child on our memory.
+    // 16-byte aligned, inside `stack`) and reads `shared` and the plan, which stay alive until
+    // end-of-file on the report pipe says the child has left our address space, or until it is
+    // known dead; if it cannot be confirmed dead, the stack is leaked rather than freed. The
+    // child makes only raw syscalls on memory prepared before the clone, and writes nothing of
+    // ours but its own stack and errno, which proctord writes only if a poll or read of the
+    // pipe fails while it waits (at worst a wrong number in the child's report); no syscall it
+    // makes writes to user memory. Signal handlers are not shared (no
+    // CLONE_SIGHAND), and proctord has none: its signals are blocked and read from a signalfd.
+    // With CLONE_PIDFD the kernel stores the new pidfd at the `parent_tid` argument.
     let pid = unsafe {
         libc::clone(
             child_entry,
             top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_PIDFD | libc::SIGCHLD,
             (&shared as *const Shared<'_, '_>).cast_mut().cast(),
+            &mut pidfd as *mut libc::c_int,
         )
     };
-    drop(stack);
     if pid == -1 {
         return Err(ChildError::Clone(io::Error::last_os_error()));
     }
-    match shared.failure.load(Ordering::SeqCst) {
-        0 => Ok(Pid::from_raw(pid)),
-        f => {
-            let step = ChildStep::from_u8((f >> 32) as u8).unwrap_or(ChildStep::Exec);
-            Err(ChildError::Step(step, f as u32 as i32))
+    // SAFETY: with CLONE_PIDFD a successful clone returned a new fd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // Only the child's copy may keep the pipe open now.
+    drop(report_w);
+    let pid = Pid::from_raw(pid);
+    let deadline = Instant::now() + limit;
+    match await_exec(&report_r, deadline) {
+        Ok(None) => Ok((pid, pidfd)),
+        Ok(Some(code)) => {
+            let step = ChildStep::from_u8((code >> 32) as u8).unwrap_or(ChildStep::Exec);
+            Err(ChildError::Step(step, code as u32 as i32))
+        }
+        Err(Late) => {
+            // SIGKILL ends a stopped process too; it leaves our memory when it dies.
+            let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
+            if await_exec(&report_r, Instant::now() + KILL_GRACE).is_err() {
+                // Still not gone (asleep in the kernel): it may yet touch its stack.
+                std::mem::forget(stack);
+            }
+            Err(ChildError::Timeout)
         }
     }
 }
 
+/// How long a SIGKILLed child may take to die before its stack is given up for lost.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// The deadline passed before end-of-file on the report pipe.
+struct Late;
+
+/// Reads the report pipe until end-of-file: `Some(code)` if the child reported a failed step.
+fn await_exec(report: &OwnedFd, deadline: Instant) -> Result<Option<u64>, Late> {
+    let mut code = [0u8; 8];
+    let mut got = 0usize;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Late);
+        }
+        let ms = u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX);
+        let mut pfd = [PollFd::new(report.as_fd(), PollFlags::POLLIN)];
+        // Timeout, or EINTR (proctord's signals are blocked: only a stop and continue).
+        if !matches!(poll(&mut pfd, PollTimeout::from(ms)), Ok(n) if n > 0) {
+            continue;
+        }
+        let mut buf = [0u8; 8];
+        match nix::unistd::read(report, &mut buf) {
+            Ok(0) => {
+                return Ok(match got {
+                    0 => None,
+                    8 => Some(u64::from_ne_bytes(code)),
+                    // Only the child writes here, 8 bytes at once (atomic on a pipe): a failure
+                    // all the same, of a step we cannot name.
+                    _ => Some((ChildStep::Exec as u64) << 32),
+                });
+            }
+            Ok(r) => {
+                for &b in buf.iter().take(r) {
+                    if let Some(slot) = code.get_mut(got) {
+                        *slot = b;
+                    }
+                    got += 1;
+                }
+            }
+            Err(_) => continue,
+        }
+    }
+}
+
+/// A close-on-exec pipe whose write end is numbered at or above [`REPORT_FD_FLOOR`].
+fn report_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    if w.as_raw_fd() >= REPORT_FD_FLOOR {
+        return Ok((r, w));
+    }
+    let high = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(REPORT_FD_FLOOR))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+    Ok((r, unsafe { OwnedFd::from_raw_fd(high) }))
+}
+
 extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the `Shared` that `spawn_child` passed, alive while it is suspended.
+    // SAFETY: `arg` is the `Shared` that `spawn_child` passed, alive until the child has exec'd
+    // or exited.
     let shared = unsafe { &*(arg as *const Shared<'_, '_>) };
     child_after_fork(shared)
 }
 
 fn child_fail(shared: &Shared<'_, '_>, step: ChildStep) -> ! {
-    // SAFETY: reading errno (our own thread area, which is the suspended parent's) and _exit(2)
-    // are async-signal-safe.
+    // SAFETY: reading errno (the parent's thread area, which the waiting parent does not write)
+    // and write(2) and _exit(2), which are async-signal-safe; the buffer is on our stack.
     unsafe {
         let errno = *libc::__errno_location();
-        let code = ((step as u64) << 32) | u64::from(errno as u32);
-        shared.failure.store(code, Ordering::SeqCst);
+        let code = (((step as u64) << 32) | u64::from(errno as u32)).to_ne_bytes();
+        libc::write(shared.report, code.as_ptr().cast(), code.len());
         libc::_exit(127)
     }
 }
@@ -188,7 +283,8 @@ fn child_after_fork(st: &Shared<'_, '_>) -> ! {
     let plan = st.plan;
     // SAFETY: (the whole block) only raw syscalls listed in signal-safety(7) or plain
     // syscalls, on pointers into `plan`, whose memory was allocated before the clone and stays
-    // valid while the parent is suspended. Nothing allocates, locks or unwinds.
+    // valid until the parent sees end-of-file on the report pipe. Nothing allocates, locks or
+    // unwinds.
     unsafe {
         // Signals first: dispositions that proctord ignores would survive execve, and the mask
         // proctord blocks for its signalfd would be inherited. The raw syscall, not libc's
@@ -339,17 +435,6 @@ fn child_after_fork(st: &Shared<'_, '_>) -> ! {
     }
 }
 
-/// `pidfd_open(2)`. Race-free for our own unreaped children: their pid cannot be reused.
-pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 /// `pidfd_send_signal(2)`: signals exactly the process the pidfd refers to, or fails with ESRCH.
 pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
     // SAFETY: plain syscall; a null siginfo means "as kill(2) would".
@@ -366,15 +451,6 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
-    }
-}
-
-/// SIGKILLs a child we cannot track (its pidfd could not be opened). Only for a child of ours
-/// that is not yet reaped, so the pid is still its own.
-pub fn kill_untracked_child(pid: Pid) {
-    if pid.as_raw() > 1 {
-        // SAFETY: plain syscall with integer arguments.
-        unsafe { libc::kill(pid.as_raw(), libc::SIGKILL) };
     }
 }
 

@@ -36,10 +36,45 @@ fn count_mode(args: &[String]) -> Option<()> {
     }
 }
 
+/// `proctor-probe --freeze-spawns`: the attack of a service's account on proctord's spawns.
+/// A new child of proctord takes the service's uid some microseconds before its exec; from then
+/// on any process of that account may signal it. This watches the pids the kernel hands out
+/// next and SIGSTOPs each one that is still proctord's copy, printing `stopped PID` for each,
+/// and lets anything else (an exec'd service) continue. Runs until stopped.
+fn freeze_mode() -> ! {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    loop {
+        let Some(last) = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        for pid in (last..=last + 2).map(Pid::from_raw) {
+            if kill(pid, Signal::SIGSTOP).is_err() {
+                continue;
+            }
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "proctord" {
+                let _ = writeln!(out, "stopped {pid}");
+                let _ = out.flush();
+            } else {
+                let _ = kill(pid, Signal::SIGCONT);
+            }
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--count") {
         count_mode(&args);
+    }
+    if args.iter().any(|a| a == "--freeze-spawns") {
+        freeze_mode();
     }
     let mut out = String::new();
     let mut fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")

@@ -7,7 +7,7 @@ use crate::refusal::Refusal;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-pub const HELPER_PROTOCOL_VERSION: u16 = 2;
+pub const HELPER_PROTOCOL_VERSION: u16 = 3;
 
 /// Upper bound of one message; the receiver reads into a buffer one byte larger and treats a
 /// full buffer as a violation.

@@ -126,8 +126,11 @@ pub enum SpawnFailure {
         step: ChildStep,
         errno: Errno,
     },
-    /// No pidfd for the new child, which was killed: untracked, it could never be stopped.
-    Pidfd(Errno),
+    /// The child had not exec'd after `millis` (something stopped it: any process of the
+    /// service's account can, once the child has its uid), and was killed.
+    ExecTimeout {
+        millis: u32,
+    },
 }
 
 impl SpawnFailure {
@@ -342,7 +345,10 @@ impl SpawnFailure {
                 format!("{call}: {errno}")
             }
             SpawnFailure::Child { step, errno } => format!("{} failed: {errno}", step.name()),
-            SpawnFailure::Pidfd(e) => format!("pidfd_open: {e} (the new process was killed)"),
+            SpawnFailure::ExecTimeout { millis } => format!(
+                "the new process had not started its program after {millis} ms and was killed \
+                 (was it stopped? any process of the service's account can stop it)"
+            ),
         }
     }
 }

@@ -1,36 +1,37 @@
-//! Load on the control socket: C concurrent clients, each sending R requests the way proctorctl
-//! does (a new connection per request), all of them `signal SIG NAME`, an audited mutating
-//! request that goes all the way to proctord. Prints one JSON line: requests, errors, wall
-//! seconds, requests per second and the p50/p99/max latency in milliseconds.
+//! Load on the control socket, for the benchmark and the attack tests. Each request is a new
+//! connection, as proctorctl makes. Prints one JSON line.
 //!
-//! Usage: control-load SOCKET CLIENTS REQUESTS SIGNAL NAME
+//! - `control-load SOCKET CLIENTS REQUESTS SIGNAL NAME`: C concurrent clients, each sending R
+//!   `signal SIG NAME` requests (audited, mutating, all the way to proctord), every one of
+//!   which must succeed: requests, errors, wall seconds, requests per second and the p50/p99/max
+//!   latency in milliseconds.
+//! - `control-load --status SOCKET REQUESTS`: one client asking `status` of everything, one
+//!   request after the other: the same figures.
+//! - `control-load --flood SOCKET CLIENTS SECS NAME...`: C clients sending `stop NAME...` as
+//!   fast as they can for SECS seconds, whatever the answers: how many requests were answered,
+//!   by kind of answer.
 #![forbid(unsafe_code)]
 
 use proctor_api::control::{
-    read_frame, write_frame, ClientFrame, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_RESPONSE,
+    read_frame, write_frame, ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION,
+    MAX_RESPONSE,
 };
+use std::collections::BTreeMap;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn one(socket: &PathBuf, signal: &str, name: &str) -> Result<(), String> {
+fn ask(socket: &Path, request: Request) -> Result<Response, String> {
     let mut s = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
     let frame = ClientFrame {
         version: CONTROL_PROTOCOL_VERSION,
-        request: Request::Signal {
-            signal: signal.to_owned(),
-            names: vec![name.to_owned()],
-        },
+        request,
     };
     write_frame(&mut s, &frame).map_err(|e| format!("send: {e}"))?;
     let body = read_frame(&mut s, MAX_RESPONSE)
         .map_err(|e| format!("recv: {e}"))?
         .ok_or("closed without a reply")?;
-    match proctor_wire::decode_exact::<Response>(&body) {
-        Ok(Response::Actions(a)) if a.iter().all(|r| r.ok) => Ok(()),
-        Ok(other) => Err(format!("{other:?}")),
-        Err(e) => Err(format!("malformed reply: {e}")),
-    }
+    proctor_wire::decode_exact::<Response>(&body).map_err(|e| format!("malformed reply: {e}"))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -41,35 +42,18 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let parsed = (
-        args.get(1).map(PathBuf::from),
-        args.get(2).and_then(|s| s.parse::<usize>().ok()),
-        args.get(3).and_then(|s| s.parse::<usize>().ok()),
-        args.get(4),
-        args.get(5),
-    );
-    let (Some(socket), Some(clients), Some(requests), Some(signal), Some(name)) = parsed else {
-        eprintln!("usage: control-load SOCKET CLIENTS REQUESTS SIGNAL NAME");
-        std::process::exit(2);
-    };
+/// Runs `clients` threads of `work`, each returning its latencies and errors, and prints the
+/// figures.
+fn timed_clients(
+    clients: usize,
+    work: impl Fn() -> (Vec<Duration>, Vec<String>) + Send + Sync + 'static,
+) {
     let start = Instant::now();
+    let work = std::sync::Arc::new(work);
     let threads: Vec<_> = (0..clients)
         .map(|_| {
-            let (socket, signal, name) = (socket.clone(), signal.clone(), name.clone());
-            std::thread::spawn(move || {
-                let mut lat = Vec::with_capacity(requests);
-                let mut errors = Vec::new();
-                for _ in 0..requests {
-                    let t = Instant::now();
-                    match one(&socket, &signal, &name) {
-                        Ok(()) => lat.push(t.elapsed()),
-                        Err(e) => errors.push(e),
-                    }
-                }
-                (lat, errors)
-            })
+            let work = work.clone();
+            std::thread::spawn(move || work())
         })
         .collect();
     let mut lat = Vec::new();
@@ -97,4 +81,120 @@ fn main() {
         percentile(&lat, 0.99),
         percentile(&lat, 1.0),
     );
+}
+
+fn kind_of(r: &Result<Response, String>) -> String {
+    match r {
+        Ok(Response::Error { kind, .. }) => match kind {
+            ErrorKind::PermissionDenied => "denied",
+            ErrorKind::Busy => "busy",
+            ErrorKind::BadName => "bad_name",
+            ErrorKind::Failed => "failed",
+            _ => "other_error",
+        }
+        .to_owned(),
+        Ok(_) => "ok".to_owned(),
+        Err(_) => "io_error".to_owned(),
+    }
+}
+
+fn flood(socket: PathBuf, clients: usize, secs: u64, names: Vec<String>) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (socket, names) = (socket.clone(), names.clone());
+            std::thread::spawn(move || {
+                let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+                while Instant::now() < until {
+                    let r = ask(
+                        &socket,
+                        Request::Stop {
+                            names: names.clone(),
+                        },
+                    );
+                    *kinds.entry(kind_of(&r)).or_default() += 1;
+                }
+                kinds
+            })
+        })
+        .collect();
+    let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+    for t in threads {
+        for (k, n) in t.join().unwrap_or_default() {
+            *kinds.entry(k).or_default() += n;
+        }
+    }
+    let fields: Vec<String> = kinds.iter().map(|(k, n)| format!("\"{k}\": {n}")).collect();
+    println!(
+        "{{\"requests\": {}, {}}}",
+        kinds.values().sum::<u64>(),
+        fields.join(", ")
+    );
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: control-load SOCKET CLIENTS REQUESTS SIGNAL NAME\n       \
+         control-load --status SOCKET REQUESTS\n       \
+         control-load --flood SOCKET CLIENTS SECS NAME..."
+    );
+    std::process::exit(2);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| -> usize {
+        args.get(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| usage())
+    };
+    let socket = |i: usize| PathBuf::from(args.get(i).unwrap_or_else(|| usage()));
+    match args.first().map(String::as_str) {
+        Some("--status") => {
+            let (socket, requests) = (socket(1), num(2));
+            timed_clients(1, move || {
+                let (mut lat, mut errors) = (Vec::new(), Vec::new());
+                for _ in 0..requests {
+                    let t = Instant::now();
+                    match ask(&socket, Request::Status { names: Vec::new() }) {
+                        Ok(Response::Status(_)) => lat.push(t.elapsed()),
+                        other => errors.push(format!("{other:?}")),
+                    }
+                }
+                (lat, errors)
+            });
+        }
+        Some("--flood") => {
+            let names: Vec<String> = args.iter().skip(4).cloned().collect();
+            if names.is_empty() {
+                usage();
+            }
+            flood(socket(1), num(2), num(3) as u64, names);
+        }
+        Some(_) => {
+            let (socket, clients, requests) = (socket(0), num(1), num(2));
+            let (Some(signal), Some(name)) = (args.get(3).cloned(), args.get(4).cloned()) else {
+                usage()
+            };
+            timed_clients(clients, move || {
+                let (mut lat, mut errors) = (Vec::with_capacity(requests), Vec::new());
+                for _ in 0..requests {
+                    let t = Instant::now();
+                    let r = ask(
+                        &socket,
+                        Request::Signal {
+                            signal: signal.clone(),
+                            names: vec![name.clone()],
+                        },
+                    );
+                    match r {
+                        Ok(Response::Actions(a)) if a.iter().all(|r| r.ok) => lat.push(t.elapsed()),
+                        other => errors.push(format!("{other:?}")),
+                    }
+                }
+                (lat, errors)
+            });
+        }
+        None => usage(),
+    }
 }

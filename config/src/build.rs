@@ -306,7 +306,8 @@ fn proctor(
     for e in &s.entries {
         match e.key.as_str() {
             "policy" | "audit_log" | "audit_log_maxbytes" | "audit_log_backups"
-            | "audit_syslog" | "controld_user" | "helper_user" | "default_user" => {}
+            | "audit_log_min_age" | "audit_syslog" | "controld_user" | "helper_user"
+            | "default_user" => {}
             k => sec.warn_unknown(e.place(), k, warnings),
         }
     }
@@ -321,6 +322,11 @@ fn proctor(
         audit_log_backups: sec.parse("audit_log_backups", d.audit_log_backups, |k, v| {
             values::unsigned(k, v, 0)
         })?,
+        audit_log_min_age: sec.parse(
+            "audit_log_min_age",
+            d.audit_log_min_age,
+            values::duration_secs,
+        )?,
         audit_syslog: sec.parse("audit_syslog", d.audit_syslog, values::boolean)?,
         controld_user: sec.string("controld_user", &d.controld_user)?,
         helper_user: sec.string("helper_user", &d.helper_user)?,

@@ -66,6 +66,9 @@ pub struct ProctorConfig {
     pub audit_log_maxbytes: u64,
     /// Rotated audit logs kept (`audit.log.1` …). Default 10.
     pub audit_log_backups: u32,
+    /// Seconds: rotation never deletes a file whose last record is younger than this on behalf
+    /// of someone who is not an admin; their requests are refused instead. Default 1 day.
+    pub audit_log_min_age: u64,
     pub audit_syslog: bool,
     /// Default `proctor`.
     pub controld_user: String,
@@ -84,6 +87,7 @@ impl Default for ProctorConfig {
             audit_log: None,
             audit_log_maxbytes: 50 << 20,
             audit_log_backups: 10,
+            audit_log_min_age: 86400,
             audit_syslog: false,
             controld_user: "proctor".into(),
             helper_user: "proctor-helper".into(),

@@ -66,6 +66,26 @@ pub fn byte_size(key: &str, value: &str) -> Result<u64, String> {
         .ok_or_else(|| bad(key, value, "a byte count like 1024, 50KB, 50MB or 1GB"))
 }
 
+/// A duration in seconds, with an optional `s`, `m`, `h` or `d` suffix: `3600`, `90m`, `7d`.
+pub fn duration_secs(key: &str, value: &str) -> Result<u64, String> {
+    let lower = value.trim().to_ascii_lowercase();
+    let (number, unit) = match lower.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&lower[..i], c),
+        _ => (lower.as_str(), 's'),
+    };
+    let multiplier = match unit {
+        's' => Some(1u64),
+        'm' => Some(60),
+        'h' => Some(3600),
+        'd' => Some(86400),
+        _ => None,
+    };
+    multiplier
+        .zip(int(number).and_then(|n| u64::try_from(n).ok()))
+        .and_then(|(m, n)| n.checked_mul(m))
+        .ok_or_else(|| bad(key, value, "a duration like 3600, 90m, 12h or 7d"))
+}
+
 /// An octal mode no larger than 0o777: `022`, `0o022`, `0700`.
 pub fn octal(key: &str, value: &str) -> Result<u32, String> {
     let v = value.trim();

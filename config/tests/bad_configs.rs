@@ -425,6 +425,11 @@ const CASES: &[Case] = &[
         "DIR/main.conf:3: bad value for chmod: 'rwx' (expected an octal number like 022)",
     ),
     case(
+        "bad audit_log_min_age",
+        &[("main.conf", "[proctor]\naudit_log_min_age = 3 weeks\n")],
+        "DIR/main.conf:2: bad value for audit_log_min_age: '3 weeks' (expected a duration like 3600, 90m, 12h or 7d)",
+    ),
+    case(
         "bad audit_syslog",
         &[("main.conf", "[proctor]\naudit_syslog = perhaps\n")],
         "DIR/main.conf:2: bad value for audit_syslog: 'perhaps' (expected true or false)",

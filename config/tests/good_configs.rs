@@ -42,6 +42,7 @@ silent = false
 policy = policy.toml
 audit_log = /var/log/proctor/audit.log
 audit_syslog = yes
+audit_log_min_age = 7d
 controld_user = ctl
 helper_user = helper
 
@@ -139,6 +140,7 @@ fn full_config_round_trip() {
             audit_log: Some(PathBuf::from("/var/log/proctor/audit.log")),
             audit_log_maxbytes: 50 << 20,
             audit_log_backups: 10,
+            audit_log_min_age: 7 * 86400,
             audit_syslog: true,
             controld_user: "ctl".into(),
             helper_user: "helper".into(),
@@ -177,7 +179,7 @@ fn full_config_round_trip() {
     let origin = &loaded.config.programs[0].origin;
     assert_eq!(
         (origin.file.clone(), origin.line),
-        (etc.join("supervisord.conf"), 27)
+        (etc.join("supervisord.conf"), 28)
     );
 }
 
@@ -206,6 +208,7 @@ fn defaults_of_every_key() {
             audit_log: None,
             audit_log_maxbytes: 50 << 20,
             audit_log_backups: 10,
+            audit_log_min_age: 86400,
             audit_syslog: false,
             controld_user: "proctor".into(),
             helper_user: "proctor-helper".into(),

@@ -8,11 +8,30 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::error;
 
 /// A record to write: the writer sets its time, seq and place in the chain, and bounds it.
-type Job = (Record, oneshot::Sender<Result<u64, String>>);
+struct Job {
+    record: Record,
+    /// From root, an admin, or controld itself: written even when the log is full (see
+    /// [`Settings::min_age`]).
+    privileged: bool,
+    reply: oneshot::Sender<Result<u64, String>>,
+}
+
+/// `[proctor] audit_log*`.
+pub struct Settings {
+    pub path: PathBuf,
+    pub maxbytes: u64,
+    pub backups: u32,
+    /// Rotation never deletes a file whose last record is younger than this for a request of
+    /// someone who is not an admin: such requests are refused instead, and the admins' are
+    /// written past `maxbytes`. No one without the admins' trust can push a record out.
+    pub min_age: Duration,
+    pub syslog: bool,
+}
 
 #[derive(Clone)]
 pub struct Audit {
@@ -26,6 +45,9 @@ struct Writer {
     path: PathBuf,
     maxbytes: u64,
     backups: u32,
+    min_age: Duration,
+    /// The log is full and its oldest file too young to delete: said once in the daemon log.
+    full: bool,
     follow: broadcast::Sender<Arc<str>>,
     /// Locked for as long as this controld writes the log.
     lock: nix::fcntl::Flock<File>,
@@ -88,12 +110,14 @@ fn open(path: &PathBuf) -> std::io::Result<File> {
 }
 
 impl Audit {
-    pub fn start(
-        path: PathBuf,
-        maxbytes: u64,
-        backups: u32,
-        syslog: bool,
-    ) -> Result<Audit, String> {
+    pub fn start(settings: Settings) -> Result<Audit, String> {
+        let Settings {
+            path,
+            maxbytes,
+            backups,
+            min_age,
+            syslog,
+        } = settings;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("audit log directory {}: {e}", dir.display()))?;
@@ -126,6 +150,8 @@ impl Audit {
             path,
             maxbytes,
             backups,
+            min_age,
+            full: false,
             follow: follow.clone(),
             lock: file,
             poisoned: false,
@@ -168,15 +194,20 @@ impl Audit {
         self.follow.as_ref().map(broadcast::Sender::subscribe)
     }
 
-    /// Writes and syncs one record; its seq, or why it could not be written.
-    pub async fn log(&self, entry: Record) -> Result<u64, String> {
+    /// Writes and syncs one record; its seq, or why it could not be written. `privileged`:
+    /// asked for by root, an admin or controld itself (see [`Settings::min_age`]).
+    pub async fn log(&self, record: Record, privileged: bool) -> Result<u64, String> {
         let sender = self
             .tx
             .as_ref()
             .map_err(|why| format!("the audit log cannot be written: {why}"))?;
         let (tx, rx) = oneshot::channel();
         sender
-            .send((entry, tx))
+            .send(Job {
+                record,
+                privileged,
+                reply: tx,
+            })
             .await
             .map_err(|_| "the audit writer has stopped".to_owned())?;
         rx.await
@@ -185,16 +216,39 @@ impl Audit {
 }
 
 impl Writer {
-    fn commit(&mut self, batch: Vec<Job>) {
+    fn commit(&mut self, mut batch: Vec<Job>) {
+        let mut rotate = self.needs_rotation();
+        if rotate {
+            if let Some(why) = self.young_victim() {
+                if !self.full {
+                    error!("audit log {}: {why}", self.path.display());
+                    self.full = true;
+                }
+                let (keep, refuse): (Vec<Job>, Vec<Job>) =
+                    batch.into_iter().partition(|j| j.privileged);
+                for j in refuse {
+                    let _ = j.reply.send(Err(why.clone()));
+                }
+                if keep.is_empty() {
+                    return;
+                }
+                batch = keep;
+                rotate = false;
+            } else {
+                self.full = false;
+            }
+        }
         let (mut text, mut lines) = (String::new(), Vec::new());
         let (seq0, prev0) = (self.seq, self.prev.clone());
-        let mut entries: Vec<&Record> = batch.iter().map(|(e, _)| e).collect();
+        let mut entries: Vec<&Record> = batch.iter().map(|j| &j.record).collect();
         let rotation_marker;
-        if self.needs_rotation() {
+        if rotate {
             if let Err(e) = self.rotate() {
                 error!("audit log {}: cannot rotate: {e}", self.path.display());
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(format!("the audit log cannot be rotated: {e}")));
+                for j in batch {
+                    let _ = j
+                        .reply
+                        .send(Err(format!("the audit log cannot be rotated: {e}")));
                 }
                 return;
             }
@@ -282,8 +336,8 @@ impl Writer {
                 }
             }
         }
-        for (i, (_, reply)) in batch.into_iter().enumerate() {
-            let _ = reply.send(match &result {
+        for (i, j) in batch.into_iter().enumerate() {
+            let _ = j.reply.send(match &result {
                 Ok(()) => Ok(seq0 + 1 + (marker + i) as u64),
                 Err(e) => Err(format!("the audit log cannot be written: {e}")),
             });
@@ -295,13 +349,38 @@ impl Writer {
         self.maxbytes > 0 && file.metadata().is_ok_and(|m| m.len() >= self.maxbytes)
     }
 
+    fn numbered(&self, n: u32) -> PathBuf {
+        let mut s = self.path.clone().into_os_string();
+        s.push(format!(".{n}"));
+        PathBuf::from(s)
+    }
+
+    /// Why rotating now would delete records younger than `min_age`, if it would: the file it
+    /// deletes was last written that recently.
+    fn young_victim(&self) -> Option<String> {
+        let victim = if self.backups == 0 {
+            self.path.clone()
+        } else {
+            self.numbered(self.backups)
+        };
+        let written = std::fs::metadata(&victim).ok()?.modified().ok()?;
+        let age = written.elapsed().unwrap_or_default();
+        (age < self.min_age).then(|| {
+            format!(
+                "the audit log is full: rotating it would delete {}, written {} min ago \
+                 (audit_log_min_age is {} min); requests from anyone but root and the \
+                 admins are refused until an admin archives the rotated files or raises \
+                 audit_log_maxbytes or audit_log_backups",
+                victim.display(),
+                age.as_secs() / 60,
+                self.min_age.as_secs() / 60
+            )
+        })
+    }
+
     /// `audit.log` → `audit.log.1` → … → `audit.log.N`, then a new, locked `audit.log`.
     fn rotate(&mut self) -> std::io::Result<()> {
-        let numbered = |n: u32| {
-            let mut s = self.path.clone().into_os_string();
-            s.push(format!(".{n}"));
-            PathBuf::from(s)
-        };
+        let numbered = |n: u32| self.numbered(n);
         if self.backups == 0 {
             std::fs::remove_file(&self.path)?;
         } else {

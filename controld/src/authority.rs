@@ -91,6 +91,16 @@ impl Authority {
         }
     }
 
+    /// Root, the policy's admins, or (without a policy) the daemon's own account: those who
+    /// may do anything, and whose requests are not rate-limited.
+    pub fn is_admin(&self, peer: &Peer) -> bool {
+        match self.rules.read().as_deref() {
+            Ok(Rules::File(p)) => p.is_admin(peer),
+            Ok(Rules::OwnerOnly(o)) => matches!(o.check(peer.uid), proctor_policy::Decision::Allow),
+            _ => peer.uid == 0,
+        }
+    }
+
     pub fn denial(&self, peer: &Peer, action: Action, what: &str) -> String {
         match self.rules.read().as_deref() {
             Ok(Rules::File(p)) => p.denial(peer, action, what),

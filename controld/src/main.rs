@@ -9,6 +9,7 @@ mod lifecycle;
 mod link;
 mod logs;
 mod procs;
+mod ratelimit;
 mod sandbox;
 mod server;
 mod supervisor;
@@ -164,12 +165,13 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let auth = std::sync::Arc::new(auth);
     let audit = match &config.proctor.audit_log {
-        Some(path) => match audit::Audit::start(
-            path.clone(),
-            config.proctor.audit_log_maxbytes,
-            config.proctor.audit_log_backups,
-            config.proctor.audit_syslog,
-        ) {
+        Some(path) => match audit::Audit::start(audit::Settings {
+            path: path.clone(),
+            maxbytes: config.proctor.audit_log_maxbytes,
+            backups: config.proctor.audit_log_backups,
+            min_age: std::time::Duration::from_secs(config.proctor.audit_log_min_age),
+            syslog: config.proctor.audit_syslog,
+        }) {
             Ok(a) => Some(a),
             Err(e) if first_start => {
                 error!("{e}");

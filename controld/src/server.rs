@@ -5,6 +5,7 @@
 use crate::audit::Audit;
 use crate::authority::Authority;
 use crate::authorize::authorize;
+use crate::ratelimit::{self, Limiter};
 use crate::supervisor::{Cmd, Event, Failure};
 use proctor_api::audit::Record;
 use proctor_api::control::{
@@ -36,6 +37,10 @@ pub async fn serve(
     audit_path: Option<std::path::PathBuf>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let limiter = Arc::new(Limiter::default());
+    if let Some(a) = audit.clone() {
+        tokio::spawn(summarize_refusals(limiter.clone(), a));
+    }
     loop {
         let mut stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -64,10 +69,16 @@ pub async fn serve(
         let auth = auth.clone();
         let audit = audit.clone();
         let audit_path = audit_path.clone();
+        let limiter = limiter.clone();
         tokio::spawn(async move {
-            if let Err(e) =
-                connection(stream, tx, &auth, audit.as_ref(), audit_path.as_deref()).await
-            {
+            let served = Served {
+                tx,
+                auth: &auth,
+                audit: audit.as_ref(),
+                audit_path: audit_path.as_deref(),
+                limiter: &limiter,
+            };
+            if let Err(e) = connection(stream, served).await {
                 debug!("client dropped: {e}");
             }
             drop(permit);
@@ -118,13 +129,59 @@ async fn read_request(stream: &mut UnixStream) -> std::io::Result<Option<Result<
     }))
 }
 
-async fn connection(
-    mut stream: UnixStream,
+/// One record per account and interval for the requests the rate limit refused.
+async fn summarize_refusals(limiter: Arc<Limiter>, audit: Audit) {
+    let mut every = tokio::time::interval(ratelimit::SUMMARY_EVERY);
+    loop {
+        every.tick().await;
+        for r in limiter.take_refused() {
+            let record = Record {
+                time: String::new(),
+                seq: 0,
+                kind: "refused".into(),
+                uid: r.uid,
+                user: r.name,
+                pid: None,
+                action: "any".into(),
+                targets: Vec::new(),
+                decision: "deny".into(),
+                rule: format!(
+                    "rate limit: {} requests a second per account, {} at once",
+                    ratelimit::RATE,
+                    ratelimit::BURST
+                ),
+                outcome: Some(format!(
+                    "{} requests refused in the last {} s, not recorded one by one",
+                    r.count,
+                    ratelimit::SUMMARY_EVERY.as_secs()
+                )),
+                request: None,
+                prev: String::new(),
+            };
+            if let Err(e) = audit.log(record, true).await {
+                warn!("{e}");
+            }
+        }
+    }
+}
+
+/// What every connection is served with.
+struct Served<'a> {
     tx: mpsc::Sender<Event>,
-    auth: &Authority,
-    audit: Option<&Audit>,
-    audit_path: Option<&std::path::Path>,
-) -> std::io::Result<()> {
+    auth: &'a Authority,
+    audit: Option<&'a Audit>,
+    audit_path: Option<&'a std::path::Path>,
+    limiter: &'a Limiter,
+}
+
+async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Result<()> {
+    let Served {
+        tx,
+        auth,
+        audit,
+        audit_path,
+        limiter,
+    } = served;
     let cred = stream.peer_cred()?;
     let uid = cred.uid();
     let pid = cred.pid();
@@ -163,6 +220,27 @@ async fn connection(
                 return Ok(());
             }
         };
+        // Before anything is decided or recorded: an account past its rate costs no more.
+        let privileged = auth.is_admin(&peer);
+        if !privileged && !limiter.admit(uid, &peer.name) {
+            let r = Response::Error {
+                kind: ErrorKind::Busy,
+                message: format!(
+                    "too many requests from {}: at most {} a second ({} at once); try again",
+                    peer.name,
+                    ratelimit::RATE,
+                    ratelimit::BURST
+                ),
+            };
+            write(&mut stream, &r).await?;
+            continue;
+        }
+        // No secret and no effect: answered, not recorded.
+        if let Request::Version = req {
+            let v = Response::Version(env!("CARGO_PKG_VERSION").to_owned());
+            write(&mut stream, &v).await?;
+            continue;
+        }
         let checked = authorize(req, &peer, auth, &tx).await;
         // Written and synced before anything runs; if it cannot be, nothing runs.
         let entry = |kind: &str, outcome: Option<String>, request: Option<u64>| Record {
@@ -181,7 +259,7 @@ async fn connection(
             prev: String::new(),
         };
         let seq = match audit {
-            Some(a) => match a.log(entry("request", None, None)).await {
+            Some(a) => match a.log(entry("request", None, None), privileged).await {
                 Ok(seq) => Some(seq),
                 Err(e) => {
                     let r = Response::Error {
@@ -259,7 +337,10 @@ async fn connection(
                 }
                 _ => "ok".to_owned(),
             };
-            if let Err(e) = a.log(entry("outcome", Some(outcome), Some(seq))).await {
+            if let Err(e) = a
+                .log(entry("outcome", Some(outcome), Some(seq)), privileged)
+                .await
+            {
                 warn!("{e}");
             }
         }

@@ -210,6 +210,11 @@ impl Policy {
         }
     }
 
+    /// Root, or one of `admins`: allowed everything.
+    pub fn is_admin(&self, peer: &Peer) -> bool {
+        peer.uid == 0 || self.admins.matches(peer)
+    }
+
     /// The message a refused caller gets.
     pub fn denial(&self, peer: &Peer, action: Action, what: &str) -> String {
         format!(

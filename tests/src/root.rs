@@ -118,6 +118,25 @@ impl RootDaemon {
         self.child.as_ref().unwrap().id()
     }
 
+    /// Lets every account connect (the test config makes the socket 0770): for tests of what
+    /// other users may do, which the policy then decides.
+    pub fn open_socket_to_all(&self) {
+        let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        mode(&self.socket, 0o777).unwrap();
+        mode(self.socket.parent().unwrap(), 0o755).unwrap();
+        mode(self.dir.path(), 0o755).unwrap();
+    }
+
+    /// A policy file as the trust check wants it: root's, in a directory only root can write.
+    /// Returns the directory (kept alive by the caller) and the file.
+    pub fn policy_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let pdir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(pdir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let policy = pdir.path().join("policy.toml");
+        std::fs::write(&policy, text).unwrap();
+        (pdir, policy)
+    }
+
     pub fn controld_pid(&self) -> u32 {
         let o = self.ctl(&["pid"]);
         stdout(&o)

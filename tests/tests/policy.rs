@@ -139,15 +139,8 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     ensure_account("proctest-www");
     ensure_account("proctest-plain");
     // The policy must be root's and in a directory only root can write.
-    let pdir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        pdir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let policy = pdir.path().join("policy.toml");
     let text = "admins = []\n\n[[allow]]\nwho = [\"%proctest-webops\"]\nactions = [\"status\", \"restart\"]\nprograms = [\"www\"]\n";
-    std::fs::write(&policy, text).unwrap();
+    let (pdir, policy) = RootDaemon::policy_file(text);
     let d = RootDaemon::start_with(
         "[program:www]\ncommand = {probe} --listen 127.0.0.1:80\nuser = proctest-www\ncapabilities = net_bind_service\nstartsecs = 0\n\n\
          [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
@@ -166,21 +159,7 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     let first = d.running_pid("www");
     wait_until("port 80", Duration::from_secs(15), answer);
     // Staff may connect: the socket is 0770 in the test config, so open it for them.
-    std::fs::set_permissions(
-        &d.socket,
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        d.socket.parent().unwrap(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        d.dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    d.open_socket_to_all();
     let as_user = |a: &Account, args: &[&str]| {
         Command::new(bin("proctorctl"))
             .uid(a.uid)

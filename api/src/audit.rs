@@ -32,8 +32,18 @@ pub struct Record {
     /// For outcome records: the seq of the request.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub request: Option<u64>,
+    /// Sealed logs: the epoch (controld lifetime) whose key sealed this record, and the
+    /// record's index in it (see [`crate::seal`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub epoch: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub n: Option<u64>,
     /// SHA-256 (hex) of the previous line, without its newline.
     pub prev: String,
+    /// Sealed logs: HMAC-SHA256 of this line without this field, under the epoch's key for
+    /// record `n`. Always the last field.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mac: Option<String>,
 }
 
 impl Record {
@@ -121,7 +131,10 @@ mod tests {
                 rule: "/etc/proctor/policy.toml:4".into(),
                 outcome: None,
                 request: None,
+                epoch: None,
+                n: None,
                 prev: String::new(),
+                mac: None,
             };
             let line = r.chained(&mut prev).unwrap();
             out.push_str(&line);

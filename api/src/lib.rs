@@ -4,8 +4,10 @@
 //!
 //! - [`control`]: proctorctl ↔ controld, versioned length-prefixed postcard frames.
 //! - [`audit`]: the hash-chained JSON lines of the audit log, and their verifier.
+//! - [`seal`]: forward-secure MACs over those lines, and their verifier.
 
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod control;
+pub mod seal;

@@ -306,8 +306,8 @@ fn proctor(
     for e in &s.entries {
         match e.key.as_str() {
             "policy" | "audit_log" | "audit_log_maxbytes" | "audit_log_backups"
-            | "audit_log_min_age" | "audit_syslog" | "controld_user" | "helper_user"
-            | "default_user" => {}
+            | "audit_log_min_age" | "audit_syslog" | "audit_seal" | "controld_user"
+            | "helper_user" | "default_user" => {}
             k => sec.warn_unknown(e.place(), k, warnings),
         }
     }
@@ -328,6 +328,7 @@ fn proctor(
             values::duration_secs,
         )?,
         audit_syslog: sec.parse("audit_syslog", d.audit_syslog, values::boolean)?,
+        audit_seal: sec.path("audit_seal")?,
         controld_user: sec.string("controld_user", &d.controld_user)?,
         helper_user: sec.string("helper_user", &d.helper_user)?,
         // Set by `build`, which also takes `[supervisord] user=` into account.

@@ -70,6 +70,9 @@ pub struct ProctorConfig {
     /// of someone who is not an admin; their requests are refused instead. Default 1 day.
     pub audit_log_min_age: u64,
     pub audit_syslog: bool,
+    /// Root mode: the file of audit seal keys, root's alone (default
+    /// [`ProctorConfig::DEFAULT_SEAL`]). Not used without `audit_log`.
+    pub audit_seal: Option<PathBuf>,
     /// Default `proctor`.
     pub controld_user: String,
     /// Default `proctor-helper`.
@@ -77,6 +80,20 @@ pub struct ProctorConfig {
     /// As root: the account of programs without `user=` (`[supervisord] user=` when this is
     /// absent). None: every program needs `user=`.
     pub default_user: Option<String>,
+}
+
+impl ProctorConfig {
+    pub const DEFAULT_SEAL: &'static str = "/var/lib/proctor/audit.seal";
+
+    /// Where the audit log's seal keys are (root mode): none without an audit log.
+    pub fn seal_path(&self) -> Option<PathBuf> {
+        self.audit_log.as_ref()?;
+        Some(
+            self.audit_seal
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(Self::DEFAULT_SEAL)),
+        )
+    }
 }
 
 impl Default for ProctorConfig {
@@ -89,6 +106,7 @@ impl Default for ProctorConfig {
             audit_log_backups: 10,
             audit_log_min_age: 86400,
             audit_syslog: false,
+            audit_seal: None,
             controld_user: "proctor".into(),
             helper_user: "proctor-helper".into(),
             default_user: None,

@@ -3,13 +3,14 @@
 //! cannot be written, the request is denied with the reason: fail closed.
 
 use proctor_api::audit::{hash, Record, GENESIS};
+use proctor_api::seal::SealKey;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::error;
 
 /// A record to write: the writer sets its time, seq and place in the chain, and bounds it.
@@ -31,6 +32,19 @@ pub struct Settings {
     /// written past `maxbytes`. No one without the admins' trust can push a record out.
     pub min_age: Duration,
     pub syslog: bool,
+    /// Root mode: this controld's epoch and its first key (see `proctor_api::seal`).
+    pub seal: Option<(u32, SealKey)>,
+    /// Where the count of sealed records goes, for proctord's anchor.
+    pub anchors: Option<watch::Sender<u64>>,
+}
+
+/// The sealing state of the writer: the epoch, the index of the next record in it, and the
+/// key for that record.
+struct Sealing {
+    epoch: u32,
+    n: u64,
+    key: SealKey,
+    anchors: Option<watch::Sender<u64>>,
 }
 
 #[derive(Clone)]
@@ -56,6 +70,7 @@ struct Writer {
     seq: u64,
     prev: String,
     syslog: Option<crate::syslog::Syslog>,
+    sealing: Option<Sealing>,
 }
 
 /// Records are bounded (see `bound`), so the last one is always within this window.
@@ -117,6 +132,8 @@ impl Audit {
             backups,
             min_age,
             syslog,
+            seal,
+            anchors,
         } = settings;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -158,6 +175,12 @@ impl Audit {
             seq,
             prev,
             syslog: syslog.then(|| crate::syslog::Syslog::new("proctor-audit")),
+            sealing: seal.map(|(epoch, key)| Sealing {
+                epoch,
+                n: 0,
+                key,
+                anchors,
+            }),
         };
         let (tx, mut rx) = mpsc::channel::<Job>(4096);
         std::thread::Builder::new()
@@ -240,6 +263,8 @@ impl Writer {
         }
         let (mut text, mut lines) = (String::new(), Vec::new());
         let (seq0, prev0) = (self.seq, self.prev.clone());
+        // To go back to if the batch cannot be written (the key moves on with every record).
+        let sealed0 = self.sealing.as_ref().map(|s| (s.n, s.key.snapshot()));
         let mut entries: Vec<&Record> = batch.iter().map(|j| &j.record).collect();
         let rotation_marker;
         if rotate {
@@ -266,7 +291,10 @@ impl Writer {
                 rule: "audit_log_maxbytes".into(),
                 outcome: None,
                 request: None,
+                epoch: None,
+                n: None,
                 prev: String::new(),
+                mac: None,
             };
             entries.insert(0, &rotation_marker);
         }
@@ -300,9 +328,24 @@ impl Writer {
                 rule: bound(&e.rule),
                 outcome: e.outcome.as_deref().map(bound),
                 request: e.request,
+                epoch: None,
+                n: None,
                 prev: String::new(),
+                mac: None,
             };
-            match r.chained(&mut self.prev) {
+            let line = match &mut self.sealing {
+                Some(s) => {
+                    let r = Record {
+                        epoch: Some(s.epoch),
+                        n: Some(s.n),
+                        ..r
+                    };
+                    s.n += 1;
+                    r.sealed(&mut self.prev, &mut s.key)
+                }
+                None => r.chained(&mut self.prev),
+            };
+            match line {
                 Ok(line) => {
                     text.push_str(&line);
                     text.push('\n');
@@ -326,7 +369,19 @@ impl Writer {
             );
             self.seq = seq0;
             self.prev = prev0;
+            if let (Some(s), Some((n, key))) = (&mut self.sealing, sealed0) {
+                s.n = n;
+                s.key = key;
+            }
         } else {
+            if let Some(Sealing {
+                n,
+                anchors: Some(a),
+                ..
+            }) = &self.sealing
+            {
+                a.send_replace(*n);
+            }
             for l in &lines {
                 if let Some(s) = &mut self.syslog {
                     s.send_lines(format!("{l}\n").as_bytes());

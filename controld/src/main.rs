@@ -18,7 +18,11 @@ mod syslog;
 mod update;
 
 use clap::Parser;
+use proctor_api::seal::SealKey;
 use proctor_wire::helper::{HelperMsg, HELPER_PROTOCOL_VERSION};
+use proctor_wire::ids::Seq;
+use proctor_wire::order::{Order, OrderKind};
+use proctor_wire::seal::AuditSeal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use supervisor::{Event, Supervisor};
@@ -91,6 +95,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Tells proctord how far the audit log is sealed, as it grows: the latest count only.
+async fn send_anchors(link: Arc<link::Link>, mut counts: tokio::sync::watch::Receiver<u64>) {
+    while counts.changed().await.is_ok() {
+        let count = *counts.borrow_and_update();
+        let order = Order {
+            seq: Seq(0),
+            kind: OrderKind::Sealed { count },
+        };
+        if let Err(e) = link.send(&order).await {
+            warn!("cannot send the audit anchor to proctord: {e}");
+            return;
+        }
+    }
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let helper = sys::inherited_fd(args.helper_fd).map_err(|e| format!("helper fd: {e}"))?;
     let listen = sys::inherited_fd(args.listen_fd).map_err(|e| format!("listen fd: {e}"))?;
@@ -107,6 +126,7 @@ async fn run(args: Args) -> Result<(), String> {
         helper_pid,
         first_start,
         root_mode,
+        seal,
     } = hello
     else {
         return Err("proctord's first message is not a hello".into());
@@ -165,24 +185,40 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let auth = std::sync::Arc::new(auth);
     let audit = match &config.proctor.audit_log {
-        Some(path) => match audit::Audit::start(audit::Settings {
-            path: path.clone(),
-            maxbytes: config.proctor.audit_log_maxbytes,
-            backups: config.proctor.audit_log_backups,
-            min_age: std::time::Duration::from_secs(config.proctor.audit_log_min_age),
-            syslog: config.proctor.audit_syslog,
-        }) {
-            Ok(a) => Some(a),
-            Err(e) if first_start => {
-                error!("{e}");
-                std::process::exit(EXIT_CONFIG);
+        Some(path) => {
+            let (seal, anchors) = match seal {
+                AuditSeal::Key { epoch, key } => {
+                    let (atx, arx) = tokio::sync::watch::channel(0u64);
+                    tokio::spawn(send_anchors(link.clone(), arx));
+                    (Ok(Some((epoch, SealKey::new(key)))), Some(atx))
+                }
+                AuditSeal::Off => (Ok(None), None),
+                AuditSeal::Broken(why) => (Err(format!("cannot seal the audit log: {why}")), None),
+            };
+            let started = seal.and_then(|seal| {
+                audit::Audit::start(audit::Settings {
+                    path: path.clone(),
+                    maxbytes: config.proctor.audit_log_maxbytes,
+                    backups: config.proctor.audit_log_backups,
+                    min_age: std::time::Duration::from_secs(config.proctor.audit_log_min_age),
+                    syslog: config.proctor.audit_syslog,
+                    seal,
+                    anchors,
+                })
+            });
+            match started {
+                Ok(a) => Some(a),
+                Err(e) if first_start => {
+                    error!("{e}");
+                    std::process::exit(EXIT_CONFIG);
+                }
+                Err(e) => {
+                    // Fail closed: no request can be recorded, so none runs until this is fixed.
+                    error!("{e}; every request will be refused");
+                    Some(audit::Audit::broken(e))
+                }
             }
-            Err(e) => {
-                // Fail closed: no request can be recorded, so none runs until this is fixed.
-                error!("{e}; every request will be refused");
-                Some(audit::Audit::broken(e))
-            }
-        },
+        }
         None => None,
     };
     tokio::spawn(server::serve(

@@ -156,7 +156,10 @@ async fn summarize_refusals(limiter: Arc<Limiter>, audit: Audit) {
                     ratelimit::SUMMARY_EVERY.as_secs()
                 )),
                 request: None,
+                epoch: None,
+                n: None,
                 prev: String::new(),
+                mac: None,
             };
             if let Err(e) = audit.log(record, true).await {
                 warn!("{e}");
@@ -256,7 +259,10 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
             rule: checked.rule.clone(),
             outcome,
             request,
+            epoch: None,
+            n: None,
             prev: String::new(),
+            mac: None,
         };
         let seq = match audit {
             Some(a) => match a.log(entry("request", None, None), privileged).await {

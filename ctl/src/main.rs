@@ -135,7 +135,7 @@ enum Command {
     ReloadPolicy,
     /// Show the audit log (action `audit` in the policy), or verify a copy of it.
     #[command(
-        after_help = "--verify needs no daemon: it checks the hash chain of any copy and names the first record at which an edited, reordered or truncated log breaks (exit 1).\n\nExamples:\n  proctorctl audit -n 50\n  proctorctl audit --user alice\n  proctorctl audit --verify /var/log/proctor/audit.log"
+        after_help = "--verify needs no daemon: it checks the hash chain of any copy and names the first record at which an edited, reordered or truncated log breaks (exit 1). Run as root, it also checks every record's seal against the seal file ([proctor] audit_seal=, default /var/lib/proctor/audit.seal): then not even proctor-controld's own account can edit, replace or cut what was written before it was taken over without verify naming the first bad record.\n\nExamples:\n  proctorctl audit -n 50\n  proctorctl audit --user alice\n  proctorctl audit --verify /var/log/proctor/audit.log\n  sudo proctorctl audit --verify --seal /var/lib/proctor/audit.seal /var/log/proctor/audit.log.1 /var/log/proctor/audit.log"
     )]
     Audit {
         /// Verify the hash chain of FILE... (oldest first, e.g. audit.log.2 audit.log.1 audit.log),
@@ -145,6 +145,10 @@ enum Command {
         /// With --verify: the files to check.
         #[arg(requires = "verify", value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// With --verify: the seal file to check the records' seals against (default: the
+        /// config's [proctor] audit_seal=, readable by root only).
+        #[arg(long, requires = "verify", value_name = "SEAL")]
+        seal: Option<PathBuf>,
         /// How many records to show.
         #[arg(short = 'n', long = "lines", default_value_t = 20)]
         lines: u32,
@@ -188,10 +192,15 @@ fn main() -> ExitCode {
     if let Command::Audit {
         verify: true,
         files,
+        seal,
         ..
     } = &cli.command
     {
-        return ExitCode::from(policy_cmd::verify_audit(files, cli.config.as_deref()));
+        return ExitCode::from(policy_cmd::verify_audit(
+            files,
+            seal.as_deref(),
+            cli.config.as_deref(),
+        ));
     }
     if let Command::Policy(p) = &cli.command {
         let config = cli.config.as_deref();

@@ -104,26 +104,33 @@ fn program_of(config: Option<&Path>, group: &str, name: &str) -> Option<String> 
         .map(|p| p.name.clone())
 }
 
-/// `proctorctl audit --verify [FILE...]`: checks the hash chain of copies of the audit log,
-/// rotated files first (oldest first), as one chain.
-pub fn verify_audit(files: &[PathBuf], config: Option<&Path>) -> u8 {
+/// `proctorctl audit --verify [--seal SEAL] [FILE...]`: checks the hash chain of copies of the
+/// audit log, rotated files first (oldest first), as one chain; and, when the seal file can be
+/// read (root's), every record's seal and proctord's anchors.
+pub fn verify_audit(files: &[PathBuf], seal: Option<&Path>, config: Option<&Path>) -> u8 {
+    let config_path = config.unwrap_or(Path::new(crate::client::DEFAULT_CONFIG));
+    let loaded = || {
+        let ctx = proctor_config::LoadContext::current();
+        proctor_config::load(config_path, &ctx).map(|l| l.config.proctor)
+    };
     let paths: Vec<PathBuf> = match files {
         [_, ..] => files.to_vec(),
-        [] => {
-            let config = config.unwrap_or(Path::new(crate::client::DEFAULT_CONFIG));
-            let ctx = proctor_config::LoadContext::current();
-            match proctor_config::load(config, &ctx).map(|l| l.config.proctor.audit_log) {
-                Ok(Some(p)) => vec![p],
-                Ok(None) => {
-                    eprintln!("proctorctl: {}: no [proctor] audit_log= (give the file: proctorctl audit --verify FILE)", config.display());
-                    return 2;
-                }
-                Err(d) => {
-                    eprintln!("proctorctl: {d}");
-                    return 2;
-                }
+        [] => match loaded().map(|p| p.audit_log) {
+            Ok(Some(p)) => vec![p],
+            Ok(None) => {
+                eprintln!("proctorctl: {}: no [proctor] audit_log= (give the file: proctorctl audit --verify FILE)", config_path.display());
+                return 2;
             }
-        }
+            Err(d) => {
+                eprintln!("proctorctl: {d}");
+                return 2;
+            }
+        },
+    };
+    // The seal file: as given, or the config's when it loads (quietly none otherwise).
+    let seal_path = match seal {
+        Some(s) => Some(s.to_path_buf()),
+        None => loaded().ok().and_then(|p| p.seal_path()),
     };
     // One text, remembering where each file starts, to name the file and line of a break.
     let (mut text, mut starts) = (String::new(), Vec::new());
@@ -139,19 +146,63 @@ pub fn verify_audit(files: &[PathBuf], config: Option<&Path>) -> u8 {
             }
         }
     }
+    let at = |line: usize| {
+        let (start, file) = starts
+            .iter()
+            .rev()
+            .find(|(s, _)| *s < line)
+            .map_or((0, &paths[0]), |(s, p)| (*s, *p));
+        format!("{}:{}", file.display(), line - start)
+    };
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    match proctor_api::audit::verify(&text) {
-        Ok(n) => {
-            println!("{}: {n} records, hash chain intact", shown.join(" "));
+    let seals = match &seal_path {
+        None => Err("no seal file (sealing needs root mode and [proctor] audit_log=)".to_owned()),
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => proctor_wire::seal::SealFile::parse(&t)
+                .map_err(|(line, why)| format!("{}:{line}: {why}", p.display())),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        },
+    };
+    let seals = match (seals, seal) {
+        (Ok(s), _) => Some(s),
+        // Asked for by name: not checking it is an error.
+        (Err(e), Some(_)) => {
+            eprintln!("proctorctl: {e}");
+            return 2;
+        }
+        (Err(e), None) => match proctor_api::audit::verify(&text) {
+            Ok(n) => {
+                println!(
+                    "{}: {n} records, hash chain intact; seals not checked ({e}; only root \
+                         can read the seal keys)",
+                    shown.join(" ")
+                );
+                return 0;
+            }
+            Err((line, why)) => {
+                eprintln!("proctorctl: {}: {why}", at(line));
+                return 1;
+            }
+        },
+    };
+    let seals = seals.unwrap_or_default();
+    match proctor_api::seal::verify_sealed(&text, &seals) {
+        Ok(r) => {
+            let epochs = match r.epochs {
+                Some((a, b)) if a == b => format!(" (epoch {a})"),
+                Some((a, b)) => format!(" (epochs {a} to {b})"),
+                None => String::new(),
+            };
+            println!(
+                "{}: {} records, hash chain intact, {} sealed records verified{epochs}",
+                shown.join(" "),
+                r.records,
+                r.sealed
+            );
             0
         }
         Err((line, why)) => {
-            let (start, file) = starts
-                .iter()
-                .rev()
-                .find(|(s, _)| *s < line)
-                .map_or((0, &paths[0]), |(s, p)| (*s, *p));
-            eprintln!("proctorctl: {}:{}: {why}", file.display(), line - start);
+            eprintln!("proctorctl: {}: {why}", at(line));
             1
         }
     }

@@ -284,6 +284,10 @@ fn helper_seeds() {
             helper_pid: Pid::from_raw(321),
             root_mode: true,
             first_start: true,
+            seal: proctor_wire::seal::AuditSeal::Key {
+                epoch: 3,
+                key: [7; 32],
+            },
         },
         HelperMsg::Config {
             seq: Seq(2),
@@ -393,7 +397,10 @@ fn audit_log(first_seq: u64, rotated_from: Option<&str>, n: u64) -> String {
             },
             outcome: outcome.then(|| "ok".into()),
             request: outcome.then_some(seq - 1),
+            epoch: None,
+            n: None,
             prev: String::new(),
+            mac: None,
         };
         let line = r.chained(&mut prev).unwrap();
         out.push_str(&line);

@@ -1,6 +1,8 @@
 //! The audit log verifier (`proctorctl audit --verify`), two ways on every input:
 //!
-//! 1. The input as text (UTF-8, lossily): no panic, and `Ok(n)` means n lines.
+//! 1. The input as text (UTF-8, lossily): no panic, and `Ok(n)` means n lines; the sealed
+//!    verifier, against a fixed seal file, accepts nothing the chain verifier refuses; and the
+//!    seal file parser takes the same text without a panic.
 //! 2. The input as the choices (`arbitrary`) of a log built as controld writes it: records
 //!    serialized with serde_json, each `prev` the crate's own hash of the line before, the
 //!    first starting a chain (`prev` = GENESIS) or continuing a rotated one (`kind` = rotated,
@@ -16,16 +18,40 @@
 use libfuzzer_sys::fuzz_target;
 use proctor_fuzz::AuditChain;
 use proctor_api::audit::verify;
+use proctor_api::seal::verify_sealed;
+use proctor_wire::seal::{Anchor, Epoch, SealFile};
 
 fn text_mode(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Ok(n) = verify(&text) {
+    let chain = verify(&text);
+    if let Ok(n) = chain {
         assert_eq!(
             n as usize,
             text.lines().count(),
             "Ok(n) is not the number of lines"
         );
     }
+    let seals = SealFile {
+        anchor: Anchor { epoch: 2, count: 1 },
+        epochs: vec![
+            Epoch {
+                epoch: 1,
+                key: [1; 32],
+                after: Anchor::default(),
+                time: 0,
+            },
+            Epoch {
+                epoch: 2,
+                key: [2; 32],
+                after: Anchor { epoch: 1, count: 1 },
+                time: 0,
+            },
+        ],
+    };
+    if let Ok(r) = verify_sealed(&text, &seals) {
+        assert_eq!(chain, Ok(r.records), "sealed verify accepted what the chain refused");
+    }
+    let _ = SealFile::parse(&text);
 }
 
 fn structured_mode(data: &[u8]) {

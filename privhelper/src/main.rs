@@ -10,6 +10,7 @@ mod demo;
 mod launch;
 mod privdrop;
 mod rootmode;
+mod seal;
 mod seccomp;
 mod serve;
 mod spawn;
@@ -140,6 +141,11 @@ fn run(args: Args) -> Result<u8, String> {
         }
         return Ok(0);
     }
+    // As root, before dropping it: the seal keys are root's alone, and proctord keeps the fd.
+    let sealer = match (&accounts, config.proctor.seal_path()) {
+        (Some(_), Some(path)) => Some(seal::Sealer::open(&path)?),
+        _ => None,
+    };
     if let Some(a) = &accounts {
         rootmode::prepare_dirs(&config, &a.controld)?;
         // A daemon's working directory: services get `directory=` or /, not the admin's.
@@ -282,6 +288,7 @@ fn run(args: Args) -> Result<u8, String> {
         own_uids,
         signals,
         launch: launcher,
+        sealer,
     });
     let code = helper.run();
     control_socket::remove(&socket, socket_ino);

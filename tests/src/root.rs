@@ -37,7 +37,8 @@ pub fn root_config(dir: &Path, programs: &str) -> String {
     format!(
         "[unix_http_server]\nfile = {d}/run/proctor.sock\nchmod = 0770\n\n\
          [supervisord]\nchildlogdir = {d}/log\n\n\
-         [proctor]\ncontrold_user = proctest-ctl\nhelper_user = proctest-helper\n\n{}",
+         [proctor]\ncontrold_user = proctest-ctl\nhelper_user = proctest-helper\n\
+         audit_seal = {d}/seal/audit.seal\n\n{}",
         programs.replace("{probe}", &bin("proctor-probe").display().to_string())
     )
 }

@@ -52,6 +52,8 @@ pub enum HelperMsg {
         /// False when this controld replaces one that died: it adopts the live children and
         /// starts nothing by itself.
         first_start: bool,
+        /// The first key of this controld's audit epoch (root mode with an audit log).
+        seal: crate::seal::AuditSeal,
     },
     /// Answer to Reload (`current`: now in force) or ReadConfig (not in force). One fd: the
     /// memfd with the config.

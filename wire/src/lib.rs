@@ -4,6 +4,7 @@
 //!   privileged side parses a few dozen lines of code and no serde.
 //! - [`helper`]: proctord → controld, postcard messages (the less privileged side decodes them).
 //! - [`signal`]: the allow-list of signals an order may carry.
+//! - [`seal`]: the audit seal file proctord keeps, and the key it hands controld.
 //!
 //! proctord links this crate and nothing of the control protocol or the audit format (those are
 //! `proctor-api`'s).
@@ -14,6 +15,7 @@ pub mod helper;
 pub mod ids;
 pub mod order;
 pub mod refusal;
+pub mod seal;
 /// The allow-list lives with the config, which names stop signals from it.
 pub use proctor_config::signal;
 

@@ -55,6 +55,9 @@ pub enum OrderKind {
     /// controld has handled the exit of child `id`. Until then proctord keeps it, to tell a
     /// successor if this controld dies first.
     AckExit { id: ChildId },
+    /// controld's audit log holds the first `count` records of its epoch, sealed and synced:
+    /// proctord records the anchor where controld cannot reach it. Never answered.
+    Sealed { count: u64 },
 }
 
 /// Why a record is not an order. It goes back to controld in a refusal, so it is data, not text.
@@ -120,6 +123,7 @@ const OP_READ_CONFIG: u8 = 4;
 const OP_CHILDREN: u8 = 5;
 const OP_QUIT: u8 = 6;
 const OP_ACK_EXIT: u8 = 7;
+const OP_SEALED: u8 = 8;
 const FLAG_GROUP: u8 = 1;
 
 impl Order {
@@ -151,6 +155,10 @@ impl Order {
             OrderKind::AckExit { id } => {
                 b[0] = OP_ACK_EXIT;
                 b[20..28].copy_from_slice(&id.0.to_le_bytes());
+            }
+            OrderKind::Sealed { count } => {
+                b[0] = OP_SEALED;
+                b[20..28].copy_from_slice(&count.to_le_bytes());
             }
         }
         b
@@ -202,13 +210,17 @@ impl Order {
                     group: flags & FLAG_GROUP != 0,
                 }
             }
-            OP_ACK_EXIT => {
+            OP_ACK_EXIT | OP_SEALED => {
                 zero(sig.into(), Field::Signal)?;
                 zero(flags.into(), Field::Flags)?;
                 zero(generation.into(), Field::Generation)?;
                 zero(program.into(), Field::Program)?;
                 zero(instance.into(), Field::Instance)?;
-                OrderKind::AckExit { id: ChildId(id) }
+                if op == OP_ACK_EXIT {
+                    OrderKind::AckExit { id: ChildId(id) }
+                } else {
+                    OrderKind::Sealed { count: id }
+                }
             }
             OP_RELOAD | OP_READ_CONFIG | OP_CHILDREN | OP_QUIT => {
                 zero(sig.into(), Field::Signal)?;
@@ -256,6 +268,7 @@ mod tests {
             OrderKind::Children,
             OrderKind::Quit,
             OrderKind::AckExit { id: ChildId(77) },
+            OrderKind::Sealed { count: 1 << 40 },
         ]
     }
 
@@ -290,7 +303,9 @@ mod tests {
                     &[0, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
                 }
                 OrderKind::Signal { .. } => &[0, 1, 2, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25, 26, 27],
-                OrderKind::AckExit { .. } => &[0, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25, 26, 27],
+                OrderKind::AckExit { .. } | OrderKind::Sealed { .. } => {
+                    &[0, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25, 26, 27]
+                }
                 _ => &[0, 4, 5, 6, 7],
             };
             for i in (0..ORDER_LEN).filter(|i| !used.contains(i)) {

@@ -85,6 +85,15 @@ pub enum Refusal {
     },
     /// The answer could not be encoded or was too large to send (proctord's log says which).
     Unsendable,
+    /// An audit anchor for a log that is not sealed.
+    NotSealing,
+    /// An audit anchor below the one recorded: what was sealed stays sealed.
+    AnchorBack {
+        recorded: u64,
+        claimed: u64,
+    },
+    /// The seal file could not be written (the errno).
+    SealWrite(Errno),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,6 +289,12 @@ impl fmt::Display for Refusal {
             ),
             Refusal::NoChild(id) => write!(f, "no live child with id {id}"),
             Refusal::NoExit(id) => write!(f, "no unacknowledged exit with id {id}"),
+            Refusal::NotSealing => write!(f, "the audit log is not sealed"),
+            Refusal::AnchorBack { recorded, claimed } => write!(
+                f,
+                "audit anchor {claimed} is below the recorded {recorded}: refused"
+            ),
+            Refusal::SealWrite(e) => write!(f, "cannot write the audit seal file: {e}"),
             Refusal::SignalFailed { id, signal, errno } => {
                 write!(f, "signal {} to id {id}: {errno}", signal.name())
             }

@@ -28,6 +28,7 @@ use proctor_config::{Config, LoadContext};
 use proctor_wire::helper::{ExitStatus, HelperMsg, HELPER_PROTOCOL_VERSION};
 use proctor_wire::ids::{Generation, Seq};
 use proctor_wire::refusal::Refusal;
+use proctor_wire::seal::AuditSeal;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ pub struct Settings {
     pub own_uids: Vec<u32>,
     pub signals: SignalFd,
     pub launch: Launcher,
+    /// Root mode with an audit log: the seal file.
+    pub sealer: Option<crate::seal::Sealer>,
 }
 
 pub struct Helper {
@@ -91,6 +94,7 @@ pub struct Helper {
     outbox: Outbox,
     exits: Ledger,
     accounts: spawn::Accounts,
+    sealer: Option<crate::seal::Sealer>,
 }
 
 impl Helper {
@@ -111,6 +115,7 @@ impl Helper {
             outbox: Outbox::default(),
             exits: Ledger::default(),
             accounts: spawn::Accounts::default(),
+            sealer: s.sealer,
         }
     }
 
@@ -172,12 +177,27 @@ impl Helper {
         match self.controld.start() {
             Ok(pid) => {
                 info!(%pid, "started proctor-controld");
+                let seal = match &mut self.sealer {
+                    None => AuditSeal::Off,
+                    Some(s) => match s.begin_epoch() {
+                        Ok((epoch, key)) => {
+                            info!(epoch, "audit seal epoch started");
+                            AuditSeal::Key { epoch, key }
+                        }
+                        Err(e) => {
+                            // controld refuses every request until this is fixed.
+                            error!("{e}");
+                            AuditSeal::Broken(e)
+                        }
+                    },
+                };
                 let hello = HelperMsg::Hello {
                     version: HELPER_PROTOCOL_VERSION,
                     generation: self.generation,
                     helper_pid: Pid::this(),
                     first_start: !self.controld.listed_once,
                     root_mode: self.root_mode,
+                    seal,
                 };
                 match orders::config_memfd(&self.config) {
                     Ok(fd) => self.queue(&hello, vec![fd]),

@@ -39,6 +39,10 @@ impl Helper {
                     Err(Refusal::NoExit(id))
                 }
             }
+            OrderKind::Sealed { count } => match &mut self.sealer {
+                Some(s) => s.sealed(count),
+                None => Err(Refusal::NotSealing),
+            },
             OrderKind::Quit => {
                 info!(%seq, "controld is quitting; proctord exits after it");
                 self.phase = match self.phase {

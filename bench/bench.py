@@ -11,6 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
 VENV = os.environ.get("PROCTOR_BENCH_VENV", "/tmp/proctor-bench-venv")
 USER = "proctest-plain"
+# An account the bench's policy grants nothing.
+FLOODER = "proctest-mallory"
 
 
 def sh(*args, **kw):
@@ -89,9 +91,14 @@ class Proctor:
         self.d, self.sock = d, os.path.join(d, "proctor.sock")
         progs = programs(n)
         self.conf = os.path.join(d, "proctor.conf")
+        # A policy that grants nobody anything (root may do everything), and a socket everyone
+        # may connect to, for the no-rights flood; the audit log sealed as root mode does.
+        os.makedirs(os.path.join(d, "policy"))
+        open(os.path.join(d, "policy", "policy.toml"), "w").write("admins = []\n")
         open(self.conf, "w").write(
-            f"[unix_http_server]\nfile = {self.sock}\nchmod = 0700\n\n[supervisord]\nchildlogdir = {d}/log\n\n"
+            f"[unix_http_server]\nfile = {self.sock}\nchmod = 0777\n\n[supervisord]\nchildlogdir = {d}/log\n\n"
             f"[proctor]\ncontrold_user = proctest-ctl\nhelper_user = proctest-helper\n"
+            f"policy = {d}/policy/policy.toml\naudit_seal = {d}/seal/audit.seal\n"
             f"audit_log = {d}/audit/audit.log\n\n" + progs)
         self.n = n
 
@@ -199,7 +206,7 @@ def timed(f):
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root (services run as an unprivileged account, as in production)")
-    for a in (USER, "proctest-ctl", "proctest-helper"):
+    for a in (USER, FLOODER, "proctest-ctl", "proctest-helper"):
         ensure_account(a)
     runs = int(os.environ.get("PROCTOR_BENCH_RUNS", "3"))
     big = int(os.environ.get("PROCTOR_BENCH_N", "1000"))
@@ -254,6 +261,8 @@ def main():
                         add(f"supervisor RSS at {n} (MiB)", cls.name, rss / 1024)
                         add(f"supervisor PSS at {n} (MiB)", cls.name, pss / 1024)
                     if cls is Proctor:
+                        if r == 0:
+                            no_rights_flood(s, add, n)
                         control_load(s, add, 20, 200, "20 clients")
                         if r == 0:
                             control_load(s, add, 100, 100, "100 clients x 100")
@@ -303,6 +312,25 @@ def control_load(s, add, clients, requests, label):
     add(f"audited requests/s, {label}", "proctor", out["rps"])
     add(f"audited request p50, {label} (ms)", "proctor", out["p50_ms"])
     add(f"audited request p99, {label} (ms)", "proctor", out["p99_ms"])
+
+
+def no_rights_flood(s, add, n):
+    """Root's `status` of all n processes, idle and while eight clients whose account no rule
+    names send `stop` with n names as fast as they can (each request refused)."""
+    def root_status(requests):
+        out = json.loads(sh(os.path.join(REL, "control-load"), "--status", s.sock, str(requests)))
+        if out["errors"]:
+            raise RuntimeError(f"root's status failed: {out}")
+        return out
+    idle = root_status(100)
+    flood = subprocess.Popen(
+        [os.path.join(REL, "control-load"), "--flood", s.sock, "8", "12"] + [f"p{i}" for i in range(n)],
+        user=FLOODER, group=FLOODER, stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    loaded = root_status(100)
+    flood.wait(timeout=60)
+    add(f"root's status of {n}, idle: p99 (ms)", "proctor", idle["p99_ms"])
+    add(f"root's status of {n}, 8 no-rights flooders: p99 (ms)", "proctor", loaded["p99_ms"])
 
 
 def audited_signals(s):

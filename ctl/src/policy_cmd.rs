@@ -156,10 +156,14 @@ pub fn verify_audit(files: &[PathBuf], seal: Option<&Path>, config: Option<&Path
     };
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let seals = match &seal_path {
-        None => Err("no seal file (sealing needs root mode and [proctor] audit_log=)".to_owned()),
+        None => Err("no seal file: give --seal FILE".to_owned()),
         Some(p) => match std::fs::read_to_string(p) {
             Ok(t) => proctor_wire::seal::SealFile::parse(&t)
                 .map_err(|(line, why)| format!("{}:{line}: {why}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
+                "{}: {e}; only root can read the seal keys",
+                p.display()
+            )),
             Err(e) => Err(format!("{}: {e}", p.display())),
         },
     };
@@ -173,8 +177,7 @@ pub fn verify_audit(files: &[PathBuf], seal: Option<&Path>, config: Option<&Path
         (Err(e), None) => match proctor_api::audit::verify(&text) {
             Ok(n) => {
                 println!(
-                    "{}: {n} records, hash chain intact; seals not checked ({e}; only root \
-                         can read the seal keys)",
+                    "{}: {n} records, hash chain intact; seals not checked ({e})",
                     shown.join(" ")
                 );
                 return 0;

@@ -281,11 +281,12 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     assert_eq!(outcome["outcome"], "ok");
     let b = find("proctest-bob", "deny");
     assert_eq!(b["rule"], "default deny");
-    // The chain verifies; an edited line is found at the record after it.
+    // The chain and the seals verify; an edited line is found at the record after it.
+    let seal = d.dir.path().join("seal/audit.seal");
     let verify = |file: &std::path::Path| {
         Command::new(bin("proctorctl"))
-            .arg("audit")
-            .arg("--verify")
+            .args(["audit", "--verify", "--seal"])
+            .arg(&seal)
             .arg(file)
             .output()
             .unwrap()
@@ -295,9 +296,9 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     assert_eq!(
         stdout(&o),
         format!(
-            "{}: {} records, hash chain intact\n",
+            "{}: {n} records, hash chain intact, {n} sealed records verified (epoch 1)\n",
             log_path.display(),
-            records.len()
+            n = records.len()
         )
     );
     let copy = pdir.path().join("edited.log");

@@ -95,6 +95,10 @@ fn unsealed(line: &str) -> Option<(String, [u8; 32])> {
     Some((format!("{}}}", line.get(..cut)?), unhex32(mac)?))
 }
 
+/// How many records of an epoch may be in the log beyond proctord's anchor: those written
+/// since controld last reported (a few group commits at most).
+const UNANCHORED: u64 = 1 << 16;
+
 /// What a sealed verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealReport {
@@ -174,8 +178,23 @@ pub fn verify_sealed(text: &str, seals: &SealFile) -> Result<SealReport, (usize,
                 }
                 SealKey::new(known.key)
             }
-            // The first sealed record: older ones may have been rotated away.
+            // The first sealed record: older ones may have been rotated away. Its key is the
+            // epoch's first moved on `n` times, and `n` comes from the file: no further than
+            // proctord's anchor says the epoch got (plus what it may not have heard of yet),
+            // or an edited `n` would keep the verifier hashing for ever.
             None => {
+                let bound = seals.sealed(epoch).saturating_add(UNANCHORED);
+                if n > bound {
+                    return Err((
+                        at,
+                        format!(
+                            "record {} claims to be record {n} of epoch {epoch}, which sealed \
+                             {} (forged)",
+                            r.seq,
+                            seals.sealed(epoch)
+                        ),
+                    ));
+                }
                 first_epoch = Some(epoch);
                 SealKey::new(known.key).advanced(n)
             }
@@ -425,5 +444,14 @@ mod tests {
         lines[1] = serde_json::to_string(&plain).unwrap();
         let (line, _) = verify_sealed(&rechain(&lines), &seals).unwrap_err();
         assert_eq!(line, 2);
+        // A first record claiming an index far beyond the anchor is refused at once, not
+        // hashed towards.
+        let (text, seals) = sealed_log(2);
+        let mut r: Record = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        r.n = Some(u64::MAX / 2);
+        let forged = rechain(&[serde_json::to_string(&r).unwrap()]);
+        let (line, why) = verify_sealed(&forged, &seals).unwrap_err();
+        assert_eq!(line, 1);
+        assert!(why.contains("(forged)"), "{why}");
     }
 }

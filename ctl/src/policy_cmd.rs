@@ -1,6 +1,7 @@
 //! `proctorctl policy check|explain`: for admins writing a policy file, with no daemon needed.
 
 use proctor_policy::{Action, Peer, Policy, Target};
+use proctor_wire::seal::SealFile;
 use std::path::{Path, PathBuf};
 
 /// The policy file: the one given, else the config's `[proctor] policy=`.
@@ -155,29 +156,37 @@ pub fn verify_audit(files: &[PathBuf], seal: Option<&Path>, config: Option<&Path
         format!("{}:{}", file.display(), line - start)
     };
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    let seals = match &seal_path {
-        None => Err("no seal file: give --seal FILE".to_owned()),
+    // Ok(Some): check the seals. Ok(None): there is nothing to check against that a named
+    // file or a present one would give (the reason said). Err: a seal file that should be
+    // usable and is not, which is no reason to pass.
+    let seals: Result<Result<SealFile, String>, String> = match &seal_path {
+        None => Ok(Err("no seal file: give --seal FILE".to_owned())),
         Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) => proctor_wire::seal::SealFile::parse(&t)
+            Ok(t) => SealFile::parse(&t)
+                .map(Ok)
                 .map_err(|(line, why)| format!("{}:{line}: {why}", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
+            Err(e) if seal.is_some() => Err(format!("{}: {e}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(Err(format!(
                 "{}: {e}; only root can read the seal keys",
                 p.display()
-            )),
+            ))),
+            // User mode, or a log from before sealing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Err(format!("{}: {e}", p.display())))
+            }
             Err(e) => Err(format!("{}: {e}", p.display())),
         },
     };
-    let seals = match (seals, seal) {
-        (Ok(s), _) => Some(s),
-        // Asked for by name: not checking it is an error.
-        (Err(e), Some(_)) => {
+    let seals = match seals {
+        Ok(Ok(s)) => s,
+        Err(e) => {
             eprintln!("proctorctl: {e}");
             return 2;
         }
-        (Err(e), None) => match proctor_api::audit::verify(&text) {
+        Ok(Err(why)) => match proctor_api::audit::verify(&text) {
             Ok(n) => {
                 println!(
-                    "{}: {n} records, hash chain intact; seals not checked ({e})",
+                    "{}: {n} records, hash chain intact; seals not checked ({why})",
                     shown.join(" ")
                 );
                 return 0;
@@ -188,7 +197,6 @@ pub fn verify_audit(files: &[PathBuf], seal: Option<&Path>, config: Option<&Path
             }
         },
     };
-    let seals = seals.unwrap_or_default();
     match proctor_api::seal::verify_sealed(&text, &seals) {
         Ok(r) => {
             let epochs = match r.epochs {

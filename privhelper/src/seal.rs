@@ -67,7 +67,7 @@ impl Sealer {
             Mode::from_bits_truncate(0o600),
         )
         .map_err(|e| format!("audit_seal {shown}: cannot open: {e}"))?;
-        let mut file = File::from(fd);
+        let file = File::from(fd);
         let m = file
             .metadata()
             .map_err(|e| format!("audit_seal {shown}: {e}"))?;
@@ -76,13 +76,29 @@ impl Sealer {
                 "audit_seal {shown}: must be a regular file of root's, mode 0600, with one link"
             ));
         }
-        let mut text = String::new();
-        (&mut file)
-            .take(MAX_SEAL)
-            .read_to_string(&mut text)
-            .map_err(|e| format!("audit_seal {shown}: {e}"))?;
-        let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        if m.len() > MAX_SEAL {
+            return Err(format!(
+                "audit_seal {shown}: larger than {MAX_SEAL} bytes; move it aside (keep it to \
+                 verify the logs it sealed)"
+            ));
+        }
+        let mut file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, e)| format!("audit_seal {shown}: another proctord is using it ({e})"))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| format!("audit_seal {shown}: {e}"))?;
+        // An epoch line cut short by a crash was never handed to a controld (the key goes out
+        // only after the sync): drop it, so that the next line starts on a line of its own.
+        if !text.is_empty() && !text.ends_with('\n') {
+            let whole = text.rfind('\n').map_or(0, |i| i + 1);
+            tracing::warn!(
+                "audit_seal {shown}: removing a last line cut short ({} bytes)",
+                text.len() - whole
+            );
+            file.set_len(whole as u64)
+                .map_err(|e| format!("audit_seal {shown}: {e}"))?;
+            text.truncate(whole);
+        }
         let mut s = Sealer {
             file,
             path: path.to_path_buf(),

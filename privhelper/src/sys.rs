@@ -194,7 +194,10 @@ pub fn spawn_child(plan: &ChildPlan<'_>, limit: Duration) -> Result<(Pid, OwnedF
             Err(ChildError::Step(step, code as u32 as i32))
         }
         Err(Late) => {
-            // SIGKILL ends a stopped process too; it leaves our memory when it dies.
+            // SIGKILL ends a stopped process too; it leaves our memory when it dies. Once it
+            // is pending the child runs no more user code, so the plan and `shared` may be
+            // freed even if it lingers in the kernel; only its stack is given up then. The
+            // kill cannot fail on our own unreaped child but with ESRCH (already gone).
             let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
             if await_exec(&report_r, Instant::now() + KILL_GRACE).is_err() {
                 // Still not gone (asleep in the kernel): it may yet touch its stack.

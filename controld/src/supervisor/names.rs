@@ -2,45 +2,106 @@
 //! them in.
 
 use super::{fail, Failure, Key, Supervisor};
+use crate::procs::Proc;
 use proctor_api::control::ErrorKind;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-impl Supervisor {
-    /// Resolves `name`, `group:name`, `group:*`, a bare group name, and `all`, each process
-    /// once, in the order named. One pass over the processes indexes them by name and by group,
-    /// so a request costs O(names + processes) however its names are chosen (a client without
-    /// rights gets this far only for actions some rule grants it).
-    pub(super) fn resolve(&self, names: &[String]) -> Result<Vec<Key>, Failure> {
+/// Up to this many names, each is found by a scan of the processes: cheaper than building an
+/// index (a request that names one process, the common case, would otherwise pay for an index
+/// of a thousand).
+const SCANNED_NAMES: usize = 8;
+
+/// The processes, as `resolve` looks names up in them.
+enum Index<'a> {
+    Scan(&'a BTreeMap<Key, Proc>),
+    Built {
+        all: Vec<&'a Key>,
+        by_name: HashMap<&'a str, Vec<&'a Key>>,
+        by_group: HashMap<&'a str, Vec<&'a Key>>,
+        by_spec: HashMap<(&'a str, &'a str), &'a Key>,
+    },
+}
+
+impl<'a> Index<'a> {
+    fn build(procs: &'a BTreeMap<Key, Proc>) -> Index<'a> {
         let mut by_name: HashMap<&str, Vec<&Key>> = HashMap::new();
         let mut by_group: HashMap<&str, Vec<&Key>> = HashMap::new();
-        let mut by_spec: HashMap<(&str, &str), &Key> = HashMap::new();
-        if names.iter().any(|n| n != "all") {
-            for (k, p) in &self.procs {
-                by_name.entry(&p.name).or_default().push(k);
-                by_group.entry(&p.group).or_default().push(k);
-                by_spec.insert((&p.group, &p.name), k);
+        let mut by_spec = HashMap::new();
+        for (k, p) in procs {
+            by_name.entry(&p.name).or_default().push(k);
+            by_group.entry(&p.group).or_default().push(k);
+            by_spec.insert((p.group.as_str(), p.name.as_str()), k);
+        }
+        Index::Built {
+            all: procs.keys().collect(),
+            by_name,
+            by_group,
+            by_spec,
+        }
+    }
+
+    /// The processes `n` stands for (none if it names nothing).
+    fn find(&self, n: &str) -> Vec<&'a Key> {
+        match self {
+            Index::Scan(procs) => {
+                let matching = |f: &dyn Fn(&Proc) -> bool| -> Vec<&'a Key> {
+                    procs.iter().filter(|(_, p)| f(p)).map(|(k, _)| k).collect()
+                };
+                if n == "all" {
+                    procs.keys().collect()
+                } else if let Some((g, rest)) = n.split_once(':') {
+                    matching(&|p| p.group == g && (rest == "*" || p.name == rest))
+                } else {
+                    let exact = matching(&|p| p.name == n);
+                    if exact.is_empty() {
+                        matching(&|p| p.group == n)
+                    } else {
+                        exact
+                    }
+                }
+            }
+            Index::Built {
+                all,
+                by_name,
+                by_group,
+                by_spec,
+            } => {
+                if n == "all" {
+                    all.clone()
+                } else if let Some((g, rest)) = n.split_once(':') {
+                    if rest == "*" {
+                        by_group.get(g).cloned().unwrap_or_default()
+                    } else {
+                        by_spec.get(&(g, rest)).copied().into_iter().collect()
+                    }
+                } else {
+                    by_name
+                        .get(n)
+                        .or_else(|| by_group.get(n))
+                        .cloned()
+                        .unwrap_or_default()
+                }
             }
         }
-        let everything: Vec<&Key> = self.procs.keys().collect();
-        let none = Vec::new();
+    }
+}
+
+impl Supervisor {
+    /// Resolves `name`, `group:name`, `group:*`, a bare group name, and `all`, each process
+    /// once, in the order named. A few names are looked up by a scan of the processes each;
+    /// more are looked up in an index of them by name and by group, built in one pass, so a
+    /// request costs O(names + processes) however its names are chosen (a client without
+    /// rights gets this far only for actions some rule grants it).
+    pub(super) fn resolve(&self, names: &[String]) -> Result<Vec<Key>, Failure> {
+        let index = if names.len() > SCANNED_NAMES {
+            Index::build(&self.procs)
+        } else {
+            Index::Scan(&self.procs)
+        };
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         for n in names {
-            let found: Vec<&Key> = if n == "all" {
-                everything.clone()
-            } else if let Some((g, rest)) = n.split_once(':') {
-                if rest == "*" {
-                    by_group.get(g).unwrap_or(&none).clone()
-                } else {
-                    by_spec.get(&(g, rest)).copied().into_iter().collect()
-                }
-            } else {
-                by_name
-                    .get(n.as_str())
-                    .or_else(|| by_group.get(n.as_str()))
-                    .cloned()
-                    .unwrap_or_default()
-            };
+            let found = index.find(n);
             if found.is_empty() {
                 return fail(ErrorKind::BadName, format!("no such process: {n}"));
             }

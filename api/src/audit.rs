@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 /// The `prev` of the first record of a log.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Default` leaves what the writer fills in (time, seq, the chain and the seal) empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Record {
     /// UTC, RFC 3339 with sub-second precision.
@@ -110,33 +111,32 @@ pub fn verify(text: &str) -> Result<u64, (usize, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// An allowed `restart` by alice, for the tests of this crate.
+    pub(crate) fn sample(seq: u64, user: &str) -> Record {
+        Record {
+            time: "2026-11-24T00:00:00.000000Z".into(),
+            seq,
+            kind: "request".into(),
+            uid: 1000,
+            user: user.into(),
+            pid: Some(42),
+            action: "restart".into(),
+            targets: vec!["web".into()],
+            decision: "allow".into(),
+            rule: "/etc/proctor/policy.toml:4".into(),
+            ..Record::default()
+        }
+    }
 
     fn log(n: u64) -> String {
         let mut out = String::new();
         let mut prev = GENESIS.to_owned();
         for seq in 1..=n {
-            let r = Record {
-                time: "2026-11-24T00:00:00.000000Z".into(),
-                seq,
-                kind: "request".into(),
-                uid: 1000,
-                user: "alice".into(),
-                pid: Some(42),
-                action: "restart".into(),
-                targets: vec!["web".into()],
-                decision: "allow".into(),
-                rule: "/etc/proctor/policy.toml:4".into(),
-                outcome: None,
-                request: None,
-                epoch: None,
-                n: None,
-                prev: String::new(),
-                mac: None,
-            };
-            let line = r.chained(&mut prev).unwrap();
+            let line = sample(seq, "alice").chained(&mut prev).unwrap();
             out.push_str(&line);
             out.push('\n');
         }

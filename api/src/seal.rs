@@ -216,7 +216,13 @@ pub fn verify_sealed(text: &str, seals: &SealFile) -> Result<SealReport, (usize,
         if seen.last() != Some(&epoch) {
             seen.push(epoch);
         }
-        current = Some((epoch, n + 1, key));
+        let next = n.checked_add(1).ok_or_else(|| {
+            (
+                at,
+                format!("record {}: its index {n} is out of range", r.seq),
+            )
+        })?;
+        current = Some((epoch, next, key));
     }
     let mut last_epoch = None;
     if let Some((e, next, _)) = current {
@@ -272,29 +278,9 @@ fn complete(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::audit::tests::sample;
     use crate::audit::GENESIS;
     use proctor_wire::seal::{Anchor, Epoch};
-
-    fn record(seq: u64, user: &str) -> Record {
-        Record {
-            time: "2026-12-05T00:00:00.000000Z".into(),
-            seq,
-            kind: "request".into(),
-            uid: 1000,
-            user: user.into(),
-            pid: Some(42),
-            action: "restart".into(),
-            targets: vec!["web".into()],
-            decision: "allow".into(),
-            rule: "/etc/proctor/policy.toml:4".into(),
-            outcome: None,
-            request: None,
-            epoch: None,
-            n: None,
-            prev: String::new(),
-            mac: None,
-        }
-    }
 
     /// Two epochs of `per` records each, and the seal file that goes with them.
     fn sealed_log(per: u64) -> (String, SealFile) {
@@ -306,7 +292,7 @@ mod tests {
             let mut key = SealKey::new(*k);
             for n in 0..per {
                 seq += 1;
-                let mut r = record(seq, "alice");
+                let mut r = sample(seq, "alice");
                 if seq == 3 {
                     // The first record of a file after a rotation.
                     r.kind = "rotated".into();
@@ -429,7 +415,7 @@ mod tests {
         // carry a MAC under a key it made up.
         let mut chain = GENESIS.to_owned();
         let mut key = SealKey::new([1; 32]);
-        let mut r = record(1, "nobody");
+        let mut r = sample(1, "nobody");
         r.kind = "rotated".into();
         r.epoch = Some(1);
         r.n = Some(0);

@@ -279,8 +279,6 @@ impl Writer {
             }
             // The new file's first record carries the chain on from the old one.
             rotation_marker = Record {
-                time: String::new(),
-                seq: 0,
                 kind: "rotated".into(),
                 uid: nix::unistd::getuid().as_raw(),
                 user: "proctor-controld".into(),
@@ -289,12 +287,7 @@ impl Writer {
                 targets: vec![format!("{}.1", self.path.display())],
                 decision: "allow".into(),
                 rule: "audit_log_maxbytes".into(),
-                outcome: None,
-                request: None,
-                epoch: None,
-                n: None,
-                prev: String::new(),
-                mac: None,
+                ..Record::default()
             };
             entries.insert(0, &rotation_marker);
         }
@@ -328,10 +321,7 @@ impl Writer {
                 rule: bound(&e.rule),
                 outcome: e.outcome.as_deref().map(bound),
                 request: e.request,
-                epoch: None,
-                n: None,
-                prev: String::new(),
-                mac: None,
+                ..Record::default()
             };
             let line = match &mut self.sealing {
                 Some(s) => {

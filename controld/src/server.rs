@@ -136,8 +136,6 @@ async fn summarize_refusals(limiter: Arc<Limiter>, audit: Audit) {
         every.tick().await;
         for r in limiter.take_refused() {
             let record = Record {
-                time: String::new(),
-                seq: 0,
                 kind: "refused".into(),
                 uid: r.uid,
                 user: r.name,
@@ -155,11 +153,7 @@ async fn summarize_refusals(limiter: Arc<Limiter>, audit: Audit) {
                     r.count,
                     ratelimit::SUMMARY_EVERY.as_secs()
                 )),
-                request: None,
-                epoch: None,
-                n: None,
-                prev: String::new(),
-                mac: None,
+                ..Record::default()
             };
             if let Err(e) = audit.log(record, true).await {
                 warn!("{e}");
@@ -247,8 +241,6 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
         let checked = authorize(req, &peer, auth, &tx).await;
         // Written and synced before anything runs; if it cannot be, nothing runs.
         let entry = |kind: &str, outcome: Option<String>, request: Option<u64>| Record {
-            time: String::new(),
-            seq: 0,
             kind: kind.to_owned(),
             uid,
             user: peer.name.clone(),
@@ -259,10 +251,7 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
             rule: checked.rule.clone(),
             outcome,
             request,
-            epoch: None,
-            n: None,
-            prev: String::new(),
-            mac: None,
+            ..Record::default()
         };
         let seq = match audit {
             Some(a) => match a.log(entry("request", None, None), privileged).await {

@@ -397,10 +397,7 @@ fn audit_log(first_seq: u64, rotated_from: Option<&str>, n: u64) -> String {
             },
             outcome: outcome.then(|| "ok".into()),
             request: outcome.then_some(seq - 1),
-            epoch: None,
-            n: None,
-            prev: String::new(),
-            mac: None,
+            ..Record::default()
         };
         let line = r.chained(&mut prev).unwrap();
         out.push_str(&line);

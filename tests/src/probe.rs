@@ -38,13 +38,25 @@ fn count_mode(args: &[String]) -> Option<()> {
 
 /// `proctor-probe --freeze-spawns`: the attack of a service's account on proctord's spawns.
 /// A new child of proctord takes the service's uid some microseconds before its exec; from then
-/// on any process of that account may signal it. This watches the pids the kernel hands out
-/// next and SIGSTOPs each one that is still proctord's copy, printing `stopped PID` for each,
-/// and lets anything else (an exec'd service) continue. Runs until stopped.
-fn freeze_mode() -> ! {
+/// on any process of that account may signal it. This predicts the next pids the kernel hands
+/// out and spins on `kill(pid, SIGSTOP)` until each one can be signalled (until then it does not
+/// exist, or is still root's): if it is still proctord's copy it stays stopped, and `stopped PID`
+/// is printed; anything else (an exec'd service) is continued. Spinning on the syscall rather
+/// than polling `/proc` is what makes the attack land within the window of a few microseconds,
+/// even on a busy machine. With `--every N`, only every Nth child caught is left stopped (each
+/// one costs proctord its time limit, and a test needs some hits, not all). Runs until stopped.
+fn freeze_mode(args: &[String]) -> ! {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     use std::io::Write;
+    let every = args
+        .iter()
+        .position(|a| a == "--every")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut caught = 0u64;
     let mut out = std::io::stdout();
     loop {
         let Some(last) = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
@@ -53,16 +65,26 @@ fn freeze_mode() -> ! {
         else {
             continue;
         };
-        for pid in (last..=last + 2).map(Pid::from_raw) {
-            if kill(pid, Signal::SIGSTOP).is_err() {
-                continue;
+        let mut settled = [false; 2];
+        // About a millisecond of spinning, then the pids are predicted again.
+        for _ in 0..5_000 {
+            for (i, pid) in (last + 1..=last + 2).map(Pid::from_raw).enumerate() {
+                if settled[i] || kill(pid, Signal::SIGSTOP).is_err() {
+                    continue;
+                }
+                settled[i] = true;
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                let ours = comm.trim() == "proctord";
+                caught += u64::from(ours);
+                if ours && caught.is_multiple_of(every) {
+                    let _ = writeln!(out, "stopped {pid}");
+                    let _ = out.flush();
+                } else {
+                    let _ = kill(pid, Signal::SIGCONT);
+                }
             }
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "proctord" {
-                let _ = writeln!(out, "stopped {pid}");
-                let _ = out.flush();
-            } else {
-                let _ = kill(pid, Signal::SIGCONT);
+            if settled.iter().all(|s| *s) {
+                break;
             }
         }
     }
@@ -74,7 +96,7 @@ fn main() {
         count_mode(&args);
     }
     if args.iter().any(|a| a == "--freeze-spawns") {
-        freeze_mode();
+        freeze_mode(&args);
     }
     let mut out = String::new();
     let mut fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")

@@ -30,7 +30,7 @@ fn a_services_account_stopping_new_children_cannot_freeze_proctord() {
     ensure_account("proctest-frozen");
     ensure_account("proctest-bystander");
     let d = RootDaemon::start(
-        "[program:freezer]\ncommand = {probe} --freeze-spawns\nuser = proctest-frozen\n\
+        "[program:freezer]\ncommand = {probe} --freeze-spawns --every 8\nuser = proctest-frozen\n\
          startsecs = 0\n\n\
          [program:victim]\ncommand = {probe}\nuser = proctest-frozen\nstartsecs = 0\n\
          autorestart = false\n\n\
@@ -39,18 +39,26 @@ fn a_services_account_stopping_new_children_cannot_freeze_proctord() {
     let freezer = d.running_pid("freezer");
     d.running_pid("other");
 
+    // The attack races a window of microseconds, so it does not land on every spawn: after the
+    // 100 restarts, up to 400 more run until it has landed at least once.
+    let landed = |log: &str| log.matches(FROZEN).count();
     let done = Arc::new(AtomicBool::new(false));
     let restarts = {
-        let (socket, done) = (d.socket.clone(), done.clone());
+        let (socket, log, done) = (d.socket.clone(), d.log.clone(), done.clone());
         std::thread::spawn(move || {
-            for _ in 0..100 {
+            let mut n = 0;
+            while n < 100
+                || (n < 500 && landed(&std::fs::read_to_string(&log).unwrap_or_default()) == 0)
+            {
                 let _ = std::process::Command::new(bin("proctorctl"))
                     .arg("-s")
                     .arg(&socket)
                     .args(["restart", "victim"])
                     .output();
+                n += 1;
             }
             done.store(true, Ordering::SeqCst);
+            n
         })
     };
     let mut slowest = Duration::ZERO;
@@ -66,27 +74,28 @@ fn a_services_account_stopping_new_children_cannot_freeze_proctord() {
         let o = d.ctl(&["start", "other"]);
         assert!(o.status.success(), "start other: {}", stderr(&o));
     }
-    restarts.join().unwrap();
+    let restarted = restarts.join().unwrap();
 
     // The attack really ran: children were stopped before their exec, and proctord reported
     // each such spawn as failed.
-    let log = d.stderr();
-    let frozen = log
-        .matches("had not started its program after 500 ms")
-        .count();
+    let frozen = landed(&d.stderr());
     assert!(
         frozen > 0,
-        "the attack never stopped a child before its exec (freezer pid {freezer})"
+        "the attack never stopped a child before its exec in {restarted} restarts \
+         (freezer pid {freezer})"
     );
     println!(
-        "{frozen} spawns stopped before their exec; {stops} stops of another service, \
-         the slowest {slowest:?}"
+        "{frozen} of {restarted} spawns stopped before their exec; {stops} stops of another \
+         service, the slowest {slowest:?}"
     );
     // And nothing is left stuck: proctord still spawns.
     assert!(d.ctl(&["stop", "freezer"]).status.success());
     let o = d.ctl(&["restart", "victim"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// What controld logs, once per spawn, for a child that was stopped before its exec.
+const FROZEN: &str = "spawnerr: victim: the new process had not started its program after 500 ms";
 
 /// Runs proctorctl, killing it after `limit` (a frozen daemon would hold it forever): whether
 /// it succeeded, and how long it took.

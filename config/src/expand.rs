@@ -174,6 +174,7 @@ mod tests {
                 ("HOME".into(), "/home/me".into()),
                 ("PORT".into(), "80".into()),
             ],
+            trusted_owner: None,
         };
         Vars::base(Path::new("/etc/p"), &ctx)
             .with("process_num", Value::Int(3))

@@ -11,6 +11,7 @@ mod ini;
 mod load;
 pub mod model;
 mod program;
+pub mod trust;
 mod users;
 mod values;
 
@@ -29,6 +30,10 @@ pub struct LoadContext {
     pub host_node_name: String,
     /// For `%(ENV_X)s`: the environment proctord was started with.
     pub env: Vec<(String, String)>,
+    /// When set (root mode: root), the main file and every included file must be owned by this
+    /// uid and writable by nobody else, as must every directory above them
+    /// ([`trust::open_trusted`]): root acts on what they say.
+    pub trusted_owner: Option<u32>,
 }
 
 impl LoadContext {
@@ -43,6 +48,7 @@ impl LoadContext {
             env: std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
+            trusted_owner: nix::unistd::getuid().is_root().then_some(0),
         }
     }
 }

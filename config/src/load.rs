@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::expand::{expand, Vars};
 use crate::ini::{self, Section};
-use crate::{Diagnostic, LoadContext};
+use crate::{trust, Diagnostic, LoadContext};
 
 pub(crate) fn diag(file: &Path, line: u32, message: impl Into<String>) -> Diagnostic {
     Diagnostic {
@@ -24,9 +24,24 @@ pub(crate) fn dir_of(file: &Path) -> PathBuf {
     file.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-fn read(file: &Path) -> Result<Vec<Section>, Diagnostic> {
-    let text =
-        std::fs::read_to_string(file).map_err(|e| diag(file, 0, format!("cannot read: {e}")))?;
+fn read(file: &Path, ctx: &LoadContext) -> Result<Vec<Section>, Diagnostic> {
+    let text = match ctx.trusted_owner {
+        None => std::fs::read_to_string(file),
+        Some(owner) => {
+            let mut opened = trust::open_trusted(file, &[owner]).map_err(|e| {
+                let shown = format!("{}: ", file.display());
+                let why = e.strip_prefix(&shown).unwrap_or(&e);
+                diag(
+                    file,
+                    0,
+                    format!("{why} (as root, proctor reads only files that root alone can write)"),
+                )
+            })?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut opened, &mut text).map(|_| text)
+        }
+    }
+    .map_err(|e| diag(file, 0, format!("cannot read: {e}")))?;
     ini::parse(file, &text)
 }
 
@@ -40,7 +55,7 @@ pub(crate) fn read_all(
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Vec<Section>, Diagnostic> {
     // A repeated [include] is one section, whose last files= counts.
-    let main_sections = merge(read(main)?, warnings);
+    let main_sections = merge(read(main, ctx)?, warnings);
     let mut order: Vec<String> = Vec::new();
     let mut included = Vec::new();
     for section in &main_sections {
@@ -49,7 +64,7 @@ pub(crate) fn read_all(
             continue;
         }
         for file in include_files(section, ctx, warnings)? {
-            for inner in read(&file)? {
+            for inner in read(&file, ctx)? {
                 if inner.name == "include" {
                     warnings.push(diag(
                         &inner.file,

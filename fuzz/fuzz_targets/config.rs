@@ -130,6 +130,7 @@ fuzz_target!(|data: &[u8]| {
             ("PORT".into(), "8080".into()),
             ("USER".into(), "fuzz".into()),
         ],
+        trusted_owner: None,
     };
     match load(&main_path, &ctx) {
         Err(e) => check_diagnostic(&e, main, inc, "error"),

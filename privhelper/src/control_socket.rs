@@ -41,6 +41,9 @@ pub fn bind(path: &Path, mode: u32, root_mode: bool) -> Result<OwnedFd, String> 
                     meta.mode() & 0o7777
                 ));
             }
+            // And nobody but root could rename a directory on the way.
+            proctor_config::trust::above(dir, &[])
+                .map_err(|e| format!("the socket's directory: {e}"))?;
         }
     }
     match std::fs::symlink_metadata(path) {

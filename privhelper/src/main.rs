@@ -119,15 +119,20 @@ fn run(args: Args) -> Result<u8, String> {
                 }),
         );
     }
-    for w in &warnings {
-        eprintln!("proctord: warning: {w}");
-    }
-    // As root: both accounts must exist, and no service may run as either.
+    // As root: both accounts must exist, no service may run as either, and only root and
+    // controld may write where controld creates files.
     let accounts = if root_mode {
-        Some(rootmode::accounts(&config)?)
+        let a = rootmode::accounts(&config)?;
+        warnings.extend(
+            rootmode::log_dirs(&config, a.controld.uid.as_raw()).map_err(|d| d.to_string())?,
+        );
+        Some(a)
     } else {
         None
     };
+    for w in &warnings {
+        eprintln!("proctord: warning: {w}");
+    }
     if args.check {
         // Programs without user= run as proctord's own account (user mode).
         let me = nix::unistd::User::from_uid(nix::unistd::getuid())
@@ -286,6 +291,7 @@ fn run(args: Args) -> Result<u8, String> {
         socket: socket.clone(),
         inherited_env: env,
         own_uids,
+        controld_uid: accounts.as_ref().map(|a| a.controld.uid.as_raw()),
         signals,
         launch: launcher,
         sealer,

@@ -2,7 +2,7 @@
 //! create the directories controld writes into.
 
 use nix::unistd::{chown, User};
-use proctor_config::Config;
+use proctor_config::{Config, Diagnostic, LogTarget};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -69,6 +69,53 @@ pub fn no_service_as(config: &Config, own: &[u32]) -> Result<(), proctor_config:
         }
     }
     Ok(())
+}
+
+/// The directories controld creates files in by name (each service log's, `childlogdir`, the
+/// audit log's) must be writable by root and controld alone. Another account that could write
+/// one could create a log's name first and read what controld writes into it, or swap names
+/// under controld (the log fds are opened without following links, but a name is all the
+/// attacker needs to plant). `controld_uid` is controld_user's. Directories above them that
+/// only a group may write are returned as warnings. Checked at start and at every reload.
+pub fn log_dirs(config: &Config, controld_uid: u32) -> Result<Vec<String>, Diagnostic> {
+    use proctor_config::trust::creation_dir;
+    let at_file = |message: String| Diagnostic {
+        file: config.source.clone(),
+        line: 0,
+        message,
+    };
+    let mut checked = std::collections::BTreeSet::new();
+    let mut warnings = std::collections::BTreeSet::new();
+    let mut check = |dir: &Path, what: &dyn Fn(String) -> Diagnostic| -> Result<(), Diagnostic> {
+        if checked.insert(dir.to_path_buf()) {
+            warnings.extend(creation_dir(dir, &[controld_uid]).map_err(what)?);
+        }
+        Ok(())
+    };
+    check(&config.daemon.childlogdir, &|e| {
+        at_file(format!("[supervisord] childlogdir: {e}"))
+    })?;
+    if let Some(dir) = config.proctor.audit_log.as_ref().and_then(|p| p.parent()) {
+        check(dir, &|e| at_file(format!("[proctor] audit_log: {e}")))?;
+    }
+    for p in &config.programs {
+        for process in &p.processes {
+            for log in [&process.stdout, &process.stderr] {
+                let LogTarget::File(path) = &log.target else {
+                    continue;
+                };
+                let Some(dir) = path.parent() else {
+                    continue;
+                };
+                check(dir, &|e| Diagnostic {
+                    file: p.origin.file.clone(),
+                    line: p.origin.line,
+                    message: format!("[program:{}] logs to {}: {e}", p.name, path.display()),
+                })?;
+            }
+        }
+    }
+    Ok(warnings.into_iter().collect())
 }
 
 /// Creates `dir` (and missing parents) owned by `owner`, mode 0750, when it does not exist. An

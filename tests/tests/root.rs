@@ -9,6 +9,7 @@ use proctor_tests::*;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -500,4 +501,238 @@ fn the_socket_needs_a_root_only_directory_and_gets_its_mode_at_bind() {
     );
     let mode = std::fs::symlink_metadata(&d.socket).unwrap().mode() & 0o7777;
     assert_eq!(mode, 0o770);
+}
+
+/// Runs proctord on `conf` and expects it to refuse to start: its stderr. One that starts
+/// after all is stopped (by pid) and fails the test.
+fn refused_at_start(conf: &Path) -> String {
+    let mut child = Command::new(bin("proctord"))
+        .arg("-c")
+        .arg(conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + T;
+    let mut exited = false;
+    while !exited && std::time::Instant::now() < deadline {
+        exited = matches!(child.try_wait(), Ok(Some(_)));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !exited {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(exited, "proctord started: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    stderr(&out)
+}
+
+fn chown_to(p: &Path, a: &Account) {
+    nix::unistd::chown(p, Some(a.uid.into()), Some(a.gid.into())).unwrap();
+}
+
+fn set_mode(p: &Path, m: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+/// Root acts on its config: a config, an included file or a directory above either that
+/// another account could write would let that account decide what root runs, as whom. Each is
+/// refused with the file and the reason, at start and at a reload (which leaves the daemon
+/// running on what it had).
+#[test]
+fn root_reads_only_config_files_that_root_alone_can_write() {
+    if skip("config trust") {
+        return;
+    }
+    accounts();
+    let plain = ensure_account("proctest-plain");
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o755);
+    let conf = dir.path().join("c.conf");
+    let program = "[program:a]\ncommand = sleep 1000\nuser = proctest-plain\nautostart = false\n";
+    std::fs::write(&conf, root_config(dir.path(), program)).unwrap();
+
+    set_mode(&conf, 0o666);
+    let e = refused_at_start(&conf);
+    assert!(
+        e.contains(&format!(
+            "{}: writable by group or others (mode 666) (as root, proctor reads only files \
+             that root alone can write)",
+            conf.display()
+        )),
+        "{e}"
+    );
+    set_mode(&conf, 0o644);
+    chown_to(&conf, &plain);
+    let e = refused_at_start(&conf);
+    assert!(
+        e.contains(&format!(
+            "owned by uid {}, must be owned by uid 0",
+            plain.uid
+        )),
+        "{e}"
+    );
+    nix::unistd::chown(&conf, Some(0.into()), Some(0.into())).unwrap();
+
+    // An included file in a directory of another account.
+    let confd = dir.path().join("conf.d");
+    std::fs::create_dir(&confd).unwrap();
+    std::fs::write(
+        confd.join("b.conf"),
+        "[program:b]\ncommand = sleep 1000\nuser = proctest-plain\nautostart = false\n",
+    )
+    .unwrap();
+    chown_to(&confd, &plain);
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!(
+        "\n[include]\nfiles = {}/*.conf\n",
+        confd.display()
+    ));
+    std::fs::write(&conf, &text).unwrap();
+    let e = refused_at_start(&conf);
+    assert!(
+        e.contains(&format!(
+            "{}: a directory above {} is owned by uid {}",
+            confd.display(),
+            confd.join("b.conf").display(),
+            plain.uid
+        )),
+        "{e}"
+    );
+
+    // At a reload: refused, and the daemon keeps what it had.
+    nix::unistd::chown(&confd, Some(0.into()), Some(0.into())).unwrap();
+    let d = RootDaemon::start(program);
+    let live = d.dir.path().join("proctor.conf");
+    let mut text = std::fs::read_to_string(&live).unwrap();
+    text.push_str(&format!(
+        "\n[include]\nfiles = {}/*.conf\n",
+        confd.display()
+    ));
+    std::fs::write(&live, &text).unwrap();
+    let o = d.ctl(&["update"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("b: added process group"),
+        "{}",
+        stdout(&o)
+    );
+    set_mode(&confd.join("b.conf"), 0o664);
+    std::fs::write(
+        &live,
+        format!(
+            "{text}\n[program:c]\ncommand = sleep 1000\nuser = proctest-plain\nautostart = false\n"
+        ),
+    )
+    .unwrap();
+    let o = d.ctl(&["update"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("b.conf: writable by group or others (mode 664)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.ctl(&["status"]);
+    assert!(
+        stdout(&o).contains("b ") && !stdout(&o).contains("c "),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// controld creates service logs by name. As root, a log directory that another account (the
+/// service's own, or everyone's, like /tmp) could write is refused at start and at a reload:
+/// that account could create the log's name first and read what controld writes into it.
+#[test]
+fn log_directories_must_be_writable_by_root_and_controld_alone() {
+    if skip("log directory trust") {
+        return;
+    }
+    let (ctl, _) = accounts();
+    let plain = ensure_account("proctest-plain");
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o755);
+    let logs = dir.path().join("svc-logs");
+    std::fs::create_dir(&logs).unwrap();
+    chown_to(&logs, &plain);
+    let conf = dir.path().join("c.conf");
+    let program = format!(
+        "[program:a]\ncommand = sleep 1000\nuser = proctest-plain\nautostart = false\n\
+         stdout_logfile = {}/a.log\n",
+        logs.display()
+    );
+    std::fs::write(&conf, root_config(dir.path(), &program)).unwrap();
+    let e = refused_at_start(&conf);
+    assert!(
+        e.contains(&format!(
+            "[program:a] logs to {}/a.log: {}: owned by uid {}",
+            logs.display(),
+            logs.display(),
+            plain.uid
+        )),
+        "{e}"
+    );
+    // Root's, but writable by everyone (sticky or not).
+    nix::unistd::chown(&logs, Some(0.into()), Some(0.into())).unwrap();
+    set_mode(&logs, 0o1777);
+    let e = refused_at_start(&conf);
+    assert!(e.contains("writable by group or others (mode 1777)"), "{e}");
+    // controld's, writable by it alone: accepted.
+    set_mode(&logs, 0o750);
+    chown_to(&logs, &ctl);
+    let d = RootDaemon::start(&program);
+    assert!(d.ctl(&["start", "a"]).status.success());
+    // A reload that moves a log into /tmp is refused; the daemon goes on.
+    let live = d.dir.path().join("proctor.conf");
+    let text = std::fs::read_to_string(&live).unwrap();
+    std::fs::write(
+        &live,
+        format!("{text}\n[program:b]\ncommand = sleep 1000\nuser = proctest-plain\nstdout_logfile = /tmp/proctest-b.log\n"),
+    )
+    .unwrap();
+    let o = d.ctl(&["update"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("[program:b] logs to /tmp/proctest-b.log: /tmp: writable by group or others (mode 1777)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(d.ctl(&["status", "a"]).status.success());
+}
+
+/// The socket's directory must be root's alone, and so must every directory above it: one
+/// another account could rename would let it swap the socket's path.
+#[test]
+fn the_directories_above_the_socket_are_root_only() {
+    if skip("socket ancestors") {
+        return;
+    }
+    accounts();
+    let dir = tempfile::tempdir().unwrap();
+    set_mode(dir.path(), 0o777);
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    set_mode(&run, 0o755);
+    let conf_dir = tempfile::tempdir().unwrap();
+    set_mode(conf_dir.path(), 0o755);
+    let conf = conf_dir.path().join("c.conf");
+    let text = root_config(conf_dir.path(), "").replace(
+        &format!("file = {}/run/proctor.sock", conf_dir.path().display()),
+        &format!("file = {}/proctor.sock", run.display()),
+    );
+    std::fs::write(&conf, text).unwrap();
+    let e = refused_at_start(&conf);
+    assert!(
+        e.contains(&format!(
+            "the socket's directory: {}: a directory above {} is writable by others (mode 777)",
+            dir.path().display(),
+            run.display()
+        )),
+        "{e}"
+    );
+    assert!(!run.join("proctor.sock").exists());
 }

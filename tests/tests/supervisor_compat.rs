@@ -262,6 +262,7 @@ fn proctor(main: &Path) -> (Outcome, String) {
             .unwrap()
             .uid
             .as_raw(),
+        trusted_owner: None,
         ..LoadContext::current()
     };
     match proctor_config::load(main, &ctx) {

@@ -56,6 +56,7 @@ pub fn user_ctx() -> LoadContext {
             ("LEVEL".into(), "debug".into()),
             ("PORT".into(), "8080".into()),
         ],
+        trusted_owner: None,
     }
 }
 

@@ -72,6 +72,8 @@ pub struct Settings {
     pub inherited_env: Vec<(String, String)>,
     /// Root mode: the uids of controld_user and helper_user (empty in user mode).
     pub own_uids: Vec<u32>,
+    /// Root mode: controld_user's uid.
+    pub controld_uid: Option<u32>,
     pub signals: SignalFd,
     pub launch: Launcher,
     /// Root mode with an audit log: the seal file.
@@ -87,6 +89,7 @@ pub struct Helper {
     socket: PathBuf,
     inherited_env: Vec<(String, String)>,
     own_uids: Vec<u32>,
+    controld_uid: Option<u32>,
     signals: SignalFd,
     phase: Phase,
     children: Children,
@@ -108,6 +111,7 @@ impl Helper {
             socket: s.socket,
             inherited_env: s.inherited_env,
             own_uids: s.own_uids,
+            controld_uid: s.controld_uid,
             signals: s.signals,
             phase: Phase::Serving,
             children: Children::default(),

@@ -173,6 +173,13 @@ impl Helper {
         // The start-up rule holds for every reload: no service under proctor's own accounts.
         crate::rootmode::no_service_as(&loaded.config, &self.own_uids)
             .map_err(|d| Refusal::Config(d.bounded(MAX_DIAGNOSTIC)))?;
+        if let Some(controld) = self.controld_uid {
+            for w in crate::rootmode::log_dirs(&loaded.config, controld)
+                .map_err(|d| Refusal::Config(d.bounded(MAX_DIAGNOSTIC)))?
+            {
+                warn!("{w}");
+            }
+        }
         let fd = config_memfd(&loaded.config).map_err(|e| Refusal::Handover {
             what: Handover::Config,
             errno: e.raw_os_error().map(Errno),

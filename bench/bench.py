@@ -5,7 +5,7 @@ fork+setresuid+execve limit, in one run, printed as a table of medians, min-max 
 Run as root (services run as the unprivileged account proctest-plain, as in production), from
 the repository root:  bash bench/run
 """
-import json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
+import json, os, pwd, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
@@ -382,11 +382,14 @@ def log_capture(runs, add):
             d = tempfile.mkdtemp(prefix="proctor-bench-")
             os.chmod(d, 0o755)
             s = cls(0, d)
-            # A directory of its own that the daemon's unprivileged side may write; the
-            # socket's directory stays root's (proctord refuses one that others can write).
+            # A directory of its own that the daemon's unprivileged side alone may write; the
+            # socket's directory stays root's (as root, proctord refuses a log or socket
+            # directory that other accounts can write).
             capture = os.path.join(d, "capture")
             os.makedirs(capture)
-            os.chmod(capture, 0o777)
+            ctl = pwd.getpwnam("proctest-ctl")
+            os.chown(capture, ctl.pw_uid, ctl.pw_gid)
+            os.chmod(capture, 0o750)
             log = os.path.join(capture, "capture.log")
             extra = (f"[program:w]\ncommand = {writer(nbytes)}\nuser = {USER}\nstartsecs = 0\n"
                      f"autorestart = false\nstdout_logfile = {log}\nstdout_logfile_maxbytes = 0\n")

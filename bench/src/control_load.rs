@@ -10,6 +10,9 @@
 //! - `control-load --flood SOCKET CLIENTS SECS NAME...`: C clients sending `stop NAME...` as
 //!   fast as they can for SECS seconds, whatever the answers: how many requests were answered,
 //!   by kind of answer.
+//! - `control-load --hold SOCKET N`: opens N connections and sends nothing; half a second later,
+//!   prints how many are held and how many were turned away as busy (with their messages), then
+//!   holds the rest until its stdin closes.
 #![forbid(unsafe_code)]
 
 use proctor_api::control::{
@@ -132,11 +135,49 @@ fn flood(socket: PathBuf, clients: usize, secs: u64, names: Vec<String>) {
     );
 }
 
+fn hold(socket: &Path, n: usize) {
+    let conns: Vec<UnixStream> = (0..n)
+        .filter_map(|_| UnixStream::connect(socket).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (mut held, mut busy) = (0, 0);
+    let mut messages = std::collections::BTreeSet::new();
+    for c in &conns {
+        let _ = c.set_read_timeout(Some(Duration::from_millis(1)));
+        match read_frame(&mut &*c, MAX_RESPONSE) {
+            Ok(Some(body)) => match proctor_wire::decode_exact::<Response>(&body) {
+                Ok(Response::Error {
+                    kind: ErrorKind::Busy,
+                    message,
+                }) => {
+                    busy += 1;
+                    messages.insert(message);
+                }
+                other => {
+                    messages.insert(format!("unexpected: {other:?}"));
+                }
+            },
+            // Nothing to read: held, and waiting for a request.
+            _ => held += 1,
+        }
+    }
+    let quoted: Vec<String> = messages.iter().map(|m| format!("{m:?}")).collect();
+    println!(
+        "{{\"held\": {held}, \"busy\": {busy}, \"messages\": [{}]}}",
+        quoted.join(", ")
+    );
+    use std::io::{Read, Write};
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(conns);
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: control-load SOCKET CLIENTS REQUESTS SIGNAL NAME\n       \
          control-load --status SOCKET REQUESTS\n       \
-         control-load --flood SOCKET CLIENTS SECS NAME..."
+         control-load --flood SOCKET CLIENTS SECS NAME...\n       \
+         control-load --hold SOCKET N"
     );
     std::process::exit(2);
 }
@@ -164,6 +205,7 @@ fn main() {
                 (lat, errors)
             });
         }
+        Some("--hold") => hold(&socket(1), num(2)),
         Some("--flood") => {
             let names: Vec<String> = args.iter().skip(4).cloned().collect();
             if names.is_empty() {

@@ -12,6 +12,7 @@ mod procs;
 mod ratelimit;
 mod sandbox;
 mod server;
+mod slots;
 mod supervisor;
 mod sys;
 mod syslog;

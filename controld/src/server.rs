@@ -6,6 +6,7 @@ use crate::audit::Audit;
 use crate::authority::Authority;
 use crate::authorize::authorize;
 use crate::ratelimit::{self, Limiter};
+use crate::slots::{Refused, Slots};
 use crate::supervisor::{Cmd, Event, Failure};
 use proctor_api::audit::Record;
 use proctor_api::control::{
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 /// Serialises `update`s.
@@ -24,8 +25,6 @@ static UPDATES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A client has this long to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; one more is told the daemon is busy and closed at once.
-const MAX_CLIENTS: usize = 512;
 /// A client that does not take its reply within this long is dropped (it holds a slot).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -36,7 +35,7 @@ pub async fn serve(
     audit: Option<Audit>,
     audit_path: Option<std::path::PathBuf>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let slots = Arc::new(Slots::new(nix::unistd::getuid().as_raw()));
     let limiter = Arc::new(Limiter::default());
     if let Some(a) = audit.clone() {
         tokio::spawn(summarize_refusals(limiter.clone(), a));
@@ -51,39 +50,67 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            // Refused in a task of its own, so that a client that does not read cannot hold
-            // up the accept loop.
-            tokio::spawn(async move {
-                let r = Response::Error {
-                    kind: ErrorKind::Busy,
-                    message: format!(
-                        "the daemon is serving {MAX_CLIENTS} clients already; try again"
-                    ),
-                };
-                let _ = write(&mut stream, &r).await;
-            });
+        // The uid from the kernel: what the slot is counted against.
+        let Ok(uid) = stream.peer_cred().map(|c| c.uid()) else {
             continue;
         };
+        let taken = slots.take(uid);
         let tx = tx.clone();
         let auth = auth.clone();
         let audit = audit.clone();
         let audit_path = audit_path.clone();
         let limiter = limiter.clone();
+        let slots = slots.clone();
+        // Each in a task of its own, so that a client that does not read, or an account
+        // lookup, cannot hold up the accept loop.
         tokio::spawn(async move {
+            let (slot, peer) = match taken {
+                Ok(slot) => (slot, None),
+                // The shared slots are taken: an admin may have a reserved one.
+                Err(Refused::Full) => {
+                    let Some(looking) = slots.admin_lookup(uid) else {
+                        return busy(&mut stream, &Refused::Full).await;
+                    };
+                    let peer = match tokio::task::spawn_blocking(move || Peer::lookup(uid)).await {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    };
+                    drop(looking);
+                    let reserved = if auth.is_admin(&peer) {
+                        slots.reserved(uid)
+                    } else {
+                        slots.not_admin(uid);
+                        Err(Refused::Full)
+                    };
+                    match reserved {
+                        Ok(slot) => (slot, Some(peer)),
+                        Err(why) => return busy(&mut stream, &why).await,
+                    }
+                }
+                Err(why) => return busy(&mut stream, &why).await,
+            };
             let served = Served {
                 tx,
                 auth: &auth,
                 audit: audit.as_ref(),
                 audit_path: audit_path.as_deref(),
                 limiter: &limiter,
+                slots: &slots,
             };
-            if let Err(e) = connection(stream, served).await {
+            if let Err(e) = connection(stream, served, peer).await {
                 debug!("client dropped: {e}");
             }
-            drop(permit);
+            drop(slot);
         });
     }
+}
+
+async fn busy(stream: &mut UnixStream, why: &Refused) {
+    let r = Response::Error {
+        kind: ErrorKind::Busy,
+        message: why.message(),
+    };
+    let _ = write(stream, &r).await;
 }
 
 async fn write<W: tokio::io::AsyncWrite + Unpin>(
@@ -169,23 +196,33 @@ struct Served<'a> {
     audit: Option<&'a Audit>,
     audit_path: Option<&'a std::path::Path>,
     limiter: &'a Limiter,
+    slots: &'a Slots,
 }
 
-async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Result<()> {
+/// Serves one connection; `peer` when it was looked up already.
+async fn connection(
+    mut stream: UnixStream,
+    served: Served<'_>,
+    peer: Option<Peer>,
+) -> std::io::Result<()> {
     let Served {
         tx,
         auth,
         audit,
         audit_path,
         limiter,
+        slots,
     } = served;
     let cred = stream.peer_cred()?;
     let uid = cred.uid();
     let pid = cred.pid();
     // The uid from the kernel, the name and groups from the account database.
-    let peer = tokio::task::spawn_blocking(move || Peer::lookup(uid))
-        .await
-        .map_err(std::io::Error::other)?;
+    let peer = match peer {
+        Some(p) => p,
+        None => tokio::task::spawn_blocking(move || Peer::lookup(uid))
+            .await
+            .map_err(std::io::Error::other)?,
+    };
     // Before reading anything: a peer who may not use the daemon gets no more of it.
     if let Err(message) = auth.may_connect(&peer) {
         let r = Response::Error {
@@ -277,12 +314,30 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
                 continue;
             }
         };
+        // A follower holds its connection for as long as it likes: a few per account.
+        let following = match &req {
+            Request::Audit { follow: true, .. } | Request::Tail { follow: true, .. } => {
+                match slots.follower(uid, privileged) {
+                    Ok(held) => held,
+                    Err(message) => {
+                        let r = Response::Error {
+                            kind: ErrorKind::Busy,
+                            message,
+                        };
+                        write(&mut stream, &r).await?;
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
         if let Request::Audit {
             lines,
             user,
             follow,
         } = &req
         {
+            let _following = following;
             return audit_tail(
                 &mut stream,
                 audit,
@@ -311,6 +366,7 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
             follow,
         } = req
         {
+            let _following = following;
             return tail(&mut stream, &tx, name, channel, lines, follow).await;
         }
         let shutdown = matches!(req, Request::Shutdown);

@@ -122,13 +122,14 @@ fn bounded(d: &RootDaemon, args: &[&str], limit: Duration) -> (bool, Duration) {
     }
 }
 
-/// control-load run as `who`, for the flood tests.
+/// control-load run as `who`, for the flood tests (`--hold` holds until its stdin closes).
 fn load_as(who: &Account, args: &[String]) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     std::process::Command::new(bin("control-load"))
         .uid(who.uid)
         .gid(who.gid)
         .args(args)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -511,4 +512,130 @@ fn controlds_account_cannot_rewrite_sealed_history() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("(epochs 1 to 2)"), "{}", stdout(&o));
+}
+
+/// Accounts without any right open every connection they may and send nothing. Each account
+/// holds at most 64; once the shared slots are taken (eight such accounts take them all), root
+/// and an admin are still served from the slots kept for them, and anyone else is told the
+/// daemon is busy. An account that may tail a log follows at most 8 at once.
+#[test]
+fn accounts_without_rights_cannot_take_every_connection() {
+    if skip("connection slots") {
+        return;
+    }
+    let _one = exclusive();
+    ensure_account("proctest-bystander");
+    ensure_account("proctest-admin");
+    let follower = ensure_account("proctest-follower");
+    let flooders: Vec<Account> = (1..=8)
+        .map(|i| ensure_account(&format!("proctest-flood{i}")))
+        .collect();
+    let (pdir, policy) = RootDaemon::policy_file(
+        "admins = [\"proctest-admin\"]\n\n[[allow]]\nwho = [\"proctest-follower\"]\n\
+         actions = [\"status\", \"tail\"]\nprograms = [\"p\"]\n",
+    );
+    let d = RootDaemon::start_with(
+        "[program:p]\ncommand = sleep 100000\nuser = proctest-bystander\nstartsecs = 0\n",
+        &format!(
+            "policy = {}\naudit_log = {}/audit/audit.log\n",
+            policy.display(),
+            pdir.path().display()
+        ),
+    );
+    d.open_socket_to_all();
+    d.running_pid("p");
+    let socket = d.socket.display().to_string();
+
+    // Each account asks for 100 connections, all at once (a silent connection is dropped after
+    // 10 s): 64 each are held until the shared slots (480) are taken, the rest refused.
+    let mut holders: Vec<std::process::Child> = flooders
+        .iter()
+        .map(|who| load_as(who, &["--hold".into(), socket.clone(), "100".into()]))
+        .collect();
+    let (mut held, mut busy) = (0, 0);
+    let mut messages = String::new();
+    for child in &mut holders {
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        held += v["held"].as_u64().unwrap();
+        busy += v["busy"].as_u64().unwrap();
+        messages.push_str(&line);
+    }
+    println!("8 accounts asked for 800 connections: {held} held, {busy} refused; {messages}");
+    assert_eq!(held, 480, "{messages}");
+    assert_eq!(busy, 320, "{messages}");
+    assert!(
+        messages.contains("your account has 64 connections"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains("serving 512 clients already"),
+        "{messages}"
+    );
+
+    // Meanwhile: root and the admin are served, an account with no connection is turned away.
+    let as_user = |who: &str, args: &[&str]| {
+        let a = ensure_account(who);
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(bin("proctorctl"))
+            .uid(a.uid)
+            .gid(a.gid)
+            .arg("-s")
+            .arg(&d.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = d.ctl(&["status", "p"]);
+    assert!(o.status.success(), "root: {}", stderr(&o));
+    let o = as_user("proctest-admin", &["status", "p"]);
+    assert!(o.status.success(), "the admin: {}", stderr(&o));
+    let o = as_user("proctest-bystander", &["status", "p"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("try again"), "{}", stderr(&o));
+    for mut h in holders {
+        drop(h.stdin.take());
+        let _ = h.wait();
+    }
+
+    // Followers: 8 at once per account.
+    let tails: Vec<std::process::Child> = (0..10)
+        .map(|_| {
+            use std::os::unix::process::CommandExt;
+            std::process::Command::new(bin("proctorctl"))
+                .uid(follower.uid)
+                .gid(follower.gid)
+                .arg("-s")
+                .arg(&d.socket)
+                .args(["tail", "-f", "p"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut following = 0;
+    let mut refused = Vec::new();
+    for mut t in tails {
+        match t.try_wait().unwrap() {
+            None => {
+                following += 1;
+                let _ = t.kill();
+                let _ = t.wait();
+            }
+            Some(_) => refused.push(stderr(&t.wait_with_output().unwrap())),
+        }
+    }
+    assert_eq!(following, 8, "{refused:?}");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused.iter().all(|e| e.contains("follows 8 logs already")),
+        "{refused:?}"
+    );
 }

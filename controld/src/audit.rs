@@ -463,16 +463,110 @@ impl Writer {
 }
 
 /// The last `n` records of the log, optionally only those of `user` (for `proctorctl audit`).
+/// Read backwards from the end a block at a time, so that asking for the last few records of a
+/// large log reads only their block; at most [`MAX_AUDIT_TAIL`] bytes are returned. Blocking.
 pub fn read_tail(path: &std::path::Path, n: usize, user: Option<&str>) -> Result<String, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("audit log {}: {e}", path.display()))?;
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| match user {
-            None => true,
-            Some(u) => serde_json::from_str::<Record>(l).is_ok_and(|r| r.user == u),
-        })
-        .collect();
-    let start = lines.len().saturating_sub(n);
-    Ok(lines[start..].iter().map(|l| format!("{l}\n")).collect())
+    use std::os::unix::fs::FileExt;
+    const BLOCK: u64 = 64 * 1024;
+    let shown = |e: std::io::Error| format!("audit log {}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(shown)?;
+    let mut pos = file.metadata().map_err(shown)?.len();
+    // Records found, last first; the bytes before the first newline of what was read, which
+    // belong to a record that starts further back.
+    let mut found: Vec<String> = Vec::new();
+    let mut size = 0usize;
+    let mut head: Vec<u8> = Vec::new();
+    while found.len() < n && size < MAX_AUDIT_TAIL {
+        if pos == 0 {
+            if !head.is_empty() {
+                take(&mut found, &mut size, &head, user);
+            }
+            break;
+        }
+        let start = pos.saturating_sub(BLOCK);
+        let mut block = vec![0u8; usize::try_from(pos - start).unwrap_or(0)];
+        file.read_exact_at(&mut block, start).map_err(shown)?;
+        block.extend_from_slice(&head);
+        let mut lines = block.split(|b| *b == b'\n').collect::<Vec<_>>();
+        // The first piece may be cut: keep it for the next block (whole, at the file's start).
+        head = if start > 0 {
+            lines.remove(0).to_vec()
+        } else {
+            Vec::new()
+        };
+        for line in lines.into_iter().rev() {
+            if found.len() == n || size >= MAX_AUDIT_TAIL {
+                break;
+            }
+            take(&mut found, &mut size, line, user);
+        }
+        pos = start;
+    }
+    found.reverse();
+    Ok(found.concat())
+}
+
+/// At most this much of the audit log goes into one `audit` reply.
+const MAX_AUDIT_TAIL: usize = 4 << 20;
+
+/// Adds `line` (without its newline) to `found` if it is a record of `user`.
+fn take(found: &mut Vec<String>, size: &mut usize, line: &[u8], user: Option<&str>) {
+    if line.is_empty() {
+        return;
+    }
+    let line = String::from_utf8_lossy(line);
+    let wanted = match user {
+        None => true,
+        Some(u) => serde_json::from_str::<Record>(&line).is_ok_and(|r| r.user == u),
+    };
+    if wanted {
+        *size += line.len() + 1;
+        found.push(format!("{line}\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_tail_is_read_backwards_across_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        // 3,000 records of varying length: about 300 KiB, several blocks.
+        let lines: Vec<String> = (0..3000)
+            .map(|i| {
+                let record = Record {
+                    seq: i,
+                    user: if i % 3 == 0 { "alice" } else { "bob" }.into(),
+                    rule: "x".repeat(i as usize % 150),
+                    ..Record::default()
+                };
+                serde_json::to_string(&record).unwrap()
+            })
+            .collect();
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let last = |k: usize, of: &[String]| -> String {
+            of[of.len() - k..]
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        assert_eq!(read_tail(&path, 0, None).unwrap(), "");
+        assert!(read_tail(&path, 5, None).unwrap() == last(5, &lines));
+        assert!(read_tail(&path, 2500, None).unwrap() == last(2500, &lines));
+        assert!(read_tail(&path, 99_999, None).unwrap() == text);
+        let alice: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains("alice"))
+            .cloned()
+            .collect();
+        assert!(read_tail(&path, 700, Some("alice")).unwrap() == last(700, &alice));
+        // A last record without its newline (cut by a crash) is still a record.
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":2}").unwrap();
+        assert_eq!(read_tail(&path, 1, None).unwrap(), "{\"b\":2}\n");
+        assert_eq!(read_tail(&path, 9, None).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
+    }
 }

@@ -204,9 +204,12 @@ impl LogSink {
         result
     }
 
-    /// The last `lines` lines, and a subscription to what is written after them: both taken
-    /// under the sink's lock, so a follower neither misses nor repeats a chunk. A stream has
-    /// no lines to read back: only what is written from now on.
+    /// The last `lines` lines, and a subscription to what is written after them. Blocking
+    /// (it reads up to [`MAX_TAIL`] bytes): call it off the async workers. The subscription,
+    /// a copy of the file's fd and its size are taken under the sink's lock, and the file is
+    /// read after the lock is given back, up to that size only: a follower neither misses nor
+    /// repeats a chunk, and the service's output is not held up by the read. A stream has no
+    /// lines to read back: only what is written from now on.
     pub fn tail(&self, lines: u32, follow: bool) -> (Vec<u8>, Option<Follower>) {
         let Ok(mut inner) = self.inner.lock() else {
             return (Vec::new(), None);
@@ -219,16 +222,20 @@ impl LogSink {
         });
         // Through the file controld writes, not by path: the path may have been replaced by a
         // link to a file the asker may not read.
-        let text = match (&inner.file, &self.path, self.stream) {
-            (Some(f), _, false) => last_lines(f, lines).unwrap_or_default(),
+        let snapshot = match (&inner.file, self.stream) {
+            (Some(f), false) => f.try_clone().ok().map(|f| (f, Some(inner.size))),
+            _ => None,
+        };
+        drop(inner);
+        let text = match (snapshot, &self.path, self.stream) {
+            (Some((f, end)), _, _) => last_lines(&f, lines, end).unwrap_or_default(),
             // Not open in this controld's life (the process has not run since): the file as
             // it is, with the same care as when it is opened for writing.
             (None, Some(p), false) => open_existing(p)
-                .and_then(|f| last_lines(&f, lines))
+                .and_then(|f| last_lines(&f, lines, None))
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        drop(inner);
         (text, rx)
     }
 }
@@ -509,9 +516,10 @@ fn open_stream(path: &Path) -> io::Result<File> {
 
 /// The last `n` lines of an open file (at most [`MAX_TAIL`] bytes), read without moving its
 /// offset.
-pub fn last_lines(f: &File, n: u32) -> io::Result<Vec<u8>> {
+pub fn last_lines(f: &File, n: u32, end: Option<u64>) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
-    let len = f.metadata()?.len();
+    let size = f.metadata()?.len();
+    let len = end.map_or(size, |e| e.min(size));
     let start = len.saturating_sub(MAX_TAIL);
     let mut buf = vec![0u8; usize::try_from(len - start).unwrap_or(0)];
     let mut got = 0;

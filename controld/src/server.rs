@@ -192,7 +192,7 @@ async fn summarize_refusals(limiter: Arc<Limiter>, audit: Audit) {
 /// What every connection is served with.
 struct Served<'a> {
     tx: mpsc::Sender<Event>,
-    auth: &'a Authority,
+    auth: &'a Arc<Authority>,
     audit: Option<&'a Audit>,
     audit_path: Option<&'a std::path::Path>,
     limiter: &'a Limiter,
@@ -331,33 +331,34 @@ async fn connection(
             }
             _ => None,
         };
+        // What the request came to, recorded after its request record (for a follower: once
+        // what it asked for is sent, before it follows).
+        // `acted`: what a request that acts on processes acted on, as it resolved its names
+        // when it ran (a set may have changed since it was checked).
+        let report = async |outcome: String, acted: Option<Vec<String>>| {
+            if let (Some(a), Some(seq)) = (audit, seq) {
+                let mut record = entry("outcome", Some(outcome), Some(seq));
+                if let Some(acted) = acted {
+                    record.targets = acted;
+                }
+                if let Err(e) = a.log(record, privileged).await {
+                    warn!("{e}");
+                }
+            }
+        };
         if let Request::Audit {
             lines,
             user,
             follow,
-        } = &req
+        } = req
         {
             let _following = following;
-            return audit_tail(
-                &mut stream,
-                audit,
-                audit_path,
-                *lines,
-                user.as_deref(),
-                *follow,
-            )
-            .await;
-        }
-        if let Request::ReloadPolicy = req {
-            let r = match auth.reload() {
-                Ok(_) => Response::Done,
-                Err(message) => Response::Error {
-                    kind: ErrorKind::Failed,
-                    message: format!("policy refused, the previous one stays in force: {message}"),
-                },
+            let first = audit_first(audit, audit_path, lines, user.clone(), follow).await;
+            report(outcome_of(&first, follow), None).await;
+            return match first {
+                Ok((text, rx)) => audit_follow(&mut stream, text, rx, user).await,
+                Err(r) => write(&mut stream, &r).await,
             };
-            write(&mut stream, &r).await?;
-            continue;
         }
         if let Request::Tail {
             name,
@@ -367,11 +368,55 @@ async fn connection(
         } = req
         {
             let _following = following;
-            return tail(&mut stream, &tx, name, channel, lines, follow).await;
+            let first = tail_first(&tx, name, channel, lines, follow).await;
+            report(outcome_of(&first, follow), None).await;
+            return match first {
+                Ok((text, rx)) => tail_follow(&mut stream, text, rx).await,
+                Err(r) => write(&mut stream, &r).await,
+            };
+        }
+        if let Request::ReloadPolicy = req {
+            // Reading the file and looking its accounts up blocks: off the async workers.
+            let auth = auth.clone();
+            let r = match tokio::task::spawn_blocking(move || auth.reload()).await {
+                Ok(Ok(what)) => {
+                    report(format!("ok: {what}"), None).await;
+                    Response::Done
+                }
+                Ok(Err(message)) => {
+                    let message =
+                        format!("policy refused, the previous one stays in force: {message}");
+                    report(format!("error: {message}"), None).await;
+                    Response::Error {
+                        kind: ErrorKind::Failed,
+                        message,
+                    }
+                }
+                Err(e) => Response::Error {
+                    kind: ErrorKind::Failed,
+                    message: format!("policy reload failed: {e}"),
+                },
+            };
+            write(&mut stream, &r).await?;
+            continue;
         }
         let shutdown = matches!(req, Request::Shutdown);
         let mut resp = handle(req, &tx).await;
-        if let (Some(a), Some(seq)) = (audit, seq) {
+        if audit.is_some() {
+            let acted = match &resp {
+                // Once each (a restart reports a stop and a start).
+                Response::Actions(results) => {
+                    let mut seen = std::collections::HashSet::new();
+                    Some(
+                        results
+                            .iter()
+                            .filter(|r| seen.insert(r.name.as_str()))
+                            .map(|r| r.name.clone())
+                            .collect(),
+                    )
+                }
+                _ => None,
+            };
             let outcome = match &resp {
                 Response::Error { message, .. } => format!("error: {message}"),
                 Response::Actions(results) => {
@@ -388,12 +433,7 @@ async fn connection(
                 }
                 _ => "ok".to_owned(),
             };
-            if let Err(e) = a
-                .log(entry("outcome", Some(outcome), Some(seq)), privileged)
-                .await
-            {
-                warn!("{e}");
-            }
+            report(outcome, acted).await;
         }
         if !skipped.is_empty() {
             resp = Response::Partial {
@@ -526,19 +566,48 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
     }
 }
 
-async fn tail(
-    stream: &mut UnixStream,
+/// What a `tail` or `audit` request gets first: the text, and what follows it, if asked for;
+/// or the error to answer with.
+type First<T> = Result<(Vec<u8>, Option<tokio::sync::broadcast::Receiver<T>>), Response>;
+
+/// The outcome record of a `tail` or `audit` request.
+fn outcome_of<T>(first: &First<T>, follow: bool) -> String {
+    match first {
+        Ok((text, _)) if follow => format!("ok: {} bytes, then following", text.len()),
+        Ok((text, _)) => format!("ok: {} bytes", text.len()),
+        Err(Response::Error { message, .. }) => format!("error: {message}"),
+        Err(_) => "error".to_owned(),
+    }
+}
+
+fn failed(message: String) -> Response {
+    Response::Error {
+        kind: ErrorKind::Failed,
+        message,
+    }
+}
+
+/// `proctorctl tail [-n N] [-f] NAME`: the last lines, read off the async workers.
+async fn tail_first(
     tx: &mpsc::Sender<Event>,
     name: String,
     channel: proctor_api::control::Channel,
     lines: u32,
     follow: bool,
+) -> First<Arc<[u8]>> {
+    let sink = ask(tx, |r| Cmd::Tail(name, channel, r))
+        .await
+        .map_err(|(kind, message)| Response::Error { kind, message })?;
+    tokio::task::spawn_blocking(move || sink.tail(lines, follow))
+        .await
+        .map_err(|e| failed(format!("tail failed: {e}")))
+}
+
+async fn tail_follow(
+    stream: &mut UnixStream,
+    text: Vec<u8>,
+    rx: Option<crate::logs::Follower>,
 ) -> std::io::Result<()> {
-    let sink = match ask(tx, |r| Cmd::Tail(name, channel, r)).await {
-        Ok(s) => s,
-        Err((kind, message)) => return write(stream, &Response::Error { kind, message }).await,
-    };
-    let (text, rx) = sink.tail(lines, follow);
     write(stream, &Response::TailChunk(text)).await?;
     let Some(rx) = rx else {
         return write(stream, &Response::TailEnd).await;
@@ -582,41 +651,44 @@ async fn follow_up<T: Clone>(
     }
 }
 
-/// `proctorctl audit [-n N] [--user U] [--follow]`.
-async fn audit_tail(
-    stream: &mut UnixStream,
+/// `proctorctl audit [-n N] [--user U] [--follow]`: the last records, read off the async
+/// workers.
+async fn audit_first(
     audit: Option<&Audit>,
     path: Option<&std::path::Path>,
     lines: u32,
-    user: Option<&str>,
+    user: Option<String>,
     follow: bool,
-) -> std::io::Result<()> {
+) -> First<Arc<str>> {
     let (Some(audit), Some(path)) = (audit, path) else {
-        let r = Response::Error {
-            kind: ErrorKind::Failed,
-            message: "no [proctor] audit_log= is configured".into(),
-        };
-        return write(stream, &r).await;
+        return Err(failed("no [proctor] audit_log= is configured".into()));
     };
     // Subscribed before reading, so that nothing falls between the two.
     let rx = follow.then(|| audit.subscribe()).flatten();
-    match crate::audit::read_tail(path, lines as usize, user) {
-        Ok(text) => write(stream, &Response::TailChunk(text.into_bytes())).await?,
-        Err(message) => {
-            let r = Response::Error {
-                kind: ErrorKind::Failed,
-                message,
-            };
-            return write(stream, &r).await;
-        }
-    }
+    let path = path.to_path_buf();
+    let text = tokio::task::spawn_blocking(move || {
+        crate::audit::read_tail(&path, lines as usize, user.as_deref())
+    })
+    .await
+    .map_err(|e| failed(format!("audit failed: {e}")))?
+    .map_err(failed)?;
+    Ok((text.into_bytes(), rx))
+}
+
+async fn audit_follow(
+    stream: &mut UnixStream,
+    text: Vec<u8>,
+    rx: Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
+    user: Option<String>,
+) -> std::io::Result<()> {
+    write(stream, &Response::TailChunk(text)).await?;
     let Some(rx) = rx else {
         return write(stream, &Response::TailEnd).await;
     };
-    let wanted = |line: &str| match user {
+    let wanted = |line: &str| match &user {
         None => true,
         Some(u) => {
-            serde_json::from_str::<proctor_api::audit::Record>(line).is_ok_and(|r| r.user == u)
+            serde_json::from_str::<proctor_api::audit::Record>(line).is_ok_and(|r| &r.user == u)
         }
     };
     let skipped = |n| format!("[proctor: {n} records skipped: the follower fell behind]\n");

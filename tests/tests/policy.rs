@@ -250,6 +250,14 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&d.ctl(&["reload-policy"])), "Policy reloaded\n");
 
+    // A set that changes state is audited as the processes it acts on, and runs on exactly
+    // those.
+    let o = as_user(&alice, &["restart", "www:*"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Reading a log or the audit log is recorded with what it came to.
+    assert!(d.ctl(&["tail", "www"]).status.success());
+    assert!(d.ctl(&["audit", "-n", "3"]).status.success());
+
     // Everything asked is in the audit log, allowed or denied, with who, what and why.
     let log_path = pdir.path().join("audit/audit.log");
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -279,6 +287,45 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
         .find(|r| r["kind"] == "outcome" && r["request"] == a["seq"])
         .unwrap();
     assert_eq!(outcome["outcome"], "ok");
+    // A set is recorded as given, and its outcome names what it acted on when it ran.
+    let set = records
+        .iter()
+        .find(|r| r["kind"] == "request" && r["targets"] == serde_json::json!(["www:*"]))
+        .unwrap_or_else(|| panic!("no restart of www:* in:\n{log}"));
+    let acted = records
+        .iter()
+        .find(|r| r["kind"] == "outcome" && r["request"] == set["seq"])
+        .unwrap();
+    assert_eq!(acted["targets"], serde_json::json!(["www"]), "{acted}");
+    let outcomes = |action: &str| -> Vec<String> {
+        records
+            .iter()
+            .filter(|r| r["kind"] == "outcome" && r["action"] == action)
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let tails = outcomes("tail");
+    assert!(
+        tails.len() == 1 && tails[0].starts_with("ok: ") && tails[0].ends_with(" bytes"),
+        "{tails:?}"
+    );
+    let audits = outcomes("audit");
+    assert!(
+        audits.len() == 1 && audits[0].starts_with("ok: "),
+        "{audits:?}"
+    );
+    // reload-policy has its outcome too: refused, then done.
+    let reloads: Vec<&str> = records
+        .iter()
+        .filter(|r| r["kind"] == "outcome" && r["action"] == "reload-policy")
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        reloads.len() == 2
+            && reloads[0].starts_with("error: policy refused")
+            && reloads[1].starts_with("ok: "),
+        "{reloads:?}"
+    );
     let b = find("proctest-bob", "deny");
     assert_eq!(b["rule"], "default deny");
     // The chain and the seals verify; an edited line is found at the record after it.

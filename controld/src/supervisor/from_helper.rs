@@ -116,10 +116,17 @@ impl Supervisor {
                 }
             }
             HelperMsg::ShutdownRequested => self.shutdown(),
-            HelperMsg::ReloadPolicy => match self.auth.reload() {
-                Ok(what) => info!("SIGHUP: {what}"),
-                Err(e) => error!("SIGHUP: policy refused, the previous one stays in force: {e}"),
-            },
+            HelperMsg::ReloadPolicy => {
+                // Reading the file and looking its accounts up blocks: off the async workers,
+                // and the supervisor goes on meanwhile.
+                let auth = self.auth.clone();
+                tokio::task::spawn_blocking(move || match auth.reload() {
+                    Ok(what) => info!("SIGHUP: {what}"),
+                    Err(e) => {
+                        error!("SIGHUP: policy refused, the previous one stays in force: {e}")
+                    }
+                });
+            }
             HelperMsg::Hello { .. } => warn!("unexpected second Hello from proctord"),
         }
     }

@@ -8,6 +8,7 @@ mod authorize;
 mod lifecycle;
 mod link;
 mod logs;
+mod peers;
 mod procs;
 mod ratelimit;
 mod sandbox;

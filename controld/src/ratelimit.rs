@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 pub const RATE: u32 = 20;
 /// How many more it may make at once after a quiet spell.
 pub const BURST: u32 = 100;
+/// Bounds of the wait before a refusal is answered (see [`Limiter::take`]).
+pub const TARPIT_MIN: Duration = Duration::from_millis(50);
+pub const TARPIT_MAX: Duration = Duration::from_secs(1);
 /// How often the refusals are written to the audit log.
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
@@ -39,10 +42,13 @@ pub struct Refused {
 }
 
 impl Limiter {
-    /// Takes a token from `uid`'s bucket; `false` when it has none (the request is refused).
-    pub fn admit(&self, uid: u32, name: &str) -> bool {
+    /// Takes a token from `uid`'s bucket; when it has none, how long until it has one again
+    /// (at least [`TARPIT_MIN`], at most [`TARPIT_MAX`]). A refusal is answered only after that
+    /// long: a client that floods waits on its own connection instead of spinning, so the
+    /// flood costs the machine's CPU little, not only the daemon's.
+    pub fn take(&self, uid: u32, name: &str) -> Result<(), Duration> {
         let Ok(mut buckets) = self.buckets.lock() else {
-            return true;
+            return Ok(());
         };
         let now = Instant::now();
         let b = buckets.entry(uid).or_insert_with(|| Bucket {
@@ -56,10 +62,11 @@ impl Limiter {
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
-            true
+            Ok(())
         } else {
             b.refused += 1;
-            false
+            let until = Duration::from_secs_f64((1.0 - b.tokens) / f64::from(RATE));
+            Err(until.clamp(TARPIT_MIN, TARPIT_MAX))
         }
     }
 
@@ -94,19 +101,27 @@ mod tests {
     #[test]
     fn a_burst_then_the_rate_and_refusals_counted_once() {
         let l = Limiter::default();
-        let admitted = (0..BURST + 50).filter(|_| l.admit(7, "mallory")).count();
+        let admitted = (0..BURST + 50)
+            .filter(|_| l.take(7, "mallory").is_ok())
+            .count();
         // The burst, plus whatever the rate earned while the loop ran (well under one token).
         assert!(
             (BURST as usize..=BURST as usize + 1).contains(&admitted),
             "{admitted}"
         );
-        assert!(l.admit(8, "alice"), "another account has its own bucket");
+        // A refusal says how long until the next token: about one token's time, bounded.
+        let wait = l.take(7, "mallory").unwrap_err();
+        assert!((TARPIT_MIN..=TARPIT_MAX).contains(&wait), "{wait:?}");
+        assert!(
+            l.take(8, "alice").is_ok(),
+            "another account has its own bucket"
+        );
         let r = l.take_refused();
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].uid, r[0].name.as_str()), (7, "mallory"));
         assert!(r[0].count >= 49);
         assert!(l.take_refused().is_empty(), "each refusal is reported once");
         std::thread::sleep(Duration::from_millis(1000 / u64::from(RATE) * 2));
-        assert!(l.admit(7, "mallory"), "the rate refills the bucket");
+        assert!(l.take(7, "mallory").is_ok(), "the rate refills the bucket");
     }
 }

@@ -5,6 +5,7 @@
 use crate::audit::Audit;
 use crate::authority::Authority;
 use crate::authorize::authorize;
+use crate::peers::Peers;
 use crate::ratelimit::{self, Limiter};
 use crate::slots::{Refused, Slots};
 use crate::supervisor::{Cmd, Event, Failure};
@@ -12,7 +13,6 @@ use proctor_api::audit::Record;
 use proctor_api::control::{
     ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_REQUEST,
 };
-use proctor_policy::Peer;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +37,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Slots::new(nix::unistd::getuid().as_raw()));
     let limiter = Arc::new(Limiter::default());
+    let peers = Arc::new(Peers::default());
     if let Some(a) = audit.clone() {
         tokio::spawn(summarize_refusals(limiter.clone(), a));
     }
@@ -61,20 +62,18 @@ pub async fn serve(
         let audit_path = audit_path.clone();
         let limiter = limiter.clone();
         let slots = slots.clone();
+        let peers = peers.clone();
         // Each in a task of its own, so that a client that does not read, or an account
         // lookup, cannot hold up the accept loop.
         tokio::spawn(async move {
-            let (slot, peer) = match taken {
-                Ok(slot) => (slot, None),
+            let slot = match taken {
+                Ok(slot) => slot,
                 // The shared slots are taken: an admin may have a reserved one.
                 Err(Refused::Full) => {
                     let Some(looking) = slots.admin_lookup(uid) else {
                         return busy(&mut stream, &Refused::Full).await;
                     };
-                    let peer = match tokio::task::spawn_blocking(move || Peer::lookup(uid)).await {
-                        Ok(p) => p,
-                        Err(_) => return,
-                    };
+                    let peer = peers.lookup(uid).await;
                     drop(looking);
                     let reserved = if auth.is_admin(&peer) {
                         slots.reserved(uid)
@@ -83,7 +82,7 @@ pub async fn serve(
                         Err(Refused::Full)
                     };
                     match reserved {
-                        Ok(slot) => (slot, Some(peer)),
+                        Ok(slot) => slot,
                         Err(why) => return busy(&mut stream, &why).await,
                     }
                 }
@@ -96,8 +95,9 @@ pub async fn serve(
                 audit_path: audit_path.as_deref(),
                 limiter: &limiter,
                 slots: &slots,
+                peers: &peers,
             };
-            if let Err(e) = connection(stream, served, peer).await {
+            if let Err(e) = connection(stream, served).await {
                 debug!("client dropped: {e}");
             }
             drop(slot);
@@ -131,29 +131,36 @@ async fn write<W: tokio::io::AsyncWrite + Unpin>(
     }
 }
 
-async fn read_request(stream: &mut UnixStream) -> std::io::Result<Option<Result<Request, String>>> {
+/// The length prefix of the next request; `None` when the client hung up instead.
+async fn read_len(stream: &mut UnixStream) -> std::io::Result<Option<usize>> {
     let mut len = [0u8; 4];
     match stream.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+        Ok(_) => Ok(Some(u32::from_be_bytes(len) as usize)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
     }
-    let len = u32::from_be_bytes(len) as usize;
+}
+
+/// The request of `len` bytes that follows its length prefix.
+async fn read_request(
+    stream: &mut UnixStream,
+    len: usize,
+) -> std::io::Result<Result<Request, String>> {
     if len > MAX_REQUEST {
-        return Ok(Some(Err(format!(
+        return Ok(Err(format!(
             "request of {len} bytes exceeds the limit of {MAX_REQUEST}"
-        ))));
+        )));
     }
     let mut body = vec![0u8; len];
     stream.read_exact(&mut body).await?;
-    Ok(Some(match proctor_wire::decode_exact::<ClientFrame>(&body) {
+    Ok(match proctor_wire::decode_exact::<ClientFrame>(&body) {
         Ok(mut f) if f.version == CONTROL_PROTOCOL_VERSION => f.request.tidy().map(|()| f.request),
         Ok(f) => Err(format!(
             "protocol version {} is not supported (this daemon speaks {CONTROL_PROTOCOL_VERSION}); use the proctorctl of the same release",
             f.version
         )),
         Err(e) => Err(format!("malformed request: {e}")),
-    }))
+    })
 }
 
 /// One record per account and interval for the requests the rate limit refused.
@@ -197,14 +204,11 @@ struct Served<'a> {
     audit_path: Option<&'a std::path::Path>,
     limiter: &'a Limiter,
     slots: &'a Slots,
+    peers: &'a Peers,
 }
 
-/// Serves one connection; `peer` when it was looked up already.
-async fn connection(
-    mut stream: UnixStream,
-    served: Served<'_>,
-    peer: Option<Peer>,
-) -> std::io::Result<()> {
+/// Serves one connection.
+async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Result<()> {
     let Served {
         tx,
         auth,
@@ -212,17 +216,13 @@ async fn connection(
         audit_path,
         limiter,
         slots,
+        peers,
     } = served;
     let cred = stream.peer_cred()?;
     let uid = cred.uid();
     let pid = cred.pid();
     // The uid from the kernel, the name and groups from the account database.
-    let peer = match peer {
-        Some(p) => p,
-        None => tokio::task::spawn_blocking(move || Peer::lookup(uid))
-            .await
-            .map_err(std::io::Error::other)?,
-    };
+    let peer = peers.lookup(uid).await;
     // Before reading anything: a peer who may not use the daemon gets no more of it.
     if let Err(message) = auth.may_connect(&peer) {
         let r = Response::Error {
@@ -233,9 +233,37 @@ async fn connection(
         return Ok(());
     }
     loop {
-        let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
-            Ok(Ok(Some(r))) => r,
+        let len = match tokio::time::timeout(REQUEST_TIMEOUT, read_len(&mut stream)).await {
+            Ok(Ok(Some(len))) => len,
             Ok(Ok(None)) => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()),
+        };
+        // Before the request is read, decoded, decided or recorded: an account past its rate
+        // costs no more than this answer. Its request is left unread, so the connection ends.
+        let privileged = auth.is_admin(&peer);
+        let admitted = if privileged {
+            Ok(())
+        } else {
+            limiter.take(uid, &peer.name)
+        };
+        if let Err(wait) = admitted {
+            tokio::time::sleep(wait).await;
+            let r = Response::Error {
+                kind: ErrorKind::Busy,
+                message: format!(
+                    "too many requests from {}: at most {} a second ({} at once); try again",
+                    peer.name,
+                    ratelimit::RATE,
+                    ratelimit::BURST
+                ),
+            };
+            write(&mut stream, &r).await?;
+            return Ok(());
+        }
+        let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream, len)).await
+        {
+            Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(()),
         };
@@ -254,21 +282,6 @@ async fn connection(
                 return Ok(());
             }
         };
-        // Before anything is decided or recorded: an account past its rate costs no more.
-        let privileged = auth.is_admin(&peer);
-        if !privileged && !limiter.admit(uid, &peer.name) {
-            let r = Response::Error {
-                kind: ErrorKind::Busy,
-                message: format!(
-                    "too many requests from {}: at most {} a second ({} at once); try again",
-                    peer.name,
-                    ratelimit::RATE,
-                    ratelimit::BURST
-                ),
-            };
-            write(&mut stream, &r).await?;
-            continue;
-        }
         // No secret and no effect: answered, not recorded.
         if let Request::Version = req {
             let v = Response::Version(env!("CARGO_PKG_VERSION").to_owned());

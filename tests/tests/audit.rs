@@ -87,9 +87,8 @@ fn rotation_carries_the_chain_and_followers_see_new_records() {
         d.ctl_ok(&["status", "a"]);
     }
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
-    let mut next = || -> serde_json::Value {
-        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()
-    };
+    let mut next =
+        || -> serde_json::Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
     // Its own request's outcome is written once it has what it asked for, so it follows it.
     let own = next();
     assert_eq!(

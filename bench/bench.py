@@ -80,8 +80,11 @@ def ctx_delta(before, after):
 
 
 def programs(n):
-    """The same n programs for every daemon: sleepers as the unprivileged account, RUNNING at once."""
-    return "".join(f"[program:p{i}]\ncommand = /bin/sleep 100000\nuser = {USER}\nstartsecs = 0\n\n" for i in range(n))
+    """The same n programs for every daemon: sleepers as the unprivileged account, RUNNING as
+    soon as they run, each with its two AUTO log files. Started by `start all` once the daemon
+    is up, so that the daemon's own start-up is not timed."""
+    return "".join(f"[program:p{i}]\ncommand = /bin/sleep 100000\nuser = {USER}\nstartsecs = 0\n"
+                   f"autostart = false\n\n" for i in range(n))
 
 
 class Proctor:
@@ -115,6 +118,17 @@ class Proctor:
             return False
         s = json.loads(r.stdout)
         return len(s) == self.n and all(p["state"] == "RUNNING" for p in s)
+
+    def ready(self):
+        r = self.ctl("status", "--json")
+        return r.returncode in (0, 3) and r.stdout and len(json.loads(r.stdout)) == self.n
+
+    def start_all(self):
+        return subprocess.Popen([os.path.join(REL, "proctorctl"), "-s", self.sock, "start", "all"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start_one(self, name):
+        return self.ctl("start", name)
 
     def status_all(self):
         return self.ctl("status")
@@ -170,6 +184,17 @@ class Supervisord:
         r = self.ctl("status")
         lines = [l for l in r.stdout.splitlines() if l.strip()]
         return len(lines) == self.n and all(l.split()[1] == "RUNNING" for l in lines)
+
+    def ready(self):
+        r = self.ctl("status")
+        return len([l for l in r.stdout.splitlines() if l.strip()]) == self.n and "refused" not in r.stdout
+
+    def start_all(self):
+        return subprocess.Popen([os.path.join(VENV, "bin", "supervisorctl"), "-c", self.conf, "start", "all"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start_one(self, name):
+        return self.ctl("start", name)
 
     def status_all(self):
         return self.ctl("status")
@@ -230,16 +255,18 @@ def main():
                 d = tempfile.mkdtemp(prefix="proctor-bench-")
                 os.chmod(d, 0o755)
                 s = cls(n, d)
+                s.start()
+                wait_for(s.ready, timeout=120, step=0.1)
                 # The previous run's logs and audit records written back first, so that their
                 # writeback does not land in this run's measurements.
                 os.sync()
                 time.sleep(1)
                 t0 = time.monotonic()
-                s.start()
+                starter = s.start_all()
                 # Cheap until every process exists (one /proc read), then the daemon's own
                 # status until it shows them all RUNNING: polling a thousand-line status every
                 # 5 ms would take a core from the daemon being measured.
-                wait_for(lambda: os.path.exists(f"/proc/{s.p.pid}/task/{s.p.pid}/children") and s.spawned() >= n, timeout=600)
+                wait_for(lambda: s.spawned() >= n, timeout=600)
                 wait_for(s.all_running, timeout=600)
                 add(f"start {n} to RUNNING (s)", cls.name, time.monotonic() - t0)
                 # The next scenarios start once both log files of every process exist: each
@@ -248,6 +275,7 @@ def main():
                 logdir = os.path.join(d, "log")
                 wait_for(lambda: len(os.listdir(logdir)) >= 2 * n, timeout=600, step=0.05)
                 add(f"start {n}: all log files created (s)", cls.name, time.monotonic() - t0)
+                starter.wait(timeout=600)
                 if n == big:
                     add(f"status of all {n} (ms)", cls.name, 1000 * timed(s.status_all))
                     add(f"status of one, {n} running (ms)", cls.name, 1000 * timed(s.status_one))
@@ -360,47 +388,72 @@ def fdatasync_rate(d, secs=1.0):
 LINE = "x" * 127  # 128-byte lines with the newline
 
 
-def writer(nbytes):
-    return f"sh -c 'yes {LINE} | head -c {nbytes}'"
+def writer(nbytes, stamp):
+    """N bytes of 128-byte lines to stdout, after writing the time it starts to `stamp`."""
+    return f"sh -c 'date +%s.%N > {stamp}; yes {LINE} | head -c {nbytes}'"
 
 
 def log_capture(runs, add):
-    """One program writes N bytes of 128-byte lines to stdout; time until its log holds them
-    all. `cat` into a file on the same disk is the reference."""
+    """One program, started with the daemon already up, writes N bytes of 128-byte lines to
+    stdout; the clock runs from the moment the program starts (it writes the time down) until
+    its log files hold every byte. Rotation off (`maxbytes = 0`) and on (Supervisor's default,
+    50 MB x 10, with at most 512 MiB so that no byte is rotated away); `cat` into a file on the
+    same disk is the limit."""
     mb = int(os.environ.get("PROCTOR_BENCH_LOG_MB", "1024"))
-    nbytes = mb << 20
-    scn = f"log capture, {mb} MiB in 128-byte lines (MB/s)"
-    for _ in range(runs):
-        d = tempfile.mkdtemp(prefix="proctor-bench-")
-        out = os.path.join(d, "cat.out")
-        t = time.monotonic()
-        subprocess.run(["sh", "-c", f"yes {LINE} | head -c {nbytes} | cat > {out}"], check=True)
-        add(scn, "raw", nbytes / 1e6 / (time.monotonic() - t))
-        shutil.rmtree(d, ignore_errors=True)
-    for cls in (Proctor, Supervisord):
+    variants = [("rotation off", mb << 20, "stdout_logfile_maxbytes = 0\n"),
+                ("rotation 50 MB x 10", min(mb, 512) << 20,
+                 "stdout_logfile_maxbytes = 50MB\nstdout_logfile_backups = 10\n")]
+    for label, nbytes, keys in variants:
+        scn = f"log capture, {nbytes >> 20} MiB in 128-byte lines, {label} (MB/s)"
         for _ in range(runs):
             d = tempfile.mkdtemp(prefix="proctor-bench-")
-            os.chmod(d, 0o755)
-            s = cls(0, d)
-            # A directory of its own that the daemon's unprivileged side alone may write; the
-            # socket's directory stays root's (as root, proctord refuses a log or socket
-            # directory that other accounts can write).
-            capture = os.path.join(d, "capture")
-            os.makedirs(capture)
-            ctl = pwd.getpwnam("proctest-ctl")
-            os.chown(capture, ctl.pw_uid, ctl.pw_gid)
-            os.chmod(capture, 0o750)
-            log = os.path.join(capture, "capture.log")
-            extra = (f"[program:w]\ncommand = {writer(nbytes)}\nuser = {USER}\nstartsecs = 0\n"
-                     f"autorestart = false\nstdout_logfile = {log}\nstdout_logfile_maxbytes = 0\n")
-            open(s.conf, "a").write(extra)
-            os.makedirs(os.path.join(d, "log"), exist_ok=True)
+            out = os.path.join(d, "cat.out")
+            os.sync()
             t = time.monotonic()
-            s.start()
-            wait_for(lambda: os.path.exists(log) and os.path.getsize(log) >= nbytes, timeout=600, step=0.01)
-            add(scn, cls.name, nbytes / 1e6 / (time.monotonic() - t))
-            s.stop()
+            subprocess.run(["sh", "-c", f"yes {LINE} | head -c {nbytes} | cat > {out}"], check=True)
+            add(scn, "raw", nbytes / 1e6 / (time.monotonic() - t))
             shutil.rmtree(d, ignore_errors=True)
+        for cls in (Proctor, Supervisord):
+            for _ in range(runs):
+                d = tempfile.mkdtemp(prefix="proctor-bench-")
+                os.chmod(d, 0o755)
+                s = cls(1, d)
+                # A directory of its own that the daemon's unprivileged side alone may write; the
+                # socket's directory stays root's (as root, proctord refuses a log or socket
+                # directory that other accounts can write). The writer's start time goes to a
+                # directory of the writer's account.
+                capture = os.path.join(d, "capture")
+                os.makedirs(capture)
+                ctl = pwd.getpwnam("proctest-ctl")
+                os.chown(capture, ctl.pw_uid, ctl.pw_gid)
+                os.chmod(capture, 0o750)
+                stamps = os.path.join(d, "stamp")
+                os.makedirs(stamps)
+                u = pwd.getpwnam(USER)
+                os.chown(stamps, u.pw_uid, u.pw_gid)
+                stamp = os.path.join(stamps, "t0")
+                log = os.path.join(capture, "capture.log")
+                # The one program of cls(1, d) is replaced by the writer.
+                conf = open(s.conf).read().split("[program:p0]")[0]
+                open(s.conf, "w").write(
+                    conf + f"[program:w]\ncommand = {writer(nbytes, stamp)}\nuser = {USER}\n"
+                    f"startsecs = 0\nautostart = false\nautorestart = false\n"
+                    f"stdout_logfile = {log}\n{keys}")
+                os.makedirs(os.path.join(d, "log"), exist_ok=True)
+                s.start()
+                wait_for(s.ready, timeout=120, step=0.1)
+                os.sync()
+                time.sleep(1)
+                s.start_one("w")
+
+                def captured():
+                    return sum(os.path.getsize(os.path.join(capture, f)) for f in os.listdir(capture))
+                wait_for(lambda: captured() >= nbytes, timeout=600, step=0.01)
+                end = time.time()
+                t0 = float(open(stamp).read())
+                add(scn, cls.name, nbytes / 1e6 / (end - t0))
+                s.stop()
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def fmt(vals):

@@ -5,14 +5,15 @@ use std::ffi::{c_char, CStr};
 use std::io;
 
 /// Forks a child that takes `uid`/`gid` (no other groups) and execs `path` with `argv` and
-/// `envp` (both null-terminated); returns its pid once the exec has happened (a close-on-exec
-/// pipe reached EOF).
+/// `envp` (both null-terminated), with `stdio` (fds of ours) as its stdout and stderr if
+/// given; returns its pid once the exec has happened (a close-on-exec pipe reached EOF).
 pub fn spawn_as(
     path: &CStr,
     argv: &[*const c_char],
     envp: &[*const c_char],
     uid: u32,
     gid: u32,
+    stdio: Option<(i32, i32)>,
 ) -> io::Result<i32> {
     let mut fds = [0i32; 2];
     // SAFETY: a valid two-int array for pipe2.
@@ -25,6 +26,11 @@ pub fn spawn_as(
     if pid == 0 {
         // SAFETY: async-signal-safe syscalls only, on memory prepared before the fork.
         unsafe {
+            if let Some((out, err)) = stdio {
+                if libc::dup2(out, 1) < 0 || libc::dup2(err, 2) < 0 {
+                    libc::_exit(125);
+                }
+            }
             let groups = [gid];
             if libc::setgroups(1, groups.as_ptr()) != 0
                 || libc::setresgid(gid, gid, gid) != 0

@@ -240,6 +240,20 @@ def main():
     def add(scn, peer, v):
         results.setdefault((scn, peer), []).append(v)
 
+    only = os.environ.get("PROCTOR_BENCH_ONLY", "daemons,crash,log").split(",")
+    try:
+        if "daemons" in only:
+            daemons(runs, big, add)
+        if "crash" in only:
+            crash_loop(add)
+        if "log" in only:
+            log_capture(runs, add)
+    finally:
+        print_table(results)
+
+
+def daemons(runs, big, add):
+    """Start, status, restart, memory, control load, idle and stop, N = 100 and `big`."""
     for n in (100, big):
         for _ in range(runs):
             add(f"start {n} to RUNNING (s)", "raw", float(sh(os.path.join(REL, "raw-spawn"), str(n), USER)))
@@ -311,9 +325,6 @@ def main():
                     add("idle 10 s, 100 programs: CPU (ms)", cls.name, 1000 * (t1c - t0c))
                 add(f"graceful stop of {n} (s)", cls.name, timed(s.stop))
                 shutil.rmtree(d, ignore_errors=True)
-    crash_loop(add)
-    log_capture(runs, add)
-    print_table(results)
 
 
 def crash_loop(add, n=200):
@@ -396,7 +407,8 @@ LINE = "x" * 127  # 128-byte lines with the newline
 
 def writer(nbytes, stamp):
     """N bytes of 128-byte lines to stdout, after writing the time it starts to `stamp`."""
-    return f"sh -c 'date +%s.%N > {stamp}; yes {LINE} | head -c {nbytes}'"
+    # %% is a literal % in both daemons' config files.
+    return f"sh -c 'date +%%s.%%N > {stamp}; yes {LINE} | head -c {nbytes}'"
 
 
 def log_capture(runs, add):

@@ -423,6 +423,8 @@ def log_capture(runs, add):
                  "stdout_logfile_maxbytes = 50MB\nstdout_logfile_backups = 10\n")]
     for label, nbytes, keys in variants:
         scn = f"log capture, {nbytes >> 20} MiB in 128-byte lines, {label} (MB/s)"
+        # Interleaved (raw, proctor, supervisord, then again), so that a slow spell of the
+        # machine or its disk does not fall on one of them only.
         for _ in range(runs):
             d = tempfile.mkdtemp(prefix="proctor-bench-")
             out = os.path.join(d, "cat.out")
@@ -431,47 +433,59 @@ def log_capture(runs, add):
             subprocess.run(["sh", "-c", f"yes {LINE} | head -c {nbytes} | cat > {out}"], check=True)
             add(scn, "raw", nbytes / 1e6 / (time.monotonic() - t))
             shutil.rmtree(d, ignore_errors=True)
-        for cls in (Proctor, Supervisord):
-            for _ in range(runs):
-                d = tempfile.mkdtemp(prefix="proctor-bench-")
-                os.chmod(d, 0o755)
-                s = cls(1, d)
-                # A directory of its own that the daemon's unprivileged side alone may write; the
-                # socket's directory stays root's (as root, proctord refuses a log or socket
-                # directory that other accounts can write). The writer's start time goes to a
-                # directory of the writer's account.
-                capture = os.path.join(d, "capture")
-                os.makedirs(capture)
-                ctl = pwd.getpwnam("proctest-ctl")
-                os.chown(capture, ctl.pw_uid, ctl.pw_gid)
-                os.chmod(capture, 0o750)
-                stamps = os.path.join(d, "stamp")
-                os.makedirs(stamps)
-                u = pwd.getpwnam(USER)
-                os.chown(stamps, u.pw_uid, u.pw_gid)
-                stamp = os.path.join(stamps, "t0")
-                log = os.path.join(capture, "capture.log")
-                # The one program of cls(1, d) is replaced by the writer.
-                conf = open(s.conf).read().split("[program:p0]")[0]
-                open(s.conf, "w").write(
-                    conf + f"[program:w]\ncommand = {writer(nbytes, stamp)}\nuser = {USER}\n"
-                    f"startsecs = 0\nautostart = false\nautorestart = false\n"
-                    f"stdout_logfile = {log}\n{keys}")
-                os.makedirs(os.path.join(d, "log"), exist_ok=True)
-                s.start()
-                wait_for(s.ready, timeout=120, step=0.1)
-                os.sync()
-                time.sleep(1)
-                s.start_one("w")
+            for cls in (Proctor, Supervisord):
+                rate, cpu = capture_once(cls, nbytes, keys)
+                add(scn, cls.name, rate)
+                add(f"log capture, {label}: supervisor CPU per GiB (s)", cls.name, cpu * (1 << 30) / nbytes)
 
-                def captured():
-                    return sum(os.path.getsize(os.path.join(capture, f)) for f in os.listdir(capture))
-                wait_for(lambda: captured() >= nbytes, timeout=600, step=0.01)
-                end = time.time()
-                t0 = float(open(stamp).read())
-                add(scn, cls.name, nbytes / 1e6 / (end - t0))
-                s.stop()
-                shutil.rmtree(d, ignore_errors=True)
+
+def capture_once(cls, nbytes, keys):
+    """One log-capture run of `cls`: MB/s from the writer's start until its log holds it all,
+    and the CPU seconds the supervising processes spent meanwhile."""
+    d = tempfile.mkdtemp(prefix="proctor-bench-")
+    os.chmod(d, 0o755)
+    s = cls(1, d)
+    # A directory of its own that the daemon's unprivileged side alone may write; the
+    # socket's directory stays root's (as root, proctord refuses a log or socket
+    # directory that other accounts can write). The writer's start time goes to a
+    # directory of the writer's account.
+    capture = os.path.join(d, "capture")
+    os.makedirs(capture)
+    ctl = pwd.getpwnam("proctest-ctl")
+    os.chown(capture, ctl.pw_uid, ctl.pw_gid)
+    os.chmod(capture, 0o750)
+    stamps = os.path.join(d, "stamp")
+    os.makedirs(stamps)
+    u = pwd.getpwnam(USER)
+    os.chown(stamps, u.pw_uid, u.pw_gid)
+    stamp = os.path.join(stamps, "t0")
+    log = os.path.join(capture, "capture.log")
+    # The one program of cls(1, d) is replaced by the writer.
+    conf = open(s.conf).read().split("[program:p0]")[0]
+    open(s.conf, "w").write(
+        conf + f"[program:w]\ncommand = {writer(nbytes, stamp)}\nuser = {USER}\n"
+        f"startsecs = 0\nautostart = false\nautorestart = false\n"
+        f"stdout_logfile = {log}\n{keys}")
+    os.makedirs(os.path.join(d, "log"), exist_ok=True)
+    s.start()
+    wait_for(s.ready, timeout=120, step=0.1)
+    os.sync()
+    time.sleep(1)
+    _, cpu0 = ctx_cpu(s.supervisors())
+    s.start_one("w")
+
+    def captured():
+        try:
+            return sum(os.path.getsize(os.path.join(capture, f)) for f in os.listdir(capture))
+        except FileNotFoundError:
+            return 0  # a file renamed by rotation between the listing and its size
+    wait_for(lambda: captured() >= nbytes, timeout=600, step=0.01)
+    end = time.time()
+    _, cpu1 = ctx_cpu(s.supervisors())
+    t0 = float(open(stamp).read())
+    s.stop()
+    shutil.rmtree(d, ignore_errors=True)
+    return nbytes / 1e6 / (end - t0), cpu1 - cpu0
 
 
 def fmt(vals):

@@ -173,6 +173,38 @@ fn a_fast_writer_loses_nothing() {
     assert_eq!(d.state("flood"), "RUNNING");
 }
 
+/// A busy pipe is drained by a thread of its own, then handed back to the reactor once quiet:
+/// bursts with quiet spells between them (and lines written one by one in a quiet spell) all
+/// arrive, whole and in order, through both ways of draining.
+#[test]
+fn bursts_and_quiet_spells_arrive_whole_and_in_order() {
+    let d = Daemon::start(
+        "[program:bursty]\ncommand = sh -c 'for b in 1 2 3; do yes burst$b | head -n 400000; \
+         sleep 0.1; i=0; while [ $i -lt 50 ]; do echo quiet$b-$i; i=$((i+1)); done; sleep 0.1; \
+         done; exec sleep 1000'\nstartsecs = 0\nstdout_logfile_maxbytes = 0\n",
+    );
+    let log = auto_log(&d, "bursty", "stdout");
+    let mut want = String::new();
+    for b in 1..=3 {
+        want.push_str(&format!("burst{b}\n").repeat(400_000));
+        for i in 0..50 {
+            want.push_str(&format!("quiet{b}-{i}\n"));
+        }
+    }
+    let mut size = 0;
+    let done = wait_until_or(T, || {
+        size = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        size >= want.len() as u64
+    });
+    assert!(done, "the log reached only {size} of {} bytes", want.len());
+    std::thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text == want,
+        "the captured output differs from what was written"
+    );
+}
+
 #[test]
 fn tail_prints_the_last_lines_of_either_channel() {
     let d = Daemon::start(

@@ -32,6 +32,9 @@ struct Bucket {
 #[derive(Default)]
 pub struct Limiter {
     buckets: Mutex<HashMap<u32, Bucket>>,
+    /// Told of the first refusal since the last summary: the summary waits on it rather than
+    /// on a timer, so an idle daemon never wakes up for it.
+    refusing: tokio::sync::Notify,
 }
 
 /// Refusals of one account since the last summary.
@@ -65,9 +68,17 @@ impl Limiter {
             Ok(())
         } else {
             b.refused += 1;
+            if b.refused == 1 {
+                self.refusing.notify_one();
+            }
             let until = Duration::from_secs_f64((1.0 - b.tokens) / f64::from(RATE));
             Err(until.clamp(TARPIT_MIN, TARPIT_MAX))
         }
+    }
+
+    /// Returns once a request has been refused since the last [`Limiter::take_refused`].
+    pub async fn refused(&self) {
+        self.refusing.notified().await;
     }
 
     /// The refusals since the last call, per account. Buckets that are full again and have

@@ -165,9 +165,10 @@ async fn read_request(
 
 /// One record per account and interval for the requests the rate limit refused.
 async fn summarize_refusals(limiter: Arc<Limiter>, audit: Audit) {
-    let mut every = tokio::time::interval(ratelimit::SUMMARY_EVERY);
     loop {
-        every.tick().await;
+        // Nothing refused, nothing to write: no timer runs while the daemon is idle.
+        limiter.refused().await;
+        tokio::time::sleep(ratelimit::SUMMARY_EVERY).await;
         for r in limiter.take_refused() {
             let record = Record {
                 kind: "refused".into(),

@@ -46,6 +46,9 @@ pub fn open_trusted(path: &Path, owners: &[u32]) -> Result<File, String> {
     let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .map_err(|e| format!("{shown}: cannot resolve the opened file: {e}"))?;
     let mut group_writable = Vec::new();
+    if let Some(dir) = path.parent() {
+        lexical(dir, path, owners, &mut group_writable)?;
+    }
     ancestors(real.parent(), path, owners, &mut group_writable)?;
     if let Some(refusal) = group_writable.into_iter().next() {
         return Err(refusal);
@@ -59,6 +62,7 @@ pub fn above(dir: &Path, owners: &[u32]) -> Result<(), String> {
     let real = std::fs::canonicalize(dir)
         .map_err(|e| format!("{}: cannot resolve: {e}", dir.display()))?;
     let mut group_writable = Vec::new();
+    lexical(dir, dir, owners, &mut group_writable)?;
     ancestors(real.parent(), dir, owners, &mut group_writable)?;
     match group_writable.into_iter().next() {
         Some(refusal) => Err(refusal),
@@ -66,19 +70,39 @@ pub fn above(dir: &Path, owners: &[u32]) -> Result<(), String> {
     }
 }
 
-/// Checks `dir` as a place where files are created by name: the directory, or its nearest
-/// existing ancestor while it does not exist yet, must be owned by root or one of `owners` and
-/// writable by nobody else, not even when sticky (anyone may create a name in /tmp first); the
-/// directories above it as in [`open_trusted`]. A directory above that only a group may write
-/// (Ubuntu's /var/log belongs to group syslog, mode 775) is not refused: it is returned as a
-/// warning for the admin, who decides whether the group's members are trusted.
+/// Checks `dir` as a place where files are created by name: the directory must be owned by
+/// root or one of `owners` and writable by nobody else, not even when sticky (anyone may create
+/// a name in /tmp first); the directories above it as in [`open_trusted`]. A directory above
+/// that only a group may write (Ubuntu's /var/log belongs to group syslog, mode 775) is not
+/// refused: it is returned as a warning for the admin, who decides whether the group's members
+/// are trusted. While `dir` does not exist yet, its nearest existing ancestor is held to that
+/// rule for directories above (not writable by everyone, even sticky).
 pub fn creation_dir(dir: &Path, owners: &[u32]) -> Result<Vec<String>, String> {
     let shown = dir.display();
+    let mut warnings = Vec::new();
+    lexical(dir, dir, owners, &mut warnings)?;
     let mut existing = dir;
     while !existing.exists() {
         existing = existing
             .parent()
             .ok_or_else(|| format!("{shown}: no directory of this path exists"))?;
+    }
+    if existing != dir {
+        let real = std::fs::canonicalize(existing)
+            .map_err(|e| format!("{}: cannot resolve: {e}", existing.display()))?;
+        let m = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+        if m.mode() & 0o002 != 0 {
+            return Err(format!(
+                "{} (where {shown} is to be created): writable by everyone (mode {:o}): anyone \
+                 could create it first",
+                real.display(),
+                m.mode() & 0o7777
+            ));
+        }
+        ancestors(Some(&real), dir, owners, &mut warnings)?;
+        warnings.sort();
+        warnings.dedup();
+        return Ok(warnings);
     }
     let real = std::fs::canonicalize(existing)
         .map_err(|e| format!("{}: cannot resolve: {e}", existing.display()))?;
@@ -86,7 +110,7 @@ pub fn creation_dir(dir: &Path, owners: &[u32]) -> Result<Vec<String>, String> {
     let named = if real == dir {
         String::new()
     } else {
-        format!(" (where {shown} is)")
+        format!(" (where {shown} leads)")
     };
     if !owner_ok(m.uid(), owners) {
         return Err(format!(
@@ -105,9 +129,47 @@ pub fn creation_dir(dir: &Path, owners: &[u32]) -> Result<Vec<String>, String> {
             m.mode() & 0o7777
         ));
     }
-    let mut warnings = Vec::new();
     ancestors(real.parent(), dir, owners, &mut warnings)?;
+    warnings.sort();
+    warnings.dedup();
     Ok(warnings)
+}
+
+/// Checks the path as written, one component at a time from `/`, without following links: a
+/// directory on the way as [`ancestors`] does, and a symlink on the way must be root's or one
+/// of `owners`' (whoever owns a link in a sticky directory may replace it, and whoever may
+/// write its directory may too, which that directory's own check covers). The resolved path
+/// is checked separately.
+fn lexical(
+    path: &Path,
+    below: &Path,
+    owners: &[u32],
+    group_writable: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut prefix = std::path::PathBuf::new();
+    for part in path.components() {
+        prefix.push(part);
+        let m = match std::fs::symlink_metadata(&prefix) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("{}: {e}", prefix.display())),
+        };
+        if m.file_type().is_symlink() {
+            if !owner_ok(m.uid(), owners) {
+                return Err(format!(
+                    "{}: a symlink on the way to {} is owned by uid {}, must be owned by {}: \
+                     its owner could point it elsewhere",
+                    prefix.display(),
+                    below.display(),
+                    m.uid(),
+                    uids_or_root(owners)
+                ));
+            }
+        } else if m.is_dir() && prefix.as_path() != below {
+            check_above(&prefix, below, &m, owners, group_writable)?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks each directory from `start` up to `/`; directories only a group may write are
@@ -121,37 +183,51 @@ fn ancestors(
     let mut dir = start;
     while let Some(d) = dir {
         let m = std::fs::symlink_metadata(d).map_err(|e| format!("{}: {e}", d.display()))?;
-        let mode = m.mode();
-        if !owner_ok(m.uid(), owners) {
+        check_above(d, below, &m, owners, group_writable)?;
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// The rule for a directory above what is checked: owned by root or one of `owners`, not
+/// writable by others unless sticky; writable by its group only is reported in
+/// `group_writable`.
+fn check_above(
+    d: &Path,
+    below: &Path,
+    m: &std::fs::Metadata,
+    owners: &[u32],
+    group_writable: &mut Vec<String>,
+) -> Result<(), String> {
+    let mode = m.mode();
+    if !owner_ok(m.uid(), owners) {
+        return Err(format!(
+            "{}: a directory above {} is owned by uid {}, must be owned by {}",
+            d.display(),
+            below.display(),
+            m.uid(),
+            uids_or_root(owners)
+        ));
+    }
+    if mode & STICKY == 0 {
+        if mode & 0o002 != 0 {
             return Err(format!(
-                "{}: a directory above {} is owned by uid {}, must be owned by {}",
+                "{}: a directory above {} is writable by others (mode {:o})",
                 d.display(),
                 below.display(),
-                m.uid(),
-                uids_or_root(owners)
+                mode & 0o7777
             ));
         }
-        if mode & STICKY == 0 {
-            if mode & 0o002 != 0 {
-                return Err(format!(
-                    "{}: a directory above {} is writable by others (mode {:o})",
-                    d.display(),
-                    below.display(),
-                    mode & 0o7777
-                ));
-            }
-            if mode & 0o020 != 0 {
-                group_writable.push(format!(
-                    "{}: a directory above {} is writable by group or others (mode {:o}, group \
-                     {}): the group's members could replace what is below it",
-                    d.display(),
-                    below.display(),
-                    mode & 0o7777,
-                    m.gid()
-                ));
-            }
+        if mode & 0o020 != 0 {
+            group_writable.push(format!(
+                "{}: a directory above {} is writable by group or others (mode {:o}, group \
+                 {}): the group's members could replace what is below it",
+                d.display(),
+                below.display(),
+                mode & 0o7777,
+                m.gid()
+            ));
         }
-        dir = d.parent();
     }
     Ok(())
 }
@@ -227,8 +303,12 @@ mod tests {
         assert!(creation_dir(&later, &[me]).is_ok());
         mode(dir.path(), 0o1777);
         let e = creation_dir(&later, &[me]).unwrap_err();
-        assert!(e.contains("writable by group or others (mode 1777)"), "{e}");
-        assert!(e.contains("(where"), "{e}");
+        assert!(e.contains("writable by everyone (mode 1777)"), "{e}");
+        assert!(e.contains("is to be created"), "{e}");
+        // Not there yet under a directory its group may write (Ubuntu's /var/log): a warning.
+        mode(dir.path(), 0o775);
+        let w = creation_dir(&later, &[me]).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
         // /tmp itself: sticky, but anyone could create the name first.
         assert!(creation_dir(Path::new("/tmp"), &[me]).is_err());
         // A group-writable directory above is reported, not refused.
@@ -239,5 +319,42 @@ mod tests {
         let w = creation_dir(&inner, &[me]).unwrap();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("mode 775"), "{w:?}");
+    }
+
+    #[test]
+    fn a_symlink_on_the_way_must_belong_to_a_trusted_owner() {
+        let me = nix::unistd::geteuid().as_raw();
+        let dir = tempfile::tempdir().unwrap();
+        mode(dir.path(), 0o755);
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        mode(&real, 0o755);
+        std::fs::write(real.join("x.conf"), "x\n").unwrap();
+        mode(&real.join("x.conf"), 0o644);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        // Ours: followed, and the real directories are checked.
+        assert!(open_trusted(&link.join("x.conf"), &[me]).is_ok());
+        assert!(creation_dir(&link, &[me]).is_ok());
+        // Another account's link: it could point it anywhere.
+        let other = me + 1;
+        if nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &link,
+            Some(other.into()),
+            None,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .is_err()
+        {
+            println!(
+                "SKIP: part of a_symlink_on_the_way_must_belong_to_a_trusted_owner: needs root"
+            );
+            return;
+        }
+        let e = open_trusted(&link.join("x.conf"), &[me]).unwrap_err();
+        assert!(e.contains("a symlink on the way to"), "{e}");
+        assert!(e.contains(&format!("is owned by uid {other}")), "{e}");
+        assert!(creation_dir(&link.join("logs"), &[me]).is_err());
     }
 }

@@ -501,6 +501,11 @@ pub fn read_tail(path: &std::path::Path, n: usize, user: Option<&str>) -> Result
             take(&mut found, &mut size, line, user);
         }
         pos = start;
+        // A stretch without a newline (a crash can leave zeros behind) is no record: stop
+        // rather than carry it back block after block.
+        if head.len() > MAX_AUDIT_TAIL {
+            break;
+        }
     }
     found.reverse();
     Ok(found.concat())

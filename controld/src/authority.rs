@@ -18,6 +18,7 @@ pub struct Authority {
     /// Who must own the policy file and the directories above it: root in root mode, else
     /// the daemon's own account.
     trusted_owner: u32,
+    reloading: std::sync::Mutex<()>,
 }
 
 fn load(path: &std::path::Path, owner: u32) -> Result<Policy, String> {
@@ -39,6 +40,7 @@ impl Authority {
             rules: RwLock::new(rules),
             path,
             trusted_owner,
+            reloading: std::sync::Mutex::new(()),
         })
     }
 
@@ -48,6 +50,7 @@ impl Authority {
             rules: RwLock::new(Rules::Closed(why)),
             path: Some(path),
             trusted_owner,
+            reloading: std::sync::Mutex::new(()),
         }
     }
 
@@ -56,6 +59,9 @@ impl Authority {
         let Some(path) = &self.path else {
             return Err("no [proctor] policy= is configured".into());
         };
+        // One reload at a time (SIGHUP and `reload-policy` may come together): the file read
+        // last is the one in force.
+        let _one = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let policy = load(path, self.trusted_owner)?;
         if let Ok(mut r) = self.rules.write() {
             *r = Rules::File(policy);

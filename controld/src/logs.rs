@@ -702,8 +702,6 @@ const LINGER_MS: u16 = 10;
 /// makes (most write 4 or 8 KiB at a time), and no wake-up at all while it gathers.
 const BUSY_PIPE: usize = 1024 * 1024;
 const GATHER: std::time::Duration = std::time::Duration::from_micros(100);
-/// A pipe's usual size, restored when it is quiet again.
-const USUAL_PIPE: usize = 64 * 1024;
 
 /// One of the [`MAX_LINGERING`] places, given back when dropped.
 struct Lingering;
@@ -737,9 +735,17 @@ fn drain_while_busy(
 ) -> io::Result<Drained> {
     use nix::fcntl::{fcntl, FcntlArg};
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    // Refused past the account's pipe quota: then output is drained as it comes.
-    let enlarged = fcntl(pipe, FcntlArg::F_SETPIPE_SZ(BUSY_PIPE as libc::c_int))
-        .is_ok_and(|n| n as usize >= BUSY_PIPE);
+    // Enlarged only if smaller (a service may have made its pipe larger itself), and put back
+    // to its own size afterwards. Refused past the account's pipe quota: then output is
+    // drained as it comes.
+    let before = fcntl(pipe, FcntlArg::F_GETPIPE_SZ).ok();
+    let enlarged = match before {
+        Some(n) if (n as usize) < BUSY_PIPE => {
+            fcntl(pipe, FcntlArg::F_SETPIPE_SZ(BUSY_PIPE as libc::c_int)).is_ok()
+        }
+        _ => false,
+    };
+    let gather = enlarged || before.is_some_and(|n| n as usize >= BUSY_PIPE);
     let result = loop {
         let mut fds = [PollFd::new(pipe, PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(LINGER_MS)) {
@@ -747,7 +753,7 @@ fn drain_while_busy(
             Err(Errno::EINTR) => continue,
             _ => break Ok(Drained::Empty),
         }
-        if enlarged {
+        if gather {
             std::thread::sleep(GATHER);
         }
         match sink.drain_counted(pipe, pending) {
@@ -756,9 +762,9 @@ fn drain_while_busy(
             Err(e) => break Err(e),
         }
     };
-    if enlarged {
-        // Back to the usual size while quiet; refused (and harmless) if it holds more by now.
-        let _ = fcntl(pipe, FcntlArg::F_SETPIPE_SZ(USUAL_PIPE as libc::c_int));
+    if let (true, Some(n)) = (enlarged, before) {
+        // Back to its size while quiet; refused (and harmless) if it holds more by now.
+        let _ = fcntl(pipe, FcntlArg::F_SETPIPE_SZ(n));
     }
     result
 }

@@ -14,13 +14,33 @@ const FRESH: Duration = Duration::from_secs(1);
 /// Past this many uids, the stale entries are dropped.
 const MAX_ENTRIES: usize = 4096;
 
-#[derive(Default)]
 pub struct Peers {
     known: Mutex<HashMap<u32, (Instant, Arc<Peer>)>>,
+    /// Lookups at once: the blocking threads are shared with the log pumps, and a slow account
+    /// database (LDAP through NSS) must not take them all.
+    lookups: tokio::sync::Semaphore,
+}
+
+/// Account lookups running at once.
+const LOOKUPS: usize = 4;
+
+impl Default for Peers {
+    fn default() -> Self {
+        Peers {
+            known: Mutex::new(HashMap::new()),
+            lookups: tokio::sync::Semaphore::new(LOOKUPS),
+        }
+    }
 }
 
 impl Peers {
     pub async fn lookup(&self, uid: u32) -> Arc<Peer> {
+        if let Some(p) = self.fresh(uid) {
+            return p;
+        }
+        let _looking = self.lookups.acquire().await;
+        // Connections of one uid that arrived together wait here, and all but the first find
+        // the lookup done.
         if let Some(p) = self.fresh(uid) {
             return p;
         }

@@ -328,23 +328,6 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
                 continue;
             }
         };
-        // A follower holds its connection for as long as it likes: a few per account.
-        let following = match &req {
-            Request::Audit { follow: true, .. } | Request::Tail { follow: true, .. } => {
-                match slots.follower(uid, privileged) {
-                    Ok(held) => held,
-                    Err(message) => {
-                        let r = Response::Error {
-                            kind: ErrorKind::Busy,
-                            message,
-                        };
-                        write(&mut stream, &r).await?;
-                        continue;
-                    }
-                }
-            }
-            _ => None,
-        };
         // What the request came to, recorded after its request record (for a follower: once
         // what it asked for is sent, before it follows).
         // `acted`: what a request that acts on processes acted on, as it resolved its names
@@ -359,6 +342,24 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
                     warn!("{e}");
                 }
             }
+        };
+        // A follower holds its connection for as long as it likes: a few per account.
+        let following = match &req {
+            Request::Audit { follow: true, .. } | Request::Tail { follow: true, .. } => {
+                match slots.follower(uid, privileged) {
+                    Ok(held) => held,
+                    Err(message) => {
+                        report(format!("error: {message}"), None).await;
+                        let r = Response::Error {
+                            kind: ErrorKind::Busy,
+                            message,
+                        };
+                        write(&mut stream, &r).await?;
+                        continue;
+                    }
+                }
+            }
+            _ => None,
         };
         if let Request::Audit {
             lines,
@@ -406,10 +407,14 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
                         message,
                     }
                 }
-                Err(e) => Response::Error {
-                    kind: ErrorKind::Failed,
-                    message: format!("policy reload failed: {e}"),
-                },
+                Err(e) => {
+                    let message = format!("policy reload failed: {e}");
+                    report(format!("error: {message}"), None).await;
+                    Response::Error {
+                        kind: ErrorKind::Failed,
+                        message,
+                    }
+                }
             };
             write(&mut stream, &r).await?;
             continue;

@@ -18,8 +18,11 @@ pub struct Syslog {
     /// The last attempt to connect, and how long to wait before the next.
     tried: Option<Instant>,
     retry: Duration,
-    /// Lines not sent since the last one that was.
+    /// Lines not sent and not yet reported in the daemon log.
     dropped: u64,
+    /// The last time the daemon log was told about dropped lines: at most once per
+    /// [`NOTICE_EVERY`], so a syslog near full does not flood it.
+    noticed: Option<Instant>,
     tag: String,
     partial: Vec<u8>,
 }
@@ -27,6 +30,7 @@ pub struct Syslog {
 /// Longest line sent as one record; longer lines are split.
 const MAX_LINE: usize = 2048;
 const DEV_LOG: &str = "/dev/log";
+const NOTICE_EVERY: Duration = Duration::from_secs(10);
 
 impl Syslog {
     pub fn new(tag: &str) -> Syslog {
@@ -40,6 +44,7 @@ impl Syslog {
             tried: None,
             retry,
             dropped: 0,
+            noticed: None,
             tag: tag.to_owned(),
             partial: Vec::new(),
         };
@@ -86,9 +91,10 @@ impl Syslog {
                 sent = self.socket.as_ref().map(|s| s.send(&rec));
             }
         }
+        let due = self.noticed.is_none_or(|t| t.elapsed() >= NOTICE_EVERY);
         match sent {
             Some(Ok(_)) => {
-                if self.dropped > 0 {
+                if self.dropped > 0 && due {
                     info!(
                         "syslog ({}): {} lines of {} were not sent",
                         self.path.display(),
@@ -96,16 +102,18 @@ impl Syslog {
                         self.tag
                     );
                     self.dropped = 0;
+                    self.noticed = Some(Instant::now());
                 }
             }
             _ => {
-                if self.dropped == 0 {
+                if self.dropped == 0 && due {
                     warn!(
                         "syslog ({}) does not take the lines of {}: they are dropped (the \
                          log files keep them) until it does",
                         self.path.display(),
                         self.tag
                     );
+                    self.noticed = Some(Instant::now());
                 }
                 self.dropped += 1;
             }

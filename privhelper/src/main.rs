@@ -153,6 +153,9 @@ fn run(args: Args) -> Result<u8, String> {
     };
     if let Some(a) = &accounts {
         rootmode::prepare_dirs(&config, &a.controld)?;
+        // Again, now that they exist: a directory someone else made before proctord could
+        // (prepare_dirs leaves an existing one as it is) is refused here.
+        rootmode::log_dirs(&config, a.controld.uid.as_raw()).map_err(|d| d.to_string())?;
         // A daemon's working directory: services get `directory=` or /, not the admin's.
         std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
     }

@@ -234,12 +234,12 @@ impl LogSink {
         // Through the file controld writes, not by path: the path may have been replaced by a
         // link to a file the asker may not read.
         let snapshot = match (&inner.file, self.stream) {
-            (Some(f), false) => f.try_clone().ok().map(|f| (f, Some(inner.size))),
+            (Some(f), false) => f.try_clone().ok().map(|f| (f, inner.size)),
             _ => None,
         };
         drop(inner);
         let text = match (snapshot, &self.path, self.stream) {
-            (Some((f, end)), _, _) => last_lines(&f, lines, end).unwrap_or_default(),
+            (Some((f, end)), _, _) => last_lines(&f, lines, Some(end)).unwrap_or_default(),
             // Not open in this controld's life (the process has not run since): the file as
             // it is, with the same care as when it is opened for writing.
             (None, Some(p), false) => open_existing(p)
@@ -646,20 +646,12 @@ async fn copy(fd: OwnedFd, sink: Arc<LogSink>) {
             let Ok(mut guard) = afd.readable().await else {
                 return;
             };
-            let (p, sink) = (pipe.clone(), sink.clone());
-            let mut held = std::mem::take(&mut pending);
-            // File writes block; keep them off the reactor threads.
-            let drained = tokio::task::spawn_blocking(move || {
-                let r = sink.drain_counted(p.as_fd(), &mut held);
-                (r, held)
+            let Some((drained, moved)) = off_reactor(&pipe, &sink, &mut pending, |s, p, held| {
+                s.drain_counted(p, held)
             })
-            .await;
-            let (drained, moved) = match drained {
-                Ok((Ok(d), held)) => {
-                    pending = held;
-                    d
-                }
-                Ok((Err(_), _)) | Err(_) => return,
+            .await
+            else {
+                return;
             };
             if drained == Drained::Eof {
                 return;
@@ -676,18 +668,35 @@ async fn copy(fd: OwnedFd, sink: Arc<LogSink>) {
         // Busy: the reactor lets go of the pipe (it would wake for every write the service
         // makes), and a blocking thread keeps it until it has been quiet for LINGER_MS.
         drop(afd);
-        let (p, sink) = (pipe.clone(), sink.clone());
-        let mut held = std::mem::take(&mut pending);
-        let drained = tokio::task::spawn_blocking(move || {
-            let r = drain_while_busy(&sink, p.as_fd(), &mut held, busy);
-            (r, held)
+        let drained = off_reactor(&pipe, &sink, &mut pending, move |s, p, held| {
+            drain_while_busy(s, p, held, busy)
         })
         .await;
-        match drained {
-            Ok((Ok(Drained::Eof) | Err(_), _)) | Err(_) => return,
-            Ok((Ok(_), held)) => pending = held,
+        if matches!(drained, None | Some(Drained::Eof)) {
+            return;
         }
     }
+}
+
+/// Runs `drain` on a blocking thread (file writes block; they stay off the reactor threads),
+/// with the pipe's unfinished line `pending` handed over and back. `None` if it failed: the
+/// pump ends.
+async fn off_reactor<R: Send + 'static>(
+    pipe: &Arc<OwnedFd>,
+    sink: &Arc<LogSink>,
+    pending: &mut Vec<u8>,
+    drain: impl FnOnce(&LogSink, BorrowedFd<'_>, &mut Vec<u8>) -> io::Result<R> + Send + 'static,
+) -> Option<R> {
+    let (p, s) = (pipe.clone(), sink.clone());
+    let mut held = std::mem::take(pending);
+    let (result, held) = tokio::task::spawn_blocking(move || {
+        let r = drain(&s, p.as_fd(), &mut held);
+        (r, held)
+    })
+    .await
+    .ok()?;
+    *pending = held;
+    result.ok()
 }
 
 /// Pipes kept by a blocking thread while they are busy, at most [`MAX_LINGERING`] at once.

@@ -52,9 +52,10 @@ pub async fn serve(
             }
         };
         // The uid from the kernel: what the slot is counted against.
-        let Ok(uid) = stream.peer_cred().map(|c| c.uid()) else {
+        let Ok(cred) = stream.peer_cred() else {
             continue;
         };
+        let uid = cred.uid();
         let taken = slots.take(uid);
         let tx = tx.clone();
         let auth = auth.clone();
@@ -71,7 +72,7 @@ pub async fn serve(
                 // The shared slots are taken: an admin may have a reserved one.
                 Err(Refused::Full) => {
                     let Some(looking) = slots.admin_lookup(uid) else {
-                        return busy(&mut stream, &Refused::Full).await;
+                        return turn_away(&mut stream, Refused::Full.message()).await;
                     };
                     let peer = peers.lookup(uid).await;
                     drop(looking);
@@ -83,10 +84,10 @@ pub async fn serve(
                     };
                     match reserved {
                         Ok(slot) => slot,
-                        Err(why) => return busy(&mut stream, &why).await,
+                        Err(why) => return turn_away(&mut stream, why.message()).await,
                     }
                 }
-                Err(why) => return busy(&mut stream, &why).await,
+                Err(why) => return turn_away(&mut stream, why.message()).await,
             };
             let served = Served {
                 tx,
@@ -97,7 +98,7 @@ pub async fn serve(
                 slots: &slots,
                 peers: &peers,
             };
-            if let Err(e) = connection(stream, served).await {
+            if let Err(e) = connection(stream, cred, served).await {
                 debug!("client dropped: {e}");
             }
             drop(slot);
@@ -105,12 +106,9 @@ pub async fn serve(
     }
 }
 
-async fn busy(stream: &mut UnixStream, why: &Refused) {
-    let r = Response::Error {
-        kind: ErrorKind::Busy,
-        message: why.message(),
-    };
-    let _ = write(stream, &r).await;
+/// Tells a client the daemon is busy, and no more.
+async fn turn_away(stream: &mut UnixStream, message: String) {
+    let _ = write(stream, &busy(message)).await;
 }
 
 async fn write<W: tokio::io::AsyncWrite + Unpin>(
@@ -208,8 +206,12 @@ struct Served<'a> {
     peers: &'a Peers,
 }
 
-/// Serves one connection.
-async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Result<()> {
+/// Serves one connection, from the peer `cred`.
+async fn connection(
+    mut stream: UnixStream,
+    cred: tokio::net::unix::UCred,
+    served: Served<'_>,
+) -> std::io::Result<()> {
     let Served {
         tx,
         auth,
@@ -219,7 +221,6 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
         slots,
         peers,
     } = served;
-    let cred = stream.peer_cred()?;
     let uid = cred.uid();
     let pid = cred.pid();
     // The uid from the kernel, the name and groups from the account database.
@@ -250,16 +251,13 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
         };
         if let Err(wait) = admitted {
             tokio::time::sleep(wait).await;
-            let r = Response::Error {
-                kind: ErrorKind::Busy,
-                message: format!(
-                    "too many requests from {}: at most {} a second ({} at once); try again",
-                    peer.name,
-                    ratelimit::RATE,
-                    ratelimit::BURST
-                ),
-            };
-            write(&mut stream, &r).await?;
+            let message = format!(
+                "too many requests from {}: at most {} a second ({} at once); try again",
+                peer.name,
+                ratelimit::RATE,
+                ratelimit::BURST
+            );
+            turn_away(&mut stream, message).await;
             return Ok(());
         }
         let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream, len)).await
@@ -350,11 +348,7 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
                     Ok(held) => held,
                     Err(message) => {
                         report(format!("error: {message}"), None).await;
-                        let r = Response::Error {
-                            kind: ErrorKind::Busy,
-                            message,
-                        };
-                        write(&mut stream, &r).await?;
+                        write(&mut stream, &busy(message)).await?;
                         continue;
                     }
                 }
@@ -393,27 +387,20 @@ async fn connection(mut stream: UnixStream, served: Served<'_>) -> std::io::Resu
         if let Request::ReloadPolicy = req {
             // Reading the file and looking its accounts up blocks: off the async workers.
             let auth = auth.clone();
-            let r = match tokio::task::spawn_blocking(move || auth.reload()).await {
-                Ok(Ok(what)) => {
+            let reloaded = match tokio::task::spawn_blocking(move || auth.reload()).await {
+                Ok(r) => {
+                    r.map_err(|m| format!("policy refused, the previous one stays in force: {m}"))
+                }
+                Err(e) => Err(format!("policy reload failed: {e}")),
+            };
+            let r = match reloaded {
+                Ok(what) => {
                     report(format!("ok: {what}"), None).await;
                     Response::Done
                 }
-                Ok(Err(message)) => {
-                    let message =
-                        format!("policy refused, the previous one stays in force: {message}");
+                Err(message) => {
                     report(format!("error: {message}"), None).await;
-                    Response::Error {
-                        kind: ErrorKind::Failed,
-                        message,
-                    }
-                }
-                Err(e) => {
-                    let message = format!("policy reload failed: {e}");
-                    report(format!("error: {message}"), None).await;
-                    Response::Error {
-                        kind: ErrorKind::Failed,
-                        message,
-                    }
+                    failed(message)
                 }
             };
             write(&mut stream, &r).await?;
@@ -606,6 +593,13 @@ fn failed(message: String) -> Response {
     }
 }
 
+fn busy(message: String) -> Response {
+    Response::Error {
+        kind: ErrorKind::Busy,
+        message,
+    }
+}
+
 /// `proctorctl tail [-n N] [-f] NAME`: the last lines, read off the async workers.
 async fn tail_first(
     tx: &mpsc::Sender<Event>,
@@ -627,24 +621,25 @@ async fn tail_follow(
     text: Vec<u8>,
     rx: Option<crate::logs::Follower>,
 ) -> std::io::Result<()> {
-    write(stream, &Response::TailChunk(text)).await?;
-    let Some(rx) = rx else {
-        return write(stream, &Response::TailEnd).await;
-    };
     // A chunk may end mid-line: the note starts on a line of its own.
     let skipped = |n| format!("\n[proctor: {n} chunks skipped: the follower fell behind]\n");
-    follow_up(stream, rx, skipped, |c| Some(c.to_vec())).await
+    follow_up(stream, text, rx, skipped, |c| Some(c.to_vec())).await
 }
 
-/// Streams what `rx` carries (as `bytes` renders it; `None` skips an item) until it ends
-/// (TailEnd) or the client hangs up; `skipped(n)` is the note for n items a slow follower
-/// missed.
+/// Sends `text`, then, with `rx`, streams what it carries (as `bytes` renders it; `None` skips
+/// an item) until it ends or the client hangs up; `skipped(n)` is the note for n items a slow
+/// follower missed. Without `rx`, the answer ends after `text`.
 async fn follow_up<T: Clone>(
     stream: &mut UnixStream,
-    mut rx: tokio::sync::broadcast::Receiver<T>,
+    text: Vec<u8>,
+    rx: Option<tokio::sync::broadcast::Receiver<T>>,
     skipped: impl Fn(u64) -> String,
     bytes: impl Fn(&T) -> Option<Vec<u8>>,
 ) -> std::io::Result<()> {
+    write(stream, &Response::TailChunk(text)).await?;
+    let Some(mut rx) = rx else {
+        return write(stream, &Response::TailEnd).await;
+    };
     let (mut rd, mut wr) = stream.split();
     let mut probe = [0u8; 1];
     loop {
@@ -700,10 +695,6 @@ async fn audit_follow(
     rx: Option<tokio::sync::broadcast::Receiver<Arc<str>>>,
     user: Option<String>,
 ) -> std::io::Result<()> {
-    write(stream, &Response::TailChunk(text)).await?;
-    let Some(rx) = rx else {
-        return write(stream, &Response::TailEnd).await;
-    };
     let wanted = |line: &str| match &user {
         None => true,
         Some(u) => {
@@ -711,7 +702,7 @@ async fn audit_follow(
         }
     };
     let skipped = |n| format!("[proctor: {n} records skipped: the follower fell behind]\n");
-    follow_up(stream, rx, skipped, |l| {
+    follow_up(stream, text, rx, skipped, |l| {
         wanted(l).then(|| l.as_bytes().to_vec())
     })
     .await

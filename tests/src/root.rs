@@ -104,6 +104,19 @@ impl RootDaemon {
             .unwrap()
     }
 
+    /// `proctorctl` on this daemon's socket, run as `who` (the socket must be open to them).
+    pub fn ctl_as(&self, who: &Account, args: &[&str]) -> std::process::Output {
+        use std::os::unix::process::CommandExt;
+        Command::new(bin("proctorctl"))
+            .uid(who.uid)
+            .gid(who.gid)
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     pub fn running_pid(&self, name: &str) -> u32 {
         wait_until(&format!("{name} RUNNING"), T, || {
             let o = self.ctl(&["status", "--json"]);

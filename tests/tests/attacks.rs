@@ -579,18 +579,7 @@ fn accounts_without_rights_cannot_take_every_connection() {
     );
 
     // Meanwhile: root and the admin are served, an account with no connection is turned away.
-    let as_user = |who: &str, args: &[&str]| {
-        let a = ensure_account(who);
-        use std::os::unix::process::CommandExt;
-        std::process::Command::new(bin("proctorctl"))
-            .uid(a.uid)
-            .gid(a.gid)
-            .arg("-s")
-            .arg(&d.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let as_user = |who: &str, args: &[&str]| d.ctl_as(&ensure_account(who), args);
     let o = d.ctl(&["status", "p"]);
     assert!(o.status.success(), "root: {}", stderr(&o));
     let o = as_user("proctest-admin", &["status", "p"]);

@@ -127,7 +127,6 @@ fn users_actions_and_programs_against_a_policy() {
 fn staff_restart_the_port_80_service_and_others_are_refused() {
     use proctor_tests::root::{accounts, RootDaemon};
     use std::io::{BufRead, BufReader};
-    use std::os::unix::process::CommandExt;
     if !is_root() {
         println!("SKIP: port-80 story: root mode needs root");
         return;
@@ -160,16 +159,7 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     wait_until("port 80", Duration::from_secs(15), answer);
     // Staff may connect: the socket is 0770 in the test config, so open it for them.
     d.open_socket_to_all();
-    let as_user = |a: &Account, args: &[&str]| {
-        Command::new(bin("proctorctl"))
-            .uid(a.uid)
-            .gid(a.gid)
-            .arg("-s")
-            .arg(&d.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let as_user = |a: &Account, args: &[&str]| d.ctl_as(a, args);
     // alice, in proctest-webops, restarts it: a new pid, answering again.
     let o = as_user(&alice, &["restart", "www"]);
     assert_eq!(

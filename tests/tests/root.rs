@@ -219,13 +219,8 @@ fn bad_accounts_are_refused_as_root() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("c.conf");
         std::fs::write(&conf, root_config(dir.path(), programs)).unwrap();
-        let out = Command::new(bin("proctord"))
-            .arg("-c")
-            .arg(&conf)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-        assert!(stderr(&out).trim_end().ends_with(msg), "{}", stderr(&out));
+        let out = refused_at_start(&conf);
+        assert!(out.trim_end().ends_with(msg), "{}", out);
         assert!(!dir.path().join("run/proctor.sock").exists());
     }
     // A service under one of proctor's own accounts.
@@ -239,16 +234,11 @@ fn bad_accounts_are_refused_as_root() {
         ),
     )
     .unwrap();
-    let out = Command::new(bin("proctord"))
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let out = refused_at_start(&conf);
     assert!(
-        stderr(&out).contains("[program:a] user=proctest-ctl is one of proctor's own accounts"),
+        out.contains("[program:a] user=proctest-ctl is one of proctor's own accounts"),
         "{}",
-        stderr(&out)
+        out
     );
     // A logfile that is a symlink (say, planted by a compromised controld) is not followed.
     let dir = tempfile::tempdir().unwrap();
@@ -264,17 +254,8 @@ fn bad_accounts_are_refused_as_root() {
         ),
     );
     std::fs::write(&conf, text).unwrap();
-    let out = Command::new(bin("proctord"))
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("cannot open logfile"),
-        "{}",
-        stderr(&out)
-    );
+    let out = refused_at_start(&conf);
+    assert!(out.contains("cannot open logfile"), "{}", out);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched\n");
     // A missing controld account.
     let dir = tempfile::tempdir().unwrap();
@@ -284,16 +265,11 @@ fn bad_accounts_are_refused_as_root() {
         "controld_user = no-such-ctl-xyz",
     );
     std::fs::write(&conf, text).unwrap();
-    let out = Command::new(bin("proctord"))
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let out = refused_at_start(&conf);
     assert!(
-        stderr(&out).contains("[proctor] controld_user=no-such-ctl-xyz: no such account"),
+        out.contains("[proctor] controld_user=no-such-ctl-xyz: no such account"),
         "{}",
-        stderr(&out)
+        out
     );
 }
 
@@ -483,16 +459,11 @@ fn the_socket_needs_a_root_only_directory_and_gets_its_mode_at_bind() {
     )
     .unwrap();
     ensure_account("proctest-plain");
-    let out = Command::new(bin("proctord"))
-        .arg("-c")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = refused_at_start(&conf);
     assert!(
-        stderr(&out).contains("must belong to root and be writable by root only, or sticky"),
+        out.contains("must belong to root and be writable by root only, or sticky"),
         "{}",
-        stderr(&out)
+        out
     );
     assert!(!run.join("proctor.sock").exists());
     // A proper directory: the socket has chmod= from the moment it exists.

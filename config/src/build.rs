@@ -448,7 +448,7 @@ pub(crate) fn build(
         server,
         daemon,
         proctor,
-        programs,
+        programs: programs.into_iter().map(std::sync::Arc::new).collect(),
         groups,
     })
 }

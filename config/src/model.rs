@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A loaded configuration. `programs` is in file order (includes expanded where the `[include]`
 /// section stands); a program's index in it is what helper orders carry.
@@ -15,7 +16,8 @@ pub struct Config {
     pub server: Option<ServerConfig>,
     pub daemon: DaemonConfig,
     pub proctor: ProctorConfig,
-    pub programs: Vec<ProgramConfig>,
+    /// Shared, not copied, by the daemons' own tables of what runs.
+    pub programs: Vec<Arc<ProgramConfig>>,
     /// Every process group: each `[group:x]`, plus one implicit group per program that no
     /// `[group:x]` names (named like the program, with the program's priority). Sorted by
     /// (priority, name): the order in which "start all" walks them.
@@ -254,6 +256,7 @@ impl Config {
             .iter()
             .enumerate()
             .find(|(_, p)| p.name == name)
+            .map(|(i, p)| (i, &**p))
     }
 }
 

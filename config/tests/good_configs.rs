@@ -147,7 +147,7 @@ fn full_config_round_trip() {
             helper_user: "helper".into(),
             default_user: None,
         },
-        programs: vec![ProgramConfig {
+        programs: vec![std::sync::Arc::new(ProgramConfig {
             name: "web".into(),
             group: "front".into(),
             origin: Origin::default(),
@@ -168,7 +168,7 @@ fn full_config_round_trip() {
             redirect_stderr: false,
             capabilities: vec![Capability::NetBindService],
             processes: vec![process(1), process(2)],
-        }],
+        })],
         groups: vec![GroupConfig {
             name: "front".into(),
             priority: 5,
@@ -216,7 +216,7 @@ fn defaults_of_every_key() {
             helper_user: "proctor-helper".into(),
             default_user: None,
         },
-        programs: vec![ProgramConfig {
+        programs: vec![std::sync::Arc::new(ProgramConfig {
             name: "cat".into(),
             group: "cat".into(),
             origin: Origin::default(),
@@ -256,7 +256,7 @@ fn defaults_of_every_key() {
                     syslog: false,
                 },
             }],
-        }],
+        })],
         groups: vec![GroupConfig {
             name: "cat".into(),
             priority: 999,

@@ -57,6 +57,7 @@ struct Args {
 pub const EXIT_CONFIG: i32 = 78;
 
 fn main() -> ExitCode {
+    proctor_daemon::one_malloc_arena();
     let args = Args::parse();
     let logfile = args
         .logfile_fd

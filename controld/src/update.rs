@@ -6,9 +6,11 @@
 use proctor_api::control::ConfigDiff;
 use proctor_config::{Config, ProgramConfig};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// A group's priority, kind and its programs' settings (indices differ between configs).
-pub type GroupSig = (i32, bool, Vec<ProgramConfig>);
+/// A group's priority, kind and its programs' settings (indices differ between configs). The
+/// processes created from an applied group share its settings, rather than keep a copy each.
+pub type GroupSig = (i32, bool, Vec<Arc<ProgramConfig>>);
 
 pub fn signatures(config: &Config) -> BTreeMap<String, GroupSig> {
     config

@@ -1,6 +1,10 @@
 //! What proctord and proctor-controld do the same way: their log, their limit of open files,
-//! and the wall clock they stamp starts and stops with.
-#![forbid(unsafe_code)]
+//! the wall clock they stamp starts and stops with, and how they keep their heap small.
+#![deny(unsafe_code)]
+
+mod sys;
+
+pub use sys::{give_back_free_heap, one_malloc_arena};
 
 use std::fs::File;
 

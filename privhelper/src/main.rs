@@ -299,6 +299,8 @@ fn run(args: Args) -> Result<u8, String> {
         launch: launcher,
         sealer,
     });
+    // The loader's buffers are freed by now; their pages go back before the services start.
+    proctor_daemon::give_back_free_heap();
     let code = helper.run();
     control_socket::remove(&socket, socket_ino);
     if let Some(p) = &pidfile {

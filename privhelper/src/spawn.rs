@@ -279,11 +279,12 @@ pub fn spawn(
         None => (None, None),
     };
     drop(err_w);
+    // Kept while the service lives: out of the range that later children copy.
     Ok(Started {
         pid,
-        pidfd,
-        stdout: out_r,
-        stderr: err_r,
+        pidfd: sys::keep_high(pidfd),
+        stdout: sys::keep_high(out_r),
+        stderr: err_r.map(sys::keep_high),
     })
 }
 

@@ -3,12 +3,12 @@
 //! what the child runs before `execve`.
 #![allow(unsafe_code)]
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::c_char;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A NULL-terminated array of C strings that owns its strings, built before `fork` so the child
@@ -117,65 +117,109 @@ pub enum ChildError {
     Timeout,
 }
 
-/// What the child sees: the plan, and the pipe where it reports a failed step.
+/// What the child sees: the plan, the handoff it reports a failed step through, and the fd
+/// number from which it drops its copy of proctord's fd table.
 struct Shared<'p, 'a> {
     plan: &'p ChildPlan<'a>,
-    report: RawFd,
+    handoff: &'p Handoff,
+    keep_below: libc::c_uint,
 }
 
-/// The lowest fd number the report pipe may have in the parent: above every fd the child maps
-/// (`fds[i]` becomes `i`), so that no mapping overwrites it.
-const REPORT_FD_FLOOR: RawFd = MAX_CHILD_FDS as RawFd;
+/// Memory the child and proctord share until the child has left proctord's address space.
+/// The kernel writes `left` too, after the child's last user instruction (see
+/// [`spawn_child`]): it lives on the heap, and is leaked rather than freed if the child may
+/// still be on its way out.
+#[repr(C, align(8))]
+struct Handoff {
+    /// Non-zero until the child execs or exits: CLONE_CHILD_CLEARTID makes the kernel store 0
+    /// here and wake a futex waiter on it at that moment.
+    left: AtomicU32,
+    /// 0, or the failed step and errno: `step << 32 | errno`. Written by the child before it
+    /// exits, read by proctord after `left` is 0.
+    report: AtomicU64,
+}
+
+/// The value `left` holds while the child may still use proctord's memory.
+const IN_OUR_MEMORY: u32 = 1;
 
 /// Starts a child that runs `plan` and execs. Returns its pid and a pidfd once it has exec'd,
 /// and never waits longer than `limit` for that.
 ///
-/// The child is a `clone(CLONE_VM | CLONE_PIDFD)`: it shares proctord's memory, on a stack of
-/// its own. With thousands of services proctord's page tables and fd table are large; not
-/// copying the memory is what makes a spawn cost about the same at the thousandth service as at
-/// the first (a fork costs a third more at 4 MiB, measured). Unlike posix_spawn's
-/// `CLONE_VFORK`, which would suspend proctord until the child execs, proctord waits on a
-/// close-on-exec pipe with a deadline: once the child has taken the service's uid, any process
-/// of that account can SIGSTOP it before its exec, and a vfork parent would then sleep forever.
+/// The child is a `clone(CLONE_VM | CLONE_FILES | CLONE_PIDFD | CLONE_CHILD_CLEARTID)`: it
+/// shares proctord's memory and fd table, on a stack of its own. With thousands of services
+/// proctord's page tables and fd table are large (a pidfd and the pipes' read ends per
+/// service); sharing them instead of copying, and then dropping all but the few fds below
+/// the highest one the child maps (`close_range(..., CLOSE_RANGE_UNSHARE)`, its first
+/// syscall), is what makes a spawn cost the same at the thousandth service as at the first:
+/// copying the table at the clone and closing it again at the exec took a third of a spawn at
+/// a thousand services (measured). proctord keeps its per-service fds high
+/// ([`keep_high`]) so that they are never among the few copied. Unlike posix_spawn's
+/// `CLONE_VFORK`, which would suspend proctord until the child execs, proctord waits with a
+/// deadline: once the child has taken the service's uid, any process of that account can
+/// SIGSTOP it before its exec, and a vfork parent would then sleep forever.
 ///
-/// The child reports a failed step by writing `step << 32 | errno` into the pipe and exiting.
-/// End-of-file on the pipe means the child no longer uses our memory: the kernel closes
-/// close-on-exec fds after an exec has replaced the address space, and an exiting process
-/// drops its address space before its fds.
+/// The kernel tells proctord when the child no longer uses its memory: with
+/// CLONE_CHILD_CLEARTID it zeroes `Handoff::left` and wakes a futex waiter there when the
+/// child's exec replaces its address space, or when it exits, and neither the child nor the
+/// kernel touches our memory after that. A child that fails a step writes it into
+/// `Handoff::report` first, then exits.
 ///
 /// The caller must be single-threaded: proctord checks that at start-up and never creates a
-/// thread, so the child may rely on no lock being held by a vanished thread.
+/// thread, so the child may rely on no lock being held by a vanished thread. And until the
+/// child has unshared the fd table (its first syscall, microseconds), proctord closes and
+/// opens nothing: it goes straight from the clone to the wait.
 pub fn spawn_child(plan: &ChildPlan<'_>, limit: Duration) -> Result<(Pid, OwnedFd), ChildError> {
     if plan.fds.len() > MAX_CHILD_FDS {
         return Err(ChildError::Clone(io::Error::from_raw_os_error(
             libc::EINVAL,
         )));
     }
-    let (report_r, report_w) = report_pipe().map_err(ChildError::Clone)?;
+    let exec_fd = match plan.program {
+        Executable::Fd(fd) => Some(fd),
+        Executable::Path(_) => None,
+    };
+    let highest = plan.fds.iter().copied().chain(exec_fd).max().unwrap_or(2);
+    let keep_below = libc::c_uint::try_from(highest.max(2))
+        .map(|h| h + 1)
+        .map_err(|_| ChildError::Clone(io::Error::from_raw_os_error(libc::EBADF)))?;
+    let handoff = Box::new(Handoff {
+        left: AtomicU32::new(IN_OUR_MEMORY),
+        report: AtomicU64::new(0),
+    });
     let shared = Shared {
         plan,
-        report: report_w.as_raw_fd(),
+        handoff: &handoff,
+        keep_below,
     };
     let mut stack = vec![0u8; CHILD_STACK];
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
     let mut pidfd: libc::c_int = -1;
     // SAFETY: proctord is single-threaded. The child runs `child_entry` on its own stack (`top`,
-    // 16-byte aligned, inside `stack`) and reads `shared` and the plan, which stay alive until
-    // end-of-file on the report pipe says the child has left our address space, or until it is
-    // known dead; if it cannot be confirmed dead, the stack is leaked rather than freed. The
-    // child makes only raw syscalls on memory prepared before the clone, and writes nothing of
-    // ours but its own stack and errno, which proctord writes only if a poll or read of the
-    // pipe fails while it waits (at worst a wrong number in the child's report); no syscall it
-    // makes writes to user memory. Signal handlers are not shared (no
-    // CLONE_SIGHAND), and proctord has none: its signals are blocked and read from a signalfd.
-    // With CLONE_PIDFD the kernel stores the new pidfd at the `parent_tid` argument.
+    // 16-byte aligned, inside `stack`) and reads `shared`, the plan and the handoff, which stay
+    // alive until `handoff.left` is 0 (the kernel's word that the child has left our address
+    // space), or until it is known dead; if it cannot be confirmed dead, the stack and the
+    // handoff are leaked rather than freed, since the kernel writes `left` when it finally
+    // exits. The child makes only raw syscalls on memory prepared before the clone, and writes
+    // nothing of ours but its own stack, `handoff.report` and errno, which proctord writes only
+    // if a futex wait fails while it waits (at worst a wrong number in the child's report); no
+    // syscall it makes writes to user memory. The fd table is shared until the child's first
+    // syscall unshares it; proctord touches no fd meanwhile. Signal handlers are not shared
+    // (no CLONE_SIGHAND), and proctord has none: its signals are blocked and read from a
+    // signalfd. With CLONE_PIDFD the kernel stores the new pidfd at the `parent_tid` argument;
+    // with CLONE_CHILD_CLEARTID it remembers the `child_tid` argument, `handoff.left`.
     let pid = unsafe {
         libc::clone(
             child_entry,
             top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_PIDFD | libc::SIGCHLD,
+            libc::CLONE_VM
+                | libc::CLONE_FILES
+                | libc::CLONE_PIDFD
+                | libc::CLONE_CHILD_CLEARTID
+                | libc::SIGCHLD,
             (&shared as *const Shared<'_, '_>).cast_mut().cast(),
             &mut pidfd as *mut libc::c_int,
+            std::ptr::null_mut::<libc::c_void>(),
+            handoff.left.as_ptr(),
         )
     };
     if pid == -1 {
@@ -183,25 +227,26 @@ pub fn spawn_child(plan: &ChildPlan<'_>, limit: Duration) -> Result<(Pid, OwnedF
     }
     // SAFETY: with CLONE_PIDFD a successful clone returned a new fd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    // Only the child's copy may keep the pipe open now.
-    drop(report_w);
     let pid = Pid::from_raw(pid);
     let deadline = Instant::now() + limit;
-    match await_exec(&report_r, deadline) {
-        Ok(None) => Ok((pid, pidfd)),
-        Ok(Some(code)) => {
-            let step = ChildStep::from_u8((code >> 32) as u8).unwrap_or(ChildStep::Exec);
-            Err(ChildError::Step(step, code as u32 as i32))
-        }
+    match await_exec(&handoff, deadline) {
+        Ok(()) => match handoff.report.load(Ordering::Acquire) {
+            0 => Ok((pid, pidfd)),
+            code => {
+                let step = ChildStep::from_u8((code >> 32) as u8).unwrap_or(ChildStep::Exec);
+                Err(ChildError::Step(step, code as u32 as i32))
+            }
+        },
         Err(Late) => {
             // SIGKILL ends a stopped process too; it leaves our memory when it dies. Once it
             // is pending the child runs no more user code, so the plan and `shared` may be
-            // freed even if it lingers in the kernel; only its stack is given up then. The
-            // kill cannot fail on our own unreaped child but with ESRCH (already gone).
+            // freed even if it lingers in the kernel; only its stack and the handoff, which
+            // the kernel writes at its exit, are given up then. The kill cannot fail on our
+            // own unreaped child but with ESRCH (already gone).
             let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
-            if await_exec(&report_r, Instant::now() + KILL_GRACE).is_err() {
-                // Still not gone (asleep in the kernel): it may yet touch its stack.
+            if await_exec(&handoff, Instant::now() + KILL_GRACE).is_err() {
                 std::mem::forget(stack);
+                std::mem::forget(handoff);
             }
             Err(ChildError::Timeout)
         }
@@ -211,57 +256,62 @@ pub fn spawn_child(plan: &ChildPlan<'_>, limit: Duration) -> Result<(Pid, OwnedF
 /// How long a SIGKILLed child may take to die before its stack is given up for lost.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// The deadline passed before end-of-file on the report pipe.
+/// The deadline passed before the child left our memory.
 struct Late;
 
-/// Reads the report pipe until end-of-file: `Some(code)` if the child reported a failed step.
-fn await_exec(report: &OwnedFd, deadline: Instant) -> Result<Option<u64>, Late> {
-    let mut code = [0u8; 8];
-    let mut got = 0usize;
+/// Waits until the kernel has cleared `handoff.left`: the child has exec'd or exited.
+fn await_exec(handoff: &Handoff, deadline: Instant) -> Result<(), Late> {
     loop {
+        if handoff.left.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Late);
         }
-        let ms = u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX);
-        let mut pfd = [PollFd::new(report.as_fd(), PollFlags::POLLIN)];
-        // Timeout, or EINTR (proctord's signals are blocked: only a stop and continue).
-        if !matches!(poll(&mut pfd, PollTimeout::from(ms)), Ok(n) if n > 0) {
-            continue;
-        }
-        let mut buf = [0u8; 8];
-        match nix::unistd::read(report, &mut buf) {
-            Ok(0) => {
-                return Ok(match got {
-                    0 => None,
-                    8 => Some(u64::from_ne_bytes(code)),
-                    // Only the child writes here, 8 bytes at once (atomic on a pipe): a failure
-                    // all the same, of a step we cannot name.
-                    _ => Some((ChildStep::Exec as u64) << 32),
-                });
-            }
-            Ok(r) => {
-                for &b in buf.iter().take(r) {
-                    if let Some(slot) = code.get_mut(got) {
-                        *slot = b;
-                    }
-                    got += 1;
-                }
-            }
-            Err(_) => continue,
-        }
+        // Woken, timed out, EAGAIN (already cleared) or EINTR (proctord's signals are
+        // blocked: only a stop and continue): the loop looks at the word again either way.
+        futex_wait(&handoff.left, IN_OUR_MEMORY, left);
     }
 }
 
-/// A close-on-exec pipe whose write end is numbered at or above [`REPORT_FD_FLOOR`].
-fn report_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    if w.as_raw_fd() >= REPORT_FD_FLOOR {
-        return Ok((r, w));
+/// FUTEX_WAIT on `word` while it holds `expected`, for at most `timeout`. Not the private
+/// variant: the kernel's CLONE_CHILD_CLEARTID wake-up is a shared-futex wake.
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: FUTEX_WAIT reads the aligned u32 `word`, which outlives the call, and the
+    // timespec on our stack; it writes no user memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        );
     }
-    let high = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(REPORT_FD_FLOOR))?;
-    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
-    Ok((r, unsafe { OwnedFd::from_raw_fd(high) }))
+}
+
+/// The lowest fd number proctord gives the fds it keeps for a service's whole life (its pidfd,
+/// proctord's copies of its pipes): above the handful of fds proctord opens for itself and
+/// for the spawn under way, which the child copies, so that it never copies these.
+const KEEP_FLOOR: RawFd = 64;
+
+/// `fd` renumbered to [`KEEP_FLOOR`] or above (close-on-exec), for an fd proctord keeps while
+/// a service lives; `fd` itself if proctord is out of fds (later spawns then copy it, which
+/// costs time, not correctness).
+pub fn keep_high(fd: OwnedFd) -> OwnedFd {
+    if fd.as_raw_fd() >= KEEP_FLOOR {
+        return fd;
+    }
+    match nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(KEEP_FLOOR)) {
+        // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+        Ok(high) => unsafe { OwnedFd::from_raw_fd(high) },
+        Err(_) => fd,
+    }
 }
 
 extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
@@ -273,11 +323,12 @@ extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
 
 fn child_fail(shared: &Shared<'_, '_>, step: ChildStep) -> ! {
     // SAFETY: reading errno (the parent's thread area, which the waiting parent does not write)
-    // and write(2) and _exit(2), which are async-signal-safe; the buffer is on our stack.
+    // and _exit(2), which is async-signal-safe. The report is an atomic store into the
+    // handoff, which proctord reads once the kernel has cleared `left` at our exit.
     unsafe {
         let errno = *libc::__errno_location();
-        let code = (((step as u64) << 32) | u64::from(errno as u32)).to_ne_bytes();
-        libc::write(shared.report, code.as_ptr().cast(), code.len());
+        let code = ((step as u64) << 32) | u64::from(errno as u32);
+        shared.handoff.report.store(code, Ordering::Release);
         libc::_exit(127)
     }
 }
@@ -286,10 +337,23 @@ fn child_after_fork(st: &Shared<'_, '_>) -> ! {
     let plan = st.plan;
     // SAFETY: (the whole block) only raw syscalls listed in signal-safety(7) or plain
     // syscalls, on pointers into `plan`, whose memory was allocated before the clone and stays
-    // valid until the parent sees end-of-file on the report pipe. Nothing allocates, locks or
-    // unwinds.
+    // valid until the kernel has told the parent that we left its memory. Nothing allocates,
+    // locks or unwinds.
     unsafe {
-        // Signals first: dispositions that proctord ignores would survive execve, and the mask
+        // A table of our own, holding only proctord's fds below `keep_below` (the mapped fds
+        // and the program among them), before anything else: until then every fd operation
+        // would be proctord's too. Nothing to undo if this fails.
+        if libc::syscall(
+            libc::SYS_close_range,
+            st.keep_below,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_UNSHARE,
+        ) != 0
+        {
+            child_fail(st, ChildStep::Fds);
+        }
+
+        // Signals: dispositions that proctord ignores would survive execve, and the mask
         // proctord blocks for its signalfd would be inherited. The raw syscall, not libc's
         // sigaction(), because glibc refuses its internal signals (32, 33), and an inherited
         // "ignore" on those must not reach services either.

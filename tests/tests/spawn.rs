@@ -37,8 +37,12 @@ fn ppid(pid: u32) -> u32 {
 
 #[test]
 fn a_service_starts_clean() {
+    // Forty services started first: proctord then holds a pidfd and pipes for each, more fds
+    // than the few that a new child copies from it before its exec (sys::spawn_child).
     let d = Daemon::start(&format!(
-        "[group:grp]\nprograms = probe\n\
+        "[program:busy]\ncommand = sleep 1000\nnumprocs = 40\n\
+         process_name = busy%(process_num)s\npriority = 1\nstartsecs = 0\n\
+         [group:grp]\nprograms = probe\n\
          [program:probe]\ncommand = {}\nstartsecs = 0\n\
          environment = PROBE_VAR=\"a b,c\"\ndirectory = {{dir}}\n",
         probe_path()

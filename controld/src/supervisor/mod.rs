@@ -141,21 +141,18 @@ impl Supervisor {
         };
         let all: Vec<String> = s.config.groups.iter().map(|g| g.name.clone()).collect();
         s.add_groups(&all);
+        proctor_daemon::give_back_free_heap();
         s
     }
 
-    /// Creates the processes of the named groups from the current config.
+    /// Creates the processes of the named groups from their settings as applied.
     fn add_groups(&mut self, groups: &[String]) {
         for g in groups {
-            let Some(group) = self.config.group(g) else {
+            let Some((_, _, programs)) = self.applied.get(g) else {
                 continue;
             };
-            for &pi in &group.programs {
-                let Some(prog) = self.config.programs.get(pi) else {
-                    continue;
-                };
-                let cfg = Arc::new(prog.clone());
-                for instance in 0..prog.processes.len() {
+            for cfg in programs {
+                for instance in 0..cfg.processes.len() {
                     if let Some(p) = Proc::new(cfg.clone(), instance, &mut self.sinks) {
                         self.procs.insert((p.program.clone(), p.process_num), p);
                     }

@@ -99,6 +99,7 @@ impl Supervisor {
             .map(|(k, _)| k.clone())
             .collect();
         let _ = self.start_keys(autostart).await;
+        proctor_daemon::give_back_free_heap();
         results
     }
 

@@ -187,6 +187,7 @@ impl Helper {
         let generation = if current {
             self.generation = self.generation.next();
             self.config = loaded.config;
+            proctor_daemon::give_back_free_heap();
             info!(%seq, generation = %self.generation, "config reloaded");
             self.generation
         } else {

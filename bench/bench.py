@@ -87,6 +87,31 @@ def programs(n):
                    f"autostart = false\n\n" for i in range(n))
 
 
+def stock_supervisorctl(sock, *args):
+    """Stock supervisorctl 4.3 against a daemon's socket (proctor's or supervisord's)."""
+    return subprocess.run([os.path.join(VENV, "bin", "supervisorctl"), "-s", f"unix://{sock}", *args],
+                          capture_output=True, text=True)
+
+
+RPC_CALL = """
+import sys, time, xmlrpc.client as x
+from supervisor.xmlrpc import SupervisorTransport
+p = x.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(None, None, sys.argv[1]))
+p.supervisor.getAPIVersion()
+t = time.perf_counter()
+n = len(p.supervisor.getAllProcessInfo())
+print(time.perf_counter() - t, n)
+"""
+
+
+def rpc_all_info(sock):
+    """Seconds one XML-RPC getAllProcessInfo takes through Supervisor's own transport, the
+    client already started (its interpreter start-up is not counted)."""
+    r = subprocess.run([os.path.join(VENV, "bin", "python3"), "-c", RPC_CALL, f"unix://{sock}"],
+                       capture_output=True, text=True, check=True)
+    return float(r.stdout.split()[0])
+
+
 class Proctor:
     name = "proctor"
 
@@ -317,12 +342,17 @@ def daemons(runs, big, add):
                 if n == big:
                     add(f"status of all {n} (ms)", cls.name, 1000 * timed(s.status_all))
                     add(f"status of one, {n} running (ms)", cls.name, 1000 * timed(s.status_one))
+                    add(f"stock supervisorctl status of all {n} (ms)", cls.name,
+                        1000 * timed(lambda: stock_supervisorctl(s.sock, "status")))
+                    add(f"XML-RPC getAllProcessInfo of {n} (ms)", cls.name, 1000 * rpc_all_info(s.sock))
                     old = s.pid_of("p0")
                     t = time.monotonic()
                     s.restart_one()
                     wait_for(lambda: s.running("p0") and s.pid_of("p0") != old)
                     add(f"restart one, {n} running (ms)", cls.name, 1000 * (time.monotonic() - t))
                     if r == 0:
+                        # At rest: both daemons measured 2 s after the last request.
+                        time.sleep(2)
                         rss, pss = mem_kib(s.supervisors())
                         add(f"supervisor RSS at {n} (MiB)", cls.name, rss / 1024)
                         add(f"supervisor PSS at {n} (MiB)", cls.name, pss / 1024)
@@ -332,6 +362,7 @@ def daemons(runs, big, add):
                         control_load(s, add, 20, 200, "20 clients")
                         if r == 0:
                             control_load(s, add, 100, 100, "100 clients x 100")
+                            time.sleep(2)
                             rss, _ = mem_kib(s.supervisors())
                             add(f"supervisor RSS at {n}, after the control load (MiB)", cls.name, rss / 1024)
                 if n == 100 and r == 0:

@@ -5,6 +5,8 @@
 mod audit;
 mod authority;
 mod authorize;
+mod heap;
+mod http;
 mod lifecycle;
 mod link;
 mod logs;
@@ -224,12 +226,14 @@ async fn run(args: Args) -> Result<(), String> {
         }
         None => None,
     };
+    tokio::spawn(heap::give_back_when_quiet());
     tokio::spawn(server::serve(
         listener,
         tx.clone(),
         auth.clone(),
         audit,
         config.proctor.audit_log.clone(),
+        config.daemon.identifier.clone(),
     ));
     info!(programs = config.programs.len(), "proctor-controld ready");
     Supervisor::new(config, generation, helper_pid, link, tx, auth)

@@ -155,7 +155,7 @@ pub fn uptime(secs: u64) -> String {
 }
 
 /// `Nov 24 01:02 AM`, in the system's time zone.
-fn local_time(secs: u64) -> String {
+pub fn local_time(secs: u64) -> String {
     i64::try_from(secs)
         .ok()
         .and_then(|s| jiff::Timestamp::from_second(s).ok())

@@ -1,6 +1,9 @@
-//! The control socket: one task per connection. Every frame is bounded and decoded exactly; a
-//! client that sends garbage, too much, nothing, or hangs up is dropped and nothing else is
-//! affected.
+//! The control socket: one task per connection, speaking proctorctl's frames or, told apart by
+//! the first byte, HTTP (`crate::http`). Every frame is bounded and decoded exactly; a client
+//! that sends garbage, too much, nothing, or hangs up is dropped and nothing else is affected.
+//! Whatever the protocol, a request is checked against the policy and recorded in the audit log
+//! by [`admit`], and carried out and its outcome recorded by [`answer`] (or [`follow`] for a
+//! tail or audit request of proctorctl's).
 
 use crate::audit::Audit;
 use crate::authority::Authority;
@@ -13,6 +16,7 @@ use proctor_api::audit::Record;
 use proctor_api::control::{
     ClientFrame, ErrorKind, Request, Response, CONTROL_PROTOCOL_VERSION, MAX_REQUEST,
 };
+use proctor_policy::Peer;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,7 +28,7 @@ use tracing::{debug, warn};
 static UPDATES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A client has this long to send its request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not take its reply within this long is dropped (it holds a slot).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -34,12 +38,20 @@ pub async fn serve(
     auth: Arc<Authority>,
     audit: Option<Audit>,
     audit_path: Option<std::path::PathBuf>,
+    identifier: String,
 ) {
-    let slots = Arc::new(Slots::new(nix::unistd::getuid().as_raw()));
-    let limiter = Arc::new(Limiter::default());
-    let peers = Arc::new(Peers::default());
-    if let Some(a) = audit.clone() {
-        tokio::spawn(summarize_refusals(limiter.clone(), a));
+    let served = Served {
+        tx,
+        auth,
+        audit,
+        audit_path,
+        identifier: identifier.into(),
+        limiter: Arc::new(Limiter::default()),
+        slots: Arc::new(Slots::new(nix::unistd::getuid().as_raw())),
+        peers: Arc::new(Peers::default()),
+    };
+    if let Some(a) = served.audit.clone() {
+        tokio::spawn(summarize_refusals(served.limiter.clone(), a));
     }
     loop {
         let mut stream = match listener.accept().await {
@@ -56,14 +68,8 @@ pub async fn serve(
             continue;
         };
         let uid = cred.uid();
-        let taken = slots.take(uid);
-        let tx = tx.clone();
-        let auth = auth.clone();
-        let audit = audit.clone();
-        let audit_path = audit_path.clone();
-        let limiter = limiter.clone();
-        let slots = slots.clone();
-        let peers = peers.clone();
+        let taken = served.slots.take(uid);
+        let served = served.clone();
         // Each in a task of its own, so that a client that does not read, or an account
         // lookup, cannot hold up the accept loop.
         tokio::spawn(async move {
@@ -71,15 +77,15 @@ pub async fn serve(
                 Ok(slot) => slot,
                 // The shared slots are taken: an admin may have a reserved one.
                 Err(Refused::Full) => {
-                    let Some(looking) = slots.admin_lookup(uid) else {
+                    let Some(looking) = served.slots.admin_lookup(uid) else {
                         return turn_away(&mut stream, Refused::Full.message()).await;
                     };
-                    let peer = peers.lookup(uid).await;
+                    let peer = served.peers.lookup(uid).await;
                     drop(looking);
-                    let reserved = if auth.is_admin(&peer) {
-                        slots.reserved(uid)
+                    let reserved = if served.auth.is_admin(&peer) {
+                        served.slots.reserved(uid)
                     } else {
-                        slots.not_admin(uid);
+                        served.slots.not_admin(uid);
                         Err(Refused::Full)
                     };
                     match reserved {
@@ -89,19 +95,11 @@ pub async fn serve(
                 }
                 Err(why) => return turn_away(&mut stream, why.message()).await,
             };
-            let served = Served {
-                tx,
-                auth: &auth,
-                audit: audit.as_ref(),
-                audit_path: audit_path.as_deref(),
-                limiter: &limiter,
-                slots: &slots,
-                peers: &peers,
-            };
-            if let Err(e) = connection(stream, cred, served).await {
+            if let Err(e) = connection(stream, cred, &served).await {
                 debug!("client dropped: {e}");
             }
             drop(slot);
+            crate::heap::busy();
         });
     }
 }
@@ -196,37 +194,53 @@ async fn summarize_refusals(limiter: Arc<Limiter>, audit: Audit) {
 }
 
 /// What every connection is served with.
-struct Served<'a> {
-    tx: mpsc::Sender<Event>,
-    auth: &'a Arc<Authority>,
-    audit: Option<&'a Audit>,
-    audit_path: Option<&'a std::path::Path>,
-    limiter: &'a Limiter,
-    slots: &'a Slots,
-    peers: &'a Peers,
+#[derive(Clone)]
+pub struct Served {
+    pub tx: mpsc::Sender<Event>,
+    pub auth: Arc<Authority>,
+    pub audit: Option<Audit>,
+    pub audit_path: Option<std::path::PathBuf>,
+    pub limiter: Arc<Limiter>,
+    pub slots: Arc<Slots>,
+    pub peers: Arc<Peers>,
+    /// `[supervisord] identifier`, as the daemon started with it (as Supervisor's).
+    pub identifier: Arc<str>,
 }
 
-/// Serves one connection, from the peer `cred`.
+/// Who is on the other end of a connection: the uid and pid from the kernel (SO_PEERCRED), the
+/// name and groups from the account database.
+pub struct Caller {
+    pub uid: u32,
+    pub pid: Option<i32>,
+    pub peer: Arc<Peer>,
+}
+
+/// Serves one connection, from the peer `cred`: proctorctl's frames, or HTTP (stock
+/// supervisorctl and the tools built on Supervisor's API), told apart by the first byte.
 async fn connection(
     mut stream: UnixStream,
     cred: tokio::net::unix::UCred,
-    served: Served<'_>,
+    served: &Served,
 ) -> std::io::Result<()> {
-    let Served {
-        tx,
-        auth,
-        audit,
-        audit_path,
-        limiter,
-        slots,
-        peers,
-    } = served;
     let uid = cred.uid();
-    let pid = cred.pid();
-    // The uid from the kernel, the name and groups from the account database.
-    let peer = peers.lookup(uid).await;
-    // Before reading anything: a peer who may not use the daemon gets no more of it.
-    if let Err(message) = auth.may_connect(&peer) {
+    let caller = Caller {
+        uid,
+        pid: cred.pid(),
+        // The uid from the kernel, the name and groups from the account database.
+        peer: served.peers.lookup(uid).await,
+    };
+    let first = match tokio::time::timeout(REQUEST_TIMEOUT, first_byte(&stream)).await {
+        Ok(Ok(Some(b))) => b,
+        Ok(Ok(None)) | Err(_) => return Ok(()),
+        Ok(Err(e)) => return Err(e),
+    };
+    // A frame starts with its length, under 64 KiB: a zero byte. A request line starts with
+    // its method, in capitals.
+    if first.is_ascii_uppercase() {
+        return crate::http::serve(stream, caller, served).await;
+    }
+    // Before anything is read: a peer who may not use the daemon gets no more of it.
+    if let Err(message) = served.auth.may_connect(&caller.peer) {
         let r = Response::Error {
             kind: ErrorKind::PermissionDenied,
             message,
@@ -243,20 +257,7 @@ async fn connection(
         };
         // Before the request is read, decoded, decided or recorded: an account past its rate
         // costs no more than this answer. Its request is left unread, so the connection ends.
-        let privileged = auth.is_admin(&peer);
-        let admitted = if privileged {
-            Ok(())
-        } else {
-            limiter.take(uid, &peer.name)
-        };
-        if let Err(wait) = admitted {
-            tokio::time::sleep(wait).await;
-            let message = format!(
-                "too many requests from {}: at most {} a second ({} at once); try again",
-                peer.name,
-                ratelimit::RATE,
-                ratelimit::BURST
-            );
+        if let Err(message) = over_rate(&caller, served).await {
             turn_away(&mut stream, message).await;
             return Ok(());
         }
@@ -287,170 +288,280 @@ async fn connection(
             write(&mut stream, &v).await?;
             continue;
         }
-        let checked = authorize(req, &peer, auth, &tx).await;
-        // Written and synced before anything runs; if it cannot be, nothing runs.
-        let entry = |kind: &str, outcome: Option<String>, request: Option<u64>| Record {
-            kind: kind.to_owned(),
-            uid,
-            user: peer.name.clone(),
-            pid,
-            action: checked.action.name().to_owned(),
-            targets: checked.targets.clone(),
-            decision: if checked.allow { "allow" } else { "deny" }.to_owned(),
-            rule: checked.rule.clone(),
-            outcome,
-            request,
-            ..Record::default()
-        };
-        let seq = match audit {
-            Some(a) => match a.log(entry("request", None, None), privileged).await {
-                Ok(seq) => Some(seq),
-                Err(e) => {
-                    let r = Response::Error {
-                        kind: ErrorKind::Failed,
-                        message: format!("refused: {e}"),
-                    };
-                    write(&mut stream, &r).await?;
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let (req, skipped) = match checked.result {
-            Ok(r) => r,
-            Err(ref refusal) => {
-                if let Response::Error { message, .. } = refusal {
-                    warn!(uid, user = %peer.name, "{message}");
-                }
-                write(&mut stream, refusal).await?;
+        let admitted = match admit(req, &caller, served).await {
+            Ok(a) => a,
+            Err(answer) => {
+                write(&mut stream, &answer).await?;
                 continue;
             }
         };
-        // What the request came to, recorded after its request record (for a follower: once
-        // what it asked for is sent, before it follows).
-        // `acted`: what a request that acts on processes acted on, as it resolved its names
-        // when it ran (a set may have changed since it was checked).
-        let report = async |outcome: String, acted: Option<Vec<String>>| {
-            if let (Some(a), Some(seq)) = (audit, seq) {
-                let mut record = entry("outcome", Some(outcome), Some(seq));
-                if let Some(acted) = acted {
-                    record.targets = acted;
-                }
-                if let Err(e) = a.log(record, privileged).await {
-                    warn!("{e}");
+        match admitted.req {
+            Request::Audit { .. } | Request::Tail { .. } => {
+                return follow(&mut stream, admitted, served).await;
+            }
+            _ => {
+                let shutdown = matches!(admitted.req, Request::Shutdown);
+                let resp = answer(admitted, served).await;
+                write(&mut stream, &resp).await?;
+                if shutdown {
+                    let _ = served.tx.send(Event::Cmd(Box::new(Cmd::Shutdown))).await;
                 }
             }
+        }
+    }
+}
+
+/// The first byte a client sent, left unread; `None` if it hung up first.
+async fn first_byte(stream: &UnixStream) -> std::io::Result<Option<u8>> {
+    use std::os::fd::AsRawFd;
+    loop {
+        stream.readable().await?;
+        let mut b = [0u8; 1];
+        match stream.try_io(tokio::io::Interest::READABLE, || {
+            nix::sys::socket::recv(
+                stream.as_raw_fd(),
+                &mut b,
+                nix::sys::socket::MsgFlags::MSG_PEEK,
+            )
+            .map_err(std::io::Error::from)
+        }) {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(Some(b[0])),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `Err(message)` if the caller is past its account's rate, after the tarpit's wait. Admins
+/// are not limited.
+pub async fn over_rate(caller: &Caller, served: &Served) -> Result<(), String> {
+    if served.auth.is_admin(&caller.peer) {
+        return Ok(());
+    }
+    if let Err(wait) = served.limiter.take(caller.uid, &caller.peer.name) {
+        tokio::time::sleep(wait).await;
+        return Err(format!(
+            "too many requests from {}: at most {} a second ({} at once); try again",
+            caller.peer.name,
+            ratelimit::RATE,
+            ratelimit::BURST
+        ));
+    }
+    Ok(())
+}
+
+/// A request the policy let through and the audit log recorded, narrowed to what the caller
+/// may act on (`skipped` is the rest).
+pub struct Admitted {
+    pub req: Request,
+    pub skipped: Vec<String>,
+    record: Recorder,
+}
+
+/// Writes the outcome record of an admitted request, after its request record.
+struct Recorder {
+    audit: Option<Audit>,
+    /// The request record's sequence number.
+    seq: Option<u64>,
+    base: Record,
+    privileged: bool,
+}
+
+impl Recorder {
+    /// What the request came to; `acted`, for a request that acts on processes, is what it acted
+    /// on as it resolved its names when it ran (a set may have changed since it was checked).
+    async fn outcome(&self, outcome: String, acted: Option<Vec<String>>) {
+        let (Some(audit), Some(seq)) = (&self.audit, self.seq) else {
+            return;
         };
-        // A follower holds its connection for as long as it likes: a few per account.
-        let following = match &req {
-            Request::Audit { follow: true, .. } | Request::Tail { follow: true, .. } => {
-                match slots.follower(uid, privileged) {
-                    Ok(held) => held,
-                    Err(message) => {
-                        report(format!("error: {message}"), None).await;
-                        write(&mut stream, &busy(message)).await?;
-                        continue;
-                    }
-                }
+        let mut record = Record {
+            kind: "outcome".into(),
+            outcome: Some(outcome),
+            request: Some(seq),
+            ..self.base.clone()
+        };
+        if let Some(acted) = acted {
+            record.targets = acted;
+        }
+        if let Err(e) = audit.log(record, self.privileged).await {
+            warn!("{e}");
+        }
+    }
+}
+
+/// Checks `req` against the policy and writes its request record (synced) before anything
+/// runs. `Err` is the answer to send instead of running it: a refusal, or a failure to record
+/// (if the record cannot be written, nothing runs).
+pub async fn admit(req: Request, caller: &Caller, served: &Served) -> Result<Admitted, Response> {
+    let checked = authorize(req, &caller.peer, &served.auth, &served.tx).await;
+    let privileged = served.auth.is_admin(&caller.peer);
+    let base = Record {
+        kind: "request".into(),
+        uid: caller.uid,
+        user: caller.peer.name.clone(),
+        pid: caller.pid,
+        action: checked.action.name().to_owned(),
+        targets: checked.targets.clone(),
+        decision: if checked.allow { "allow" } else { "deny" }.to_owned(),
+        rule: checked.rule.clone(),
+        ..Record::default()
+    };
+    let seq = match &served.audit {
+        Some(a) => match a.log(base.clone(), privileged).await {
+            Ok(seq) => Some(seq),
+            Err(e) => return Err(failed(format!("refused: {e}"))),
+        },
+        None => None,
+    };
+    let (req, skipped) = match checked.result {
+        Ok(r) => r,
+        Err(refusal) => {
+            if let Response::Error { message, .. } = &refusal {
+                warn!(uid = caller.uid, user = %caller.peer.name, "{message}");
+            }
+            return Err(refusal);
+        }
+    };
+    Ok(Admitted {
+        req,
+        skipped,
+        record: Recorder {
+            audit: served.audit.clone(),
+            seq,
+            base,
+            privileged,
+        },
+    })
+}
+
+/// Runs an admitted request that is answered at once, and records what it came to.
+pub async fn answer(admitted: Admitted, served: &Served) -> Response {
+    let Admitted {
+        req,
+        skipped,
+        record,
+    } = admitted;
+    if let Request::ReloadPolicy = req {
+        // Reading the file and looking its accounts up blocks: off the async workers.
+        let auth = served.auth.clone();
+        let reloaded = match tokio::task::spawn_blocking(move || auth.reload()).await {
+            Ok(r) => r.map_err(|m| format!("policy refused, the previous one stays in force: {m}")),
+            Err(e) => Err(format!("policy reload failed: {e}")),
+        };
+        return match reloaded {
+            Ok(what) => {
+                record.outcome(format!("ok: {what}"), None).await;
+                Response::Done
+            }
+            Err(message) => {
+                record.outcome(format!("error: {message}"), None).await;
+                failed(message)
+            }
+        };
+    }
+    let resp = handle(req, &served.tx).await;
+    if served.audit.is_some() {
+        let acted = match &resp {
+            // Once each (a restart reports a stop and a start).
+            Response::Actions(results) => {
+                let mut seen = std::collections::HashSet::new();
+                Some(
+                    results
+                        .iter()
+                        .filter(|r| seen.insert(r.name.as_str()))
+                        .map(|r| r.name.clone())
+                        .collect(),
+                )
             }
             _ => None,
         };
-        if let Request::Audit {
+        let outcome = match &resp {
+            Response::Error { message, .. } => format!("error: {message}"),
+            Response::Actions(results) => {
+                let failed: Vec<String> = results
+                    .iter()
+                    .filter(|r| !r.ok)
+                    .map(|r| format!("{}: {}", r.name, r.message))
+                    .collect();
+                if failed.is_empty() {
+                    "ok".to_owned()
+                } else {
+                    format!("error: {}", failed.join("; "))
+                }
+            }
+            _ => "ok".to_owned(),
+        };
+        record.outcome(outcome, acted).await;
+    }
+    if skipped.is_empty() {
+        resp
+    } else {
+        Response::Partial {
+            skipped,
+            response: Box::new(resp),
+        }
+    }
+}
+
+/// An admitted `tail` or `audit`: what it asks for, then, if it follows, everything new until
+/// the client hangs up. A follower holds its connection for as long as it likes: a few per
+/// account.
+async fn follow(
+    stream: &mut UnixStream,
+    admitted: Admitted,
+    served: &Served,
+) -> std::io::Result<()> {
+    let Admitted { req, record, .. } = admitted;
+    let wants = matches!(
+        req,
+        Request::Audit { follow: true, .. } | Request::Tail { follow: true, .. }
+    );
+    let _following = if wants {
+        match served.slots.follower(record.base.uid, record.privileged) {
+            Ok(held) => held,
+            Err(message) => {
+                record.outcome(format!("error: {message}"), None).await;
+                return write(stream, &busy(message)).await;
+            }
+        }
+    } else {
+        None
+    };
+    match req {
+        Request::Audit {
             lines,
             user,
             follow,
-        } = req
-        {
-            let _following = following;
-            let first = audit_first(audit, audit_path, lines, user.clone(), follow).await;
-            report(outcome_of(&first, follow), None).await;
-            return match first {
-                Ok((text, rx)) => audit_follow(&mut stream, text, rx, user).await,
-                Err(r) => write(&mut stream, &r).await,
-            };
+        } => {
+            let first = audit_first(
+                served.audit.as_ref(),
+                served.audit_path.as_deref(),
+                lines,
+                user.clone(),
+                follow,
+            )
+            .await;
+            record.outcome(outcome_of(&first, follow), None).await;
+            match first {
+                Ok((text, rx)) => audit_follow(stream, text, rx, user).await,
+                Err(r) => write(stream, &r).await,
+            }
         }
-        if let Request::Tail {
+        Request::Tail {
             name,
             channel,
             lines,
             follow,
-        } = req
-        {
-            let _following = following;
-            let first = tail_first(&tx, name, channel, lines, follow).await;
-            report(outcome_of(&first, follow), None).await;
-            return match first {
-                Ok((text, rx)) => tail_follow(&mut stream, text, rx).await,
-                Err(r) => write(&mut stream, &r).await,
-            };
+        } => {
+            let first = tail_first(&served.tx, name, channel, lines, follow).await;
+            record.outcome(outcome_of(&first, follow), None).await;
+            match first {
+                Ok((text, rx)) => tail_follow(stream, text, rx).await,
+                Err(r) => write(stream, &r).await,
+            }
         }
-        if let Request::ReloadPolicy = req {
-            // Reading the file and looking its accounts up blocks: off the async workers.
-            let auth = auth.clone();
-            let reloaded = match tokio::task::spawn_blocking(move || auth.reload()).await {
-                Ok(r) => {
-                    r.map_err(|m| format!("policy refused, the previous one stays in force: {m}"))
-                }
-                Err(e) => Err(format!("policy reload failed: {e}")),
-            };
-            let r = match reloaded {
-                Ok(what) => {
-                    report(format!("ok: {what}"), None).await;
-                    Response::Done
-                }
-                Err(message) => {
-                    report(format!("error: {message}"), None).await;
-                    failed(message)
-                }
-            };
-            write(&mut stream, &r).await?;
-            continue;
-        }
-        let shutdown = matches!(req, Request::Shutdown);
-        let mut resp = handle(req, &tx).await;
-        if audit.is_some() {
-            let acted = match &resp {
-                // Once each (a restart reports a stop and a start).
-                Response::Actions(results) => {
-                    let mut seen = std::collections::HashSet::new();
-                    Some(
-                        results
-                            .iter()
-                            .filter(|r| seen.insert(r.name.as_str()))
-                            .map(|r| r.name.clone())
-                            .collect(),
-                    )
-                }
-                _ => None,
-            };
-            let outcome = match &resp {
-                Response::Error { message, .. } => format!("error: {message}"),
-                Response::Actions(results) => {
-                    let failed: Vec<String> = results
-                        .iter()
-                        .filter(|r| !r.ok)
-                        .map(|r| format!("{}: {}", r.name, r.message))
-                        .collect();
-                    if failed.is_empty() {
-                        "ok".to_owned()
-                    } else {
-                        format!("error: {}", failed.join("; "))
-                    }
-                }
-                _ => "ok".to_owned(),
-            };
-            report(outcome, acted).await;
-        }
-        if !skipped.is_empty() {
-            resp = Response::Partial {
-                skipped,
-                response: Box::new(resp),
-            };
-        }
-        write(&mut stream, &resp).await?;
-        if shutdown {
-            let _ = tx.send(Event::Cmd(Box::new(Cmd::Shutdown))).await;
-        }
+        _ => write(stream, &failed("not a tail or audit request".into())).await,
     }
 }
 

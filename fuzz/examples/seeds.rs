@@ -418,7 +418,55 @@ fn audit_seeds() {
     write(t, "truncated", &good.as_bytes()[..good.len() - 7]);
 }
 
+/// Calls as stock clients send them (Python's xmlrpc.client layout), and every value type.
+fn xmlrpc_seeds() {
+    let call = |method: &str, params: &str| {
+        format!(
+            "<?xml version='1.0'?>\n<methodCall>\n<methodName>{method}</methodName>\n<params>\n{params}</params>\n</methodCall>\n"
+        )
+    };
+    let param = |v: &str| format!("<param>\n<value>{v}</value>\n</param>\n");
+    write(
+        "xmlrpc",
+        "get_all_process_info.xml",
+        call("supervisor.getAllProcessInfo", "").as_bytes(),
+    );
+    write(
+        "xmlrpc",
+        "multicall.xml",
+        call(
+            "system.multicall",
+            &param(
+                "<array><data>\n<value><struct>\n<member>\n<name>methodName</name>\n\
+                 <value><string>supervisor.startProcess</string></value>\n</member>\n\
+                 <member>\n<name>params</name>\n<value><array><data>\n\
+                 <value><string>web &amp; co</string></value>\n\
+                 <value><boolean>1</boolean></value>\n</data></array></value>\n\
+                 </member>\n</struct></value>\n</data></array>",
+            ),
+        )
+        .as_bytes(),
+    );
+    let types: String = [
+        "<i4>-5</i4>",
+        "<int>7</int>",
+        "<i8>4294967296</i8>",
+        "<double>1.5</double>",
+        "<base64>AAE=</base64>",
+        "<dateTime.iso8601>20261205T10:00:00</dateTime.iso8601>",
+        "untyped &#x41;<![CDATA[<x>]]>",
+        "<string>line\n</string>",
+        "<nil/>",
+        "<struct></struct>",
+    ]
+    .iter()
+    .map(|v| param(v))
+    .collect();
+    write("xmlrpc", "types.xml", call("t.types", &types).as_bytes());
+}
+
 fn main() {
+    xmlrpc_seeds();
     config_seeds();
     policy_seeds();
     control_seeds();
@@ -432,6 +480,7 @@ fn main() {
         "order",
         "helper_msg",
         "audit_verify",
+        "xmlrpc",
     ] {
         println!(
             "{t}: {} seeds",

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod root;
+pub mod supervisor;
 
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;

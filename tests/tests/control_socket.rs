@@ -66,19 +66,43 @@ fn error_then_eof(mut s: UnixStream) -> (ErrorKind, String) {
 #[test]
 fn garbage_is_refused() {
     let d = daemon();
-    // Text: its first four bytes make a length far past the limit.
+    // A length far past the limit.
     let mut s = connect(&d);
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    s.write_all(b"\x7f\xff\xff\xffjunk").unwrap();
     let (kind, msg) = error_then_eof(s);
     assert_eq!(kind, ErrorKind::BadArguments);
     assert_eq!(
         msg,
-        format!(
-            "request of {} bytes exceeds the limit of 65536",
-            u32::from_be_bytes(*b"GET ")
-        )
+        "request of 2147483647 bytes exceeds the limit of 65536"
     );
     still_serving(&d);
+
+    // Text starting with a capital is taken for HTTP (Supervisor's clients): bad HTTP, or a
+    // body that is not XML-RPC, gets an HTTP error, then the end.
+    for (request, reply) in [
+        (&b"GET / HTTP/1.0\r\n\r\n"[..], "HTTP/1.0 404 Not Found\r\n"),
+        (b"NOT HTTP AT ALL\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"),
+        (
+            b"GET /RPC2 HTTP/1.1\r\n\r\n",
+            "HTTP/1.1 400 Bad Request\r\n",
+        ),
+        (
+            b"POST /RPC2 HTTP/1.1\r\nContent-Length: 5\r\n\r\n<bad>",
+            "HTTP/1.1 400 Bad Request\r\n",
+        ),
+        (
+            b"POST /RPC2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "HTTP/1.1 400 Bad Request\r\n",
+        ),
+    ] {
+        let mut s = connect(&d);
+        s.write_all(request).unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(reply), "{answer}");
+        still_serving(&d);
+    }
 
     // A frame of the right length holding junk.
     let mut s = connect(&d);
@@ -104,9 +128,15 @@ fn garbage_is_refused() {
         let mut s = connect(&d);
         let _ = s.write_all(&bytes);
         s.shutdown(std::net::Shutdown::Write).unwrap();
-        // Either nothing or one error frame, then the end.
+        // Either nothing, an HTTP error (bytes starting with a capital) or one error frame,
+        // then the end.
         let mut first = [0u8; 4];
         match s.read_exact(&mut first) {
+            Ok(()) if bytes[0].is_ascii_uppercase() => {
+                assert_eq!(&first, b"HTTP");
+                let mut rest = Vec::new();
+                let _ = s.read_to_end(&mut rest);
+            }
             Ok(()) => {
                 let len = u32::from_be_bytes(first) as usize;
                 let mut body = vec![0u8; len];

@@ -184,7 +184,10 @@ impl Supervisor {
             tokio::select! {
                 ev = rx.recv() => match ev {
                     Some(Event::Cmd(cmd)) => self.command(*cmd).await,
-                    Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
+                    Some(Event::Helper(msg, fds)) => {
+                        self.helper(msg, fds).await;
+                        crate::heap::busy();
+                    }
                     Some(Event::HelperGone(why)) => helper_gone(&why),
                     None => return,
                 },

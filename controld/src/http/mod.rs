@@ -1,0 +1,98 @@
+//! HTTP on the control socket: what stock supervisorctl and the tools built on Supervisor's API
+//! (superlance, the Ansible module, exporters) speak. The connection has been told apart from
+//! proctorctl's frames by its first byte; the caller is who SO_PEERCRED said, and every call is
+//! decided by the policy and recorded in the audit log as a proctorctl request is
+//! ([`crate::server::admit`]).
+//!
+//! hyper serves the HTTP/1.x; every answer says `Connection: close`, as Supervisor's clients
+//! reconnect for the next call then (superlance keeps a connection between calls and never
+//! retries one that the server closed without saying so). Limits: the head must arrive within
+//! the request timeout and fit 64 KiB, the body 1 MiB within the same time.
+
+mod rpc;
+
+use crate::server::{Caller, Served, REQUEST_TIMEOUT};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, StatusCode};
+use std::convert::Infallible;
+use tokio::net::UnixStream;
+
+/// The largest request body read: far above any call a stock client makes (the largest is
+/// `sendProcessStdin`).
+const MAX_BODY: usize = 1024 * 1024;
+/// The largest request head.
+const MAX_HEAD: usize = 64 * 1024;
+
+type Answer = hyper::Response<Full<Bytes>>;
+
+/// Serves HTTP requests on `stream` until the answer to the first is sent.
+pub async fn serve(stream: UnixStream, caller: Caller, served: &Served) -> std::io::Result<()> {
+    let caller = &caller;
+    let service = hyper::service::service_fn(move |req| route(req, caller, served));
+    hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .max_buf_size(MAX_HEAD)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(REQUEST_TIMEOUT)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await
+        .map_err(std::io::Error::other)
+}
+
+async fn route(
+    req: hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+) -> Result<Answer, Infallible> {
+    // A peer who may not use the daemon gets no more of it.
+    if let Err(message) = served.auth.may_connect(&caller.peer) {
+        return Ok(text(StatusCode::FORBIDDEN, message));
+    }
+    // As supervisord: a prefix match, and only POST.
+    if !req.uri().path().starts_with("/RPC2") {
+        return Ok(text(StatusCode::NOT_FOUND, "not found".into()));
+    }
+    if req.method() != Method::POST {
+        return Ok(text(StatusCode::BAD_REQUEST, "XML-RPC takes POST".into()));
+    }
+    // Before the body is read: an account past its rate costs no more than this.
+    if let Err(message) = crate::server::over_rate(caller, served).await {
+        return Ok(xml(rpc::refusal(message)));
+    }
+    let body = Limited::new(req.into_body(), MAX_BODY);
+    let body = match tokio::time::timeout(REQUEST_TIMEOUT, body.collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => return Ok(text(StatusCode::BAD_REQUEST, format!("request body: {e}"))),
+        Err(_) => {
+            return Ok(text(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time".into(),
+            ))
+        }
+    };
+    // supervisord answers 400 to a body it cannot read as a call.
+    let call = match proctor_xmlrpc::parse_call(&body) {
+        Ok(c) => c,
+        Err(e) => return Ok(text(StatusCode::BAD_REQUEST, format!("XML-RPC: {e}"))),
+    };
+    Ok(xml(rpc::call(call, caller, served).await))
+}
+
+fn xml(body: Vec<u8>) -> Answer {
+    let mut a = hyper::Response::new(Full::new(Bytes::from(body)));
+    a.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    a
+}
+
+fn text(status: StatusCode, message: String) -> Answer {
+    let mut a = hyper::Response::new(Full::new(Bytes::from(message + "\n")));
+    *a.status_mut() = status;
+    a.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    a
+}

@@ -1,0 +1,377 @@
+//! Supervisor's XML-RPC methods, each carried out as the proctorctl request it amounts to, so
+//! that the policy decides it and the audit log records it (one request and one outcome record
+//! per call, per inner call of a multicall). Names are resolved as supervisord resolves them
+//! (`name` is the process `name` of group `name`; `group:name`; `group:*` for methods that take
+//! a group), and answers have Supervisor's structs, field for field and in its order, and its
+//! fault codes and `NAME: detail` fault strings.
+//!
+//! Methods that tell no secret and change nothing (the versions, the identification, the
+//! daemon's state, the method list) are answered without a record, as proctorctl's `version`
+//! is: supervisorctl asks for the API version before every command.
+
+use crate::server::{admit, answer, Caller, Served};
+use proctor_api::control::{ErrorKind, ProcessInfo, ProcessState, Request, Response};
+use proctor_xmlrpc::{fault, response, Call, Value};
+
+/// Supervisor's fault codes (`supervisor/xmlrpc.py`).
+mod code {
+    pub const UNKNOWN_METHOD: i64 = 1;
+    pub const INCORRECT_PARAMETERS: i64 = 2;
+    pub const BAD_ARGUMENTS: i64 = 3;
+    pub const SIGNATURE_UNSUPPORTED: i64 = 4;
+    pub const SHUTDOWN_STATE: i64 = 6;
+    pub const BAD_NAME: i64 = 10;
+    pub const FAILED: i64 = 30;
+    pub const CANT_REREAD: i64 = 92;
+}
+
+/// A fault as Supervisor raises it: `RPCError(code, detail)`, shown as `NAME: detail`.
+#[derive(Debug)]
+struct Fault {
+    code: i64,
+    detail: Option<String>,
+}
+
+impl Fault {
+    fn new(code: i64, detail: impl Into<String>) -> Fault {
+        Fault {
+            code,
+            detail: Some(detail.into()),
+        }
+    }
+
+    fn bare(code: i64) -> Fault {
+        Fault { code, detail: None }
+    }
+
+    fn text(&self) -> String {
+        let name = match self.code {
+            code::UNKNOWN_METHOD => "UNKNOWN_METHOD",
+            code::INCORRECT_PARAMETERS => "INCORRECT_PARAMETERS",
+            code::BAD_ARGUMENTS => "BAD_ARGUMENTS",
+            code::SIGNATURE_UNSUPPORTED => "SIGNATURE_UNSUPPORTED",
+            code::SHUTDOWN_STATE => "SHUTDOWN_STATE",
+            code::BAD_NAME => "BAD_NAME",
+            code::CANT_REREAD => "CANT_REREAD",
+            _ => "FAILED",
+        };
+        match &self.detail {
+            Some(d) => format!("{name}: {d}"),
+            None => name.to_owned(),
+        }
+    }
+
+    fn value(&self) -> Value {
+        Value::record([
+            ("faultCode", Value::Int(self.code)),
+            ("faultString", Value::Str(self.text())),
+        ])
+    }
+}
+
+/// A method: its name, Supervisor's signature (return type, then parameter types) and help.
+struct Method {
+    name: &'static str,
+    signature: &'static [&'static str],
+    help: &'static str,
+}
+
+/// Every method proctor answers, in `system.listMethods` order.
+const METHODS: &[Method] = &[
+    Method {
+        name: "supervisor.getAPIVersion",
+        signature: &["string"],
+        help: "Return the version of the RPC API used by supervisord: \"3.0\".",
+    },
+    Method {
+        name: "supervisor.getAllProcessInfo",
+        signature: &["array"],
+        help: "Get info about all processes the caller may see (the policy narrows the list).",
+    },
+    Method {
+        name: "supervisor.getIdentification",
+        signature: &["string"],
+        help: "Return the identifying string of the daemon ([supervisord] identifier).",
+    },
+    Method {
+        name: "supervisor.getPID",
+        signature: &["int"],
+        help: "Return the PID of the daemon (proctord).",
+    },
+    Method {
+        name: "supervisor.getProcessInfo",
+        signature: &["struct", "string"],
+        help: "Get info about a process named name (or group:name).",
+    },
+    Method {
+        name: "supervisor.getState",
+        signature: &["struct"],
+        help: "Return the daemon's state as a struct with keys int statecode, string statename.",
+    },
+    Method {
+        name: "supervisor.getSupervisorVersion",
+        signature: &["string"],
+        help: "Return the version of the daemon (proctor's own version).",
+    },
+    Method {
+        name: "supervisor.getVersion",
+        signature: &["string"],
+        help: "Return the version of the RPC API used by supervisord (deprecated alias of getAPIVersion).",
+    },
+    Method {
+        name: "system.listMethods",
+        signature: &["array"],
+        help: "Return an array listing the available method names.",
+    },
+    Method {
+        name: "system.methodHelp",
+        signature: &["string", "string"],
+        help: "Return a string showing the method's documentation.",
+    },
+    Method {
+        name: "system.methodSignature",
+        signature: &["array", "string"],
+        help: "Return an array describing the method signature in the form [rtype, ptype, ptype...].",
+    },
+    Method {
+        name: "system.multicall",
+        signature: &["array", "array"],
+        help: "Process an array of calls ({'methodName': string, 'params': array}), in order; each result is the bare value or a fault struct, as supervisord answers.",
+    },
+];
+
+/// The answer to a call, as the body of an HTTP 200.
+pub async fn call(call: Call, caller: &Caller, served: &Served) -> Vec<u8> {
+    let result = if call.method == "system.multicall" {
+        multicall(&call.params, caller, served).await
+    } else {
+        one(&call.method, &call.params, caller, served).await
+    };
+    match result {
+        Ok(v) => response(&v),
+        Err(f) => fault(f.code, &f.text()),
+    }
+}
+
+/// The fault a call past its account's rate gets.
+pub fn refusal(message: String) -> Vec<u8> {
+    let f = Fault::new(code::FAILED, message);
+    fault(f.code, &f.text())
+}
+
+/// `system.multicall`: the calls in order, each answered with its bare value or a fault struct
+/// (supervisord's shape, not the one the multicall convention describes).
+async fn multicall(params: &[Value], caller: &Caller, served: &Served) -> Result<Value, Fault> {
+    let [calls] = args(params)?;
+    let Value::Array(calls) = calls else {
+        return Err(Fault::bare(code::INCORRECT_PARAMETERS));
+    };
+    let mut out = Vec::with_capacity(calls.len());
+    for c in calls {
+        let result = match (c.get("methodName"), c.get("params")) {
+            (None, _) => Err(Fault::new(code::INCORRECT_PARAMETERS, "No methodName")),
+            (Some(Value::Str(m)), _) if m == "system.multicall" => Err(Fault::new(
+                code::INCORRECT_PARAMETERS,
+                "Recursive system.multicall forbidden",
+            )),
+            (Some(Value::Str(m)), None) => one(m, &[], caller, served).await,
+            (Some(Value::Str(m)), Some(Value::Array(p))) => one(m, p, caller, served).await,
+            _ => Err(Fault::bare(code::INCORRECT_PARAMETERS)),
+        };
+        out.push(result.unwrap_or_else(|f| f.value()));
+    }
+    Ok(Value::Array(out))
+}
+
+/// The parameters, if there are exactly `N` (Supervisor's INCORRECT_PARAMETERS otherwise).
+fn args<const N: usize>(params: &[Value]) -> Result<[&Value; N], Fault> {
+    let refs: Vec<&Value> = params.iter().collect();
+    refs.try_into()
+        .map_err(|_| Fault::bare(code::INCORRECT_PARAMETERS))
+}
+
+fn string(v: &Value) -> Result<&str, Fault> {
+    v.as_str()
+        .ok_or_else(|| Fault::bare(code::INCORRECT_PARAMETERS))
+}
+
+/// One call other than a multicall.
+async fn one(
+    method: &str,
+    params: &[Value],
+    caller: &Caller,
+    served: &Served,
+) -> Result<Value, Fault> {
+    match method {
+        "supervisor.getAPIVersion" | "supervisor.getVersion" => {
+            let [] = args(params)?;
+            Ok(Value::str("3.0"))
+        }
+        "supervisor.getSupervisorVersion" => {
+            let [] = args(params)?;
+            Ok(Value::str(env!("CARGO_PKG_VERSION")))
+        }
+        "supervisor.getIdentification" => {
+            let [] = args(params)?;
+            Ok(Value::str(served.identifier.as_ref()))
+        }
+        "supervisor.getState" => {
+            let [] = args(params)?;
+            Ok(Value::record([
+                ("statecode", Value::Int(1)),
+                ("statename", Value::str("RUNNING")),
+            ]))
+        }
+        "supervisor.getPID" => {
+            let [] = args(params)?;
+            match submit(Request::Pid { name: None }, caller, served).await? {
+                Response::Pids(pids) => pids
+                    .first()
+                    .and_then(|(_, pid)| *pid)
+                    .map(|pid| Value::Int(i64::from(pid)))
+                    .ok_or_else(|| Fault::new(code::FAILED, "the daemon's pid is unknown")),
+                other => Err(unexpected(&other)),
+            }
+        }
+        "supervisor.getProcessInfo" => {
+            let [name] = args(params)?;
+            let name = string(name)?;
+            let spec = exact(name).ok_or_else(|| Fault::new(code::BAD_NAME, name))?;
+            match submit_named(Request::Status { names: vec![spec] }, name, caller, served).await? {
+                Response::Status(infos) => infos
+                    .first()
+                    .map(process_struct)
+                    .ok_or_else(|| Fault::new(code::BAD_NAME, name)),
+                other => Err(unexpected(&other)),
+            }
+        }
+        "supervisor.getAllProcessInfo" => {
+            let [] = args(params)?;
+            match submit(Request::Status { names: Vec::new() }, caller, served).await? {
+                Response::Status(infos) => {
+                    Ok(Value::Array(infos.iter().map(process_struct).collect()))
+                }
+                other => Err(unexpected(&other)),
+            }
+        }
+        "system.listMethods" => {
+            let [] = args(params)?;
+            Ok(Value::Array(
+                METHODS.iter().map(|m| Value::str(m.name)).collect(),
+            ))
+        }
+        "system.methodHelp" => {
+            let [name] = args(params)?;
+            let name = string(name)?;
+            METHODS
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| Value::str(m.help))
+                .ok_or_else(|| Fault::bare(code::SIGNATURE_UNSUPPORTED))
+        }
+        "system.methodSignature" => {
+            let [name] = args(params)?;
+            let name = string(name)?;
+            METHODS
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| Value::Array(m.signature.iter().map(|t| Value::str(*t)).collect()))
+                .ok_or_else(|| Fault::bare(code::SIGNATURE_UNSUPPORTED))
+        }
+        _ => Err(Fault::bare(code::UNKNOWN_METHOD)),
+    }
+}
+
+/// Supervisor's `split_namespec` made exact: `group:name` for `name` (the process `name` of
+/// group `name`) or `group:name`; `None` for `group:*` or `group:`, which name no one process.
+fn exact(name: &str) -> Option<String> {
+    match name.split_once(':') {
+        Some((_, "" | "*")) => None,
+        Some((g, p)) => Some(format!("{g}:{p}")),
+        None => Some(format!("{name}:{name}")),
+    }
+}
+
+/// Runs a request as proctorctl's would run: tidied, decided, recorded, carried out, its
+/// outcome recorded. A request narrowed by the policy answers with what it was allowed.
+async fn submit(req: Request, caller: &Caller, served: &Served) -> Result<Response, Fault> {
+    submit_named(req, "", caller, served).await
+}
+
+/// As [`submit`]; `name` is what the caller named, for a BAD_NAME fault.
+async fn submit_named(
+    mut req: Request,
+    name: &str,
+    caller: &Caller,
+    served: &Served,
+) -> Result<Response, Fault> {
+    req.tidy().map_err(|m| Fault::new(code::BAD_ARGUMENTS, m))?;
+    let resp = match admit(req, caller, served).await {
+        Ok(admitted) => answer(admitted, served).await,
+        Err(refusal) => refusal,
+    };
+    match resp {
+        Response::Partial { response, .. } => Ok(*response),
+        Response::Error { kind, message } => Err(match kind {
+            ErrorKind::BadName => Fault::new(code::BAD_NAME, name),
+            ErrorKind::ShuttingDown => Fault::bare(code::SHUTDOWN_STATE),
+            ErrorKind::CantReread => Fault::new(code::CANT_REREAD, message),
+            ErrorKind::BadArguments => Fault::new(code::BAD_ARGUMENTS, message),
+            // Denials, and the daemon's own limits: FAILED with the reason, which supervisorctl
+            // prints as it is for most commands.
+            ErrorKind::PermissionDenied | ErrorKind::Busy | ErrorKind::Failed => {
+                Fault::new(code::FAILED, message)
+            }
+        }),
+        other => Ok(other),
+    }
+}
+
+fn unexpected(r: &Response) -> Fault {
+    Fault::new(
+        code::FAILED,
+        format!("unexpected answer from the supervisor: {r:?}"),
+    )
+}
+
+/// `getProcessInfo`'s struct, Supervisor's fields in Supervisor's order.
+fn process_struct(p: &ProcessInfo) -> Value {
+    let int = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    Value::record([
+        ("name", Value::str(&p.name)),
+        ("group", Value::str(&p.group)),
+        ("start", int(p.start)),
+        ("stop", int(p.stop)),
+        ("now", int(p.now)),
+        ("state", Value::Int(i64::from(p.state.code()))),
+        ("statename", Value::str(p.state.name())),
+        ("spawnerr", Value::str(&p.spawnerr)),
+        (
+            "exitstatus",
+            Value::Int(i64::from(p.exitstatus.unwrap_or(0))),
+        ),
+        ("logfile", Value::str(&p.stdout_logfile)),
+        ("stdout_logfile", Value::str(&p.stdout_logfile)),
+        ("stderr_logfile", Value::str(&p.stderr_logfile)),
+        ("pid", Value::Int(i64::from(p.pid.unwrap_or(0)))),
+        ("description", Value::Str(description(p))),
+    ])
+}
+
+/// Supervisor's `_interpretProcessInfo`: what supervisorctl shows after the state.
+fn description(p: &ProcessInfo) -> String {
+    match p.state {
+        ProcessState::Running => format!(
+            "pid {}, uptime {}",
+            p.pid.unwrap_or(0),
+            crate::procs::uptime(p.now.saturating_sub(p.start))
+        ),
+        ProcessState::Fatal | ProcessState::Backoff if p.spawnerr.is_empty() => {
+            format!("unknown error (try \"tail {}\")", p.name)
+        }
+        ProcessState::Fatal | ProcessState::Backoff => p.spawnerr.clone(),
+        ProcessState::Stopped | ProcessState::Exited if p.start == 0 => "Not started".into(),
+        ProcessState::Stopped | ProcessState::Exited => crate::procs::local_time(p.stop),
+        _ => String::new(),
+    }
+}

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
-pub const CONTROL_PROTOCOL_VERSION: u16 = 1;
+pub const CONTROL_PROTOCOL_VERSION: u16 = 2;
 pub const MAX_REQUEST: usize = 64 * 1024;
 pub const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
@@ -39,12 +39,17 @@ pub enum Request {
     Status {
         names: Vec<String>,
     },
-    /// Names as for status, or `all`.
+    /// Names as for status, or `all`. With `wait`, the answer comes once each process is
+    /// RUNNING or has failed (proctorctl always waits); without, once each is on its way
+    /// (Supervisor's `startProcess(name, False)`).
     Start {
         names: Vec<String>,
+        wait: bool,
     },
+    /// As `Start`: with `wait`, once each process has stopped.
     Stop {
         names: Vec<String>,
+        wait: bool,
     },
     Restart {
         names: Vec<String>,
@@ -92,8 +97,8 @@ impl Request {
         }
         match self {
             Request::Status { names }
-            | Request::Start { names }
-            | Request::Stop { names }
+            | Request::Start { names, .. }
+            | Request::Stop { names, .. }
             | Request::Restart { names } => strs(names),
             Request::Signal { signal, names } => {
                 let mut t = strs(names);
@@ -121,8 +126,8 @@ impl Request {
     /// sending `all` ten thousand times must cost what `all` costs.
     pub fn tidy(&mut self) -> Result<(), String> {
         if let Request::Status { names }
-        | Request::Start { names }
-        | Request::Stop { names }
+        | Request::Start { names, .. }
+        | Request::Stop { names, .. }
         | Request::Restart { names }
         | Request::Signal { names, .. }
         | Request::Update { groups: names } = self
@@ -235,11 +240,27 @@ pub struct ProcessInfo {
     pub log_bytes_lost: u64,
 }
 
+/// What became of one process's start, stop or signal, in Supervisor's terms (its fault names,
+/// which Supervisor's XML-RPC clients are told).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionCode {
+    Success,
+    BadName,
+    NoFile,
+    NotExecutable,
+    Failed,
+    AbnormalTermination,
+    SpawnError,
+    AlreadyStarted,
+    NotRunning,
+    ShuttingDown,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
     pub name: String,
-    pub ok: bool,
-    /// For ok: `started`, `stopped`, `signalled`...; else the reason (`ERROR (not running)`).
+    pub code: ActionCode,
+    /// As supervisorctl words it: `started`, `ERROR (already started)`.
     pub message: String,
 }
 
@@ -247,17 +268,25 @@ impl ActionResult {
     pub fn done(name: impl Into<String>, message: impl Into<String>) -> ActionResult {
         ActionResult {
             name: name.into(),
-            ok: true,
+            code: ActionCode::Success,
             message: message.into(),
         }
     }
 
-    pub fn failed(name: impl Into<String>, message: impl Into<String>) -> ActionResult {
+    pub fn failed(
+        name: impl Into<String>,
+        code: ActionCode,
+        message: impl Into<String>,
+    ) -> ActionResult {
         ActionResult {
             name: name.into(),
-            ok: false,
+            code,
             message: message.into(),
         }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.code == ActionCode::Success
     }
 }
 

@@ -113,6 +113,7 @@ fn flood(socket: PathBuf, clients: usize, secs: u64, names: Vec<String>) {
                         &socket,
                         Request::Stop {
                             names: names.clone(),
+                            wait: true,
                         },
                     );
                     *kinds.entry(kind_of(&r)).or_default() += 1;
@@ -230,7 +231,9 @@ fn main() {
                         },
                     );
                     match r {
-                        Ok(Response::Actions(a)) if a.iter().all(|r| r.ok) => lat.push(t.elapsed()),
+                        Ok(Response::Actions(a)) if a.iter().all(|r| r.ok()) => {
+                            lat.push(t.elapsed())
+                        }
                         other => errors.push(format!("{other:?}")),
                     }
                 }

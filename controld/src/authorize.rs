@@ -24,11 +24,11 @@ pub struct Checked {
     pub result: Authorized,
 }
 
-fn action_of(req: &Request) -> (Action, Option<Vec<String>>) {
+fn action_and_names(req: &Request) -> (Action, Option<Vec<String>>) {
     match req {
         Request::Status { names } => (Action::Status, Some(names.clone())),
-        Request::Start { names } => (Action::Start, Some(names.clone())),
-        Request::Stop { names } => (Action::Stop, Some(names.clone())),
+        Request::Start { names, .. } => (Action::Start, Some(names.clone())),
+        Request::Stop { names, .. } => (Action::Stop, Some(names.clone())),
         Request::Restart { names } => (Action::Restart, Some(names.clone())),
         Request::Signal { names, .. } => (Action::Signal, Some(names.clone())),
         Request::Tail { name, .. } => (Action::Tail, Some(vec![name.clone()])),
@@ -45,13 +45,18 @@ fn action_of(req: &Request) -> (Action, Option<Vec<String>>) {
     }
 }
 
+/// The policy action a request is decided as.
+pub fn action_of(req: &Request) -> Action {
+    action_and_names(req).0
+}
+
 /// The request narrowed to `names`; `None` for requests that name one thing (pid, tail) and so
 /// cannot be narrowed.
 fn with_names(req: Request, names: Vec<String>) -> Option<Request> {
     match req {
         Request::Status { .. } => Some(Request::Status { names }),
-        Request::Start { .. } => Some(Request::Start { names }),
-        Request::Stop { .. } => Some(Request::Stop { names }),
+        Request::Start { wait, .. } => Some(Request::Start { names, wait }),
+        Request::Stop { wait, .. } => Some(Request::Stop { names, wait }),
         Request::Restart { .. } => Some(Request::Restart { names }),
         Request::Signal { signal, .. } => Some(Request::Signal { signal, names }),
         _ => None,
@@ -64,14 +69,14 @@ pub async fn authorize(
     auth: &Authority,
     tx: &mpsc::Sender<Event>,
 ) -> Checked {
-    let (action, names) = action_of(&req);
+    let (action, names) = action_and_names(&req);
     let given = names.clone().unwrap_or_default();
     let mut rule = String::new();
     let result = decide(req, peer, auth, tx, &mut rule).await;
     let (allow, targets) = match &result {
         Ok((Request::Status { names }, _))
-        | Ok((Request::Start { names }, _))
-        | Ok((Request::Stop { names }, _))
+        | Ok((Request::Start { names, .. }, _))
+        | Ok((Request::Stop { names, .. }, _))
         | Ok((Request::Restart { names }, _))
         | Ok((Request::Signal { names, .. }, _)) => (true, names.clone()),
         Ok(_) => (true, given),
@@ -108,7 +113,7 @@ async fn decide(
         *rule = "anyone who may connect".into();
         return Ok((req, Vec::new()));
     }
-    let (action, names) = action_of(&req);
+    let (action, names) = action_and_names(&req);
     let deny = |what: &str| Response::Error {
         kind: ErrorKind::PermissionDenied,
         message: auth.denial(peer, action, what),

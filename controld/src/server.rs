@@ -46,6 +46,7 @@ pub async fn serve(
         audit,
         audit_path,
         identifier: identifier.into(),
+        halves: Arc::default(),
         limiter: Arc::new(Limiter::default()),
         slots: Arc::new(Slots::new(nix::unistd::getuid().as_raw())),
         peers: Arc::new(Peers::default()),
@@ -205,6 +206,8 @@ pub struct Served {
     pub peers: Arc<Peers>,
     /// `[supervisord] identifier`, as the daemon started with it (as Supervisor's).
     pub identifier: Arc<str>,
+    /// Stops let through as the first half of a restart (Supervisor's clients restart so).
+    pub halves: Arc<crate::http::halves::Halves>,
 }
 
 /// Who is on the other end of a connection: the uid and pid from the kernel (SO_PEERCRED), the
@@ -394,7 +397,18 @@ impl Recorder {
 /// runs. `Err` is the answer to send instead of running it: a refusal, or a failure to record
 /// (if the record cannot be written, nothing runs).
 pub async fn admit(req: Request, caller: &Caller, served: &Served) -> Result<Admitted, Response> {
-    let checked = authorize(req, &caller.peer, &served.auth, &served.tx).await;
+    admit_as(req, caller, served, |r| r).await
+}
+
+/// As [`admit`], but what runs is `run` of the request as checked (and narrowed): a stop that
+/// the policy allows as the first half of a restart is checked, and recorded, as the restart.
+pub async fn admit_as(
+    check: Request,
+    caller: &Caller,
+    served: &Served,
+    run: impl FnOnce(Request) -> Request,
+) -> Result<Admitted, Response> {
+    let checked = authorize(check, &caller.peer, &served.auth, &served.tx).await;
     let privileged = served.auth.is_admin(&caller.peer);
     let base = Record {
         kind: "request".into(),
@@ -407,22 +421,17 @@ pub async fn admit(req: Request, caller: &Caller, served: &Served) -> Result<Adm
         rule: checked.rule.clone(),
         ..Record::default()
     };
-    let seq = match &served.audit {
-        Some(a) => match a.log(base.clone(), privileged).await {
-            Ok(seq) => Some(seq),
-            Err(e) => return Err(failed(format!("refused: {e}"))),
-        },
-        None => None,
-    };
     let (req, skipped) = match checked.result {
-        Ok(r) => r,
+        Ok((req, skipped)) => (run(req), skipped),
         Err(refusal) => {
+            record(served, &base, privileged).await?;
             if let Response::Error { message, .. } = &refusal {
                 warn!(uid = caller.uid, user = %caller.peer.name, "{message}");
             }
             return Err(refusal);
         }
     };
+    let seq = record(served, &base, privileged).await?;
     Ok(Admitted {
         req,
         skipped,
@@ -433,6 +442,49 @@ pub async fn admit(req: Request, caller: &Caller, served: &Served) -> Result<Adm
             privileged,
         },
     })
+}
+
+/// A request controld makes itself, on no one's connection (the second half of a restart that
+/// its caller did not send): recorded under controld's own account, with `rule` saying why.
+pub async fn admit_own(req: Request, rule: String, served: &Served) -> Result<Admitted, Response> {
+    let uid = nix::unistd::getuid().as_raw();
+    let base = Record {
+        kind: "request".into(),
+        uid,
+        user: served.peers.lookup(uid).await.name.clone(),
+        pid: i32::try_from(std::process::id()).ok(),
+        action: crate::authorize::action_of(&req).name().to_owned(),
+        targets: match &req {
+            Request::Start { names, .. } | Request::Stop { names, .. } => names.clone(),
+            _ => Vec::new(),
+        },
+        decision: "allow".into(),
+        rule,
+        ..Record::default()
+    };
+    let seq = record(served, &base, true).await?;
+    Ok(Admitted {
+        req,
+        skipped: Vec::new(),
+        record: Recorder {
+            audit: served.audit.clone(),
+            seq,
+            base,
+            privileged: true,
+        },
+    })
+}
+
+/// Writes a request record (synced); its sequence number, or the refusal to answer with if it
+/// cannot be written.
+async fn record(served: &Served, base: &Record, privileged: bool) -> Result<Option<u64>, Response> {
+    match &served.audit {
+        Some(a) => match a.log(base.clone(), privileged).await {
+            Ok(seq) => Ok(Some(seq)),
+            Err(e) => Err(failed(format!("refused: {e}"))),
+        },
+        None => Ok(None),
+    }
 }
 
 /// Runs an admitted request that is answered at once, and records what it came to.
@@ -481,7 +533,7 @@ pub async fn answer(admitted: Admitted, served: &Served) -> Response {
             Response::Actions(results) => {
                 let failed: Vec<String> = results
                     .iter()
-                    .filter(|r| !r.ok)
+                    .filter(|r| !r.ok())
                     .map(|r| format!("{}: {}", r.name, r.message))
                     .collect();
                 if failed.is_empty() {
@@ -598,24 +650,26 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
         Request::Status { names } => {
             respond(ask(tx, |r| Cmd::Status(names, r)).await, Response::Status)
         }
-        Request::Start { names } => {
-            respond(ask(tx, |r| Cmd::Start(names, r)).await, Response::Actions)
-        }
-        Request::Stop { names } => {
-            respond(ask(tx, |r| Cmd::Stop(names, r)).await, Response::Actions)
-        }
+        Request::Start { names, wait } => respond(
+            ask(tx, |r| Cmd::Start(names, wait, r)).await,
+            Response::Actions,
+        ),
+        Request::Stop { names, wait } => respond(
+            ask(tx, |r| Cmd::Stop(names, wait, r)).await,
+            Response::Actions,
+        ),
         Request::Restart { names } => {
             // As supervisorctl does: stop, then start, and report both.
-            let stopped = match ask(tx, |r| Cmd::Stop(names.clone(), r)).await {
+            let stopped = match ask(tx, |r| Cmd::Stop(names.clone(), true, r)).await {
                 Ok(v) => v,
                 Err((kind, message)) => return Response::Error { kind, message },
             };
-            let started = match ask(tx, |r| Cmd::Start(names, r)).await {
+            let started = match ask(tx, |r| Cmd::Start(names, true, r)).await {
                 Ok(v) => v,
                 Err((kind, message)) => return Response::Error { kind, message },
             };
             // A process that was not running is not a failure of restart.
-            let mut out: Vec<_> = stopped.into_iter().filter(|r| r.ok).collect();
+            let mut out: Vec<_> = stopped.into_iter().filter(|r| r.ok()).collect();
             out.extend(started);
             Response::Actions(out)
         }
@@ -663,7 +717,7 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
                 .await
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|r| r.ok)
+                .filter(|r| r.ok())
                 .collect();
             match ask(tx, |r| Cmd::FinishUpdate(diff, r)).await {
                 Ok(v) => {

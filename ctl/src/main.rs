@@ -250,8 +250,8 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
                 },
             );
         }
-        Command::Start { names } => Request::Start { names },
-        Command::Stop { names } => Request::Stop { names },
+        Command::Start { names } => Request::Start { names, wait: true },
+        Command::Stop { names } => Request::Stop { names, wait: true },
         Command::Restart { names } => Request::Restart { names },
         Command::Signal { signal, names } => Request::Signal { signal, names },
         Command::Pid { name } => Request::Pid { name },

@@ -130,7 +130,7 @@ pub fn simple(socket: &Path, req: Request) -> u8 {
             }
             let mut code = 0;
             for r in results {
-                if r.ok {
+                if r.ok() {
                     println!("{}: {}", r.name, r.message);
                 } else {
                     eprintln!("{}: {}", r.name, r.message);

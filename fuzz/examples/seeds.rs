@@ -121,9 +121,11 @@ fn control_seeds() {
         Request::Status { names: vec![] },
         Request::Start {
             names: names.clone(),
+            wait: true,
         },
         Request::Stop {
             names: names.clone(),
+            wait: false,
         },
         Request::Restart {
             names: vec!["all".into()],
@@ -186,13 +188,13 @@ fn control_seeds() {
     let actions = vec![
         ActionResult {
             name: "web".into(),
-            ok: true,
+            code: ActionCode::Success,
             message: "started".into(),
         },
         ActionResult {
             name: "db".into(),
-            ok: false,
-            message: "ERROR (not running)".into(),
+            code: ActionCode::AlreadyStarted,
+            message: "ERROR (already started)".into(),
         },
     ];
     let responses = vec![

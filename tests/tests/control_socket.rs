@@ -207,6 +207,7 @@ fn a_truncated_frame_then_hang_up_is_dropped() {
             version: CONTROL_PROTOCOL_VERSION,
             request: Request::Stop {
                 names: vec!["svc".into()],
+                wait: true,
             },
         },
     )
@@ -232,6 +233,7 @@ fn a_foreign_protocol_version_is_refused() {
             version: 999,
             request: Request::Stop {
                 names: vec!["svc".into()],
+                wait: true,
             },
         },
     )

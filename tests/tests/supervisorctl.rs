@@ -55,6 +55,33 @@ fn normalized(s: &str) -> String {
     out
 }
 
+/// Runs `supervisorctl ARGS` against supervisord and against proctor: `None` if both print the
+/// same (after [`normalized`]; with `sorted`, the same lines in any order) and exit alike.
+fn differs(
+    python: &Path,
+    theirs: &Path,
+    ours: &Path,
+    args: &[&str],
+    sorted: bool,
+) -> Option<String> {
+    let shown = |socket: &Path| {
+        let o = supervisorctl(python, socket, args);
+        let text = normalized(&format!("{}{}", stdout(&o), stderr(&o)));
+        let mut lines: Vec<&str> = text.lines().collect();
+        if sorted {
+            lines.sort_unstable();
+        }
+        (lines.join("\n"), o.status.code())
+    };
+    let ((t, tcode), (o, ocode)) = (shown(theirs), shown(ours));
+    (t != o || tcode != ocode).then(|| {
+        format!(
+            "supervisorctl {}:\n--- supervisord (exit {tcode:?}):\n{t}\n--- proctor (exit {ocode:?}):\n{o}",
+            args.join(" ")
+        )
+    })
+}
+
 fn all_running(python: &Path, socket: &Path) {
     wait_until("every autostarted process RUNNING", T, || {
         let o = supervisorctl(python, socket, &["status"]);
@@ -86,23 +113,39 @@ fn stock_supervisorctl_reads_proctor_as_it_reads_supervisord() {
         &["pid", "nosuch"],
         &["pid", "all"],
     ];
-    let mut differences = Vec::new();
-    for args in commands {
-        let theirs = supervisorctl(&python, &sv.socket, args);
-        let ours = supervisorctl(&python, &d.socket, args);
-        let (t, o) = (
-            normalized(&format!("{}{}", stdout(&theirs), stderr(&theirs))),
-            normalized(&format!("{}{}", stdout(&ours), stderr(&ours))),
-        );
-        if t != o || theirs.status.code() != ours.status.code() {
-            differences.push(format!(
-                "supervisorctl {}:\n--- supervisord (exit {:?}):\n{t}--- proctor (exit {:?}):\n{o}",
-                args.join(" "),
-                theirs.status.code(),
-                ours.status.code()
-            ));
-        }
-    }
+    let differences: Vec<String> = commands
+        .iter()
+        .filter_map(|args| differs(&python, &sv.socket, &d.socket, args, false))
+        .collect();
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+
+    // Starting, stopping and signalling, in this order on each daemon. Lines are compared
+    // sorted: for a group or `all`, supervisord prints its results as its deferred calls end.
+    let acting: &[&[&str]] = &[
+        &["stop", "sleeper"],
+        &["stop", "sleeper"],
+        &["start", "sleeper"],
+        &["start", "sleeper"],
+        &["start", "nosuch"],
+        &["stop", "nosuch:*"],
+        &["restart", "sleeper"],
+        &["restart", "pair:*"],
+        &["stop", "grp:*"],
+        &["start", "grp:*", "idle"],
+        &["signal", "CONT", "sleeper"],
+        &["signal", "BOGUS", "sleeper"],
+        &["signal", "CONT", "pair:*"],
+        &["stop", "idle"],
+        &["signal", "CONT", "idle"],
+        &["stop", "all"],
+        &["start", "all"],
+        &["restart", "all"],
+        &["status"],
+    ];
+    let differences: Vec<String> = acting
+        .iter()
+        .filter_map(|args| differs(&python, &sv.socket, &d.socket, args, true))
+        .collect();
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 
     // `pid` alone is the daemon's: proctord's, as supervisord's is its own.
@@ -205,8 +248,29 @@ fn blanked(v: &serde_json::Value) -> serde_json::Value {
                 })
                 .collect(),
         ),
-        Value::Array(a) => Value::Array(a.iter().map(blanked).collect()),
+        Value::Array(a) => {
+            let mut items: Vec<Value> = a.iter().map(blanked).collect();
+            // The result structs of the group and all variants: supervisord lists them in the
+            // order its deferred calls end.
+            if items.iter().all(|i| i.get("status").is_some()) {
+                items.sort_by_key(|i| format!("{}:{}", i["group"], i["name"]));
+            }
+            Value::Array(items)
+        }
         other => other.clone(),
+    }
+}
+
+/// The calls, in order, on supervisord and on proctor: the same answers, once pids, times and
+/// log file names are blanked.
+fn same_answers(python: &Path, theirs: &Path, ours: &Path, list: &[(&str, serde_json::Value)]) {
+    let (t, o) = (calls(python, theirs, list), calls(python, ours, list));
+    for ((call, t), o) in list.iter().zip(&t).zip(&o) {
+        assert_eq!(
+            blanked(o),
+            blanked(t),
+            "{call:?}: proctor (left) differs from supervisord (right)"
+        );
     }
 }
 
@@ -257,15 +321,36 @@ fn xml_rpc_answers_and_faults_are_supervisords() {
             ]]),
         ),
     ];
-    let theirs = calls(&python, &sv.socket, &same);
-    let ours = calls(&python, &d.socket, &same);
-    for ((call, t), o) in same.iter().zip(&theirs).zip(&ours) {
-        assert_eq!(
-            blanked(o),
-            blanked(t),
-            "{call:?}: proctor (left) differs from supervisord (right)"
-        );
-    }
+    same_answers(&python, &sv.socket, &d.socket, &same);
+    // Starts, stops and signals, in this order on each daemon: the same answers and faults.
+    let acting: Vec<(&str, serde_json::Value)> = vec![
+        ("supervisor.stopProcess", json!(["sleeper"])),
+        ("supervisor.stopProcess", json!(["sleeper"])),
+        ("supervisor.startProcess", json!(["sleeper"])),
+        ("supervisor.startProcess", json!(["sleeper", true])),
+        ("supervisor.startProcess", json!(["nosuch"])),
+        ("supervisor.stopProcess", json!(["grp:nosuch"])),
+        ("supervisor.startProcess", json!([])),
+        ("supervisor.stopProcessGroup", json!(["pair"])),
+        ("supervisor.stopProcessGroup", json!(["nosuch"])),
+        ("supervisor.startProcessGroup", json!(["pair", true])),
+        ("supervisor.stopProcess", json!(["pair:*"])),
+        ("supervisor.startProcess", json!(["pair:*"])),
+        ("supervisor.signalProcess", json!(["sleeper", "CONT"])),
+        ("supervisor.signalProcess", json!(["sleeper", "BOGUS"])),
+        ("supervisor.signalProcess", json!(["idle", "CONT"])),
+        ("supervisor.signalProcessGroup", json!(["pair", "CONT"])),
+        ("supervisor.signalAllProcesses", json!(["CONT"])),
+        ("supervisor.stopProcess", json!(["idle"])),
+        ("supervisor.startProcess", json!(["idle", false])),
+        ("supervisor.stopAllProcesses", json!([])),
+        // Stopped by SIGTERM: exit status -1, as Supervisor reports any death by a signal.
+        ("supervisor.getProcessInfo", json!(["sleeper"])),
+        ("supervisor.stopAllProcesses", json!([])),
+        ("supervisor.startAllProcesses", json!([true])),
+        ("supervisor.getAllProcessInfo", json!([])),
+    ];
+    same_answers(&python, &sv.socket, &d.socket, &acting);
     // The daemon's pid: proctord's.
     let pid = calls(&python, &d.socket, &[("supervisor.getPID", json!([]))]);
     assert_eq!(pid[0]["ok"], json!(d.pid()));
@@ -299,6 +384,29 @@ fn xml_rpc_answers_and_faults_are_supervisords() {
         assert!(known.contains(n), "{n} is not one of supervisord's methods");
         assert_eq!(o, t, "the signature of {n}");
     }
+}
+
+/// `user`'s audit records that `keep` keeps, each as `kind action decision targets`.
+fn audit_summary(
+    audit: &Path,
+    user: &str,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<String> {
+    std::fs::read_to_string(audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["user"] == user && keep(r))
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r["kind"].as_str().unwrap_or_default(),
+                r["action"].as_str().unwrap_or_default(),
+                r["decision"].as_str().unwrap_or_default(),
+                r["targets"]
+            )
+        })
+        .collect()
 }
 
 /// As root with a policy: stock supervisorctl, run by a staff member, sees what the policy lets
@@ -356,24 +464,7 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
 
     // Her calls are recorded under her name: each allowed one with its outcome, the refused
     // one as a denial. (getVersion, supervisorctl's check before each command, is not.)
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|r: &serde_json::Value| r["user"] == "proctest-alice")
-        .collect();
-    let summary: Vec<String> = records
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {} {} {}",
-                r["kind"].as_str().unwrap_or_default(),
-                r["action"].as_str().unwrap_or_default(),
-                r["decision"].as_str().unwrap_or_default(),
-                r["targets"]
-            )
-        })
-        .collect();
+    let summary = audit_summary(&audit, "proctest-alice", |_| true);
     assert_eq!(
         summary,
         vec![
@@ -381,6 +472,129 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
             "outcome status allow [\"web:web\"]",
             "request status deny [\"other:other\"]",
         ],
-        "{records:#?}"
+        "{summary:#?}"
+    );
+}
+
+/// A staff member allowed to restart `web`, but not to stop or start it, restarts it with stock
+/// supervisorctl (a stop, then a start): both halves are let through and recorded as the
+/// restart. A stop alone is the first half of a restart that proctor completes itself. Someone
+/// without the right is told why, in one line per call, and nothing happens.
+#[test]
+fn a_restart_right_restarts_with_stock_supervisorctl_and_never_leaves_the_service_stopped() {
+    use proctor_tests::root::{self, RootDaemon};
+    const TEST: &str =
+        "a_restart_right_restarts_with_stock_supervisorctl_and_never_leaves_the_service_stopped";
+    if root::skip(TEST) {
+        return;
+    }
+    let Some(python) = supervisor::python(TEST) else {
+        return;
+    };
+    let alice = ensure_account("proctest-alice");
+    let bob = ensure_account("proctest-bob");
+    ensure_account("proctest-plain");
+    let text = "admins = []\n\n\
+                [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\"]\nprograms = [\"web\"]\n\n\
+                [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n";
+    let (pdir, policy) = RootDaemon::policy_file(text);
+    let audit = pdir.path().join("audit/audit.log");
+    let d = RootDaemon::start_with(
+        "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
+        &format!(
+            "policy = {}\naudit_log = {}\n",
+            policy.display(),
+            audit.display()
+        ),
+    );
+    let first = d.running_pid("web");
+    d.open_socket_to_all();
+    let records = |user: &str| audit_summary(&audit, user, |r| r["action"] != "status");
+
+    // alice restarts: both halves through, both recorded as the restart.
+    let o = supervisorctl_as(&python, &d.socket, &alice, &["restart", "web"]);
+    assert_eq!(
+        (stdout(&o).as_str(), o.status.code()),
+        ("web: stopped\nweb: started\n", Some(0)),
+        "{}",
+        stderr(&o)
+    );
+    let second = d.running_pid("web");
+    assert_ne!(second, first);
+    assert_eq!(
+        records("proctest-alice"),
+        [
+            "request restart allow [\"web:web\"]",
+            "outcome restart allow [\"web\"]",
+            "request restart allow [\"web:web\"]",
+            "outcome restart allow [\"web\"]",
+        ]
+    );
+
+    // A stop alone is a first half: proctor completes the restart itself, on its own record.
+    let o = supervisorctl_as(&python, &d.socket, &alice, &["stop", "web"]);
+    assert_eq!(stdout(&o), "web: stopped\n", "{}", stderr(&o));
+    let third = wait_until(
+        "web started again by proctor",
+        Duration::from_secs(15),
+        || {
+            let pid = d.running_pid("web");
+            (pid != second).then_some(pid)
+        },
+    );
+    assert_ne!(third, second);
+    let own: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["user"] == "proctest-ctl")
+        .collect();
+    assert_eq!(own.len(), 2, "{own:#?}");
+    assert_eq!(own[0]["action"], "start");
+    assert!(
+        own[0]["rule"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("completes the restart of web:web that proctest-alice began"),
+        "{own:#?}"
+    );
+    // A start without a stop before it is no half of anything: refused, with the reason in
+    // the one line supervisorctl prints (HTTP 403's reason phrase).
+    let o = supervisorctl_as(&python, &d.socket, &alice, &["start", "web"]);
+    let shown = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        shown.contains("403 permission denied: proctest-alice may not start web"),
+        "{shown}"
+    );
+    assert_eq!(o.status.code(), Some(1));
+
+    // bob may only look: each half refused with its reason, and web keeps running.
+    let o = supervisorctl_as(&python, &d.socket, &bob, &["restart", "web"]);
+    let shown = format!("{}{}", stdout(&o), stderr(&o));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 2, "{shown}");
+    assert!(
+        lines[0].starts_with("FAILED: permission denied: proctest-bob may not stop web:web"),
+        "{shown}"
+    );
+    assert!(
+        lines[1].contains("403 permission denied: proctest-bob may not start web:web"),
+        "{shown}"
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let o = supervisorctl_as(&python, &d.socket, &bob, &["signal", "HUP", "web"]);
+    assert!(
+        stdout(&o).starts_with("FAILED: permission denied: proctest-bob may not signal web:web"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(d.running_pid("web"), third);
+    assert_eq!(
+        records("proctest-bob"),
+        [
+            "request stop deny [\"web:web\"]",
+            "request start deny [\"web:web\"]",
+            "request signal deny [\"web:web\"]",
+        ]
     );
 }

@@ -9,6 +9,9 @@
 //! retries one that the server closed without saying so). Limits: the head must arrive within
 //! the request timeout and fit 64 KiB, the body 1 MiB within the same time.
 
+mod acting;
+mod fault;
+pub mod halves;
 mod rpc;
 
 use crate::server::{Caller, Served, REQUEST_TIMEOUT};
@@ -77,7 +80,30 @@ async fn route(
         Ok(c) => c,
         Err(e) => return Ok(text(StatusCode::BAD_REQUEST, format!("XML-RPC: {e}"))),
     };
-    Ok(xml(rpc::call(call, caller, served).await))
+    Ok(match rpc::call(call, caller, served).await {
+        rpc::Answered::Xml(body) => xml(body),
+        rpc::Answered::Forbidden(why) => forbidden(why),
+    })
+}
+
+/// HTTP 403 whose reason phrase is `why` (when it can be one: visible ASCII), for a client
+/// that shows only the status line.
+fn forbidden(why: String) -> Answer {
+    let mut a = text(StatusCode::FORBIDDEN, why.clone());
+    let phrase: String = why
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if let Ok(p) = hyper::ext::ReasonPhrase::try_from(phrase) {
+        a.extensions_mut().insert(p);
+    }
+    a
 }
 
 fn xml(body: Vec<u8>) -> Answer {

@@ -9,65 +9,11 @@
 //! daemon's state, the method list) are answered without a record, as proctorctl's `version`
 //! is: supervisorctl asks for the API version before every command.
 
+use super::acting::{self, Act};
+use super::fault::{code, Fault};
 use crate::server::{admit, answer, Caller, Served};
 use proctor_api::control::{ErrorKind, ProcessInfo, ProcessState, Request, Response};
 use proctor_xmlrpc::{fault, response, Call, Value};
-
-/// Supervisor's fault codes (`supervisor/xmlrpc.py`).
-mod code {
-    pub const UNKNOWN_METHOD: i64 = 1;
-    pub const INCORRECT_PARAMETERS: i64 = 2;
-    pub const BAD_ARGUMENTS: i64 = 3;
-    pub const SIGNATURE_UNSUPPORTED: i64 = 4;
-    pub const SHUTDOWN_STATE: i64 = 6;
-    pub const BAD_NAME: i64 = 10;
-    pub const FAILED: i64 = 30;
-    pub const CANT_REREAD: i64 = 92;
-}
-
-/// A fault as Supervisor raises it: `RPCError(code, detail)`, shown as `NAME: detail`.
-#[derive(Debug)]
-struct Fault {
-    code: i64,
-    detail: Option<String>,
-}
-
-impl Fault {
-    fn new(code: i64, detail: impl Into<String>) -> Fault {
-        Fault {
-            code,
-            detail: Some(detail.into()),
-        }
-    }
-
-    fn bare(code: i64) -> Fault {
-        Fault { code, detail: None }
-    }
-
-    fn text(&self) -> String {
-        let name = match self.code {
-            code::UNKNOWN_METHOD => "UNKNOWN_METHOD",
-            code::INCORRECT_PARAMETERS => "INCORRECT_PARAMETERS",
-            code::BAD_ARGUMENTS => "BAD_ARGUMENTS",
-            code::SIGNATURE_UNSUPPORTED => "SIGNATURE_UNSUPPORTED",
-            code::SHUTDOWN_STATE => "SHUTDOWN_STATE",
-            code::BAD_NAME => "BAD_NAME",
-            code::CANT_REREAD => "CANT_REREAD",
-            _ => "FAILED",
-        };
-        match &self.detail {
-            Some(d) => format!("{name}: {d}"),
-            None => name.to_owned(),
-        }
-    }
-
-    fn value(&self) -> Value {
-        Value::record([
-            ("faultCode", Value::Int(self.code)),
-            ("faultString", Value::Str(self.text())),
-        ])
-    }
-}
 
 /// A method: its name, Supervisor's signature (return type, then parameter types) and help.
 struct Method {
@@ -119,6 +65,51 @@ const METHODS: &[Method] = &[
         help: "Return the version of the RPC API used by supervisord (deprecated alias of getAPIVersion).",
     },
     Method {
+        name: "supervisor.signalAllProcesses",
+        signature: &["array", "string"],
+        help: "Send a signal to all processes the caller may signal; an array of result structs {name, group, status, description}.",
+    },
+    Method {
+        name: "supervisor.signalProcess",
+        signature: &["boolean", "string", "string"],
+        help: "Send an arbitrary UNIX signal to the process named by name (a name or number from the allowed set).",
+    },
+    Method {
+        name: "supervisor.signalProcessGroup",
+        signature: &["array", "string", "string"],
+        help: "Send a signal to all processes in the group named 'name'; an array of result structs.",
+    },
+    Method {
+        name: "supervisor.startAllProcesses",
+        signature: &["array", "boolean"],
+        help: "Start all processes the caller may start that are not running; with wait, once each is RUNNING.",
+    },
+    Method {
+        name: "supervisor.startProcess",
+        signature: &["boolean", "string", "boolean"],
+        help: "Start a process (name, group:name, or group:* for the whole group); with wait (the default), answer once it is RUNNING.",
+    },
+    Method {
+        name: "supervisor.startProcessGroup",
+        signature: &["array", "string", "boolean"],
+        help: "Start all processes in the group named 'name'; an array of result structs.",
+    },
+    Method {
+        name: "supervisor.stopAllProcesses",
+        signature: &["array", "boolean"],
+        help: "Stop all processes the caller may stop that are running; with wait, once each has stopped.",
+    },
+    Method {
+        name: "supervisor.stopProcess",
+        signature: &["boolean", "string", "boolean"],
+        help: "Stop a process named by name (or group:name); with wait (the default), answer once it has stopped.",
+    },
+    Method {
+        name: "supervisor.stopProcessGroup",
+        signature: &["array", "string", "boolean"],
+        help: "Stop all processes in the group named 'name'; an array of result structs.",
+    },
+    Method {
         name: "system.listMethods",
         signature: &["array"],
         help: "Return an array listing the available method names.",
@@ -140,16 +131,32 @@ const METHODS: &[Method] = &[
     },
 ];
 
-/// The answer to a call, as the body of an HTTP 200.
-pub async fn call(call: Call, caller: &Caller, served: &Served) -> Vec<u8> {
+/// What a call is answered with.
+pub enum Answered {
+    /// An HTTP 200 with this XML.
+    Xml(Vec<u8>),
+    /// HTTP 403, the reason phrase saying why: a startProcess the policy refuses. Stock
+    /// supervisorctl's `start` knows a fixed set of fault codes and prints none of their texts
+    /// (any other code ends in a ValueError naming only the code); for an HTTP error it prints
+    /// the status and its reason phrase, so this is how it says "permission denied" and why.
+    /// Every other refusal is a FAILED fault with the reason, which supervisorctl's `stop` and
+    /// `signal` print as it is.
+    Forbidden(String),
+}
+
+/// The answer to a call.
+pub async fn call(call: Call, caller: &Caller, served: &Served) -> Answered {
     let result = if call.method == "system.multicall" {
         multicall(&call.params, caller, served).await
     } else {
         one(&call.method, &call.params, caller, served).await
     };
     match result {
-        Ok(v) => response(&v),
-        Err(f) => fault(f.code, &f.text()),
+        Ok(v) => Answered::Xml(response(&v)),
+        Err(f) if f.denied && call.method == "supervisor.startProcess" => {
+            Answered::Forbidden(f.detail().to_owned())
+        }
+        Err(f) => Answered::Xml(fault(f.code, &f.text())),
     }
 }
 
@@ -190,7 +197,7 @@ fn args<const N: usize>(params: &[Value]) -> Result<[&Value; N], Fault> {
         .map_err(|_| Fault::bare(code::INCORRECT_PARAMETERS))
 }
 
-fn string(v: &Value) -> Result<&str, Fault> {
+pub(super) fn string(v: &Value) -> Result<&str, Fault> {
     v.as_str()
         .ok_or_else(|| Fault::bare(code::INCORRECT_PARAMETERS))
 }
@@ -236,7 +243,7 @@ async fn one(
         "supervisor.getProcessInfo" => {
             let [name] = args(params)?;
             let name = string(name)?;
-            let spec = exact(name).ok_or_else(|| Fault::new(code::BAD_NAME, name))?;
+            let spec = acting::exact(name).ok_or_else(|| Fault::new(code::BAD_NAME, name))?;
             match submit_named(Request::Status { names: vec![spec] }, name, caller, served).await? {
                 Response::Status(infos) => infos
                     .first()
@@ -253,6 +260,44 @@ async fn one(
                 }
                 other => Err(unexpected(&other)),
             }
+        }
+        "supervisor.startProcess" => {
+            let (name, wait) = acting::name_and_wait(params)?;
+            acting::on_one(Act::Start { wait }, name, caller, served).await
+        }
+        "supervisor.stopProcess" => {
+            let (name, wait) = acting::name_and_wait(params)?;
+            acting::on_one(Act::Stop { wait }, name, caller, served).await
+        }
+        "supervisor.signalProcess" => {
+            let [name, signal] = args(params)?;
+            let act = Act::Signal(acting::signal_arg(signal)?);
+            acting::on_one(act, string(name)?, caller, served).await
+        }
+        "supervisor.startProcessGroup" => {
+            let (name, wait) = acting::name_and_wait(params)?;
+            acting::on_group(Act::Start { wait }, name, caller, served).await
+        }
+        "supervisor.stopProcessGroup" => {
+            let (name, wait) = acting::name_and_wait(params)?;
+            acting::on_group(Act::Stop { wait }, name, caller, served).await
+        }
+        "supervisor.signalProcessGroup" => {
+            let [name, signal] = args(params)?;
+            let act = Act::Signal(acting::signal_arg(signal)?);
+            acting::on_group(act, string(name)?, caller, served).await
+        }
+        "supervisor.startAllProcesses" => {
+            let wait = acting::wait_only(params)?;
+            acting::on_all(Act::Start { wait }, caller, served).await
+        }
+        "supervisor.stopAllProcesses" => {
+            let wait = acting::wait_only(params)?;
+            acting::on_all(Act::Stop { wait }, caller, served).await
+        }
+        "supervisor.signalAllProcesses" => {
+            let [signal] = args(params)?;
+            acting::on_all(Act::Signal(acting::signal_arg(signal)?), caller, served).await
         }
         "system.listMethods" => {
             let [] = args(params)?;
@@ -282,16 +327,6 @@ async fn one(
     }
 }
 
-/// Supervisor's `split_namespec` made exact: `group:name` for `name` (the process `name` of
-/// group `name`) or `group:name`; `None` for `group:*` or `group:`, which name no one process.
-fn exact(name: &str) -> Option<String> {
-    match name.split_once(':') {
-        Some((_, "" | "*")) => None,
-        Some((g, p)) => Some(format!("{g}:{p}")),
-        None => Some(format!("{name}:{name}")),
-    }
-}
-
 /// Runs a request as proctorctl's would run: tidied, decided, recorded, carried out, its
 /// outcome recorded. A request narrowed by the policy answers with what it was allowed.
 async fn submit(req: Request, caller: &Caller, served: &Served) -> Result<Response, Fault> {
@@ -310,6 +345,12 @@ async fn submit_named(
         Ok(admitted) => answer(admitted, served).await,
         Err(refusal) => refusal,
     };
+    unwrapped(resp, name)
+}
+
+/// A response as a method answers it: a refusal or failure as Supervisor's fault (`name` is
+/// what the caller named, for BAD_NAME), a response narrowed by the policy as what was allowed.
+pub(super) fn unwrapped(resp: Response, name: &str) -> Result<Response, Fault> {
     match resp {
         Response::Partial { response, .. } => Ok(*response),
         Response::Error { kind, message } => Err(match kind {
@@ -317,17 +358,15 @@ async fn submit_named(
             ErrorKind::ShuttingDown => Fault::bare(code::SHUTDOWN_STATE),
             ErrorKind::CantReread => Fault::new(code::CANT_REREAD, message),
             ErrorKind::BadArguments => Fault::new(code::BAD_ARGUMENTS, message),
-            // Denials, and the daemon's own limits: FAILED with the reason, which supervisorctl
-            // prints as it is for most commands.
-            ErrorKind::PermissionDenied | ErrorKind::Busy | ErrorKind::Failed => {
-                Fault::new(code::FAILED, message)
-            }
+            ErrorKind::PermissionDenied => Fault::denied(message),
+            // The daemon's own limits: FAILED with the reason.
+            ErrorKind::Busy | ErrorKind::Failed => Fault::new(code::FAILED, message),
         }),
         other => Ok(other),
     }
 }
 
-fn unexpected(r: &Response) -> Fault {
+pub(super) fn unexpected(r: &Response) -> Fault {
     Fault::new(
         code::FAILED,
         format!("unexpected answer from the supervisor: {r:?}"),
@@ -346,9 +385,10 @@ fn process_struct(p: &ProcessInfo) -> Value {
         ("state", Value::Int(i64::from(p.state.code()))),
         ("statename", Value::str(p.state.name())),
         ("spawnerr", Value::str(&p.spawnerr)),
+        // Supervisor says -1 for any death by a signal (proctor keeps which one: -N).
         (
             "exitstatus",
-            Value::Int(i64::from(p.exitstatus.unwrap_or(0))),
+            Value::Int(i64::from(p.exitstatus.map_or(0, |e| e.max(-1)))),
         ),
         ("logfile", Value::str(&p.stdout_logfile)),
         ("stdout_logfile", Value::str(&p.stdout_logfile)),

@@ -168,6 +168,18 @@ pub enum Refusal {
     NotRunning,
 }
 
+impl Refusal {
+    /// Supervisor's name for it: STOPPING counts as running there, so starting a stopping
+    /// process is ALREADY_STARTED.
+    pub fn code(&self) -> proctor_api::control::ActionCode {
+        use proctor_api::control::ActionCode;
+        match self {
+            Refusal::AlreadyStarted | Refusal::StillStopping => ActionCode::AlreadyStarted,
+            Refusal::NotRunning => ActionCode::NotRunning,
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -301,6 +313,8 @@ impl Lifecycle {
         }
         self.laststart = ctx.now;
         self.spawnerr.clear();
+        // As Supervisor: a new run has no exit status yet.
+        self.exitstatus = None;
         self.enter(
             Phase::Spawning {
                 stop_requested: false,

@@ -57,7 +57,7 @@ impl Supervisor {
                 .filter(|(_, p)| p.cfg.autostart && p.life.phase == Phase::Stopped)
                 .map(|(k, _)| k.clone())
                 .collect();
-            let _ = self.start_keys(keys).await;
+            let _ = self.start_keys(keys, true).await;
         } else {
             info!("restarted: adopted {} running services", self.by_id.len());
         }

@@ -5,7 +5,7 @@ use super::join::{join, stop_in_order, Joinable};
 use super::{fail, Cmd, Failure, Key, Pending, Reply, Supervisor, TargetInfo};
 use crate::lifecycle::Input;
 use crate::logs::{self, LogSink};
-use proctor_api::control::{ActionResult, Channel, ErrorKind};
+use proctor_api::control::{ActionCode, ActionResult, Channel, ErrorKind};
 use proctor_daemon::now_secs;
 use proctor_wire::order::{Order, OrderKind};
 use proctor_wire::signal::AllowedSignal;
@@ -41,13 +41,13 @@ impl Supervisor {
                 });
                 let _ = reply.send(r);
             }
-            Cmd::Start(names, reply) => match self.resolve(&names) {
+            Cmd::Start(names, wait, reply) => match self.resolve(&names) {
                 Ok(mut keys) => {
                     // `all` means "whatever is not started yet", as in supervisorctl.
                     if names.iter().any(|n| n == "all") {
                         keys.retain(|k| !self.procs[k].life.state().is_running());
                     }
-                    let jobs = self.start_keys(keys).await;
+                    let jobs = self.start_keys(keys, wait).await;
                     tokio::spawn(async move {
                         let _ = reply.send(Ok(join(jobs).await));
                     });
@@ -56,23 +56,29 @@ impl Supervisor {
                     let _ = reply.send(Err(e));
                 }
             },
-            Cmd::Stop(names, reply) => match self.resolve(&names) {
+            Cmd::Stop(names, wait, reply) => match self.resolve(&names) {
                 Ok(mut keys) => {
                     if names.iter().any(|n| n == "all") {
                         keys.retain(|k| self.procs[k].life.state().is_running());
                     }
-                    let levels = self.stop_levels(keys);
-                    let tx = self.tx.clone();
-                    tokio::spawn(async move {
-                        let _ = reply.send(Ok(stop_in_order(tx, levels).await));
-                    });
+                    if wait {
+                        let levels = self.stop_levels(keys);
+                        let tx = self.tx.clone();
+                        tokio::spawn(async move {
+                            let _ = reply.send(Ok(stop_in_order(tx, levels).await));
+                        });
+                    } else {
+                        // Not waiting, there is no order to keep: each is told to stop now.
+                        let jobs = self.stop_keys(keys, false).await;
+                        let _ = reply.send(Ok(join(jobs).await));
+                    }
                 }
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
             },
             Cmd::StopKeys(keys, reply) => {
-                let jobs = self.stop_keys(keys).await;
+                let jobs = self.stop_keys(keys, true).await;
                 tokio::spawn(async move {
                     let _ = reply.send(join(jobs).await);
                 });
@@ -127,7 +133,9 @@ impl Supervisor {
         }
     }
 
-    pub(super) async fn start_keys(&mut self, mut keys: Vec<Key>) -> Vec<Joinable> {
+    /// Starts `keys` in priority order; with `wait`, each answer comes once its process is
+    /// RUNNING or has failed, else once it is on its way.
+    pub(super) async fn start_keys(&mut self, mut keys: Vec<Key>, wait: bool) -> Vec<Joinable> {
         keys.sort_by_key(|k| self.priority(k));
         let mut out = Vec::new();
         for k in keys {
@@ -135,46 +143,57 @@ impl Supervisor {
             if self.shutting_down {
                 out.push(Joinable::Done(ActionResult::failed(
                     name,
+                    ActionCode::ShuttingDown,
                     "ERROR (shutting down)",
                 )));
                 continue;
             }
             match self.start(&k).await {
-                Ok(()) => out.push(self.waiter(&k, Want::Running)),
-                Err(message) => out.push(Joinable::Done(ActionResult::failed(name, message))),
+                Ok(()) if wait => out.push(self.waiter(&k, Want::Running)),
+                Ok(()) => out.push(Joinable::Done(ActionResult::done(name, "started"))),
+                Err((code, message)) => {
+                    out.push(Joinable::Done(ActionResult::failed(name, code, message)))
+                }
             }
         }
         out
     }
 
-    /// Starts a process; `Err` is the reason it cannot be started now.
-    async fn start(&mut self, key: &Key) -> Result<(), String> {
+    /// Starts a process; `Err` is why it cannot be started now.
+    async fn start(&mut self, key: &Key) -> Result<(), (ActionCode, String)> {
         let Some(p) = self.procs.get(key) else {
-            return Err("ERROR (no such process)".into());
+            return Err((ActionCode::BadName, "ERROR (no such process)".into()));
         };
         // A process on its way out of the config is not started again (one that runs still
         // says so first).
         if p.removing && !p.life.state().is_running() {
-            return Err("ERROR (being removed by update)".into());
+            return Err((ActionCode::Failed, "ERROR (being removed by update)".into()));
         }
         self.feed(key, Input::Start)
             .await
-            .map_err(|r| r.to_string())
+            .map_err(|r| (r.code(), r.to_string()))
     }
 
-    async fn stop_keys(&mut self, keys: Vec<Key>) -> Vec<Joinable> {
+    /// Stops `keys`; with `wait`, each answer comes once its process has stopped.
+    async fn stop_keys(&mut self, keys: Vec<Key>, wait: bool) -> Vec<Joinable> {
         let mut out = Vec::new();
         for k in keys {
             let Some(name) = self.procs.get(&k).map(|p| p.namespec.clone()) else {
                 out.push(Joinable::Done(ActionResult::failed(
                     "",
+                    ActionCode::BadName,
                     "ERROR (no such process)",
                 )));
                 continue;
             };
             match self.feed(&k, Input::Stop).await {
-                Ok(()) => out.push(self.waiter(&k, Want::Stopped)),
-                Err(r) => out.push(Joinable::Done(ActionResult::failed(name, r.to_string()))),
+                Ok(()) if wait => out.push(self.waiter(&k, Want::Stopped)),
+                Ok(()) => out.push(Joinable::Done(ActionResult::done(name, "stopped"))),
+                Err(r) => out.push(Joinable::Done(ActionResult::failed(
+                    name,
+                    r.code(),
+                    r.to_string(),
+                ))),
             }
         }
         out
@@ -214,6 +233,7 @@ impl Supervisor {
                 }
                 None => jobs.push(Joinable::Done(ActionResult::failed(
                     name,
+                    ActionCode::NotRunning,
                     "ERROR (not running)",
                 ))),
             }

@@ -5,7 +5,7 @@ use super::join::Joinable;
 use super::timers::Token;
 use super::{Key, Pending, Supervisor};
 use crate::lifecycle::{Ctx, Effect, Input, Level, Refusal, Settings, NOT_IN_CONFIG};
-use proctor_api::control::{ActionResult, ProcessState};
+use proctor_api::control::{ActionCode, ActionResult, ProcessState};
 use proctor_daemon::now_secs;
 use proctor_wire::ids::ProgramIndex;
 use proctor_wire::order::OrderKind;
@@ -27,20 +27,26 @@ pub struct Waiter {
 }
 
 /// Whether a process that just entered `state` has answered a request waiting for `want`:
-/// `(ok, message)`, or `None` to keep waiting.
-pub fn verdict(want: Want, state: ProcessState, spawnerr: &str) -> Option<(bool, String)> {
+/// `(code, message)`, or `None` to keep waiting. As Supervisor's `startProcess`: a spawn error
+/// is SPAWN_ERROR, any other way out of STARTING but RUNNING is ABNORMAL_TERMINATION.
+pub fn verdict(want: Want, state: ProcessState, spawnerr: &str) -> Option<(ActionCode, String)> {
     match (want, state) {
-        (Want::Running, ProcessState::Running) => Some((true, "started".to_owned())),
+        (Want::Running, ProcessState::Running) => Some((ActionCode::Success, "started".to_owned())),
         (Want::Running, ProcessState::Starting | ProcessState::Stopping) => None,
-        (Want::Running, ProcessState::Stopped) => {
-            Some((false, "ERROR (stopped while starting)".to_owned()))
-        }
-        (Want::Running, _) if !spawnerr.is_empty() => {
-            Some((false, format!("ERROR (spawn error: {spawnerr})")))
-        }
-        (Want::Running, _) => Some((false, "ERROR (abnormal termination)".to_owned())),
+        (Want::Running, ProcessState::Stopped) => Some((
+            ActionCode::AbnormalTermination,
+            "ERROR (stopped while starting)".to_owned(),
+        )),
+        (Want::Running, _) if !spawnerr.is_empty() => Some((
+            ActionCode::SpawnError,
+            format!("ERROR (spawn error: {spawnerr})"),
+        )),
+        (Want::Running, _) => Some((
+            ActionCode::AbnormalTermination,
+            "ERROR (abnormal termination)".to_owned(),
+        )),
         (Want::Stopped, ProcessState::Stopped | ProcessState::Exited | ProcessState::Fatal) => {
-            Some((true, "stopped".to_owned()))
+            Some((ActionCode::Success, "stopped".to_owned()))
         }
         (Want::Stopped, _) => None,
     }
@@ -156,13 +162,10 @@ impl Supervisor {
                 continue;
             }
             match verdict(w.want, state, spawnerr) {
-                Some((ok, message)) => {
+                Some((code, message)) => {
                     let w = self.waiters.swap_remove(i);
-                    let _ = w.tx.send(ActionResult {
-                        name: namespec.clone(),
-                        ok,
-                        message,
-                    });
+                    let _ =
+                        w.tx.send(ActionResult::failed(namespec.clone(), code, message));
                 }
                 None => i += 1,
             }
@@ -177,6 +180,7 @@ impl Supervisor {
             // Gone already (removed by update): nothing will ever answer it.
             return Joinable::Done(ActionResult::failed(
                 key.0.clone(),
+                ActionCode::BadName,
                 "ERROR (no such process)",
             ));
         };

@@ -2,7 +2,7 @@
 //! task: a reply waits for processes to get somewhere, and the supervisor must not.
 
 use super::{Cmd, Event, Key};
-use proctor_api::control::ActionResult;
+use proctor_api::control::{ActionCode, ActionResult};
 use tokio::sync::{mpsc, oneshot};
 
 pub enum Joinable {
@@ -16,13 +16,15 @@ pub async fn join(jobs: Vec<Joinable>) -> Vec<ActionResult> {
     for j in jobs {
         out.push(match j {
             Joinable::Done(r) => r,
-            Joinable::Wait(rx) => rx
-                .await
-                .unwrap_or_else(|_| ActionResult::failed("", "ERROR (abandoned)")),
+            Joinable::Wait(rx) => rx.await.unwrap_or_else(|_| {
+                ActionResult::failed("", ActionCode::Failed, "ERROR (abandoned)")
+            }),
             Joinable::Signal(name, rx) => match rx.await {
                 Ok(Ok(())) => ActionResult::done(name, "signalled"),
-                Ok(Err(e)) => ActionResult::failed(name, format!("ERROR ({e})")),
-                Err(_) => ActionResult::failed(name, "ERROR (abandoned)"),
+                Ok(Err(e)) => {
+                    ActionResult::failed(name, ActionCode::Failed, format!("ERROR ({e})"))
+                }
+                Err(_) => ActionResult::failed(name, ActionCode::Failed, "ERROR (abandoned)"),
             },
         });
     }

@@ -62,8 +62,10 @@ pub enum Cmd {
     /// The processes `names` stand for (all when empty), for the policy check.
     Targets(Vec<String>, Reply<Vec<TargetInfo>>),
     Status(Vec<String>, Reply<Vec<ProcessInfo>>),
-    Start(Vec<String>, Reply<Vec<ActionResult>>),
-    Stop(Vec<String>, Reply<Vec<ActionResult>>),
+    /// Names, and whether to answer only once each has started (or failed).
+    Start(Vec<String>, bool, Reply<Vec<ActionResult>>),
+    /// Names, and whether to answer only once each has stopped.
+    Stop(Vec<String>, bool, Reply<Vec<ActionResult>>),
     StopKeys(Vec<Key>, oneshot::Sender<Vec<ActionResult>>),
     Signal(String, Vec<String>, Reply<Vec<ActionResult>>),
     Pids(Option<String>, Reply<Vec<(String, Option<u32>)>>),

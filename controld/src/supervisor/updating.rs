@@ -98,7 +98,7 @@ impl Supervisor {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        let _ = self.start_keys(autostart).await;
+        let _ = self.start_keys(autostart, true).await;
         proctor_daemon::give_back_free_heap();
         results
     }

@@ -30,7 +30,7 @@ static UPDATES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A client has this long to send its request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not take its reply within this long is dropped (it holds a slot).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(
     listener: UnixListener,

@@ -518,6 +518,38 @@ fn a_client_that_never_reads_its_replies_does_not_hold_up_others() {
 }
 
 #[test]
+fn an_http_client_that_never_reads_its_answer_is_dropped() {
+    let d = daemon();
+    let controld = d.controld_pid().unwrap();
+    let baseline = settled_fds(controld);
+    // One call whose answer (400 status structs, about 400 KB) is larger than the socket
+    // holds, and a client that never reads it: controld's write blocks.
+    let one = "<value><struct><member><name>methodName</name><value>supervisor.getAllProcessInfo</value></member></struct></value>";
+    let body = format!(
+        "<methodCall><methodName>system.multicall</methodName><params><param><value><array><data>{}</data></array></value></param></params></methodCall>",
+        one.repeat(400)
+    );
+    let mut greedy = connect(&d);
+    write!(
+        greedy,
+        "POST /RPC2 HTTP/1.1\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    for _ in 0..5 {
+        still_serving(&d);
+    }
+    // After the 10 s write timeout, controld drops it and its fd.
+    wait_until(
+        "the HTTP client that does not read to be dropped",
+        Duration::from_secs(30),
+        || (fd_count(controld) == baseline).then_some(()),
+    );
+    drop(greedy);
+    still_serving(&d);
+}
+
+#[test]
 fn control_characters_in_names_are_refused_and_forge_no_log_line() {
     let d = Daemon::start("[program:a]\ncommand = sleep 1000\nstartsecs = 0\n");
     d.wait_state("a", "RUNNING", std::time::Duration::from_secs(15));

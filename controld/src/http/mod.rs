@@ -7,14 +7,15 @@
 //! hyper serves the HTTP/1.x; every answer says `Connection: close`, as Supervisor's clients
 //! reconnect for the next call then (superlance keeps a connection between calls and never
 //! retries one that the server closed without saying so). Limits: the head must arrive within
-//! the request timeout and fit 64 KiB, the body 1 MiB within the same time.
+//! the request timeout and fit 64 KiB, the body 1 MiB within the same time; an answer the
+//! client does not take within the write timeout ends the connection.
 
 mod acting;
 mod fault;
 pub mod halves;
 mod rpc;
 
-use crate::server::{Caller, Served, REQUEST_TIMEOUT};
+use crate::server::{Caller, Served, REQUEST_TIMEOUT, WRITE_TIMEOUT};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -34,12 +35,15 @@ type Answer = hyper::Response<Full<Bytes>>;
 pub async fn serve(stream: UnixStream, caller: Caller, served: &Served) -> std::io::Result<()> {
     let caller = &caller;
     let service = hyper::service::service_fn(move |req| route(req, caller, served));
+    // A client that does not take its answer is dropped, as proctorctl's is: it holds a slot.
+    let mut io = tokio_io_timeout::TimeoutStream::new(stream);
+    io.set_write_timeout(Some(WRITE_TIMEOUT));
     hyper::server::conn::http1::Builder::new()
         .keep_alive(false)
         .max_buf_size(MAX_HEAD)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(REQUEST_TIMEOUT)
-        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .serve_connection(hyper_util::rt::TokioIo::new(Box::pin(io)), service)
         .await
         .map_err(std::io::Error::other)
 }

@@ -7,7 +7,7 @@
 
 use crate::audit::Audit;
 use crate::authority::Authority;
-use crate::authorize::authorize;
+use crate::authorize::{authorize, Checked};
 use crate::peers::Peers;
 use crate::ratelimit::{self, Limiter};
 use crate::slots::{Refused, Slots};
@@ -409,6 +409,16 @@ pub async fn admit_as(
     run: impl FnOnce(Request) -> Request,
 ) -> Result<Admitted, Response> {
     let checked = authorize(check, &caller.peer, &served.auth, &served.tx).await;
+    admit_checked(checked, caller, served, run).await
+}
+
+/// As [`admit_as`], for a request already checked against the policy.
+pub async fn admit_checked(
+    checked: Checked,
+    caller: &Caller,
+    served: &Served,
+    run: impl FnOnce(Request) -> Request,
+) -> Result<Admitted, Response> {
     let privileged = served.auth.is_admin(&caller.peer);
     let base = Record {
         kind: "request".into(),

@@ -47,8 +47,12 @@ fn a_service_binds_port_80_as_its_user_with_only_net_bind_service() {
     }
     let www = ensure_account("proctest-www");
     let plain = ensure_account("proctest-plain");
+    // Thirty services started first: proctord then holds a pidfd and pipes for each, more fds
+    // than the few a new child copies from it before its exec (privhelper's sys::spawn_child).
     let d = RootDaemon::start(
-        "[program:www]\ncommand = {probe} --listen 127.0.0.1:80\nuser = proctest-www\ncapabilities = net_bind_service\nstartsecs = 0\n\n\
+        "[program:busy]\ncommand = sleep 1000\nuser = proctest-plain\nnumprocs = 30\n\
+         process_name = busy%(process_num)s\npriority = 1\nstartsecs = 0\n\n\
+         [program:www]\ncommand = {probe} --listen 127.0.0.1:80\nuser = proctest-www\ncapabilities = net_bind_service\nstartsecs = 0\n\n\
          [program:plain]\ncommand = {probe}\nuser = proctest-plain\nstartsecs = 0\n",
     );
     let pw = d.running_pid("www");
@@ -116,6 +120,12 @@ fn a_service_binds_port_80_as_its_user_with_only_net_bind_service() {
     ] {
         assert!(out.lines().any(|l| l == line), "{line} not in:\n{out}");
     }
+    let log = d.dir.path().join("log/plain-stdout---supervisor.log");
+    let out = wait_until("plain's report", T, || {
+        let t = std::fs::read_to_string(&log).ok()?;
+        t.lines().any(|l| l.starts_with("fds=")).then_some(t)
+    });
+    assert!(out.lines().any(|l| l == "fds=0,1,2"), "{out}");
 }
 
 #[test]

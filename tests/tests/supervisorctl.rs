@@ -188,8 +188,17 @@ fn calls(
     socket: &Path,
     calls: &[(&str, serde_json::Value)],
 ) -> Vec<serde_json::Value> {
+    calls_as(command(python), socket, calls)
+}
+
+/// As [`calls`], through `python` as a command of the caller's choosing (another account).
+fn calls_as(
+    mut python: std::process::Command,
+    socket: &Path,
+    calls: &[(&str, serde_json::Value)],
+) -> Vec<serde_json::Value> {
     use std::io::Write;
-    let mut child = command(python)
+    let mut child = python
         .args(["-c", CALLS])
         .arg(format!("unix://{}", socket.display()))
         .stdin(std::process::Stdio::piped())
@@ -461,6 +470,43 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
         "{shown}"
     );
     assert_ne!(o.status.code(), Some(0));
+
+    // A multicall is as many requests as it holds calls, for the rate of her account too: past
+    // the burst the rest are refused unrun, and unrecorded.
+    let many: Vec<serde_json::Value> = (0..300)
+        .map(|_| serde_json::json!({"methodName": "supervisor.getPID", "params": []}))
+        .collect();
+    let mut as_bob = std::process::Command::new(&python);
+    let bob = ensure_account("proctest-bob");
+    {
+        use std::os::unix::process::CommandExt;
+        as_bob.uid(bob.uid).gid(bob.gid).env("HOME", "/nonexistent");
+    }
+    let answers = calls_as(
+        as_bob,
+        &d.socket,
+        &[("system.multicall", serde_json::json!([many]))],
+    );
+    let results = answers[0]["ok"].as_array().unwrap();
+    assert_eq!(results.len(), 300);
+    let refused = results
+        .iter()
+        .filter(|r| {
+            r["faultString"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("FAILED: too many requests from proctest-bob"))
+        })
+        .count();
+    assert!(
+        (150..300).contains(&refused),
+        "{refused} refused: {results:?}"
+    );
+    let recorded = audit_summary(&audit, "proctest-bob", |r| r["kind"] == "request").len();
+    assert_eq!(
+        recorded + refused,
+        300,
+        "each call ran and was recorded, or was refused"
+    );
 
     // Her calls are recorded under her name: each allowed one with its outcome, the refused
     // one as a denial. (getVersion, supervisorctl's check before each command, is not.)

@@ -17,6 +17,6 @@ mod parse;
 mod value;
 mod write;
 
-pub use parse::{parse_call, Call, ParseError, MAX_DEPTH};
+pub use parse::{parse_call, Call, ParseError, MAX_DEPTH, MAX_ELEMENTS};
 pub use value::Value;
 pub use write::{fault, response};

@@ -11,6 +11,11 @@ use std::fmt;
 /// call a client makes, needs eleven. Bounds the recursion that reads values.
 pub const MAX_DEPTH: usize = 32;
 
+/// How many elements a call may hold. The tree costs tens of bytes an element, many times the
+/// body's size for a body of empty elements; this bounds it at a few MiB. A multicall of 400
+/// calls, more than any stock client sends, is about 4,000.
+pub const MAX_ELEMENTS: usize = 65_536;
+
 /// A decoded call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
@@ -115,6 +120,7 @@ fn tree(text: &str) -> Result<Elem, ParseError> {
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Elem> = Vec::new();
     let mut root: Option<Elem> = None;
+    let mut elements = 0usize;
     loop {
         let event = match reader.read_event() {
             Ok(e) => e,
@@ -125,6 +131,12 @@ fn tree(text: &str) -> Result<Elem, ParseError> {
                 ))
             }
         };
+        if matches!(event, Event::Start(_) | Event::Empty(_)) {
+            elements += 1;
+            if elements > MAX_ELEMENTS {
+                return err(format!("more than {MAX_ELEMENTS} elements"));
+            }
+        }
         match event {
             Event::Decl(d) => {
                 if let Some(Ok(enc)) = d.encoding() {
@@ -358,5 +370,18 @@ mod tests {
         assert!(call(&deep(8)).is_ok());
         let e = call(&deep(100_000)).expect_err("deep");
         assert!(e.0.contains("nested deeper"), "{e}");
+    }
+
+    #[test]
+    fn the_number_of_elements_is_bounded() {
+        let many = |n: usize| {
+            format!(
+                "<methodCall><methodName>m</methodName><params>{}</params></methodCall>",
+                "<param><value><nil/></value></param>".repeat(n)
+            )
+        };
+        assert_eq!(call(&many(1000)).map(|c| c.params.len()), Ok(1000));
+        let e = call(&many(MAX_ELEMENTS)).expect_err("too many");
+        assert!(e.0.contains("more than 65536 elements"), "{e}");
     }
 }

@@ -4,8 +4,9 @@
 
 use super::fault::{code, code_of, Fault};
 use super::halves::GRACE;
-use super::rpc::{string, unwrapped};
-use crate::server::{admit, admit_as, admit_own, answer, Caller, Served};
+use super::rpc::{string, tidied, unwrapped};
+use crate::authorize::authorize;
+use crate::server::{admit_as, admit_checked, admit_own, answer, Caller, Served};
 use proctor_api::control::{ActionCode, ActionResult, Request, Response};
 use proctor_xmlrpc::Value;
 use tracing::warn;
@@ -143,11 +144,18 @@ async fn carry_out(
     caller: &Caller,
     served: &Served,
 ) -> Result<Vec<ActionResult>, Fault> {
-    let mut req = act.request(names);
-    req.tidy().map_err(|m| Fault::new(code::BAD_ARGUMENTS, m))?;
-    let resp = match half_of_restart(act, &req, caller, served).await {
+    let req = tidied(act.request(names))?;
+    // Checked once: a refusal may still be allowed as a half of a restart, and is recorded as
+    // a refusal only if it is not.
+    let checked = authorize(req.clone(), &caller.peer, &served.auth, &served.tx).await;
+    let half = if checked.allow {
+        None
+    } else {
+        half_of_restart(act, &req, caller, served).await
+    };
+    let resp = match half {
         Some(resp) => resp,
-        None => match admit(req, caller, served).await {
+        None => match admit_checked(checked, caller, served, |r| r).await {
             Ok(admitted) => answer(admitted, served).await,
             Err(refusal) => refusal,
         },
@@ -163,9 +171,9 @@ async fn carry_out(
     }
 }
 
-/// A stop or start that the policy refuses the caller but would allow as part of a restart:
-/// a stop runs as a restart's first half, a start after such a stop as its second half. `None`
-/// when this is not one (it then runs, or is refused and recorded, as itself).
+/// A stop or start that the policy has refused the caller but would allow as part of a
+/// restart: a stop runs as a restart's first half, a start after such a stop as its second
+/// half. `None` when this is not one (it is then refused and recorded as itself).
 async fn half_of_restart(
     act: &Act,
     req: &Request,
@@ -176,12 +184,13 @@ async fn half_of_restart(
         Request::Start { names, .. } | Request::Stop { names, .. } => names.clone(),
         _ => return None,
     };
-    let decide =
-        |r: Request| crate::authorize::authorize(r, &caller.peer, &served.auth, &served.tx);
-    if decide(req.clone()).await.allow {
-        return None;
-    }
-    let restart = decide(Request::Restart { names }).await;
+    let restart = authorize(
+        Request::Restart { names },
+        &caller.peer,
+        &served.auth,
+        &served.tx,
+    )
+    .await;
     let Ok((Request::Restart { names: allowed }, _)) = restart.result else {
         return None;
     };

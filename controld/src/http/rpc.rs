@@ -11,7 +11,7 @@
 
 use super::acting::{self, Act};
 use super::fault::{code, Fault};
-use crate::server::{admit, answer, Caller, Served};
+use crate::server::{admit, answer, over_rate, Caller, Served};
 use proctor_api::control::{ErrorKind, ProcessInfo, ProcessState, Request, Response};
 use proctor_xmlrpc::{fault, response, Call, Value};
 
@@ -167,14 +167,23 @@ pub fn refusal(message: String) -> Vec<u8> {
 }
 
 /// `system.multicall`: the calls in order, each answered with its bare value or a fault struct
-/// (supervisord's shape, not the one the multicall convention describes).
+/// (supervisord's shape, not the one the multicall convention describes). Each inner call counts
+/// against the account's rate as a request of its own (the first was counted with the HTTP
+/// request): past it, that call and the rest are refused unrun.
 async fn multicall(params: &[Value], caller: &Caller, served: &Served) -> Result<Value, Fault> {
     let [calls] = args(params)?;
     let Value::Array(calls) = calls else {
         return Err(Fault::bare(code::INCORRECT_PARAMETERS));
     };
     let mut out = Vec::with_capacity(calls.len());
-    for c in calls {
+    for (i, c) in calls.iter().enumerate() {
+        if i > 0 {
+            if let Err(message) = over_rate(caller, served).await {
+                let refused = Fault::new(code::FAILED, message).value();
+                out.resize(calls.len(), refused);
+                break;
+            }
+        }
         let result = match (c.get("methodName"), c.get("params")) {
             (None, _) => Err(Fault::new(code::INCORRECT_PARAMETERS, "No methodName")),
             (Some(Value::Str(m)), _) if m == "system.multicall" => Err(Fault::new(
@@ -335,17 +344,22 @@ async fn submit(req: Request, caller: &Caller, served: &Served) -> Result<Respon
 
 /// As [`submit`]; `name` is what the caller named, for a BAD_NAME fault.
 async fn submit_named(
-    mut req: Request,
+    req: Request,
     name: &str,
     caller: &Caller,
     served: &Served,
 ) -> Result<Response, Fault> {
-    req.tidy().map_err(|m| Fault::new(code::BAD_ARGUMENTS, m))?;
-    let resp = match admit(req, caller, served).await {
+    let resp = match admit(tidied(req)?, caller, served).await {
         Ok(admitted) => answer(admitted, served).await,
         Err(refusal) => refusal,
     };
     unwrapped(resp, name)
+}
+
+/// The request made fit to run ([`Request::tidy`]), or BAD_ARGUMENTS saying why it is not.
+pub(super) fn tidied(mut req: Request) -> Result<Request, Fault> {
+    req.tidy().map_err(|m| Fault::new(code::BAD_ARGUMENTS, m))?;
+    Ok(req)
 }
 
 /// A response as a method answers it: a refusal or failure as Supervisor's fault (`name` is

@@ -43,10 +43,14 @@ fn normalized(s: &str) -> String {
         let rest = &w[bare.len()..];
         if bare.chars().all(|c| c.is_ascii_digit()) && !bare.is_empty() {
             out.push('N');
-        } else if bare.split(':').count() == 3
-            && bare.chars().all(|c| c.is_ascii_digit() || c == ':')
-        {
-            out.push_str("H:MM:SS");
+        } else if bare.contains(':') && bare.chars().all(|c| c.is_ascii_digit() || c == ':') {
+            // An uptime (H:MM:SS) or a clock time (HH:MM, in a stopped process's description):
+            // the two daemons may straddle a minute.
+            out.push_str(if bare.split(':').count() == 3 {
+                "H:MM:SS"
+            } else {
+                "HH:MM"
+            });
         } else {
             out.push_str(bare);
         }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
-pub const CONTROL_PROTOCOL_VERSION: u16 = 2;
+pub const CONTROL_PROTOCOL_VERSION: u16 = 3;
 pub const MAX_REQUEST: usize = 64 * 1024;
 pub const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
@@ -31,6 +31,21 @@ impl Channel {
             Channel::Stderr => "stderr",
         }
     }
+}
+
+/// A log controld keeps: a process's channel, or the daemon's own (`[supervisord] logfile`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Log {
+    Process { name: String, channel: Channel },
+    Main,
+}
+
+/// How much of a log's end a tail shows first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Back {
+    Lines(u32),
+    /// What Supervisor's clients ask for.
+    Bytes(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,14 +77,26 @@ pub enum Request {
     Pid {
         name: Option<String>,
     },
-    /// The last `lines` lines of a log; with `follow`, then every new chunk until the client
-    /// hangs up.
+    /// The end of a log; with `follow`, then every new chunk until the client hangs up.
     Tail {
-        name: String,
-        channel: Channel,
-        lines: u32,
+        log: Log,
+        back: Back,
         follow: bool,
     },
+    /// Part of a log, as Supervisor's `readLog`/`readProcessStdoutLog` (`tail: false`: from
+    /// `offset`, or the last `-offset` bytes) and `tailProcessStdoutLog` (`tail: true`) read it.
+    Read {
+        log: Log,
+        offset: i64,
+        length: i64,
+        tail: bool,
+    },
+    /// Empty the log files of these processes (names as for stop, or `all`).
+    Clear {
+        names: Vec<String>,
+    },
+    /// Empty the daemon's own log.
+    ClearMainLog,
     Reread,
     /// Groups to update; empty = all.
     Update {
@@ -106,13 +133,18 @@ impl Request {
                 t
             }
             Request::Pid { name } => name.iter().map(String::as_str).collect(),
-            Request::Tail { name, .. } => vec![name],
+            Request::Tail { log, .. } | Request::Read { log, .. } => match log {
+                Log::Process { name, .. } => vec![name],
+                Log::Main => Vec::new(),
+            },
+            Request::Clear { names } => strs(names),
             Request::Update { groups } => strs(groups),
             Request::Audit { user, .. } => user.iter().map(String::as_str).collect(),
             Request::Reread
             | Request::Avail
             | Request::Shutdown
             | Request::Version
+            | Request::ClearMainLog
             | Request::ReloadPolicy => Vec::new(),
         }
     }
@@ -130,6 +162,7 @@ impl Request {
         | Request::Stop { names, .. }
         | Request::Restart { names }
         | Request::Signal { names, .. }
+        | Request::Clear { names }
         | Request::Update { groups: names } = self
         {
             let mut seen = std::collections::HashSet::new();
@@ -321,6 +354,10 @@ pub enum ErrorKind {
     Failed,
     /// Too many clients at once: try again.
     Busy,
+    /// The log asked for does not exist (not configured, or not written yet). For a `Read`
+    /// (what Supervisor's clients ask), the message is the file's path, or empty when none is
+    /// configured, as Supervisor's NO_FILE fault says it.
+    NoFile,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,6 +369,13 @@ pub enum Response {
     /// Part of a tail; more may follow when following.
     TailChunk(Vec<u8>),
     TailEnd,
+    /// What a [`Request::Read`] read (as Supervisor's `tailProcessStdoutLog` answers: the
+    /// bytes, the offset to ask from next, and whether the log grew past what was asked).
+    Read {
+        data: Vec<u8>,
+        offset: u64,
+        overflow: bool,
+    },
     Reread(ConfigDiff),
     Avail(Vec<AvailInfo>),
     Version(String),

@@ -6,7 +6,7 @@
 use crate::authority::Authority;
 use crate::server::ask;
 use crate::supervisor::{Cmd, Event};
-use proctor_api::control::{ErrorKind, Request, Response};
+use proctor_api::control::{ErrorKind, Log, Request, Response};
 use proctor_policy::{Action, Peer, Target};
 use tokio::sync::mpsc;
 
@@ -31,7 +31,12 @@ fn action_and_names(req: &Request) -> (Action, Option<Vec<String>>) {
         Request::Stop { names, .. } => (Action::Stop, Some(names.clone())),
         Request::Restart { names } => (Action::Restart, Some(names.clone())),
         Request::Signal { names, .. } => (Action::Signal, Some(names.clone())),
-        Request::Tail { name, .. } => (Action::Tail, Some(vec![name.clone()])),
+        Request::Tail { log, .. } | Request::Read { log, .. } => match log {
+            Log::Process { name, .. } => (Action::Tail, Some(vec![name.clone()])),
+            Log::Main => (Action::Maintail, None),
+        },
+        Request::Clear { names } => (Action::Clear, Some(names.clone())),
+        Request::ClearMainLog => (Action::ClearLog, None),
         Request::Pid { name: Some(n) } => (Action::Pid, Some(vec![n.clone()])),
         Request::Pid { name: None } => (Action::Pid, None),
         Request::Reread => (Action::Reread, None),
@@ -59,6 +64,7 @@ fn with_names(req: Request, names: Vec<String>) -> Option<Request> {
         Request::Stop { wait, .. } => Some(Request::Stop { names, wait }),
         Request::Restart { .. } => Some(Request::Restart { names }),
         Request::Signal { signal, .. } => Some(Request::Signal { signal, names }),
+        Request::Clear { .. } => Some(Request::Clear { names }),
         _ => None,
     }
 }
@@ -78,7 +84,8 @@ pub async fn authorize(
         | Ok((Request::Start { names, .. }, _))
         | Ok((Request::Stop { names, .. }, _))
         | Ok((Request::Restart { names }, _))
-        | Ok((Request::Signal { names, .. }, _)) => (true, names.clone()),
+        | Ok((Request::Signal { names, .. }, _))
+        | Ok((Request::Clear { names }, _)) => (true, names.clone()),
         Ok(_) => (true, given),
         Err(Response::Partial { .. }) => (true, Vec::new()),
         Err(_) => (false, given),

@@ -8,6 +8,7 @@
 
 use nix::errno::Errno;
 use nix::fcntl::{splice, SpliceFFlags};
+use proctor_api::control::Back;
 use proctor_config::{LogConfig, LogTarget};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -26,8 +27,6 @@ const SPLICE_CHUNK: usize = 1024 * 1024;
 /// At most this much per drain before the blocking thread is handed back.
 const BURST: usize = 4 * 1024 * 1024;
 
-/// How much `tail` reads back at most.
-const MAX_TAIL: u64 = 4 * 1024 * 1024;
 /// A source's unfinished line is written anyway past this length.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -215,15 +214,25 @@ impl LogSink {
         result.map(|d| (d, moved))
     }
 
-    /// The last `lines` lines, and a subscription to what is written after them. Blocking
-    /// (it reads up to [`MAX_TAIL`] bytes): call it off the async workers. The subscription,
-    /// a copy of the file's fd and its size are taken under the sink's lock, and the file is
-    /// read after the lock is given back, up to that size only: a follower neither misses nor
-    /// repeats a chunk, and the service's output is not held up by the read. A stream has no
-    /// lines to read back: only what is written from now on.
-    pub fn tail(&self, lines: u32, follow: bool) -> (Vec<u8>, Option<Follower>) {
+    /// The end of the log, and a subscription to what is written after it. Blocking (it reads
+    /// up to [`crate::logread::MAX_READ`] bytes): call it off the async workers. The
+    /// subscription, a copy of the file's fd and its size are taken under the sink's lock, and
+    /// the file is read after the lock is given back, up to that size only: a follower neither
+    /// misses nor repeats a chunk, and the service's output is not held up by the read. A
+    /// stream has no lines to read back: only what is written from now on.
+    pub fn tail(&self, back: Back, follow: bool) -> (Vec<u8>, Option<Follower>) {
+        let (file, rx) = self.snapshot(follow);
+        let text = file
+            .and_then(|(f, size)| crate::logread::last(&f, back, size).ok())
+            .unwrap_or_default();
+        (text, rx)
+    }
+
+    /// The file as it is now and its size, to read back (`None` if there is none: a stream,
+    /// no path, or nothing written yet), and, with `follow`, a subscription to what comes next.
+    pub fn snapshot(&self, follow: bool) -> (Option<(File, u64)>, Option<Follower>) {
         let Ok(mut inner) = self.inner.lock() else {
-            return (Vec::new(), None);
+            return (None, None);
         };
         let rx = follow.then(|| {
             inner
@@ -231,23 +240,44 @@ impl LogSink {
                 .get_or_insert_with(|| broadcast::channel(256).0)
                 .subscribe()
         });
+        if self.stream {
+            return (None, rx);
+        }
         // Through the file controld writes, not by path: the path may have been replaced by a
         // link to a file the asker may not read.
-        let snapshot = match (&inner.file, self.stream) {
-            (Some(f), false) => f.try_clone().ok().map(|f| (f, inner.size)),
-            _ => None,
-        };
+        if let Some(f) = &inner.file {
+            return (f.try_clone().ok().map(|f| (f, inner.size)), rx);
+        }
         drop(inner);
-        let text = match (snapshot, &self.path, self.stream) {
-            (Some((f, end)), _, _) => last_lines(&f, lines, Some(end)).unwrap_or_default(),
-            // Not open in this controld's life (the process has not run since): the file as
-            // it is, with the same care as when it is opened for writing.
-            (None, Some(p), false) => open_existing(p)
-                .and_then(|f| last_lines(&f, lines, None))
-                .unwrap_or_default(),
-            _ => Vec::new(),
+        // Not open in this controld's life (the process has not run since): the file as it
+        // is, with the same care as when it is opened for writing.
+        let file = self.path.as_deref().and_then(|p| {
+            let f = open_existing(p).ok()?;
+            let size = f.metadata().ok()?.len();
+            Some((f, size))
+        });
+        (file, rx)
+    }
+
+    /// Empties the log file (Supervisor removes and recreates it; emptying it in place keeps
+    /// the file controld holds, and any path games out of the picture). Rotated files are left,
+    /// as Supervisor leaves them. A stream, or a log never created, has nothing to empty.
+    pub fn clear(&self) -> io::Result<()> {
+        let Ok(mut inner) = self.inner.lock() else {
+            return Err(io::Error::other("log sink lock poisoned"));
         };
-        (text, rx)
+        if self.stream {
+            return Ok(());
+        }
+        if let Some(f) = &inner.file {
+            f.set_len(0)?;
+            inner.size = 0;
+            return Ok(());
+        }
+        match self.path.as_deref().map(open_for_clearing) {
+            Some(Err(e)) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -493,6 +523,16 @@ fn open_existing(path: &Path) -> io::Result<File> {
     regular_file(f)
 }
 
+/// An existing log, emptied: not through a link, and only a regular file.
+fn open_for_clearing(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    regular_file(f)?.set_len(0)
+}
+
 /// A log is a regular file; a device, FIFO or directory under its name is refused.
 fn regular_file(f: File) -> io::Result<File> {
     if !f.metadata()?.is_file() {
@@ -523,45 +563,6 @@ fn open_stream(path: &Path) -> io::Result<File> {
     let flags = nix::fcntl::OFlag::from_bits_truncate(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
     nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(flags))?;
     Ok(f)
-}
-
-/// The last `n` lines of an open file (at most [`MAX_TAIL`] bytes), read without moving its
-/// offset.
-pub fn last_lines(f: &File, n: u32, end: Option<u64>) -> io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let size = f.metadata()?.len();
-    let len = end.map_or(size, |e| e.min(size));
-    let start = len.saturating_sub(MAX_TAIL);
-    let mut buf = vec![0u8; usize::try_from(len - start).unwrap_or(0)];
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read_at(&mut buf[got..], start + got as u64)? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    buf.truncate(got);
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    // Skip a final newline, then find the n-th newline from the end.
-    let body_end = if buf.last() == Some(&b'\n') {
-        buf.len() - 1
-    } else {
-        buf.len()
-    };
-    let mut seen = 0;
-    let mut cut = 0;
-    for i in (0..body_end).rev() {
-        if buf[i] == b'\n' {
-            seen += 1;
-            if seen == n {
-                cut = i + 1;
-                break;
-            }
-        }
-    }
-    Ok(buf.split_off(cut))
 }
 
 /// Pipes being copied right now, so that shutdown can let them drain.

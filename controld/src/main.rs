@@ -9,7 +9,9 @@ mod heap;
 mod http;
 mod lifecycle;
 mod link;
+mod logread;
 mod logs;
+mod logserve;
 mod peers;
 mod procs;
 mod ratelimit;
@@ -65,6 +67,11 @@ fn main() -> ExitCode {
         .logfile_fd
         .and_then(|fd| sys::inherited_fd(fd).ok())
         .map(std::fs::File::from);
+    // Read back through its own descriptor (maintail, readLog), written through the other.
+    let mainlog = logfile
+        .as_ref()
+        .and_then(|f| f.try_clone().ok())
+        .map(logserve::MainLog::new);
     // proctord passes `[supervisord] loglevel` on as PROCTOR_LOG.
     proctor_daemon::init_tracing(logfile, None);
     if let Err(e) = proctor_daemon::raise_nofile_limit() {
@@ -91,7 +98,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, mainlog)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -115,7 +122,7 @@ async fn send_anchors(link: Arc<link::Link>, mut counts: tokio::sync::watch::Rec
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args, mainlog: Option<Arc<logserve::MainLog>>) -> Result<(), String> {
     let helper = sys::inherited_fd(args.helper_fd).map_err(|e| format!("helper fd: {e}"))?;
     let listen = sys::inherited_fd(args.listen_fd).map_err(|e| format!("listen fd: {e}"))?;
     let link = Arc::new(link::Link::new(helper).map_err(|e| format!("helper link: {e}"))?);
@@ -234,6 +241,7 @@ async fn run(args: Args) -> Result<(), String> {
         audit,
         config.proctor.audit_log.clone(),
         config.daemon.identifier.clone(),
+        mainlog,
     ));
     info!(programs = config.programs.len(), "proctor-controld ready");
     Supervisor::new(config, generation, helper_pid, link, tx, auth)

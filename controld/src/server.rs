@@ -39,8 +39,10 @@ pub async fn serve(
     audit: Option<Audit>,
     audit_path: Option<std::path::PathBuf>,
     identifier: String,
+    mainlog: Option<Arc<crate::logserve::MainLog>>,
 ) {
     let served = Served {
+        mainlog,
         tx,
         auth,
         audit,
@@ -208,6 +210,8 @@ pub struct Served {
     pub identifier: Arc<str>,
     /// Stops let through as the first half of a restart (Supervisor's clients restart so).
     pub halves: Arc<crate::http::halves::Halves>,
+    /// `[supervisord] logfile`, if there is one.
+    pub mainlog: Option<Arc<crate::logserve::MainLog>>,
 }
 
 /// Who is on the other end of a connection: the uid and pid from the kernel (SO_PEERCRED), the
@@ -522,7 +526,7 @@ pub async fn answer(admitted: Admitted, served: &Served) -> Response {
             }
         };
     }
-    let resp = handle(req, &served.tx).await;
+    let resp = handle(req, served).await;
     if served.audit.is_some() {
         let acted = match &resp {
             // Once each (a restart reports a stop and a start).
@@ -574,11 +578,18 @@ async fn follow(
     admitted: Admitted,
     served: &Served,
 ) -> std::io::Result<()> {
+    if let Request::Tail { .. } = admitted.req {
+        return match begin_tail(admitted, served).await {
+            Ok(Tailing { text, rx, slot }) => {
+                let done = tail_follow(stream, text, rx).await;
+                drop(slot);
+                done
+            }
+            Err(r) => write(stream, &r).await,
+        };
+    }
     let Admitted { req, record, .. } = admitted;
-    let wants = matches!(
-        req,
-        Request::Audit { follow: true, .. } | Request::Tail { follow: true, .. }
-    );
+    let wants = matches!(req, Request::Audit { follow: true, .. });
     let _following = if wants {
         match served.slots.follower(record.base.uid, record.privileged) {
             Ok(held) => held,
@@ -610,21 +621,38 @@ async fn follow(
                 Err(r) => write(stream, &r).await,
             }
         }
-        Request::Tail {
-            name,
-            channel,
-            lines,
-            follow,
-        } => {
-            let first = tail_first(&served.tx, name, channel, lines, follow).await;
-            record.outcome(outcome_of(&first, follow), None).await;
-            match first {
-                Ok((text, rx)) => tail_follow(stream, text, rx).await,
-                Err(r) => write(stream, &r).await,
-            }
-        }
         _ => write(stream, &failed("not a tail or audit request".into())).await,
     }
+}
+
+/// A tail under way: what it shows first, what follows, and the follower slot it holds.
+pub struct Tailing {
+    pub text: Vec<u8>,
+    pub rx: Option<crate::logs::Follower>,
+    pub slot: Option<crate::slots::Counted>,
+}
+
+/// Starts an admitted tail: a follower slot if it follows (a few per account), the end of the
+/// log, the outcome recorded. `Err` is the answer instead.
+pub async fn begin_tail(admitted: Admitted, served: &Served) -> Result<Tailing, Response> {
+    let Admitted { req, record, .. } = admitted;
+    let Request::Tail { log, back, follow } = req else {
+        return Err(failed("not a tail request".into()));
+    };
+    let slot = match follow {
+        true => match served.slots.follower(record.base.uid, record.privileged) {
+            Ok(held) => held,
+            Err(message) => {
+                record.outcome(format!("error: {message}"), None).await;
+                return Err(busy(message));
+            }
+        },
+        false => None,
+    };
+    let first = crate::logserve::tail(served, log, back, follow).await;
+    record.outcome(outcome_of(&first, follow), None).await;
+    let (text, rx) = first?;
+    Ok(Tailing { text, rx, slot })
 }
 
 pub async fn ask<T>(
@@ -655,7 +683,8 @@ fn respond<T>(r: Result<T, Failure>, ok: impl FnOnce(T) -> Response) -> Response
     }
 }
 
-async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
+async fn handle(req: Request, served: &Served) -> Response {
+    let tx = &served.tx;
     match req {
         Request::Status { names } => {
             respond(ask(tx, |r| Cmd::Status(names, r)).await, Response::Status)
@@ -738,6 +767,14 @@ async fn handle(req: Request, tx: &mpsc::Sender<Event>) -> Response {
             }
         }
         Request::Avail => respond(ask(tx, Cmd::Avail).await, Response::Avail),
+        Request::Read {
+            log,
+            offset,
+            length,
+            tail,
+        } => crate::logserve::read(served, log, offset, length, tail).await,
+        Request::Clear { names } => crate::logserve::clear(served, names).await,
+        Request::ClearMainLog => crate::logserve::clear_main(served).await,
         Request::Shutdown => Response::Done,
         Request::Version => Response::Version(env!("CARGO_PKG_VERSION").to_owned()),
         Request::Tail { .. } | Request::ReloadPolicy | Request::Audit { .. } => Response::Error {
@@ -773,22 +810,6 @@ fn busy(message: String) -> Response {
         kind: ErrorKind::Busy,
         message,
     }
-}
-
-/// `proctorctl tail [-n N] [-f] NAME`: the last lines, read off the async workers.
-async fn tail_first(
-    tx: &mpsc::Sender<Event>,
-    name: String,
-    channel: proctor_api::control::Channel,
-    lines: u32,
-    follow: bool,
-) -> First<Arc<[u8]>> {
-    let sink = ask(tx, |r| Cmd::Tail(name, channel, r))
-        .await
-        .map_err(|(kind, message)| Response::Error { kind, message })?;
-    tokio::task::spawn_blocking(move || sink.tail(lines, follow))
-        .await
-        .map_err(|e| failed(format!("tail failed: {e}")))
 }
 
 async fn tail_follow(

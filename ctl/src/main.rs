@@ -6,7 +6,7 @@ mod output;
 mod policy_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use proctor_api::control::{Channel, Request};
+use proctor_api::control::{Back, Channel, Log, Request};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -104,6 +104,26 @@ enum Command {
         name: String,
         #[arg(value_enum, default_value = "stdout")]
         channel: ChannelArg,
+    },
+    /// Print the end of the daemon's own log ([supervisord] logfile); -f keeps following it.
+    #[command(
+        after_help = "Policy action: maintail. Without [supervisord] logfile= the daemon logs to its stderr only, and there is nothing to read back here.\n\nExamples:\n  proctorctl maintail\n  proctorctl maintail -n 100\n  proctorctl maintail -f"
+    )]
+    Maintail {
+        /// Keep printing what is written, until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// How many lines to print first.
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        lines: u32,
+    },
+    /// Empty the log files of processes (both channels); rotated files are kept.
+    #[command(
+        after_help = "Policy action: clear.\n\nExamples:\n  proctorctl clear web\n  proctorctl clear web:* worker\n  proctorctl clear all"
+    )]
+    Clear {
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Re-read the config and show what changed, without applying anything.
     #[command(
@@ -243,13 +263,23 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
             return output::tail(
                 socket,
                 Request::Tail {
-                    name,
-                    channel,
-                    lines,
+                    log: Log::Process { name, channel },
+                    back: Back::Lines(lines),
                     follow,
                 },
             );
         }
+        Command::Maintail { follow, lines } => {
+            return output::tail(
+                socket,
+                Request::Tail {
+                    log: Log::Main,
+                    back: Back::Lines(lines),
+                    follow,
+                },
+            );
+        }
+        Command::Clear { names } => Request::Clear { names },
         Command::Start { names } => Request::Start { names, wait: true },
         Command::Stop { names } => Request::Stop { names, wait: true },
         Command::Restart { names } => Request::Restart { names },

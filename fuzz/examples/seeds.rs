@@ -139,11 +139,28 @@ fn control_seeds() {
             name: Some("all".into()),
         },
         Request::Tail {
-            name: "web".into(),
-            channel: Channel::Stderr,
-            lines: 100,
+            log: Log::Process {
+                name: "web".into(),
+                channel: Channel::Stderr,
+            },
+            back: Back::Lines(100),
             follow: true,
         },
+        Request::Tail {
+            log: Log::Main,
+            back: Back::Bytes(1024),
+            follow: false,
+        },
+        Request::Read {
+            log: Log::Main,
+            offset: -1600,
+            length: 0,
+            tail: false,
+        },
+        Request::Clear {
+            names: vec!["all".into()],
+        },
+        Request::ClearMainLog,
         Request::Reread,
         Request::Update {
             groups: vec!["backend".into()],

@@ -17,9 +17,15 @@ pub enum Action {
     Shutdown,
     Audit,
     ReloadPolicy,
+    /// Empty processes' log files.
+    Clear,
+    /// Read the daemon's own log.
+    Maintail,
+    /// Empty the daemon's own log.
+    ClearLog,
 }
 
-const NAMES: [(Action, &str); 13] = [
+const NAMES: [(Action, &str); 16] = [
     (Action::Status, "status"),
     (Action::Start, "start"),
     (Action::Stop, "stop"),
@@ -33,6 +39,9 @@ const NAMES: [(Action, &str); 13] = [
     (Action::Shutdown, "shutdown"),
     (Action::Audit, "audit"),
     (Action::ReloadPolicy, "reload-policy"),
+    (Action::Clear, "clear"),
+    (Action::Maintail, "maintail"),
+    (Action::ClearLog, "clearlog"),
 ];
 
 impl Action {
@@ -62,6 +71,7 @@ impl Action {
                 | Action::Signal
                 | Action::Tail
                 | Action::Pid
+                | Action::Clear
         )
     }
 }

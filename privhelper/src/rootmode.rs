@@ -157,7 +157,7 @@ pub fn prepare_dirs(config: &Config, controld: &User) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens `[supervisord] logfile` for appending. As root the path is not trusted blindly: a
+/// Opens `[supervisord] logfile` for appending (and reading). As root the path is not trusted blindly: a
 /// symlink or a hard link planted there (say by a compromised controld, whose directories may
 /// hold the log) must not make root append to another file. O_NOFOLLOW refuses a symlink; the
 /// opened file must be a regular file with a single link, owned by root.
@@ -167,6 +167,8 @@ pub fn open_logfile(path: &Path, root_mode: bool) -> Result<std::fs::File, Strin
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        // controld reads it back through its copy (maintail, readLog).
+        .read(true)
         .mode(0o640)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)

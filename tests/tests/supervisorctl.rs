@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![forbid(unsafe_code)]
 
-use proctor_tests::supervisor::{self, supervisorctl, supervisorctl_as, Supervisord};
+use proctor_tests::supervisor::{
+    self, calls, calls_as, differs, normalized, same_answers, supervisorctl, supervisorctl_as,
+    Supervisord,
+};
 use proctor_tests::*;
 use std::path::Path;
 use std::time::Duration;
@@ -34,57 +37,6 @@ programs = member
 command = sleep 1000
 startsecs = 0
 ";
-
-/// What differs between two runs of the same thing: pids, uptimes, times of day.
-fn normalized(s: &str) -> String {
-    let mut out = String::new();
-    for w in s.split_inclusive(|c: char| c.is_whitespace() || c == ',') {
-        let bare = w.trim_end_matches(|c: char| c.is_whitespace() || c == ',');
-        let rest = &w[bare.len()..];
-        if bare.chars().all(|c| c.is_ascii_digit()) && !bare.is_empty() {
-            out.push('N');
-        } else if bare.contains(':') && bare.chars().all(|c| c.is_ascii_digit() || c == ':') {
-            // An uptime (H:MM:SS) or a clock time (HH:MM, in a stopped process's description):
-            // the two daemons may straddle a minute.
-            out.push_str(if bare.split(':').count() == 3 {
-                "H:MM:SS"
-            } else {
-                "HH:MM"
-            });
-        } else {
-            out.push_str(bare);
-        }
-        out.push_str(rest);
-    }
-    out
-}
-
-/// Runs `supervisorctl ARGS` against supervisord and against proctor: `None` if both print the
-/// same (after [`normalized`]; with `sorted`, the same lines in any order) and exit alike.
-fn differs(
-    python: &Path,
-    theirs: &Path,
-    ours: &Path,
-    args: &[&str],
-    sorted: bool,
-) -> Option<String> {
-    let shown = |socket: &Path| {
-        let o = supervisorctl(python, socket, args);
-        let text = normalized(&format!("{}{}", stdout(&o), stderr(&o)));
-        let mut lines: Vec<&str> = text.lines().collect();
-        if sorted {
-            lines.sort_unstable();
-        }
-        (lines.join("\n"), o.status.code())
-    };
-    let ((t, tcode), (o, ocode)) = (shown(theirs), shown(ours));
-    (t != o || tcode != ocode).then(|| {
-        format!(
-            "supervisorctl {}:\n--- supervisord (exit {tcode:?}):\n{t}\n--- proctor (exit {ocode:?}):\n{o}",
-            args.join(" ")
-        )
-    })
-}
 
 fn all_running(python: &Path, socket: &Path) {
     wait_until("every autostarted process RUNNING", T, || {
@@ -165,126 +117,6 @@ fn stock_supervisorctl_reads_proctor_as_it_reads_supervisord() {
         "{}",
         stderr(&o)
     );
-}
-
-/// Calls through Supervisor's own transport; prints one JSON object per call: `{"ok": value}`
-/// or `{"fault": [code, string]}`.
-const CALLS: &str = r#"
-import json, sys
-import xmlrpc.client as x
-from supervisor.xmlrpc import SupervisorTransport
-proxy = x.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(None, None, sys.argv[1]))
-def call(method, *args):
-    target = proxy
-    for part in method.split("."):
-        target = getattr(target, part)
-    try:
-        return {"ok": target(*args)}
-    except x.Fault as f:
-        return {"fault": [f.faultCode, f.faultString]}
-for line in sys.stdin:
-    method, args = json.loads(line)
-    print(json.dumps(call(method, *args), sort_keys=False))
-"#;
-
-fn calls(
-    python: &Path,
-    socket: &Path,
-    calls: &[(&str, serde_json::Value)],
-) -> Vec<serde_json::Value> {
-    calls_as(command(python), socket, calls)
-}
-
-/// As [`calls`], through `python` as a command of the caller's choosing (another account).
-fn calls_as(
-    mut python: std::process::Command,
-    socket: &Path,
-    calls: &[(&str, serde_json::Value)],
-) -> Vec<serde_json::Value> {
-    use std::io::Write;
-    let mut child = python
-        .args(["-c", CALLS])
-        .arg(format!("unix://{}", socket.display()))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = String::new();
-    for (m, args) in calls {
-        input.push_str(&serde_json::json!([m, args]).to_string());
-        input.push('\n');
-    }
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the XML-RPC client failed");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Pids and times blanked, in every struct at any depth.
-fn blanked(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let v = match k.as_str() {
-                        "pid" | "start" | "now" | "stop" => Value::from("N"),
-                        "description" | "faultString" => {
-                            Value::from(normalized(v.as_str().unwrap_or_default()))
-                        }
-                        "stdout_logfile" | "stderr_logfile" | "logfile" => {
-                            // Both AUTO: a name in each daemon's own directory.
-                            Value::from(
-                                v.as_str()
-                                    .unwrap_or_default()
-                                    .rsplit('/')
-                                    .next()
-                                    .unwrap_or("")
-                                    .split("---")
-                                    .next()
-                                    .unwrap_or("")
-                                    .to_owned(),
-                            )
-                        }
-                        _ => blanked(v),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(a) => {
-            let mut items: Vec<Value> = a.iter().map(blanked).collect();
-            // The result structs of the group and all variants: supervisord lists them in the
-            // order its deferred calls end.
-            if items.iter().all(|i| i.get("status").is_some()) {
-                items.sort_by_key(|i| format!("{}:{}", i["group"], i["name"]));
-            }
-            Value::Array(items)
-        }
-        other => other.clone(),
-    }
-}
-
-/// The calls, in order, on supervisord and on proctor: the same answers, once pids, times and
-/// log file names are blanked.
-fn same_answers(python: &Path, theirs: &Path, ours: &Path, list: &[(&str, serde_json::Value)]) {
-    let (t, o) = (calls(python, theirs, list), calls(python, ours, list));
-    for ((call, t), o) in list.iter().zip(&t).zip(&o) {
-        assert_eq!(
-            blanked(o),
-            blanked(t),
-            "{call:?}: proctor (left) differs from supervisord (right)"
-        );
-    }
 }
 
 #[test]
@@ -523,6 +355,47 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
             "request status deny [\"other:other\"]",
         ],
         "{summary:#?}"
+    );
+
+    // Logs she may not read or clear: one line with the policy's reason (HTTP 403, which these
+    // commands print as it is), a non-zero exit, and a denial in the audit log each.
+    for (args, action) in [
+        (&["tail", "web"][..], "tail web"),
+        (&["tail", "web", "stderr"], "tail web"),
+        (&["clear", "web"], "clear web"),
+        (&["maintail"], "maintail the daemon"),
+    ] {
+        let o = supervisorctl_as(&python, &d.socket, &alice, args);
+        let shown = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            shown.contains(&format!(
+                "403 permission denied: proctest-alice may not {action}"
+            )),
+            "{args:?}: {shown}"
+        );
+        assert_ne!(o.status.code(), Some(0), "{args:?}: {shown}");
+    }
+    for args in [&["tail", "-f", "web"][..], &["maintail", "-f"]] {
+        let o = supervisorctl_as(&python, &d.socket, &alice, args);
+        let shown = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            shown.contains("Cannot read, status code 403"),
+            "{args:?}: {shown}"
+        );
+    }
+    let denied = audit_summary(&audit, "proctest-alice", |r| r["decision"] == "deny");
+    assert_eq!(
+        denied,
+        vec![
+            "request status deny [\"other:other\"]",
+            "request tail deny [\"web:web\"]",
+            "request tail deny [\"web:web\"]",
+            "request clear deny [\"web:web\"]",
+            "request maintail deny []",
+            "request tail deny [\"web:web\"]",
+            "request maintail deny []",
+        ],
+        "{denied:#?}"
     );
 }
 

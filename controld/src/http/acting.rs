@@ -263,10 +263,17 @@ fn complete_later(served: Served, uid: u32, user: String, spec: String, token: u
 /// Supervisor's `{name, group, status, description}` per process, `description` `OK` or the
 /// fault's text; the processes its predicate passes over are left out.
 fn result_structs(act: &Act, results: &[ActionResult]) -> Value {
+    structs(results.iter().filter(|r| !act.passes_over(r.code)))
+}
+
+/// `clearAllProcessLogs`'s structs: one per process.
+pub fn cleared_structs(results: &[ActionResult]) -> Value {
+    structs(results.iter())
+}
+
+fn structs<'a>(results: impl Iterator<Item = &'a ActionResult>) -> Value {
     Value::Array(
         results
-            .iter()
-            .filter(|r| !act.passes_over(r.code))
             .map(|r| {
                 let (group, name) = r.name.split_once(':').unwrap_or((&r.name, &r.name));
                 let description = if r.ok() {

@@ -13,10 +13,11 @@
 mod acting;
 mod fault;
 pub mod halves;
+mod logtail;
 mod rpc;
 
 use crate::server::{Caller, Served, REQUEST_TIMEOUT, WRITE_TIMEOUT};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
@@ -29,12 +30,17 @@ const MAX_BODY: usize = 1024 * 1024;
 /// The largest request head.
 const MAX_HEAD: usize = 64 * 1024;
 
-type Answer = hyper::Response<Full<Bytes>>;
+/// An answer's body: whole, or streamed (a log tail).
+type Body = Either<Full<Bytes>, http_body_util::channel::Channel<Bytes>>;
+type Answer = hyper::Response<Body>;
 
 /// Serves HTTP requests on `stream` until the answer to the first is sent.
 pub async fn serve(stream: UnixStream, caller: Caller, served: &Served) -> std::io::Result<()> {
     let caller = &caller;
-    let service = hyper::service::service_fn(move |req| route(req, caller, served));
+    // For a log tail, to see the client hang up (see `logtail`); taken by the one request.
+    let watch = std::sync::Mutex::new(std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned().ok());
+    let watch = &watch;
+    let service = hyper::service::service_fn(move |req| route(req, caller, served, watch));
     // A client that does not take its answer is dropped, as proctorctl's is: it holds a slot.
     let mut io = tokio_io_timeout::TimeoutStream::new(stream);
     io.set_write_timeout(Some(WRITE_TIMEOUT));
@@ -52,10 +58,18 @@ async fn route(
     req: hyper::Request<Incoming>,
     caller: &Caller,
     served: &Served,
+    watch: &std::sync::Mutex<Option<std::os::fd::OwnedFd>>,
 ) -> Result<Answer, Infallible> {
     // A peer who may not use the daemon gets no more of it.
     if let Err(message) = served.auth.may_connect(&caller.peer) {
         return Ok(text(StatusCode::FORBIDDEN, message));
+    }
+    if req.method() == Method::GET && logtail::is_tail(req.uri().path()) {
+        if let Err(message) = crate::server::over_rate(caller, served).await {
+            return Ok(text(StatusCode::TOO_MANY_REQUESTS, message));
+        }
+        let watch = watch.lock().ok().and_then(|mut w| w.take());
+        return Ok(logtail::answer(req.uri().path(), caller, served, watch).await);
     }
     // As supervisord: a prefix match, and only POST.
     if !req.uri().path().starts_with("/RPC2") {
@@ -111,14 +125,14 @@ fn forbidden(why: String) -> Answer {
 }
 
 fn xml(body: Vec<u8>) -> Answer {
-    let mut a = hyper::Response::new(Full::new(Bytes::from(body)));
+    let mut a = hyper::Response::new(Either::Left(Full::new(Bytes::from(body))));
     a.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     a
 }
 
 fn text(status: StatusCode, message: String) -> Answer {
-    let mut a = hyper::Response::new(Full::new(Bytes::from(message + "\n")));
+    let mut a = hyper::Response::new(Either::Left(Full::new(Bytes::from(message + "\n"))));
     *a.status_mut() = status;
     a.headers_mut().insert(
         CONTENT_TYPE,

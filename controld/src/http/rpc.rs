@@ -12,7 +12,7 @@
 use super::acting::{self, Act};
 use super::fault::{code, Fault};
 use crate::server::{admit, answer, over_rate, Caller, Served};
-use proctor_api::control::{ErrorKind, ProcessInfo, ProcessState, Request, Response};
+use proctor_api::control::{Channel, ErrorKind, Log, ProcessInfo, ProcessState, Request, Response};
 use proctor_xmlrpc::{fault, response, Call, Value};
 
 /// A method: its name, Supervisor's signature (return type, then parameter types) and help.
@@ -24,6 +24,26 @@ struct Method {
 
 /// Every method proctor answers, in `system.listMethods` order.
 const METHODS: &[Method] = &[
+    Method {
+        name: "supervisor.clearAllProcessLogs",
+        signature: &["array"],
+        help: "Clear the log files of every process the caller may clear; an array of result structs {name, group, status, description}.",
+    },
+    Method {
+        name: "supervisor.clearLog",
+        signature: &["boolean"],
+        help: "Clear the daemon's own log ([supervisord] logfile).",
+    },
+    Method {
+        name: "supervisor.clearProcessLog",
+        signature: &["boolean", "string"],
+        help: "Alias of clearProcessLogs.",
+    },
+    Method {
+        name: "supervisor.clearProcessLogs",
+        signature: &["boolean", "string"],
+        help: "Clear the stdout and stderr log files of the process named name (or group:name).",
+    },
     Method {
         name: "supervisor.getAPIVersion",
         signature: &["string"],
@@ -63,6 +83,31 @@ const METHODS: &[Method] = &[
         name: "supervisor.getVersion",
         signature: &["string"],
         help: "Return the version of the RPC API used by supervisord (deprecated alias of getAPIVersion).",
+    },
+    Method {
+        name: "supervisor.readLog",
+        signature: &["string", "int", "int"],
+        help: "Read length bytes of the daemon's own log from offset (a negative offset and a length of 0: the last -offset bytes).",
+    },
+    Method {
+        name: "supervisor.readMainLog",
+        signature: &["string", "int", "int"],
+        help: "Alias of readLog.",
+    },
+    Method {
+        name: "supervisor.readProcessLog",
+        signature: &["string", "string", "int", "int"],
+        help: "Alias of readProcessStdoutLog.",
+    },
+    Method {
+        name: "supervisor.readProcessStderrLog",
+        signature: &["string", "string", "int", "int"],
+        help: "Read length bytes of a process's stderr log from offset (a negative offset and a length of 0: the last -offset bytes).",
+    },
+    Method {
+        name: "supervisor.readProcessStdoutLog",
+        signature: &["string", "string", "int", "int"],
+        help: "Read length bytes of a process's stdout log from offset (a negative offset and a length of 0: the last -offset bytes).",
     },
     Method {
         name: "supervisor.signalAllProcesses",
@@ -110,6 +155,21 @@ const METHODS: &[Method] = &[
         help: "Stop all processes in the group named 'name'; an array of result structs.",
     },
     Method {
+        name: "supervisor.tailProcessLog",
+        signature: &["array", "string", "int", "int"],
+        help: "Alias of tailProcessStdoutLog.",
+    },
+    Method {
+        name: "supervisor.tailProcessStderrLog",
+        signature: &["array", "string", "int", "int"],
+        help: "Tail a process's stderr log: [bytes, offset to ask from next, overflow].",
+    },
+    Method {
+        name: "supervisor.tailProcessStdoutLog",
+        signature: &["array", "string", "int", "int"],
+        help: "Tail a process's stdout log: [bytes, offset to ask from next, overflow] (Supervisor's tailFile).",
+    },
+    Method {
         name: "system.listMethods",
         signature: &["array"],
         help: "Return an array listing the available method names.",
@@ -135,14 +195,25 @@ const METHODS: &[Method] = &[
 pub enum Answered {
     /// An HTTP 200 with this XML.
     Xml(Vec<u8>),
-    /// HTTP 403, the reason phrase saying why: a startProcess the policy refuses. Stock
-    /// supervisorctl's `start` knows a fixed set of fault codes and prints none of their texts
-    /// (any other code ends in a ValueError naming only the code); for an HTTP error it prints
-    /// the status and its reason phrase, so this is how it says "permission denied" and why.
-    /// Every other refusal is a FAILED fault with the reason, which supervisorctl's `stop` and
-    /// `signal` print as it is.
+    /// HTTP 403, the reason phrase saying why: a refusal by the policy of one of
+    /// [`SHOWS_NO_FAULT_TEXT`]. Every other refusal is a FAILED fault with the reason, which
+    /// supervisorctl's `stop` and `signal` print as it is.
     Forbidden(String),
 }
+
+/// Methods whose refusal by the policy is HTTP 403 rather than a fault: stock supervisorctl
+/// prints a fixed phrase for each fault code these methods may raise (`ERROR (failed)`,
+/// `unknown error reading log`), or raises on any other code, but shows an HTTP error's status
+/// and reason phrase as they are.
+const SHOWS_NO_FAULT_TEXT: &[&str] = &[
+    "supervisor.startProcess",
+    "supervisor.clearProcessLogs",
+    "supervisor.clearProcessLog",
+    "supervisor.readProcessStdoutLog",
+    "supervisor.readProcessStderrLog",
+    "supervisor.readProcessLog",
+    "supervisor.readLog",
+];
 
 /// The answer to a call.
 pub async fn call(call: Call, caller: &Caller, served: &Served) -> Answered {
@@ -153,7 +224,7 @@ pub async fn call(call: Call, caller: &Caller, served: &Served) -> Answered {
     };
     match result {
         Ok(v) => Answered::Xml(response(&v)),
-        Err(f) if f.denied && call.method == "supervisor.startProcess" => {
+        Err(f) if f.denied && SHOWS_NO_FAULT_TEXT.contains(&call.method.as_str()) => {
             Answered::Forbidden(f.detail().to_owned())
         }
         Err(f) => Answered::Xml(fault(f.code, &f.text())),
@@ -204,6 +275,57 @@ fn args<const N: usize>(params: &[Value]) -> Result<[&Value; N], Fault> {
     let refs: Vec<&Value> = params.iter().collect();
     refs.try_into()
         .map_err(|_| Fault::bare(code::INCORRECT_PARAMETERS))
+}
+
+/// An int parameter (Supervisor takes `int(x)`: a string of digits too).
+fn int(v: &Value) -> Result<i64, Fault> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::Str(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| Fault::bare(code::INCORRECT_PARAMETERS)),
+        _ => Err(Fault::bare(code::INCORRECT_PARAMETERS)),
+    }
+}
+
+/// A read or tail of a log: the text (bytes that are not UTF-8 shown as U+FFFD, where
+/// Supervisor's own decoding fails the call), or for a tail `[text, offset, overflow]`.
+async fn read(
+    log: Log,
+    offset: i64,
+    length: i64,
+    tail: bool,
+    caller: &Caller,
+    served: &Served,
+) -> Result<Value, Fault> {
+    let req = Request::Read {
+        log,
+        offset,
+        length,
+        tail,
+    };
+    match submit(req, caller, served).await {
+        Ok(Response::Read {
+            data,
+            offset,
+            overflow,
+        }) => {
+            let text = Value::Str(String::from_utf8_lossy(&data).into_owned());
+            Ok(match tail {
+                false => text,
+                true => Value::Array(vec![
+                    text,
+                    Value::Int(i64::try_from(offset).unwrap_or(i64::MAX)),
+                    Value::Bool(overflow),
+                ]),
+            })
+        }
+        Ok(other) => Err(unexpected(&other)),
+        // Supervisor says only the code.
+        Err(f) if f.code == code::BAD_ARGUMENTS => Err(Fault::bare(code::BAD_ARGUMENTS)),
+        Err(f) => Err(f),
+    }
 }
 
 pub(super) fn string(v: &Value) -> Result<&str, Fault> {
@@ -308,6 +430,68 @@ async fn one(
             let [signal] = args(params)?;
             acting::on_all(Act::Signal(acting::signal_arg(signal)?), caller, served).await
         }
+        "supervisor.readLog" | "supervisor.readMainLog" => {
+            let [offset, length] = args(params)?;
+            let (offset, length) = (int(offset)?, int(length)?);
+            read(Log::Main, offset, length, false, caller, served).await
+        }
+        "supervisor.readProcessStdoutLog"
+        | "supervisor.readProcessLog"
+        | "supervisor.readProcessStderrLog"
+        | "supervisor.tailProcessStdoutLog"
+        | "supervisor.tailProcessLog"
+        | "supervisor.tailProcessStderrLog" => {
+            let [name, offset, length] = args(params)?;
+            let (name, offset, length) = (string(name)?, int(offset)?, int(length)?);
+            let channel = if method.ends_with("StderrLog") {
+                Channel::Stderr
+            } else {
+                Channel::Stdout
+            };
+            let tail = method.starts_with("supervisor.tail");
+            let spec = acting::exact(name).ok_or_else(|| Fault::new(code::BAD_NAME, name))?;
+            let log = Log::Process {
+                name: spec,
+                channel,
+            };
+            match read(log, offset, length, tail, caller, served).await {
+                // Supervisor's tail of a log that is not there: empty, not a fault.
+                Err(f) if tail && f.code == code::NO_FILE => Ok(Value::Array(vec![
+                    Value::str(""),
+                    Value::Int(0),
+                    Value::Bool(false),
+                ])),
+                Err(f) if f.code == code::BAD_NAME => Err(Fault::new(code::BAD_NAME, name)),
+                other => other,
+            }
+        }
+        "supervisor.clearProcessLogs" | "supervisor.clearProcessLog" => {
+            let [name] = args(params)?;
+            let name = string(name)?;
+            let spec = acting::exact(name).ok_or_else(|| Fault::new(code::BAD_NAME, name))?;
+            match submit_named(Request::Clear { names: vec![spec] }, name, caller, served).await? {
+                Response::Actions(results) => match results.iter().find(|r| !r.ok()) {
+                    None => Ok(Value::Bool(true)),
+                    Some(_) => Err(Fault::new(code::FAILED, name)),
+                },
+                other => Err(unexpected(&other)),
+            }
+        }
+        "supervisor.clearAllProcessLogs" => {
+            let [] = args(params)?;
+            let all = Request::Clear {
+                names: vec!["all".to_owned()],
+            };
+            match submit(all, caller, served).await? {
+                Response::Actions(results) => Ok(acting::cleared_structs(&results)),
+                other => Err(unexpected(&other)),
+            }
+        }
+        "supervisor.clearLog" => {
+            let [] = args(params)?;
+            submit(Request::ClearMainLog, caller, served).await?;
+            Ok(Value::Bool(true))
+        }
         "system.listMethods" => {
             let [] = args(params)?;
             Ok(Value::Array(
@@ -373,6 +557,8 @@ pub(super) fn unwrapped(resp: Response, name: &str) -> Result<Response, Fault> {
             ErrorKind::CantReread => Fault::new(code::CANT_REREAD, message),
             ErrorKind::BadArguments => Fault::new(code::BAD_ARGUMENTS, message),
             ErrorKind::PermissionDenied => Fault::denied(message),
+            ErrorKind::NoFile if message.is_empty() => Fault::bare(code::NO_FILE),
+            ErrorKind::NoFile => Fault::new(code::NO_FILE, message),
             // The daemon's own limits: FAILED with the reason.
             ErrorKind::Busy | ErrorKind::Failed => Fault::new(code::FAILED, message),
         }),

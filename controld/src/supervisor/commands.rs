@@ -105,6 +105,22 @@ impl Supervisor {
             Cmd::Tail(name, channel, reply) => {
                 let _ = reply.send(self.tail(&name, channel));
             }
+            Cmd::Sinks(names, reply) => {
+                let r = self.resolve(&names).map(|mut keys| {
+                    self.sorted_for_display(&mut keys);
+                    keys.iter()
+                        .map(|k| {
+                            let p = &self.procs[k];
+                            let mut sinks = vec![p.stdout.clone()];
+                            if !Arc::ptr_eq(&p.stdout, &p.stderr) {
+                                sinks.push(p.stderr.clone());
+                            }
+                            (p.namespec.clone(), sinks)
+                        })
+                        .collect()
+                });
+                let _ = reply.send(r);
+            }
             Cmd::ReadConfig(current, reply) => {
                 let kind = if current {
                     OrderKind::Reload
@@ -256,7 +272,7 @@ impl Supervisor {
             Channel::Stdout => p.stdout.clone(),
             Channel::Stderr if Arc::ptr_eq(&p.stdout, &p.stderr) => {
                 return fail(
-                    ErrorKind::Failed,
+                    ErrorKind::NoFile,
                     format!("{name} has no stderr log file (redirect_stderr=true sends stderr to the stdout log)"),
                 )
             }
@@ -279,7 +295,7 @@ impl Supervisor {
         }
         if sink.path.is_none() {
             return fail(
-                ErrorKind::Failed,
+                ErrorKind::NoFile,
                 format!(
                     "{name} has no {} log file (NONE or redirected)",
                     channel.name()

@@ -70,6 +70,8 @@ pub enum Cmd {
     Signal(String, Vec<String>, Reply<Vec<ActionResult>>),
     Pids(Option<String>, Reply<Vec<(String, Option<u32>)>>),
     Tail(String, Channel, Reply<Arc<logs::LogSink>>),
+    /// Each process's name (`group:name`) and its log sinks, to clear them.
+    Sinks(Vec<String>, Reply<Vec<(String, Vec<Arc<logs::LogSink>>)>>),
     ReadConfig(bool, Reply<(Config, Generation)>),
     Diff(Config, Reply<ConfigDiff>),
     /// Checks that an update of these groups (all when empty) can apply `Config` as a whole.

@@ -1,0 +1,283 @@
+//! Logs through Supervisor's clients: stock supervisorctl's `tail`, `tail -f`, `clear` and
+//! `maintail`, and the XML-RPC read, tail and clear methods, side by side with supervisord 4.3
+//! running the same programs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
+
+use proctor_tests::supervisor::{self, calls, differs, same_answers, supervisorctl, Supervisord};
+use proctor_tests::*;
+use std::io::Read;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+/// A program that says two lines and one on stderr, one without a stdout log, one whose
+/// stderr goes to its stdout log.
+const PROGRAMS: &str = "\
+[program:talker]
+command = sh -c 'echo line1; echo line2; echo err1 >&2; exec sleep 1000'
+startsecs = 0
+
+[program:quiet]
+command = sleep 1000
+startsecs = 0
+stdout_logfile = NONE
+
+[program:merged]
+command = sh -c 'echo both; exec sleep 1000'
+startsecs = 0
+redirect_stderr = true
+";
+
+/// A proctor test daemon on `PROGRAMS` that also keeps `[supervisord] logfile=`, as the
+/// supervisord of these tests does.
+fn daemon() -> Daemon {
+    let d = Daemon::prepare(PROGRAMS);
+    let conf = std::fs::read_to_string(&d.conf).unwrap().replacen(
+        "[supervisord]\n",
+        &format!(
+            "[supervisord]\nlogfile = {}\n",
+            d.path("proctord.log").display()
+        ),
+        1,
+    );
+    std::fs::write(&d.conf, conf).unwrap();
+    d.launch()
+}
+
+fn talked(python: &Path, socket: &Path) {
+    wait_until("talker's lines in its logs", T, || {
+        let out = stdout(&supervisorctl(python, socket, &["tail", "talker"]));
+        let err = stdout(&supervisorctl(
+            python,
+            socket,
+            &["tail", "talker", "stderr"],
+        ));
+        (out.contains("line2") && err.contains("err1")).then_some(())
+    });
+}
+
+#[test]
+fn logs_read_and_clear_through_stock_clients_as_supervisord() {
+    let Some(python) =
+        supervisor::python("logs_read_and_clear_through_stock_clients_as_supervisord")
+    else {
+        return;
+    };
+    let sv = Supervisord::start(&python, PROGRAMS);
+    let d = daemon();
+    talked(&python, &sv.socket);
+    talked(&python, &d.socket);
+    use serde_json::json;
+    let reads: Vec<(&str, serde_json::Value)> = vec![
+        ("supervisor.readProcessStdoutLog", json!(["talker", 0, 0])),
+        ("supervisor.readProcessStdoutLog", json!(["talker", -6, 0])),
+        ("supervisor.readProcessStdoutLog", json!(["talker", 2, 3])),
+        ("supervisor.readProcessStdoutLog", json!(["talker", 100, 0])),
+        ("supervisor.readProcessStdoutLog", json!(["talker", -1, 1])),
+        ("supervisor.readProcessStdoutLog", json!(["talker", 0, -1])),
+        ("supervisor.readProcessLog", json!(["talker", -100, 0])),
+        ("supervisor.readProcessStderrLog", json!(["talker", 0, 0])),
+        ("supervisor.readProcessStdoutLog", json!(["nosuch", 0, 0])),
+        ("supervisor.readProcessStdoutLog", json!(["grp:*", 0, 0])),
+        ("supervisor.readProcessStdoutLog", json!(["quiet", 0, 0])),
+        ("supervisor.readProcessStderrLog", json!(["merged", 0, 0])),
+        ("supervisor.readProcessStdoutLog", json!(["merged", 0, 0])),
+        ("supervisor.readProcessStdoutLog", json!(["talker"])),
+        ("supervisor.tailProcessStdoutLog", json!(["talker", 0, 5])),
+        ("supervisor.tailProcessStdoutLog", json!(["talker", 12, 5])),
+        ("supervisor.tailProcessStdoutLog", json!(["talker", 4, 5])),
+        ("supervisor.tailProcessStdoutLog", json!(["talker", 0, 100])),
+        ("supervisor.tailProcessLog", json!(["talker", -3, -3])),
+        ("supervisor.tailProcessStderrLog", json!(["talker", 0, 3])),
+        ("supervisor.tailProcessStdoutLog", json!(["quiet", 0, 3])),
+        ("supervisor.tailProcessStdoutLog", json!(["nosuch", 0, 3])),
+        ("supervisor.readLog", json!([-5, 5])),
+        ("supervisor.readLog", json!([0, -5])),
+    ];
+    same_answers(&python, &sv.socket, &d.socket, &reads);
+
+    // supervisorctl's commands, in this order on each daemon.
+    let commands: &[&[&str]] = &[
+        &["tail", "talker"],
+        &["tail", "-6", "talker"],
+        &["tail", "talker", "stderr"],
+        &["tail", "merged"],
+        &["tail", "quiet"],
+        &["tail", "nosuch"],
+        &["tail", "-x", "talker"],
+        &["tail", "talker", "bogus"],
+        &["clear", "talker"],
+        &["tail", "talker"],
+        &["tail", "talker", "stderr"],
+        &["clear", "nosuch"],
+        &["clear", "quiet", "merged"],
+        &["tail", "merged"],
+    ];
+    let differences: Vec<String> = commands
+        .iter()
+        .filter_map(|args| differs(&python, &sv.socket, &d.socket, args, false))
+        .collect();
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    let all: &[&str] = &["clear", "all"];
+    let diff = differs(&python, &sv.socket, &d.socket, all, true);
+    assert!(diff.is_none(), "{}", diff.unwrap_or_default());
+    let cleared = calls(
+        &python,
+        &d.socket,
+        &[
+            ("supervisor.clearAllProcessLogs", json!([])),
+            ("supervisor.clearProcessLogs", json!(["nosuch"])),
+        ],
+    );
+    assert_eq!(
+        cleared[0]["ok"].as_array().map(Vec::len),
+        Some(3),
+        "{cleared:?}"
+    );
+    assert_eq!(cleared[1], json!({"fault": [10, "BAD_NAME: nosuch"]}));
+
+    // The daemon's own log: its content is each daemon's own, so only proctor's is read.
+    let o = supervisorctl(&python, &d.socket, &["maintail"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("proctor-controld ready"),
+        "{}",
+        stdout(&o)
+    );
+    let o = supervisorctl(&python, &d.socket, &["maintail", "-40"]);
+    assert!(stdout(&o).trim().len() <= 40, "{}", stdout(&o));
+    let read = calls(
+        &python,
+        &d.socket,
+        &[
+            ("supervisor.clearLog", json!([])),
+            ("supervisor.readLog", json!([0, 0])),
+        ],
+    );
+    assert_eq!(read[0], json!({"ok": true}));
+    assert!(
+        !read[1]["ok"]
+            .as_str()
+            .unwrap()
+            .contains("proctor-controld ready"),
+        "cleared: {read:?}"
+    );
+}
+
+/// `supervisorctl tail -f` (and `maintail -f`) gets what was written last and then what is
+/// written, and when it is interrupted, proctor lets the stream go: a hung-up follower holds no
+/// descriptor, however quiet its log.
+#[test]
+fn tail_f_follows_and_ends_when_supervisorctl_hangs_up() {
+    let Some(python) = supervisor::python("tail_f_follows_and_ends_when_supervisorctl_hangs_up")
+    else {
+        return;
+    };
+    let d = daemon();
+    talked(&python, &d.socket);
+    let controld = d.controld_pid().unwrap();
+    // The descriptors a quiet controld holds.
+    let quiet = wait_until("controld's descriptors to settle", T, || {
+        let a = fd_count(controld);
+        std::thread::sleep(Duration::from_millis(200));
+        (fd_count(controld) == a).then_some(a)
+    });
+    for round in 0..3 {
+        let follower = Follower::start(&python, &d.socket, &["tail", "-f", "talker"]);
+        wait_until("the last lines first", T, || {
+            follower.seen().contains("line2").then_some(())
+        });
+        // What the restarted program says arrives through the same stream.
+        let before = follower.seen().matches("line1").count();
+        d.ctl_ok(&["restart", "talker"]);
+        wait_until("the new lines", T, || {
+            (follower.seen().matches("line1").count() > before).then_some(())
+        });
+        follower.interrupt();
+        wait_until(
+            &format!("round {round}: the hung-up follower's descriptors closed"),
+            T,
+            || (fd_count(controld) <= quiet).then_some(()),
+        );
+    }
+    // maintail -f: the daemon log, then what the daemon writes next.
+    let follower = Follower::start(&python, &d.socket, &["maintail", "-f"]);
+    wait_until("the end of the daemon log", T, || {
+        follower.seen().contains("Press Ctrl-C").then_some(())
+    });
+    let before = follower.seen().matches("quiet").count();
+    d.ctl_ok(&["restart", "quiet"]);
+    wait_until("the daemon's lines about the restart", T, || {
+        (follower.seen().matches("quiet").count() > before).then_some(())
+    });
+    follower.interrupt();
+    wait_until("the maintail follower's descriptors closed", T, || {
+        (fd_count(controld) <= quiet).then_some(())
+    });
+}
+
+/// A stock `supervisorctl tail -f` (or `maintail -f`) running until interrupted, and what it
+/// has printed so far.
+struct Follower {
+    child: std::process::Child,
+    seen: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Follower {
+    fn start(python: &Path, socket: &Path, args: &[&str]) -> Follower {
+        let mut child = supervisor::supervisorctl_command(python, socket, args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let seen = Arc::new(Mutex::new(String::new()));
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = out.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        };
+        Follower {
+            child,
+            seen,
+            reader: Some(reader),
+        }
+    }
+
+    fn seen(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Interrupts it, as Ctrl-C does, and waits for it to end.
+    fn interrupt(mut self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Follower {
+    /// A test that fails leaves no `tail -f` behind.
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -143,13 +143,35 @@ const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
 /// accepted silently.
 const SUPERVISORD_FOREGROUND: &[&str] = &["nodaemon", "silent"];
 
-const UNSUPPORTED_SECTIONS: &[&str] = &["supervisorctl", "inet_http_server"];
-const UNSUPPORTED_PREFIXES: &[&str] = &[
-    "rpcinterface:",
-    "eventlistener:",
-    "fcgi-program:",
-    "ctlplugin:",
-];
+const UNSUPPORTED_SECTIONS: &[&str] = &["inet_http_server"];
+const UNSUPPORTED_PREFIXES: &[&str] = &["eventlistener:", "fcgi-program:"];
+
+/// Supervisor's own RPC interface: what every supervisord.conf declares, and what proctor
+/// serves. Any other factory is Python that proctor cannot run.
+const MAIN_RPC_FACTORY: &str = "supervisor.rpcinterface:make_main_rpcinterface";
+
+/// A warning for an `[rpcinterface:x]` other than Supervisor's own, or a `[ctlplugin:x]`; none
+/// for Supervisor's own, which every supervisord.conf declares and proctor serves.
+fn plugin_warning(s: &Section) -> Option<String> {
+    let name = s.name.as_str();
+    if let Some(which) = name.strip_prefix("rpcinterface:") {
+        let factory = s
+            .get("supervisor.rpcinterface_factory")
+            .map(|e| e.value.trim());
+        if which == "supervisor" && factory == Some(MAIN_RPC_FACTORY) {
+            return None;
+        }
+        return Some(format!(
+            "[{name}] is ignored: proctor serves Supervisor's own XML-RPC interface only (its \
+             factory {MAIN_RPC_FACTORY}); Python RPC interfaces cannot run in proctor"
+        ));
+    }
+    name.strip_prefix("ctlplugin:").map(|_| {
+        format!(
+            "[{name}] is ignored: supervisorctl plugins are Python, which proctorctl cannot run"
+        )
+    })
+}
 
 fn env_value<'c>(ctx: &'c LoadContext, name: &str) -> Option<&'c str> {
     ctx.env
@@ -389,12 +411,19 @@ pub(crate) fn build(
     let find = |name: &str| sections.iter().find(|s| s.name == name);
     for s in sections {
         let name = s.name.as_str();
+        // `[supervisorctl]` is the client's: proctorctl reads its serverurl.
         let known = matches!(
             name,
-            "supervisord" | "unix_http_server" | "proctor" | "include"
+            "supervisord" | "unix_http_server" | "proctor" | "include" | "supervisorctl"
         ) || name.starts_with("program:")
             || name.starts_with("group:");
         if known {
+            continue;
+        }
+        if name.starts_with("rpcinterface:") || name.starts_with("ctlplugin:") {
+            if let Some(message) = plugin_warning(s) {
+                warnings.push(diag(&s.file, s.line, message));
+            }
             continue;
         }
         let message = if UNSUPPORTED_SECTIONS.contains(&name)
@@ -454,6 +483,31 @@ pub(crate) fn build(
 }
 
 /// Only `[unix_http_server]`, for clients.
+/// The socket a client reaches: `[supervisorctl] serverurl=unix://PATH` (as supervisorctl
+/// reads it), else `[unix_http_server] file=`. A serverurl that is not a unix socket is refused:
+/// proctorctl speaks only on the daemon's socket.
+pub(crate) fn client_socket(
+    sections: &[Section],
+    ctx: &LoadContext,
+) -> Result<Option<PathBuf>, Diagnostic> {
+    if let Some(s) = sections.iter().find(|s| s.name == "supervisorctl") {
+        let sec = Sec::new(s, ctx);
+        if let Some((url, place)) = sec.expanded("serverurl")? {
+            let Some(path) = url.trim().strip_prefix("unix://") else {
+                return Err(sec.at(
+                    place,
+                    format!(
+                        "serverurl {url} is not a unix socket: proctorctl reaches the daemon \
+                         through its socket (unix:///PATH), or use -s"
+                    ),
+                ));
+            };
+            return sec.resolve("serverurl", path, place).map(Some);
+        }
+    }
+    Ok(server_only(sections, ctx)?.map(|s| s.file))
+}
+
 pub(crate) fn server_only(
     sections: &[Section],
     ctx: &LoadContext,

@@ -104,13 +104,12 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-/// Reads only what a client needs, the `[unix_http_server]` section (the main file and its
-/// includes), without checking programs: `proctorctl -c` works for anyone who can read the file,
-/// whatever the programs' `user=` say.
-pub fn load_server(path: &Path, ctx: &LoadContext) -> Result<Option<ServerConfig>, Diagnostic> {
+/// The socket a client of the daemon configured in `path` reaches: `[supervisorctl]
+/// serverurl=unix://PATH`, else `[unix_http_server] file=`; `None` if neither is there.
+pub fn load_client_socket(path: &Path, ctx: &LoadContext) -> Result<Option<PathBuf>, Diagnostic> {
     let mut warnings = Vec::new();
     let (_, sections) = read(path, ctx, &mut warnings)?;
-    build::server_only(&sections, ctx)
+    build::client_socket(&sections, ctx)
 }
 
 /// Loads and checks the config at `path`. The first error refuses the whole file.

@@ -191,6 +191,9 @@ pub struct ProgramConfig {
     pub user: Option<String>,
     pub umask: Option<u32>,
     pub redirect_stderr: bool,
+    /// `serverurl=`: what the processes get as SUPERVISOR_SERVER_URL; `None` (`AUTO`, the
+    /// default) is the daemon's own socket.
+    pub serverurl: Option<String>,
     pub capabilities: Vec<Capability>,
     /// One entry per instance: `numprocs` of them, `process_num` from `numprocs_start` up.
     pub processes: Vec<ProcessConfig>,

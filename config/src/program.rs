@@ -47,6 +47,7 @@ const PROGRAM_KEYS: &[&str] = &[
     "stderr_logfile_backups",
     "stderr_syslog",
     "capabilities",
+    "serverurl",
 ];
 
 /// Supervisor keys proctor does not implement: accepted with a warning.
@@ -55,7 +56,6 @@ const PROGRAM_UNSUPPORTED: &[&str] = &[
     "stderr_capture_maxbytes",
     "stdout_events_enabled",
     "stderr_events_enabled",
-    "serverurl",
 ];
 
 const GROUP_KEYS: &[&str] = &["programs", "priority"];
@@ -371,6 +371,11 @@ fn program(
     // Supervisor's children inherit supervisord's umask: [supervisord] umask= when it
     // daemonized, else the one it was started with.
     let umask = sec.parse("umask", daemon.umask, |k, v| values::octal(k, v).map(Some))?;
+    let serverurl = sec.parse("serverurl", None, |k, v| match v.trim() {
+        "" => Err(values::bad(k, v, "AUTO or a URL")),
+        "AUTO" => Ok(None),
+        url => Ok(Some(url.to_owned())),
+    })?;
     let redirect_stderr = sec.parse("redirect_stderr", false, values::boolean)?;
     let capabilities = sec.parse("capabilities", Vec::new(), values::capabilities)?;
 
@@ -545,6 +550,7 @@ fn program(
         user,
         umask,
         redirect_stderr,
+        serverurl,
         capabilities,
         processes,
     })

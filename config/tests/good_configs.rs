@@ -166,6 +166,7 @@ fn full_config_round_trip() {
             user: Some("nobody".into()),
             umask: Some(0o22),
             redirect_stderr: false,
+            serverurl: None,
             capabilities: vec![Capability::NetBindService],
             processes: vec![process(1), process(2)],
         })],
@@ -236,6 +237,7 @@ fn defaults_of_every_key() {
             // Supervisor's: [supervisord] umask, default 022.
             umask: Some(0o022),
             redirect_stderr: false,
+            serverurl: None,
             capabilities: vec![],
             processes: vec![ProcessConfig {
                 name: "cat".into(),
@@ -528,6 +530,33 @@ fn signals_and_stopasgroup() {
     assert_eq!(config.programs[1].autorestart, AutoRestart::Never);
 }
 
+/// proctorctl finds the socket as supervisorctl does: `[supervisorctl] serverurl=unix://`
+/// first (relative to the file, `%(here)s` expanded), else `[unix_http_server] file=`.
+#[test]
+fn a_client_finds_the_socket_from_serverurl_then_the_server_section() {
+    let files = Files::new(&[
+        (
+            "both.conf",
+            "[unix_http_server]\nfile = /run/p.sock\n[supervisorctl]\nserverurl = unix://%(here)s/c.sock\n",
+        ),
+        ("server.conf", "[unix_http_server]\nfile = s.sock\n"),
+        ("http.conf", "[supervisorctl]\nserverurl = http://127.0.0.1:9001\n"),
+        ("none.conf", "[supervisord]\n"),
+    ]);
+    let socket = |name: &str| {
+        proctor_config::load_client_socket(&files.path(name), &user_ctx())
+            .map(|p| p.map(|p| files.hide(&p.display().to_string())))
+            .map_err(|d| files.hide(&d.to_string()))
+    };
+    assert_eq!(socket("both.conf"), Ok(Some("DIR/c.sock".into())));
+    assert_eq!(socket("server.conf"), Ok(Some("DIR/s.sock".into())));
+    assert_eq!(
+        socket("http.conf"),
+        Err("DIR/http.conf:2: serverurl http://127.0.0.1:9001 is not a unix socket: proctorctl reaches the daemon through its socket (unix:///PATH), or use -s".into())
+    );
+    assert_eq!(socket("none.conf"), Ok(None));
+}
+
 #[test]
 fn warnings_carry_file_and_line() {
     let files = Files::new(&[
@@ -536,7 +565,8 @@ fn warnings_carry_file_and_line() {
             "[supervisord]\nloglevel = debug\nnodaemon = true\nbogus = 1\nlogfile = syslog\n\
              [unix_http_server]\nfile = /run/p.sock\nusername = u\npassword = p\n\
              [inet_http_server]\nport = 9001\n\
-             [rpcinterface:supervisor]\nx = y\n\
+             [rpcinterface:supervisor]\n\
+             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\
              [supervisorctl]\n\
              [mystery]\n\
              [proctor]\npolicyy = x\n\
@@ -545,7 +575,9 @@ fn warnings_carry_file_and_line() {
         (
             "more.conf",
             "[program:a]\ncommand = /bin/true\nstdout_events_enabled = true\nfrobnicate = 1\n\
-             stdout_logfile = syslog\n[eventlistener:x]\ncommand = y\n",
+             stdout_logfile = syslog\n[eventlistener:x]\ncommand = y\n\
+             [rpcinterface:cache]\nsupervisor.rpcinterface_factory = cache:make\n\
+             [ctlplugin:serialrestart]\nsupervisor.ctl_factory = x:make\n",
         ),
     ]);
     let loaded = files.load("main.conf", &user_ctx()).unwrap();
@@ -561,14 +593,14 @@ fn warnings_carry_file_and_line() {
         "DIR/main.conf:8: username is not supported by proctor (access is decided by SO_PEERCRED and the policy) and is ignored",
         "DIR/main.conf:9: password is not supported by proctor (access is decided by SO_PEERCRED and the policy) and is ignored",
         "DIR/main.conf:10: [inet_http_server] is not supported by proctor and is ignored",
-        "DIR/main.conf:12: [rpcinterface:supervisor] is not supported by proctor and is ignored",
-        "DIR/main.conf:14: [supervisorctl] is not supported by proctor and is ignored",
         "DIR/main.conf:15: unknown section [mystery] (ignored)",
         "DIR/main.conf:17: unknown key 'policyy' in [proctor] (ignored)",
         "DIR/more.conf:3: stdout_events_enabled is not supported by proctor and is ignored",
         "DIR/more.conf:4: unknown key 'frobnicate' in [program:a] (ignored)",
         "DIR/more.conf:5: stdout_logfile=syslog is deprecated in Supervisor; proctor reads it as stdout_logfile=NONE with stdout_syslog=true",
         "DIR/more.conf:6: [eventlistener:x] is not supported by proctor and is ignored",
+        "DIR/more.conf:8: [rpcinterface:cache] is ignored: proctor serves Supervisor's own XML-RPC interface only (its factory supervisor.rpcinterface:make_main_rpcinterface); Python RPC interfaces cannot run in proctor",
+        "DIR/more.conf:10: [ctlplugin:serialrestart] is ignored: supervisorctl plugins are Python, which proctorctl cannot run",
     ];
     want.sort();
     assert_eq!(warnings, want);

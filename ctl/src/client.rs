@@ -23,10 +23,14 @@ pub fn find_socket(flag: Option<&Path>, config: Option<&Path>) -> Result<PathBuf
         ));
     }
     let ctx = proctor_config::LoadContext::current();
-    proctor_config::load_server(path, &ctx)
+    proctor_config::load_client_socket(path, &ctx)
         .map_err(|d| d.to_string())?
-        .map(|s| s.file)
-        .ok_or_else(|| format!("{}: no [unix_http_server] file=", path.display()))
+        .ok_or_else(|| {
+            format!(
+                "{}: no [supervisorctl] serverurl= nor [unix_http_server] file=",
+                path.display()
+            )
+        })
 }
 
 pub struct Connection {

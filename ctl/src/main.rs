@@ -21,8 +21,9 @@ pub const EXIT_UNREACHABLE: u8 = 4;
     version,
     about = "Control a proctor daemon: status, start, stop, restart, logs and config updates",
     long_about = "Control a proctor daemon: status, start, stop, restart, logs and config updates.\n\n\
-The daemon's socket is found from -s, then $PROCTOR_SOCKET, then the [unix_http_server] file= \
-of the config given with -c (default /etc/proctor/proctor.conf).\n\n\
+The daemon's socket is found from -s, then $PROCTOR_SOCKET, then the config given with -c \
+(default /etc/proctor/proctor.conf): its [supervisorctl] serverurl= (unix:///PATH), as \
+supervisorctl reads it, else its [unix_http_server] file=.\n\n\
 Names: a process (`web`), a process in a group (`web:web_00`), a whole group (`web:*` or just \
 the group's name), or `all`.",
     after_help = "Examples:\n  proctorctl status\n  proctorctl -s /run/proctor/proctor.sock restart web:*\n  proctorctl tail -f nginx stderr\n  proctorctl status --json | jq '.[] | select(.state != \"RUNNING\")'"

@@ -154,10 +154,12 @@ fn environment(
     set("SUPERVISOR_ENABLED", "1".to_owned());
     set("SUPERVISOR_PROCESS_NAME", process.name.clone());
     set("SUPERVISOR_GROUP_NAME", program.group.clone());
-    set(
-        "SUPERVISOR_SERVER_URL",
-        format!("unix://{}", ctx.socket.display()),
-    );
+    // `serverurl=AUTO`: the daemon's own socket, as supervisord gives its own.
+    let url = program
+        .serverurl
+        .clone()
+        .unwrap_or_else(|| format!("unix://{}", ctx.socket.display()));
+    set("SUPERVISOR_SERVER_URL", url);
     for (k, v) in &process.environment {
         set(k, v.clone());
     }

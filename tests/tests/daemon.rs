@@ -281,3 +281,29 @@ fn supervisord_keys_do_what_supervisor_does() {
     assert!(d.stop().success());
     assert!(!pidfile.exists());
 }
+
+/// `proctorctl -c FILE` finds the socket as supervisorctl does: `[supervisorctl] serverurl=`
+/// first, so a client config written for supervisorctl works unchanged.
+#[test]
+fn proctorctl_finds_the_socket_from_the_supervisorctl_section() {
+    let d = Daemon::start("[program:a]\ncommand = sleep 1000\nstartsecs = 0\n");
+    d.wait_state("a", "RUNNING", T);
+    let client = d.path("client.conf");
+    std::fs::write(
+        &client,
+        format!(
+            "[unix_http_server]\nfile = /nonexistent/other.sock\n\n[supervisorctl]\nserverurl = unix://{}\n",
+            d.socket.display()
+        ),
+    )
+    .unwrap();
+    let out = command(&bin("proctorctl"))
+        .env_remove("PROCTOR_SOCKET")
+        .arg("-c")
+        .arg(&client)
+        .args(["status", "a"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("RUNNING"), "{}", stdout(&out));
+}

@@ -281,3 +281,44 @@ impl Drop for Follower {
         }
     }
 }
+
+/// What a service sees of its supervisor: the SUPERVISOR_* variables supervisord gives, with
+/// the daemon's own socket as SUPERVISOR_SERVER_URL, or the program's `serverurl=`.
+#[test]
+fn services_see_the_variables_supervisord_gives() {
+    let Some(python) = supervisor::python("services_see_the_variables_supervisord_gives") else {
+        return;
+    };
+    const ENV: &str = "\
+[program:env]
+command = sh -c 'env | grep ^SUPERVISOR_ | sort; exec sleep 1000'
+startsecs = 0
+
+[program:own]
+command = sh -c 'echo $SUPERVISOR_SERVER_URL; exec sleep 1000'
+startsecs = 0
+serverurl = unix:///run/elsewhere.sock
+
+[group:g]
+programs = own
+";
+    let sv = Supervisord::start(&python, ENV);
+    let d = Daemon::start(ENV);
+    let seen = |socket: &Path| {
+        let (env, own) = wait_until("the variables in the logs", T, || {
+            let env = stdout(&supervisorctl(&python, socket, &["tail", "env"]));
+            let own = stdout(&supervisorctl(&python, socket, &["tail", "g:own"]));
+            (env.contains("SUPERVISOR_SERVER_URL") && own.contains("unix://")).then_some((env, own))
+        });
+        let url = format!("unix://{}", socket.display());
+        (env.replace(&url, "unix://SOCKET"), own)
+    };
+    let (theirs, ours) = (seen(&sv.socket), seen(&d.socket));
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ours.0,
+        "SUPERVISOR_ENABLED=1\nSUPERVISOR_GROUP_NAME=env\nSUPERVISOR_PROCESS_NAME=env\n\
+         SUPERVISOR_SERVER_URL=unix://SOCKET\n\n"
+    );
+    assert_eq!(ours.1, "unix:///run/elsewhere.sock\n\n");
+}

@@ -323,13 +323,45 @@ impl ActionResult {
     }
 }
 
+/// One configured process, in use or not: what `avail` lists and Supervisor's
+/// `getAllConfigInfo` describes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AvailInfo {
+    /// `group:name`, or `name` when both are equal.
     pub name: String,
+    pub process: String,
+    pub group: String,
     pub in_use: bool,
     pub autostart: bool,
     pub priority: i32,
     pub group_priority: i32,
+    /// `command=` as written (expanded); empty for a caller who is not an admin (a config
+    /// kept from other accounts may hold secrets in it).
+    pub command: String,
+    /// As `command`: `None` for a caller who is not an admin.
+    pub directory: Option<String>,
+    pub user: Option<String>,
+    pub exitcodes: Vec<i32>,
+    pub killasgroup: bool,
+    pub redirect_stderr: bool,
+    pub startretries: u32,
+    pub startsecs: u32,
+    pub stopsignal: i32,
+    pub stopwaitsecs: u32,
+    pub stdout: LogInfo,
+    pub stderr: LogInfo,
+    /// `serverurl=`; `None` is `AUTO`.
+    pub serverurl: Option<String>,
+}
+
+/// A channel's log settings, as `getAllConfigInfo` reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogInfo {
+    /// The file, or `None` (`NONE`, or stderr sent to the stdout log).
+    pub logfile: Option<String>,
+    pub maxbytes: u64,
+    pub backups: u32,
+    pub syslog: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

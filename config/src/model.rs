@@ -205,6 +205,8 @@ pub struct ProcessConfig {
     /// `process_name` expanded.
     pub name: String,
     pub process_num: u32,
+    /// `command=` expanded, as written (what Supervisor's `getAllConfigInfo` shows).
+    pub command: String,
     /// `command=` expanded and split like a POSIX shell would (no shell runs it). Never empty.
     pub argv: Vec<String>,
     /// `[supervisord] environment=` then the program's `environment=`, expanded. The inherited

@@ -520,6 +520,7 @@ fn program(
         processes.push(ProcessConfig {
             name: process_name,
             process_num,
+            command: command.trim().to_owned(),
             argv,
             environment,
             directory,

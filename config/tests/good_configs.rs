@@ -91,6 +91,7 @@ fn full_config_round_trip() {
     let process = |num: u32| ProcessConfig {
         name: format!("web_0{num}"),
         process_num: num,
+        command: format!("/usr/bin/web --port 8080\n--name \"web {num} of 2 in front\""),
         argv: vec![
             "/usr/bin/web".into(),
             "--port".into(),
@@ -242,6 +243,7 @@ fn defaults_of_every_key() {
             processes: vec![ProcessConfig {
                 name: "cat".into(),
                 process_num: 0,
+                command: "/bin/cat".into(),
                 argv: strings(&["/bin/cat"]),
                 environment: vec![],
                 directory: None,

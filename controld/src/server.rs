@@ -526,7 +526,14 @@ pub async fn answer(admitted: Admitted, served: &Served) -> Response {
             }
         };
     }
-    let resp = handle(req, served).await;
+    let mut resp = handle(req, served).await;
+    if let (Response::Avail(list), false) = (&mut resp, record.privileged) {
+        // A config kept from other accounts may hold secrets in a command line.
+        for a in list {
+            a.command.clear();
+            a.directory = None;
+        }
+    }
     if served.audit.is_some() {
         let acted = match &resp {
             // Once each (a restart reports a stop and a start).

@@ -68,6 +68,7 @@ fn stock_supervisorctl_reads_proctor_as_it_reads_supervisord() {
         &["pid", "grp:member"],
         &["pid", "nosuch"],
         &["pid", "all"],
+        &["avail"],
     ];
     let differences: Vec<String> = commands
         .iter()
@@ -144,6 +145,7 @@ fn xml_rpc_answers_and_faults_are_supervisords() {
         ("supervisor.getProcessInfo", json!(["grp:*"])),
         ("supervisor.getProcessInfo", json!(["nosuch"])),
         ("supervisor.getAllProcessInfo", json!([])),
+        ("supervisor.getAllConfigInfo", json!([])),
         ("supervisor.getProcessInfo", json!([])),
         ("supervisor.getAllProcessInfo", json!([1])),
         ("supervisor.noSuchMethod", json!([])),
@@ -269,7 +271,8 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
     };
     let alice = ensure_account("proctest-alice");
     ensure_account("proctest-plain");
-    let text = "admins = []\n\n[[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n";
+    let text = "admins = []\n\n[[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n\n\
+                [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"avail\"]\nprograms = [\"*\"]\n";
     let (pdir, policy) = RootDaemon::policy_file(text);
     let audit = pdir.path().join("audit/audit.log");
     let d = RootDaemon::start_with(
@@ -355,6 +358,36 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
             "request status deny [\"other:other\"]",
         ],
         "{summary:#?}"
+    );
+
+    // What is configured, but not the command lines: a config kept from other accounts may
+    // hold secrets in them. Root sees them.
+    let info = |who: Option<&Account>| {
+        let q = [("supervisor.getAllConfigInfo", serde_json::json!([]))];
+        // As `who`, or as root.
+        let mut c = std::process::Command::new(&python);
+        if let Some(a) = who {
+            use std::os::unix::process::CommandExt;
+            c.uid(a.uid).gid(a.gid).env("HOME", "/nonexistent");
+        }
+        let answers = calls_as(c, &d.socket, &q);
+        answers[0]["ok"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answers:?}"))
+            .iter()
+            .map(|p| format!("{} {} {}", p["name"], p["command"], p["directory"]))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        info(Some(&alice)),
+        ["\"other\" \"\" \"none\"", "\"web\" \"\" \"none\""]
+    );
+    assert_eq!(
+        info(None),
+        [
+            "\"other\" \"sleep 1000\" \"none\"",
+            "\"web\" \"sleep 1000\" \"none\""
+        ]
     );
 
     // Logs she may not read or clear: one line with the policy's reason (HTTP 403, which these

@@ -12,7 +12,9 @@
 use super::acting::{self, Act};
 use super::fault::{code, Fault};
 use crate::server::{admit, answer, over_rate, Caller, Served};
-use proctor_api::control::{Channel, ErrorKind, Log, ProcessInfo, ProcessState, Request, Response};
+use proctor_api::control::{
+    AvailInfo, Channel, ErrorKind, Log, ProcessInfo, ProcessState, Request, Response,
+};
 use proctor_xmlrpc::{fault, response, Call, Value};
 
 /// A method: its name, Supervisor's signature (return type, then parameter types) and help.
@@ -48,6 +50,11 @@ const METHODS: &[Method] = &[
         name: "supervisor.getAPIVersion",
         signature: &["string"],
         help: "Return the version of the RPC API used by supervisord: \"3.0\".",
+    },
+    Method {
+        name: "supervisor.getAllConfigInfo",
+        signature: &["array"],
+        help: "Get info about every configured process, in use or not (command and directory for admins only).",
     },
     Method {
         name: "supervisor.getAllProcessInfo",
@@ -430,6 +437,13 @@ async fn one(
             let [signal] = args(params)?;
             acting::on_all(Act::Signal(acting::signal_arg(signal)?), caller, served).await
         }
+        "supervisor.getAllConfigInfo" => {
+            let [] = args(params)?;
+            match submit(Request::Avail, caller, served).await? {
+                Response::Avail(list) => Ok(config_structs(list).await),
+                other => Err(unexpected(&other)),
+            }
+        }
         "supervisor.readLog" | "supervisor.readMainLog" => {
             let [offset, length] = args(params)?;
             let (offset, length) = (int(offset)?, int(length)?);
@@ -570,6 +584,80 @@ pub(super) fn unexpected(r: &Response) -> Fault {
     Fault::new(
         code::FAILED,
         format!("unexpected answer from the supervisor: {r:?}"),
+    )
+}
+
+/// `getAllConfigInfo`'s structs, Supervisor's fields in Supervisor's order (`none` for what is
+/// not set, `serverurl=AUTO` included), sorted by process name as Supervisor sorts them.
+async fn config_structs(mut list: Vec<AvailInfo>) -> Value {
+    list.sort_by(|a, b| (&a.process, &a.group).cmp(&(&b.process, &b.group)));
+    // Supervisor reports the uid of `user=`: looked up off the async workers, once each.
+    let mut names: Vec<String> = list.iter().filter_map(|a| a.user.clone()).collect();
+    names.sort();
+    names.dedup();
+    let uids: std::collections::HashMap<String, u32> = tokio::task::spawn_blocking(move || {
+        names
+            .into_iter()
+            .filter_map(|n| {
+                let uid = nix::unistd::User::from_name(&n)
+                    .ok()
+                    .flatten()?
+                    .uid
+                    .as_raw();
+                Some((n, uid))
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    let none = || Value::str("none");
+    let int = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    let opt = |v: &Option<String>| v.as_deref().map_or_else(none, Value::str);
+    Value::Array(
+        list.iter()
+            .map(|a| {
+                let uid = a.user.as_ref().and_then(|u| uids.get(u));
+                Value::record([
+                    ("autostart", Value::Bool(a.autostart)),
+                    ("directory", opt(&a.directory)),
+                    ("uid", uid.map_or_else(none, |u| Value::Int(i64::from(*u)))),
+                    ("command", Value::str(&a.command)),
+                    (
+                        "exitcodes",
+                        Value::Array(
+                            a.exitcodes
+                                .iter()
+                                .map(|c| Value::Int(i64::from(*c)))
+                                .collect(),
+                        ),
+                    ),
+                    ("group", Value::str(&a.group)),
+                    ("group_prio", Value::Int(i64::from(a.group_priority))),
+                    ("inuse", Value::Bool(a.in_use)),
+                    ("killasgroup", Value::Bool(a.killasgroup)),
+                    ("name", Value::str(&a.process)),
+                    ("process_prio", Value::Int(i64::from(a.priority))),
+                    ("redirect_stderr", Value::Bool(a.redirect_stderr)),
+                    ("startretries", int(u64::from(a.startretries))),
+                    ("startsecs", int(u64::from(a.startsecs))),
+                    ("stdout_capture_maxbytes", Value::Int(0)),
+                    ("stdout_events_enabled", Value::Bool(false)),
+                    ("stdout_logfile", opt(&a.stdout.logfile)),
+                    ("stdout_logfile_backups", int(u64::from(a.stdout.backups))),
+                    ("stdout_logfile_maxbytes", int(a.stdout.maxbytes)),
+                    ("stdout_syslog", Value::Bool(a.stdout.syslog)),
+                    ("stopsignal", Value::Int(i64::from(a.stopsignal))),
+                    ("stopwaitsecs", int(u64::from(a.stopwaitsecs))),
+                    ("stderr_capture_maxbytes", Value::Int(0)),
+                    ("stderr_events_enabled", Value::Bool(false)),
+                    ("stderr_logfile", opt(&a.stderr.logfile)),
+                    ("stderr_logfile_backups", int(u64::from(a.stderr.backups))),
+                    ("stderr_logfile_maxbytes", int(a.stderr.maxbytes)),
+                    ("stderr_syslog", Value::Bool(a.stderr.syslog)),
+                    ("serverurl", opt(&a.serverurl)),
+                ])
+            })
+            .collect(),
     )
 }
 

@@ -5,8 +5,8 @@
 use super::{fail, Failure, Key, Supervisor};
 use crate::lifecycle::Phase;
 use crate::update;
-use proctor_api::control::{ActionResult, AvailInfo, ConfigDiff, ErrorKind};
-use proctor_config::Config;
+use proctor_api::control::{ActionResult, AvailInfo, ConfigDiff, ErrorKind, LogInfo};
+use proctor_config::{Config, LogConfig, LogTarget};
 
 impl Supervisor {
     /// Whether an update of `groups` (all when empty) can apply `new` as a whole.
@@ -113,14 +113,42 @@ impl Supervisor {
             for p in &prog.processes {
                 out.push(AvailInfo {
                     name: Config::namespec(&prog.group, &p.name),
+                    process: p.name.clone(),
+                    group: prog.group.clone(),
                     in_use: self.procs.contains_key(&(prog.name.clone(), p.process_num)),
                     autostart: prog.autostart,
                     priority: prog.priority,
                     group_priority: gp,
+                    command: p.command.clone(),
+                    directory: p.directory.as_ref().map(|d| d.display().to_string()),
+                    user: prog.user.clone(),
+                    exitcodes: prog.exitcodes.clone(),
+                    killasgroup: prog.killasgroup,
+                    redirect_stderr: prog.redirect_stderr,
+                    startretries: prog.startretries,
+                    startsecs: prog.startsecs,
+                    stopsignal: prog.stopsignal.number,
+                    stopwaitsecs: prog.stopwaitsecs,
+                    stdout: log_info(&p.stdout),
+                    stderr: log_info(&p.stderr),
+                    serverurl: prog.serverurl.clone(),
                 });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+}
+
+fn log_info(c: &LogConfig) -> LogInfo {
+    let logfile = match &c.target {
+        LogTarget::File(p) | LogTarget::Stream(p) => Some(p.display().to_string()),
+        LogTarget::Discard | LogTarget::Merged => None,
+    };
+    LogInfo {
+        logfile,
+        maxbytes: c.maxbytes,
+        backups: c.backups,
+        syslog: c.syslog,
     }
 }

@@ -103,6 +103,9 @@ pub enum Request {
         groups: Vec<String>,
     },
     Avail,
+    /// Supervisor's `reload`: stop every service, apply the config file as a whole, start the
+    /// autostart services.
+    Reload,
     Shutdown,
     Version,
     /// Re-read the policy file.
@@ -143,6 +146,7 @@ impl Request {
             Request::Reread
             | Request::Avail
             | Request::Shutdown
+            | Request::Reload
             | Request::Version
             | Request::ClearMainLog
             | Request::ReloadPolicy => Vec::new(),

@@ -43,6 +43,7 @@ fn action_and_names(req: &Request) -> (Action, Option<Vec<String>>) {
         Request::Update { .. } => (Action::Update, None),
         Request::Avail => (Action::Avail, None),
         Request::Shutdown => (Action::Shutdown, None),
+        Request::Reload => (Action::Reload, None),
         Request::ReloadPolicy => (Action::ReloadPolicy, None),
         Request::Audit { .. } => (Action::Audit, None),
         // The version is no secret: anyone who may connect may ask.

@@ -2,6 +2,7 @@
 //! socket at fd 3 and the listening control socket at fd 4, and never forks or execs.
 #![deny(unsafe_code)]
 
+mod applying;
 mod audit;
 mod authority;
 mod authorize;

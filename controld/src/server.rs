@@ -24,9 +24,6 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-/// Serialises `update`s.
-static UPDATES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// A client has this long to send its request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not take its reply within this long is dropped (it holds a slot).
@@ -220,6 +217,8 @@ pub struct Caller {
     pub uid: u32,
     pub pid: Option<i32>,
     pub peer: Arc<Peer>,
+    /// An admitted shutdown, to begin once its answer has been sent.
+    pub shutdown_after: std::sync::atomic::AtomicBool,
 }
 
 /// Serves one connection, from the peer `cred`: proctorctl's frames, or HTTP (stock
@@ -235,6 +234,7 @@ async fn connection(
         pid: cred.pid(),
         // The uid from the kernel, the name and groups from the account database.
         peer: served.peers.lookup(uid).await,
+        shutdown_after: std::sync::atomic::AtomicBool::new(false),
     };
     let first = match tokio::time::timeout(REQUEST_TIMEOUT, first_byte(&stream)).await {
         Ok(Ok(Some(b))) => b,
@@ -731,48 +731,8 @@ async fn handle(req: Request, served: &Served) -> Response {
             };
             respond(r, Response::Reread)
         }
-        Request::Update { groups } => {
-            // One update at a time: each reads, checks and applies one generation.
-            let _one = UPDATES.lock().await;
-            let checked = match ask(tx, |r| Cmd::ReadConfig(false, r)).await {
-                Ok((preview, _)) => ask(tx, |r| Cmd::CheckUpdate(preview, groups, r)).await,
-                Err(e) => Err(e),
-            };
-            if let Err((kind, message)) = checked {
-                return Response::Error { kind, message };
-            }
-            if let Err((kind, message)) = ask(tx, |r| Cmd::ReadConfig(true, r)).await {
-                return Response::Error { kind, message };
-            }
-            let (diff, to_stop) = match ask(tx, Cmd::PlanUpdate).await {
-                Ok(v) => v,
-                Err((kind, message)) => return Response::Error { kind, message },
-            };
-            let (rtx, rrx) = oneshot::channel();
-            if tx
-                .send(Event::Cmd(Box::new(Cmd::StopKeys(to_stop, rtx))))
-                .await
-                .is_err()
-            {
-                return Response::Error {
-                    kind: ErrorKind::ShuttingDown,
-                    message: "the daemon is shutting down".into(),
-                };
-            }
-            let mut out: Vec<_> = rrx
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| r.ok())
-                .collect();
-            match ask(tx, |r| Cmd::FinishUpdate(diff, r)).await {
-                Ok(v) => {
-                    out.extend(v);
-                    Response::Actions(out)
-                }
-                Err((kind, message)) => Response::Error { kind, message },
-            }
-        }
+        Request::Update { groups } => crate::applying::update(tx, groups).await,
+        Request::Reload => crate::applying::reload(tx).await,
         Request::Avail => respond(ask(tx, Cmd::Avail).await, Response::Avail),
         Request::Read {
             log,

@@ -140,6 +140,11 @@ enum Command {
         after_help = "Columns: name, `in use` or `avail`, `auto` or `manual` (autostart), group priority:program priority.\n\nExample:\n  proctorctl avail"
     )]
     Avail,
+    /// Stop every service, apply the config file as a whole, start the autostart services.
+    #[command(
+        after_help = "Supervisor's `reload`: every service restarts, changed or not, where `update` restarts only the groups whose settings changed and leaves the rest running. A config file that does not load is refused before anything is stopped. The daemons themselves keep running (proctord re-reads the file; nothing re-executes). Policy action: reload.\n\nExample:\n  proctorctl reload"
+    )]
+    Reload,
     /// Stop every service in reverse priority order and stop the daemon.
     #[command(
         after_help = "The reply comes at once; the daemon then stops the services (each within its stopwaitsecs) and exits.\n\nExample:\n  proctorctl shutdown"
@@ -290,6 +295,7 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Update { groups } => Request::Update { groups },
         Command::Avail => Request::Avail,
         Command::Shutdown => Request::Shutdown,
+        Command::Reload => Request::Reload,
         Command::Version => Request::Version,
         Command::ReloadPolicy => Request::ReloadPolicy,
         Command::Audit {

@@ -161,6 +161,7 @@ fn control_seeds() {
             names: vec!["all".into()],
         },
         Request::ClearMainLog,
+        Request::Reload,
         Request::Reread,
         Request::Update {
             groups: vec!["backend".into()],

@@ -23,9 +23,11 @@ pub enum Action {
     Maintail,
     /// Empty the daemon's own log.
     ClearLog,
+    /// Stop every service, apply the config file, start the autostart ones.
+    Reload,
 }
 
-const NAMES: [(Action, &str); 16] = [
+const NAMES: [(Action, &str); 17] = [
     (Action::Status, "status"),
     (Action::Start, "start"),
     (Action::Stop, "stop"),
@@ -42,6 +44,7 @@ const NAMES: [(Action, &str); 16] = [
     (Action::Clear, "clear"),
     (Action::Maintail, "maintail"),
     (Action::ClearLog, "clearlog"),
+    (Action::Reload, "reload"),
 ];
 
 impl Action {

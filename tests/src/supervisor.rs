@@ -64,7 +64,6 @@ pub struct Supervisord {
 impl Supervisord {
     pub fn start(python: &Path, programs: &str) -> Supervisord {
         let dir = workdir();
-        let d = dir.path().display().to_string();
         let socket = dir.path().join("supervisor.sock");
         let conf = dir.path().join("supervisord.conf");
         std::fs::create_dir_all(dir.path().join("log")).unwrap();
@@ -76,19 +75,7 @@ impl Supervisord {
             )
             .unwrap();
         }
-        std::fs::write(
-            &conf,
-            format!(
-                "[unix_http_server]\nfile = {0}\n\n[supervisord]\nlogfile = {d}/supervisord.log\n\
-                 pidfile = {d}/supervisord.pid\nchildlogdir = {d}/log\nidentifier = test\n\n\
-                 [rpcinterface:supervisor]\n\
-                 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
-                 [supervisorctl]\nserverurl = unix://{0}\n\n{1}",
-                socket.display(),
-                programs.replace("{dir}", &d)
-            ),
-        )
-        .unwrap();
+        std::fs::write(&conf, Supervisord::config(dir.path(), &socket, programs)).unwrap();
         let child = command(python)
             .args(["-m", "supervisor.supervisord", "-n", "-c"])
             .arg(&conf)
@@ -107,8 +94,36 @@ impl Supervisord {
         s
     }
 
+    fn config(dir: &Path, socket: &Path, programs: &str) -> String {
+        let d = dir.display().to_string();
+        format!(
+            "[unix_http_server]\nfile = {0}\n\n[supervisord]\nlogfile = {d}/supervisord.log\n\
+             pidfile = {d}/supervisord.pid\nchildlogdir = {d}/log\nidentifier = test\n\n\
+             [rpcinterface:supervisor]\n\
+             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
+             [supervisorctl]\nserverurl = unix://{0}\n\n{1}",
+            socket.display(),
+            programs.replace("{dir}", &d)
+        )
+    }
+
+    /// Replaces the programs of its config file (for a reread, update or reload).
+    pub fn rewrite(&self, programs: &str) {
+        let conf = self.dir.path().join("supervisord.conf");
+        std::fs::write(
+            conf,
+            Supervisord::config(self.dir.path(), &self.socket, programs),
+        )
+        .unwrap();
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether it has exited (after a shutdown).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 }
 

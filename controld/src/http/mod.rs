@@ -44,14 +44,23 @@ pub async fn serve(stream: UnixStream, caller: Caller, served: &Served) -> std::
     // A client that does not take its answer is dropped, as proctorctl's is: it holds a slot.
     let mut io = tokio_io_timeout::TimeoutStream::new(stream);
     io.set_write_timeout(Some(WRITE_TIMEOUT));
-    hyper::server::conn::http1::Builder::new()
+    let served_http = hyper::server::conn::http1::Builder::new()
         .keep_alive(false)
         .max_buf_size(MAX_HEAD)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(REQUEST_TIMEOUT)
         .serve_connection(hyper_util::rt::TokioIo::new(Box::pin(io)), service)
         .await
-        .map_err(std::io::Error::other)
+        .map_err(std::io::Error::other);
+    // After the answer: with no service to stop, the daemon is gone at once.
+    if caller
+        .shutdown_after
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        let cmd = crate::supervisor::Event::Cmd(Box::new(crate::supervisor::Cmd::Shutdown));
+        let _ = served.tx.send(cmd).await;
+    }
+    served_http
 }
 
 async fn route(

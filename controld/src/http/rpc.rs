@@ -117,6 +117,16 @@ const METHODS: &[Method] = &[
         help: "Read length bytes of a process's stdout log from offset (a negative offset and a length of 0: the last -offset bytes).",
     },
     Method {
+        name: "supervisor.restart",
+        signature: &["boolean"],
+        help: "Stop every service, apply the config file as a whole, start the autostart services (Supervisor's reload); answered once done.",
+    },
+    Method {
+        name: "supervisor.shutdown",
+        signature: &["boolean"],
+        help: "Stop every service in reverse priority order, then the daemon.",
+    },
+    Method {
         name: "supervisor.signalAllProcesses",
         signature: &["array", "string"],
         help: "Send a signal to all processes the caller may signal; an array of result structs {name, group, status, description}.",
@@ -443,6 +453,19 @@ async fn one(
                 Response::Avail(list) => Ok(config_structs(list).await),
                 other => Err(unexpected(&other)),
             }
+        }
+        "supervisor.shutdown" => {
+            let [] = args(params)?;
+            submit(Request::Shutdown, caller, served).await?;
+            caller
+                .shutdown_after
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(Value::Bool(true))
+        }
+        "supervisor.restart" => {
+            let [] = args(params)?;
+            submit(Request::Reload, caller, served).await?;
+            Ok(Value::Bool(true))
         }
         "supervisor.readLog" | "supervisor.readMainLog" => {
             let [offset, length] = args(params)?;

@@ -142,6 +142,18 @@ impl Supervisor {
                 let results = self.finish_update(&d).await;
                 let _ = reply.send(Ok(results));
             }
+            Cmd::StartAutostart(reply) => {
+                let keys: Vec<Key> = self
+                    .procs
+                    .iter()
+                    .filter(|(_, p)| p.cfg.autostart && !p.life.state().is_running())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let jobs = self.start_keys(keys, true).await;
+                tokio::spawn(async move {
+                    let _ = reply.send(Ok(join(jobs).await));
+                });
+            }
             Cmd::Avail(reply) => {
                 let _ = reply.send(Ok(self.avail()));
             }

@@ -80,6 +80,8 @@ pub enum Cmd {
     PlanUpdate(Reply<(ConfigDiff, Vec<Key>)>),
     FinishUpdate(ConfigDiff, Reply<Vec<ActionResult>>),
     Avail(Reply<Vec<AvailInfo>>),
+    /// Starts every autostart process that is not running (the end of a reload).
+    StartAutostart(Reply<Vec<ActionResult>>),
     Shutdown,
 }
 

@@ -1,0 +1,77 @@
+//! Applying the config on disk: `update` (the groups that changed) and Supervisor's `reload`
+//! (every service stopped, the file applied as a whole, the autostart ones started again).
+//! One at a time: each reads, checks and applies one generation of the file.
+
+use crate::server::ask;
+use crate::supervisor::{Cmd, Event, Failure};
+use proctor_api::control::{ActionResult, ErrorKind, Response};
+use tokio::sync::{mpsc, oneshot};
+
+static APPLYING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `update [GROUP...]`: stops removed groups, restarts changed ones, adds new ones.
+pub async fn update(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Response {
+    let _one = APPLYING.lock().await;
+    let done = match check(tx, groups).await {
+        Ok(()) => apply(tx).await,
+        Err(e) => Err(e),
+    };
+    answer(done)
+}
+
+/// Supervisor's `reload`: every service stopped (in reverse priority order), the file applied
+/// as a whole, every autostart service started. A file that does not load is refused before
+/// anything is stopped.
+pub async fn reload(tx: &mpsc::Sender<Event>) -> Response {
+    let _one = APPLYING.lock().await;
+    let done = async {
+        check(tx, Vec::new()).await?;
+        let mut out: Vec<ActionResult> = ask(tx, |r| Cmd::Stop(vec!["all".into()], true, r))
+            .await?
+            .into_iter()
+            .filter(ActionResult::ok)
+            .collect();
+        out.extend(apply(tx).await?);
+        out.extend(ask(tx, Cmd::StartAutostart).await?);
+        Ok(out)
+    }
+    .await;
+    answer(done)
+}
+
+fn answer(done: Result<Vec<ActionResult>, Failure>) -> Response {
+    match done {
+        Ok(results) => Response::Actions(results),
+        Err((kind, message)) => Response::Error { kind, message },
+    }
+}
+
+/// Reads the file and checks that `groups` (all when empty) can be applied from it.
+async fn check(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Result<(), Failure> {
+    let (preview, _) = ask(tx, |r| Cmd::ReadConfig(false, r)).await?;
+    ask(tx, |r| Cmd::CheckUpdate(preview, groups, r)).await
+}
+
+/// Makes the file proctord's config, stops what it removes or changes, and starts what it adds
+/// or changes.
+async fn apply(tx: &mpsc::Sender<Event>) -> Result<Vec<ActionResult>, Failure> {
+    ask(tx, |r| Cmd::ReadConfig(true, r)).await?;
+    let (diff, to_stop) = ask(tx, Cmd::PlanUpdate).await?;
+    let (rtx, rrx) = oneshot::channel();
+    tx.send(Event::Cmd(Box::new(Cmd::StopKeys(to_stop, rtx))))
+        .await
+        .map_err(|_| {
+            (
+                ErrorKind::ShuttingDown,
+                "the daemon is shutting down".to_owned(),
+            )
+        })?;
+    let mut out: Vec<_> = rrx
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(ActionResult::ok)
+        .collect();
+    out.extend(ask(tx, |r| Cmd::FinishUpdate(diff, r)).await?);
+    Ok(out)
+}

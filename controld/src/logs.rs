@@ -62,6 +62,15 @@ impl Sinks {
         self.by_path.insert(path.clone(), Arc::downgrade(&sink));
         sink
     }
+
+    /// Every sink still in use that writes a file.
+    pub fn all(&self) -> Vec<Arc<LogSink>> {
+        self.by_path
+            .values()
+            .filter_map(std::sync::Weak::upgrade)
+            .filter(|s| !s.stream)
+            .collect()
+    }
 }
 
 /// What a `tail -f` receives: every chunk written after it subscribed.
@@ -257,6 +266,22 @@ impl LogSink {
             Some((f, size))
         });
         (file, rx)
+    }
+
+    /// Closes the log file and opens its path again (creating it): what SIGUSR2 asks for once
+    /// logrotate has moved the file away. A log not open yet is left for its first write.
+    pub fn reopen(&self) {
+        let (Some(path), false) = (&self.path, self.stream) else {
+            return;
+        };
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.file.take().is_some() {
+            if let Err(e) = inner.reopen(path) {
+                warn!("cannot reopen log {}: {e}", path.display());
+            }
+        }
     }
 
     /// Empties the log file (Supervisor removes and recreates it; emptying it in place keeps

@@ -392,6 +392,7 @@ fn helper_seeds() {
         },
         HelperMsg::ChildrenEnd { seq: Seq(6) },
         HelperMsg::ReloadPolicy,
+        HelperMsg::ReopenLogs,
         HelperMsg::ShutdownRequested,
     ];
     for (i, m) in msgs.into_iter().enumerate() {

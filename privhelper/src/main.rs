@@ -200,6 +200,7 @@ fn run(args: Args) -> Result<u8, String> {
         Signal::SIGINT,
         Signal::SIGQUIT,
         Signal::SIGHUP,
+        Signal::SIGUSR2,
     ] {
         mask.add(s);
     }

@@ -496,3 +496,48 @@ fn a_fifo_at_a_log_path_holds_up_no_other_service() {
     assert!(d.ctl(&["start", "other"]).status.success());
     wait_content(&auto_log(&d, "other", "stdout"), "still-logged\n");
 }
+
+/// SIGUSR2 to proctord, as to supervisord, reopens the log files: once logrotate has moved a
+/// log away, what the service writes next goes to a new file at the log's path, and the moved
+/// file keeps what was written before.
+#[test]
+fn sigusr2_reopens_log_files_moved_away() {
+    let mut d = Daemon::start(
+        "[program:ticker]\ncommand = sh -c 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done'\nstartsecs = 0\n",
+    );
+    d.wait_state("ticker", "RUNNING", T);
+    let log = auto_log(&d, "ticker", "stdout");
+    assert!(wait_until_or(T, || std::fs::read_to_string(&log)
+        .is_ok_and(|s| s.contains("tick 3\n"))));
+    let moved = d.path("log/ticker.1");
+    std::fs::rename(&log, &moved).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(d.pid()).unwrap()),
+        nix::sys::signal::Signal::SIGUSR2,
+    )
+    .unwrap();
+    assert!(
+        wait_until_or(T, || std::fs::read_to_string(&log)
+            .is_ok_and(|s| s.lines().count() >= 3)),
+        "no new log at {}",
+        log.display()
+    );
+    // Each line is in one file only, the old ones first: nothing lost, nothing twice.
+    let (old, new) = (
+        std::fs::read_to_string(&moved).unwrap(),
+        std::fs::read_to_string(&log).unwrap(),
+    );
+    let numbers: Vec<u64> = old
+        .lines()
+        .chain(new.lines())
+        .map(|l| l.strip_prefix("tick ").unwrap().parse().unwrap())
+        .collect();
+    let first = numbers[0];
+    assert_eq!(
+        numbers,
+        (first..first + numbers.len() as u64).collect::<Vec<_>>(),
+        "old:\n{old}\nnew:\n{new}"
+    );
+    assert!(d.stderr().contains("SIGUSR2"), "{}", d.stderr());
+    d.stop();
+}

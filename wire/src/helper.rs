@@ -7,7 +7,7 @@ use crate::refusal::Refusal;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-pub const HELPER_PROTOCOL_VERSION: u16 = 3;
+pub const HELPER_PROTOCOL_VERSION: u16 = 4;
 
 /// Upper bound of one message; the receiver reads into a buffer one byte larger and treats a
 /// full buffer as a violation.
@@ -113,6 +113,8 @@ pub enum HelperMsg {
     },
     /// proctord got SIGHUP: re-read the policy file.
     ReloadPolicy,
+    /// proctord got SIGUSR2: reopen the services' log files (after they were moved away).
+    ReopenLogs,
     /// proctord was asked to stop (SIGTERM/SIGINT): stop every service, then send Quit.
     ShutdownRequested,
 }
@@ -131,6 +133,7 @@ impl HelperMsg {
             HelperMsg::Hello { .. }
             | HelperMsg::Exited { .. }
             | HelperMsg::ReloadPolicy
+            | HelperMsg::ReopenLogs
             | HelperMsg::ShutdownRequested => None,
         }
     }

@@ -127,6 +127,15 @@ impl Supervisor {
                     }
                 });
             }
+            HelperMsg::ReopenLogs => {
+                let sinks = self.sinks.all();
+                tokio::task::spawn_blocking(move || {
+                    for s in &sinks {
+                        s.reopen();
+                    }
+                    info!("SIGUSR2: reopened {} log files", sinks.len());
+                });
+            }
             HelperMsg::Hello { .. } => warn!("unexpected second Hello from proctord"),
         }
     }

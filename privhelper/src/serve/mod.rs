@@ -263,6 +263,14 @@ impl Helper {
                             self.queue(&HelperMsg::ReloadPolicy, Vec::new());
                         }
                     }
+                    Ok(Signal::SIGUSR2) => {
+                        // Supervisor's meaning: reopen the logs, once logrotate has moved them.
+                        // The services' logs are controld's.
+                        info!("SIGUSR2: asking controld to reopen the log files");
+                        if self.controld.proc.is_some() {
+                            self.queue(&HelperMsg::ReopenLogs, Vec::new());
+                        }
+                    }
                     _ => {}
                 },
                 Ok(None) => return,

@@ -322,3 +322,39 @@ programs = own
     );
     assert_eq!(ours.1, "unix:///run/elsewhere.sock\n\n");
 }
+
+/// What superlance's listeners do: a supervised program finds the daemon through its
+/// SUPERVISOR_SERVER_URL with `supervisor.childutils.getRPCInterface` and makes several calls on
+/// that one proxy (a restart is a stop and a start). Each answer closes its connection, and the
+/// transport opens the next: every call works, as against supervisord.
+#[test]
+fn a_service_calls_back_through_childutils_as_superlance_does() {
+    let Some(python) =
+        supervisor::python("a_service_calls_back_through_childutils_as_superlance_does")
+    else {
+        return;
+    };
+    let script = "import os; from supervisor import childutils; \
+                  r = childutils.getRPCInterface(os.environ); s = r.supervisor; \
+                  before = s.getProcessInfo('sleeper')['pid']; \
+                  print(s.getProcessInfo('sleeper')['statename']); \
+                  print(s.stopProcess('sleeper'), s.startProcess('sleeper')); \
+                  print(s.getProcessInfo('sleeper')['pid'] != before, s.getAPIVersion())";
+    let programs = format!(
+        "[program:sleeper]\ncommand = sleep 1000\nstartsecs = 0\npriority = 1\n\n\
+         [program:watcher]\ncommand = {} -c \"{script}\"\nstartsecs = 0\nautorestart = false\n\
+         priority = 2\n",
+        python.display()
+    );
+    let sv = Supervisord::start(&python, &programs);
+    let d = Daemon::start(&programs);
+    let said = |socket: &Path| {
+        wait_until("the watcher's answers", T, || {
+            let out = stdout(&supervisorctl(&python, socket, &["tail", "watcher"]));
+            (out.lines().count() >= 3).then_some(out)
+        })
+    };
+    let (theirs, ours) = (said(&sv.socket), said(&d.socket));
+    assert_eq!(ours, "RUNNING\nTrue True\nTrue 3.0\n\n");
+    assert_eq!(ours, theirs);
+}

@@ -78,8 +78,14 @@ fn reload_restarts_everything_from_the_file_as_supervisord_does() {
         running(&python, &sv.socket, 3),
         running(&python, &d.socket, 3),
     );
+    let diff = differs(&python, &sv.socket, &d.socket, &["reread"], false);
+    assert!(diff.is_none(), "{}", diff.unwrap_or_default());
     sv.rewrite(AFTER);
     d.write_config(AFTER);
+    // `reread` tells what the file changes, and applies nothing.
+    let diff = differs(&python, &sv.socket, &d.socket, &["reread"], false);
+    assert!(diff.is_none(), "{}", diff.unwrap_or_default());
+    assert_eq!(running(&python, &d.socket, 3), before.1);
     let diff = differs(&python, &sv.socket, &d.socket, &["reload"], false);
     assert!(diff.is_none(), "{}", diff.unwrap_or_default());
     let after = (
@@ -103,6 +109,13 @@ fn reload_restarts_everything_from_the_file_as_supervisord_does() {
     }
     // A file that does not load: refused, nothing stopped.
     d.write_config("[program:broken]\ncommand = sleep 1000\nstartsecs = soon\n");
+    let o = supervisorctl(&python, &d.socket, &["reread"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).starts_with("ERROR: CANT_REREAD: ") && stdout(&o).contains("startsecs"),
+        "{}",
+        stdout(&o)
+    );
     let o = d.ctl(&["reload"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(stderr(&o).contains("startsecs"), "{}", stderr(&o));

@@ -554,3 +554,112 @@ fn a_restart_right_restarts_with_stock_supervisorctl_and_never_leaves_the_servic
         ]
     );
 }
+
+/// Ansible's `community.general.supervisorctl` module (which drives stock supervisorctl: an
+/// `update`, a `status`, then `restart NAME`) restarts `web` for a staff member the policy
+/// allows, and fails cleanly, saying why, for one it does not; both are in the audit log.
+#[test]
+fn the_ansible_module_restarts_for_an_allowed_user_and_fails_cleanly_for_a_denied_one() {
+    use proctor_tests::root::{self, RootDaemon};
+    const TEST: &str =
+        "the_ansible_module_restarts_for_an_allowed_user_and_fails_cleanly_for_a_denied_one";
+    if root::skip(TEST) {
+        return;
+    }
+    let Some(python) = supervisor::python(TEST) else {
+        return;
+    };
+    let bin = python.parent().unwrap().to_path_buf();
+    let alice = ensure_account("proctest-alice");
+    let bob = ensure_account("proctest-bob");
+    ensure_account("proctest-plain");
+    // `state=restarted` runs `supervisorctl update` first: a reread, with nothing to apply.
+    let text = "admins = []\n\n\
+                [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\"]\nprograms = [\"web\"]\n\n\
+                [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n\n\
+                [[allow]]\nwho = [\"proctest-alice\", \"proctest-bob\"]\nactions = [\"reread\"]\nprograms = [\"*\"]\n";
+    let (pdir, policy) = RootDaemon::policy_file(text);
+    let audit = pdir.path().join("audit/audit.log");
+    let d = RootDaemon::start_with(
+        "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
+        &format!(
+            "policy = {}\naudit_log = {}\n",
+            policy.display(),
+            audit.display()
+        ),
+    );
+    let first = d.running_pid("web");
+    d.open_socket_to_all();
+    let ansible = |who: &Account| {
+        use std::os::unix::process::CommandExt;
+        // Ansible's own files, where the account may write them.
+        let home = tempfile::tempdir().unwrap();
+        nix::unistd::chown(home.path(), Some(who.uid.into()), Some(who.gid.into())).unwrap();
+        let o = std::process::Command::new(bin.join("ansible"))
+            .uid(who.uid)
+            .gid(who.gid)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("HOME", home.path())
+            .env("ANSIBLE_HOME", home.path())
+            .env("ANSIBLE_LOCAL_TEMP", home.path().join("tmp"))
+            .env("ANSIBLE_REMOTE_TMP", home.path().join("tmp"))
+            .env("ANSIBLE_STDOUT_CALLBACK", "json")
+            .env("ANSIBLE_LOAD_CALLBACK_PLUGINS", "1")
+            .args(["localhost", "-i", "localhost,", "-c", "local", "-m"])
+            .arg("community.general.supervisorctl")
+            .arg("-e")
+            .arg(format!("ansible_python_interpreter={}", python.display()))
+            .arg("-a")
+            .arg(format!(
+                "name=web state=restarted server_url=unix://{}",
+                d.socket.display()
+            ))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = stdout(&o);
+        let json: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}\n{}", stderr(&o)));
+        let result = json["plays"][0]["tasks"][0]["hosts"]["localhost"].clone();
+        (o.status.code(), result)
+    };
+
+    let (code, result) = ansible(&alice);
+    assert_eq!(code, Some(0), "{result:#}");
+    assert_eq!(result["changed"], true, "{result:#}");
+    assert_eq!(result["affected"], serde_json::json!(["web"]), "{result:#}");
+    let second = d.running_pid("web");
+    assert_ne!(second, first);
+
+    let (code, result) = ansible(&bob);
+    assert_eq!(code, Some(2), "{result:#}");
+    assert_eq!(result["failed"], true, "{result:#}");
+    // supervisorctl's restart is a stop and a start: each refused, each saying why.
+    let msg = format!("{}{}", result["msg"], result["stdout"]);
+    assert!(
+        msg.contains("FAILED: permission denied: proctest-bob may not stop web:web")
+            && msg.contains("403 permission denied: proctest-bob may not start web:web"),
+        "{result:#}"
+    );
+    // Nothing happened to web.
+    assert_eq!(d.running_pid("web"), second);
+    let records = |user: &str| audit_summary(&audit, user, |r| r["kind"] == "request");
+    assert!(
+        records("proctest-alice").contains(&"request restart allow [\"web:web\"]".to_owned()),
+        "{:#?}",
+        records("proctest-alice")
+    );
+    assert_eq!(
+        records("proctest-bob")
+            .iter()
+            .filter(|r| r.contains(" deny "))
+            .collect::<Vec<_>>(),
+        [
+            "request stop deny [\"web:web\"]",
+            "request start deny [\"web:web\"]"
+        ],
+        "{:#?}",
+        records("proctest-bob")
+    );
+}

@@ -117,6 +117,11 @@ const METHODS: &[Method] = &[
         help: "Read length bytes of a process's stdout log from offset (a negative offset and a length of 0: the last -offset bytes).",
     },
     Method {
+        name: "supervisor.reloadConfig",
+        signature: &["array"],
+        help: "Read the config file and compare it with what runs: [[added, changed, removed]] group names. Applies nothing.",
+    },
+    Method {
         name: "supervisor.restart",
         signature: &["boolean"],
         help: "Stop every service, apply the config file as a whole, start the autostart services (Supervisor's reload); answered once done.",
@@ -451,6 +456,20 @@ async fn one(
             let [] = args(params)?;
             match submit(Request::Avail, caller, served).await? {
                 Response::Avail(list) => Ok(config_structs(list).await),
+                other => Err(unexpected(&other)),
+            }
+        }
+        "supervisor.reloadConfig" => {
+            let [] = args(params)?;
+            match submit(Request::Reread, caller, served).await? {
+                Response::Reread(d) => {
+                    let names = |v: &[String]| Value::Array(v.iter().map(Value::str).collect());
+                    Ok(Value::Array(vec![Value::Array(vec![
+                        names(&d.added),
+                        names(&d.changed),
+                        names(&d.removed),
+                    ])]))
+                }
                 other => Err(unexpected(&other)),
             }
         }

@@ -102,6 +102,15 @@ pub enum Request {
     Update {
         groups: Vec<String>,
     },
+    /// Activate these groups from the config file (Supervisor's `add`).
+    Add {
+        groups: Vec<String>,
+    },
+    /// Deactivate these stopped groups (Supervisor's `remove`): they stay in the file, and
+    /// `add` or `update` brings them back.
+    Remove {
+        groups: Vec<String>,
+    },
     Avail,
     /// Supervisor's `reload`: stop every service, apply the config file as a whole, start the
     /// autostart services.
@@ -141,7 +150,9 @@ impl Request {
                 Log::Main => Vec::new(),
             },
             Request::Clear { names } => strs(names),
-            Request::Update { groups } => strs(groups),
+            Request::Update { groups } | Request::Add { groups } | Request::Remove { groups } => {
+                strs(groups)
+            }
             Request::Audit { user, .. } => user.iter().map(String::as_str).collect(),
             Request::Reread
             | Request::Avail
@@ -167,6 +178,8 @@ impl Request {
         | Request::Restart { names }
         | Request::Signal { names, .. }
         | Request::Clear { names }
+        | Request::Add { groups: names }
+        | Request::Remove { groups: names }
         | Request::Update { groups: names } = self
         {
             let mut seen = std::collections::HashSet::new();
@@ -291,6 +304,10 @@ pub enum ActionCode {
     AlreadyStarted,
     NotRunning,
     ShuttingDown,
+    /// `add` of a group that is already active.
+    AlreadyAdded,
+    /// `remove` of a group with a process still running.
+    StillRunning,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use crate::server::ask;
 use crate::supervisor::{Cmd, Event, Failure};
-use proctor_api::control::{ActionResult, ErrorKind, Response};
+use proctor_api::control::{ActionCode, ActionResult, ErrorKind, Response};
 use tokio::sync::{mpsc, oneshot};
 
 static APPLYING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -12,8 +12,8 @@ static APPLYING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// `update [GROUP...]`: stops removed groups, restarts changed ones, adds new ones.
 pub async fn update(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Response {
     let _one = APPLYING.lock().await;
-    let done = match check(tx, groups).await {
-        Ok(()) => apply(tx).await,
+    let done = match check(tx, groups.clone()).await {
+        Ok(()) => apply(tx, groups).await,
         Err(e) => Err(e),
     };
     answer(done)
@@ -31,12 +31,54 @@ pub async fn reload(tx: &mpsc::Sender<Event>) -> Response {
             .into_iter()
             .filter(ActionResult::ok)
             .collect();
-        out.extend(apply(tx).await?);
+        out.extend(apply(tx, Vec::new()).await?);
         out.extend(ask(tx, Cmd::StartAutostart).await?);
         Ok(out)
     }
     .await;
     answer(done)
+}
+
+/// Supervisor's `add`: each group that is in the file and not active is applied from it (as an
+/// update of that group); one already active, or not in the file, is an error of its own.
+pub async fn add(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Response {
+    let _one = APPLYING.lock().await;
+    let done = async {
+        let active = ask(tx, Cmd::ActiveGroups).await?;
+        let mut out = Vec::new();
+        let mut todo = Vec::new();
+        for g in groups {
+            if active.contains(&g) {
+                out.push(ActionResult::failed(
+                    g,
+                    ActionCode::AlreadyAdded,
+                    "ERROR (already active)",
+                ));
+                continue;
+            }
+            match check(tx, vec![g.clone()]).await {
+                Ok(()) => todo.push(g),
+                Err((ErrorKind::BadName, _)) => out.push(ActionResult::failed(
+                    g,
+                    ActionCode::BadName,
+                    "ERROR (no such group)",
+                )),
+                Err(e) => return Err(e),
+            }
+        }
+        if !todo.is_empty() {
+            out.extend(apply(tx, todo).await?);
+        }
+        Ok(out)
+    }
+    .await;
+    answer(done)
+}
+
+/// Supervisor's `remove`: each group, if none of its processes runs, leaves the active set.
+pub async fn remove(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Response {
+    let _one = APPLYING.lock().await;
+    answer(ask(tx, |r| Cmd::RemoveGroups(groups, r)).await)
 }
 
 fn answer(done: Result<Vec<ActionResult>, Failure>) -> Response {
@@ -52,11 +94,14 @@ async fn check(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Result<(), Fail
     ask(tx, |r| Cmd::CheckUpdate(preview, groups, r)).await
 }
 
-/// Makes the file proctord's config, stops what it removes or changes, and starts what it adds
-/// or changes.
-async fn apply(tx: &mpsc::Sender<Event>) -> Result<Vec<ActionResult>, Failure> {
+/// Makes the file proctord's config; then, in `groups` (all when empty), stops what it removes
+/// or changes and starts what it adds or changes.
+async fn apply(
+    tx: &mpsc::Sender<Event>,
+    groups: Vec<String>,
+) -> Result<Vec<ActionResult>, Failure> {
     ask(tx, |r| Cmd::ReadConfig(true, r)).await?;
-    let (diff, to_stop) = ask(tx, Cmd::PlanUpdate).await?;
+    let (diff, to_stop) = ask(tx, |r| Cmd::PlanUpdate(groups, r)).await?;
     let (rtx, rrx) = oneshot::channel();
     tx.send(Event::Cmd(Box::new(Cmd::StopKeys(to_stop, rtx))))
         .await

@@ -40,7 +40,9 @@ fn action_and_names(req: &Request) -> (Action, Option<Vec<String>>) {
         Request::Pid { name: Some(n) } => (Action::Pid, Some(vec![n.clone()])),
         Request::Pid { name: None } => (Action::Pid, None),
         Request::Reread => (Action::Reread, None),
-        Request::Update { .. } => (Action::Update, None),
+        Request::Update { .. } | Request::Add { .. } | Request::Remove { .. } => {
+            (Action::Update, None)
+        }
         Request::Avail => (Action::Avail, None),
         Request::Shutdown => (Action::Shutdown, None),
         Request::Reload => (Action::Reload, None),

@@ -5,7 +5,7 @@ use crate::logs::{LogSink, Sinks};
 use crate::supervisor::Token;
 use proctor_api::control::{ProcessInfo, ProcessState};
 use proctor_config::{Config, ProgramConfig};
-use proctor_wire::ids::InstanceIndex;
+use proctor_wire::ids::{Generation, InstanceIndex, ProgramIndex};
 use std::sync::Arc;
 
 pub struct Proc {
@@ -27,6 +27,9 @@ pub struct Proc {
     pub stderr: Arc<LogSink>,
     /// Removed from the config by `update`: dropped once stopped.
     pub removing: bool,
+    /// The config generation its group was added from, and its program's place in it: what
+    /// it is spawned from until its group is updated, as Supervisor keeps a group's settings.
+    pub spawn_from: Option<(Generation, ProgramIndex)>,
 }
 
 impl Proc {
@@ -53,6 +56,7 @@ impl Proc {
             stdout,
             stderr,
             removing: false,
+            spawn_from: None,
             cfg,
         })
     }

@@ -733,6 +733,8 @@ async fn handle(req: Request, served: &Served) -> Response {
         }
         Request::Update { groups } => crate::applying::update(tx, groups).await,
         Request::Reload => crate::applying::reload(tx).await,
+        Request::Add { groups } => crate::applying::add(tx, groups).await,
+        Request::Remove { groups } => crate::applying::remove(tx, groups).await,
         Request::Avail => respond(ask(tx, Cmd::Avail).await, Response::Avail),
         Request::Read {
             log,

@@ -133,8 +133,27 @@ enum Command {
     Reread,
     /// Re-read the config and apply it: stop removed groups, restart changed ones, add new
     /// ones. Unchanged groups are left alone.
-    #[command(after_help = "Examples:\n  proctorctl update\n  proctorctl update web")]
+    #[command(
+        after_help = "With group names, only those groups are applied; the others' changes stay pending, and their processes keep the settings they were added with until they are updated (as under Supervisor). Policy action: update.\n\nExamples:\n  proctorctl update\n  proctorctl update web"
+    )]
     Update { groups: Vec<String> },
+    /// Activate groups from the config file (Supervisor's `add`), starting their autostart
+    /// processes.
+    #[command(
+        after_help = "A group not yet active (new in the file, or taken out with `remove`) is created from the file as it is now; the other groups are left as they run. Policy action: update.\n\nExample:\n  proctorctl reread && proctorctl add web"
+    )]
+    Add {
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
+    /// Deactivate stopped groups (Supervisor's `remove`); the file keeps them.
+    #[command(
+        after_help = "Every process of the group must be stopped first. The group then shows as `avail` and `reread` lists it as available; `add` or `update` brings it back. Policy action: update.\n\nExample:\n  proctorctl stop web:* && proctorctl remove web"
+    )]
+    Remove {
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
     /// List every configured process: in use or not, autostart, priorities.
     #[command(
         after_help = "Columns: name, `in use` or `avail`, `auto` or `manual` (autostart), group priority:program priority.\n\nExample:\n  proctorctl avail"
@@ -293,6 +312,8 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Pid { name } => Request::Pid { name },
         Command::Reread => Request::Reread,
         Command::Update { groups } => Request::Update { groups },
+        Command::Add { groups } => Request::Add { groups },
+        Command::Remove { groups } => Request::Remove { groups },
         Command::Avail => Request::Avail,
         Command::Shutdown => Request::Shutdown,
         Command::Reload => Request::Reload,

@@ -162,6 +162,12 @@ fn control_seeds() {
         },
         Request::ClearMainLog,
         Request::Reload,
+        Request::Add {
+            groups: vec!["web".into()],
+        },
+        Request::Remove {
+            groups: vec!["web".into(), "db".into()],
+        },
         Request::Reread,
         Request::Update {
             groups: vec!["backend".into()],

@@ -47,7 +47,7 @@ spawn valid: spawned id 1
 unknown program: refused: no program with index 99
 instance beyond numprocs: refused: program a has no instance 5 (numprocs = 1)
 second start: refused: a is already running (id 1)
-stale generation: refused: stale config generation 8 (current 1)
+stale generation: refused: config generation 8 is not one proctord keeps (the current 1 and the few before it): update the group to spawn it from the file
 signal to an id never issued: refused: no live child with id 999999
 short record: refused: order is 31 bytes, not 32
 long record: refused: order is 33 bytes, not 32

@@ -155,3 +155,85 @@ fn shutdown_stops_the_daemon_as_supervisord() {
         assert!(!alive(pid), "service {pid} outlived the shutdown");
     }
 }
+
+/// `reread`, `update` (two groups changed, one added, one removed), `remove` and `add`, in this
+/// order on each daemon: the same output and exit codes as supervisord's.
+#[test]
+fn update_add_and_remove_as_supervisord() {
+    let Some(python) = supervisor::python("update_add_and_remove_as_supervisord") else {
+        return;
+    };
+    const ONE: &str = "\
+[program:kept]
+command = sleep 1000
+startsecs = 0
+
+[program:first]
+command = sleep 1000
+startsecs = 0
+
+[program:second]
+command = sleep 1000
+startsecs = 0
+
+[program:gone]
+command = sleep 1000
+startsecs = 0
+";
+    const TWO: &str = "\
+[program:kept]
+command = sleep 1000
+startsecs = 0
+
+[program:first]
+command = sleep 1001
+startsecs = 0
+
+[program:second]
+command = sleep 1002
+startsecs = 0
+
+[program:new]
+command = sleep 1000
+startsecs = 0
+";
+    let sv = Supervisord::start(&python, ONE);
+    let d = Daemon::start(ONE);
+    running(&python, &sv.socket, 4);
+    running(&python, &d.socket, 4);
+    sv.rewrite(TWO);
+    d.write_config(TWO);
+    let steps: &[(&[&str], bool)] = &[
+        (&["reread"], false),
+        (&["update"], false),
+        (&["reread"], false),
+        (&["status"], true),
+        (&["avail"], false),
+        (&["remove", "kept"], false),
+        (&["stop", "kept"], false),
+        (&["remove", "kept"], false),
+        (&["avail"], false),
+        (&["reread"], false),
+        (&["status"], true),
+        (&["add", "kept"], false),
+        (&["add", "kept"], false),
+        (&["add", "nosuch"], false),
+        (&["remove", "nosuch"], false),
+        (&["update", "nosuch"], false),
+        (&["status"], true),
+    ];
+    for (args, sorted) in steps {
+        let diff = differs(&python, &sv.socket, &d.socket, args, *sorted);
+        assert!(diff.is_none(), "{}", diff.unwrap_or_default());
+    }
+    // The updated groups run the file's new commands.
+    let pids = running(&python, &d.socket, 4);
+    let cmd = |name: &str| {
+        let pid = &pids.iter().find(|(n, _)| n == name).unwrap().1;
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .unwrap()
+            .replace('\0', " ")
+    };
+    assert_eq!(cmd("first"), "sleep 1001 ");
+    assert_eq!(cmd("second"), "sleep 1002 ");
+}

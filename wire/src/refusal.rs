@@ -267,9 +267,11 @@ impl fmt::Display for Refusal {
         match self {
             Refusal::BadOrder(e) => e.fmt(f),
             Refusal::ShuttingDown => f.write_str("shutting down"),
-            Refusal::StaleGeneration { ordered, current } => {
-                write!(f, "stale config generation {ordered} (current {current})")
-            }
+            Refusal::StaleGeneration { ordered, current } => write!(
+                f,
+                "config generation {ordered} is not one proctord keeps (the current {current} \
+                 and the few before it): update the group to spawn it from the file"
+            ),
             Refusal::NoProgram(p) => write!(f, "no program with index {p}"),
             Refusal::NoInstance {
                 program,

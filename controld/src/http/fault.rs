@@ -20,6 +20,8 @@ pub mod code {
     pub const ALREADY_STARTED: i64 = 60;
     pub const NOT_RUNNING: i64 = 70;
     pub const SUCCESS: i64 = 80;
+    pub const ALREADY_ADDED: i64 = 90;
+    pub const STILL_RUNNING: i64 = 91;
     pub const CANT_REREAD: i64 = 92;
 }
 
@@ -36,6 +38,8 @@ pub fn code_of(c: ActionCode) -> i64 {
         ActionCode::AlreadyStarted => code::ALREADY_STARTED,
         ActionCode::NotRunning => code::NOT_RUNNING,
         ActionCode::ShuttingDown => code::SHUTDOWN_STATE,
+        ActionCode::AlreadyAdded => code::ALREADY_ADDED,
+        ActionCode::StillRunning => code::STILL_RUNNING,
     }
 }
 
@@ -94,6 +98,8 @@ impl Fault {
             code::ALREADY_STARTED => "ALREADY_STARTED",
             code::NOT_RUNNING => "NOT_RUNNING",
             code::SUCCESS => "SUCCESS",
+            code::ALREADY_ADDED => "ALREADY_ADDED",
+            code::STILL_RUNNING => "STILL_RUNNING",
             code::CANT_REREAD => "CANT_REREAD",
             _ => "FAILED",
         };

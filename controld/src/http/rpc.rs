@@ -27,6 +27,11 @@ struct Method {
 /// Every method proctor answers, in `system.listMethods` order.
 const METHODS: &[Method] = &[
     Method {
+        name: "supervisor.addProcessGroup",
+        signature: &["boolean", "string"],
+        help: "Activate the process group named name from the config file (starting its autostart processes).",
+    },
+    Method {
         name: "supervisor.clearAllProcessLogs",
         signature: &["array"],
         help: "Clear the log files of every process the caller may clear; an array of result structs {name, group, status, description}.",
@@ -120,6 +125,11 @@ const METHODS: &[Method] = &[
         name: "supervisor.reloadConfig",
         signature: &["array"],
         help: "Read the config file and compare it with what runs: [[added, changed, removed]] group names. Applies nothing.",
+    },
+    Method {
+        name: "supervisor.removeProcessGroup",
+        signature: &["boolean", "string"],
+        help: "Deactivate the process group named name, none of whose processes may be running.",
     },
     Method {
         name: "supervisor.restart",
@@ -470,6 +480,23 @@ async fn one(
                         names(&d.removed),
                     ])]))
                 }
+                other => Err(unexpected(&other)),
+            }
+        }
+        "supervisor.addProcessGroup" | "supervisor.removeProcessGroup" => {
+            let [name] = args(params)?;
+            let name = string(name)?;
+            let groups = vec![name.to_owned()];
+            let req = if method == "supervisor.addProcessGroup" {
+                Request::Add { groups }
+            } else {
+                Request::Remove { groups }
+            };
+            match submit_named(req, name, caller, served).await? {
+                Response::Actions(results) => match results.iter().find(|r| !r.ok()) {
+                    None => Ok(Value::Bool(true)),
+                    Some(r) => Err(Fault::new(super::fault::code_of(r.code), name)),
+                },
                 other => Err(unexpected(&other)),
             }
         }

@@ -135,11 +135,22 @@ impl Supervisor {
             Cmd::Diff(new, reply) => {
                 let _ = reply.send(Ok(crate::update::diff(&self.applied, &new)));
             }
-            Cmd::PlanUpdate(reply) => {
-                let _ = reply.send(Ok(self.plan_update()));
+            Cmd::PlanUpdate(groups, reply) => {
+                let _ = reply.send(Ok(self.plan_update(&groups)));
             }
             Cmd::FinishUpdate(d, reply) => {
                 let results = self.finish_update(&d).await;
+                let _ = reply.send(Ok(results));
+            }
+            Cmd::ActiveGroups(reply) => {
+                let mut groups: Vec<String> =
+                    self.procs.values().map(|p| p.group.clone()).collect();
+                groups.sort();
+                groups.dedup();
+                let _ = reply.send(Ok(groups));
+            }
+            Cmd::RemoveGroups(groups, reply) => {
+                let results = groups.iter().map(|g| self.remove_group(g)).collect();
                 let _ = reply.send(Ok(results));
             }
             Cmd::StartAutostart(reply) => {

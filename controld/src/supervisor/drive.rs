@@ -7,7 +7,7 @@ use super::{Key, Pending, Supervisor};
 use crate::lifecycle::{Ctx, Effect, Input, Level, Refusal, Settings, NOT_IN_CONFIG};
 use proctor_api::control::{ActionCode, ActionResult, ProcessState};
 use proctor_daemon::now_secs;
-use proctor_wire::ids::ProgramIndex;
+use proctor_wire::ids::{Generation, ProgramIndex};
 use proctor_wire::order::OrderKind;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -61,9 +61,7 @@ impl Supervisor {
             // Only inputs that can lead to a spawn need the program's place in the file.
             let program = match input {
                 Input::Start | Input::Timer(_) | Input::Exited { .. } | Input::ExitedAway(_) => {
-                    self.config
-                        .program(&key.0)
-                        .and_then(|(i, _)| ProgramIndex::of(i))
+                    self.procs.get(key).and_then(|p| p.spawn_from)
                 }
                 _ => None,
             };
@@ -91,11 +89,11 @@ impl Supervisor {
         &mut self,
         key: &Key,
         effect: Effect,
-        program: Option<ProgramIndex>,
+        program: Option<(Generation, ProgramIndex)>,
     ) -> Option<Input> {
         match effect {
             Effect::Spawn => {
-                let (Some(program), Some(p)) = (program, self.procs.get(key)) else {
+                let (Some((generation, program)), Some(p)) = (program, self.procs.get(key)) else {
                     // The machine spawns only what the file has: this cannot happen.
                     return Some(Input::SpawnRefused {
                         reason: NOT_IN_CONFIG.into(),
@@ -103,7 +101,7 @@ impl Supervisor {
                     });
                 };
                 let kind = OrderKind::Spawn {
-                    generation: self.generation,
+                    generation,
                     program,
                     instance: p.instance,
                 };

@@ -31,7 +31,7 @@ use nix::unistd::Pid;
 use proctor_api::control::{ActionResult, AvailInfo, Channel, ConfigDiff, ErrorKind, ProcessInfo};
 use proctor_config::Config;
 use proctor_wire::helper::HelperMsg;
-use proctor_wire::ids::{ChildId, Generation, Seq};
+use proctor_wire::ids::{ChildId, Generation, ProgramIndex, Seq};
 use proctor_wire::order::{Order, OrderKind};
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
@@ -77,9 +77,14 @@ pub enum Cmd {
     /// Checks that an update of these groups (all when empty) can apply `Config` as a whole.
     CheckUpdate(Config, Vec<String>, Reply<()>),
     /// Applies the config proctord made current; returns the changes and the keys to stop.
-    PlanUpdate(Reply<(ConfigDiff, Vec<Key>)>),
+    /// The groups to apply (all when empty).
+    PlanUpdate(Vec<String>, Reply<(ConfigDiff, Vec<Key>)>),
     FinishUpdate(ConfigDiff, Reply<Vec<ActionResult>>),
     Avail(Reply<Vec<AvailInfo>>),
+    /// The groups with processes (active), for `add`.
+    ActiveGroups(Reply<Vec<String>>),
+    /// Deactivates these groups, if none of their processes runs.
+    RemoveGroups(Vec<String>, Reply<Vec<ActionResult>>),
     /// Starts every autostart process that is not running (the end of a reload).
     StartAutostart(Reply<Vec<ActionResult>>),
     Shutdown,
@@ -158,8 +163,15 @@ impl Supervisor {
                 continue;
             };
             for cfg in programs {
+                // Spawned from the file as proctord holds it now, until the group is updated.
+                let index = self
+                    .config
+                    .program(&cfg.name)
+                    .and_then(|(i, _)| ProgramIndex::of(i));
+                let spawn_from = index.map(|i| (self.generation, i));
                 for instance in 0..cfg.processes.len() {
-                    if let Some(p) = Proc::new(cfg.clone(), instance, &mut self.sinks) {
+                    if let Some(mut p) = Proc::new(cfg.clone(), instance, &mut self.sinks) {
+                        p.spawn_from = spawn_from;
                         self.procs.insert((p.program.clone(), p.process_num), p);
                     }
                 }

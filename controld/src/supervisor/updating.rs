@@ -5,11 +5,14 @@
 use super::{fail, Failure, Key, Supervisor};
 use crate::lifecycle::Phase;
 use crate::update;
-use proctor_api::control::{ActionResult, AvailInfo, ConfigDiff, ErrorKind, LogInfo};
+use proctor_api::control::{ActionCode, ActionResult, AvailInfo, ConfigDiff, ErrorKind, LogInfo};
 use proctor_config::{Config, LogConfig, LogTarget};
+use proctor_wire::ids::ProgramIndex;
 
 impl Supervisor {
-    /// Whether an update of `groups` (all when empty) can apply `new` as a whole.
+    /// Whether an update of `groups` (all when empty) can apply `new`: each named group must be
+    /// in the file or running. The groups it does not name stay as they run, on the config
+    /// generation they were added from, until they are updated.
     pub(super) fn check_update(&self, new: &Config, groups: &[String]) -> Result<(), Failure> {
         if let Some(g) = groups
             .iter()
@@ -17,38 +20,19 @@ impl Supervisor {
         {
             return fail(ErrorKind::BadName, format!("no such group: {g}"));
         }
-        if groups.is_empty() {
-            return Ok(());
-        }
-        let d = update::diff(&self.applied, new);
-        let others: Vec<&str> = d
-            .added
-            .iter()
-            .chain(&d.changed)
-            .chain(&d.removed)
-            .filter(|g| !groups.contains(g))
-            .map(String::as_str)
-            .collect();
-        if others.is_empty() {
-            return Ok(());
-        }
-        fail(
-            ErrorKind::Failed,
-            format!(
-                "the config file also changes {}: proctord always spawns from the file as a whole, so update those too (proctorctl update {} {}) or all (proctorctl update)",
-                others.join(", "),
-                groups.join(" "),
-                others.join(" ")
-            ),
-        )
+        Ok(())
     }
 
-    /// Applies the config proctord made current: returns the changes and the processes to stop.
-    /// Everything that differs from what runs is applied: proctord spawns from the file as it
-    /// last read it, so nothing may stay pending (`check_update` made sure a named update
-    /// changes nothing but the named groups).
-    pub(super) fn plan_update(&mut self) -> (ConfigDiff, Vec<Key>) {
-        let d = update::diff(&self.applied, &self.config);
+    /// Applies the config proctord made current to `groups` (all when empty): returns the
+    /// changes and the processes to stop. The other groups' changes stay pending, as under
+    /// Supervisor: their processes are spawned from the generation they were added from.
+    pub(super) fn plan_update(&mut self, groups: &[String]) -> (ConfigDiff, Vec<Key>) {
+        let mut d = update::diff(&self.applied, &self.config);
+        if !groups.is_empty() {
+            for list in [&mut d.added, &mut d.changed, &mut d.removed] {
+                list.retain(|g| groups.contains(g));
+            }
+        }
         let fresh = update::signatures(&self.config);
         for g in d.added.iter().chain(d.changed.iter()) {
             if let Some(sig) = fresh.get(g) {
@@ -63,6 +47,17 @@ impl Supervisor {
             if d.changed.contains(&p.group) || d.removed.contains(&p.group) {
                 p.removing = true;
                 to_stop.push((p.program.clone(), p.process_num));
+            } else if fresh
+                .get(&p.group)
+                .is_some_and(|sig| self.applied.get(&p.group) == Some(sig))
+            {
+                // The file has this group's settings as they run: spawned from the new
+                // generation from now on, so that the old one can be let go.
+                p.spawn_from = self
+                    .config
+                    .program(&p.program)
+                    .and_then(|(i, _)| ProgramIndex::of(i))
+                    .map(|i| (self.generation, i));
             }
         }
         (d, to_stop)
@@ -137,6 +132,31 @@ impl Supervisor {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+}
+
+impl Supervisor {
+    /// Supervisor's `remove`: a group none of whose processes runs leaves the active set; the
+    /// file keeps it, and `add` or `update` brings it back.
+    pub(super) fn remove_group(&mut self, group: &str) -> ActionResult {
+        let keys: Vec<Key> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| p.group == group)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if keys.is_empty() {
+            return ActionResult::failed(group, ActionCode::BadName, "ERROR (no such group)");
+        }
+        if keys.iter().any(|k| self.procs[k].life.state().is_running()) {
+            return ActionResult::failed(group, ActionCode::StillRunning, "ERROR (still running)");
+        }
+        // A timer still armed for one of them finds no process when it fires, and is dropped.
+        for k in &keys {
+            self.procs.remove(k);
+        }
+        self.applied.remove(group);
+        ActionResult::done(group, "removed process group")
     }
 }
 

@@ -80,11 +80,18 @@ pub struct Settings {
     pub sealer: Option<crate::seal::Sealer>,
 }
 
+/// How many config generations before the current one proctord keeps spawning from.
+pub const KEPT_GENERATIONS: usize = 4;
+
 pub struct Helper {
     config: Config,
     config_path: PathBuf,
     load_ctx: LoadContext,
     generation: Generation,
+    /// The generations loaded before the current one, oldest first, at most
+    /// [`KEPT_GENERATIONS`]: a group not yet updated keeps the settings it was added with, as
+    /// under Supervisor, and is spawned from the file as it was then.
+    earlier: std::collections::VecDeque<(Generation, Config)>,
     root_mode: bool,
     socket: PathBuf,
     inherited_env: Vec<(String, String)>,
@@ -107,6 +114,7 @@ impl Helper {
             config_path: s.config_path,
             load_ctx: s.load_ctx,
             generation: Generation(1),
+            earlier: std::collections::VecDeque::new(),
             root_mode: s.root_mode,
             socket: s.socket,
             inherited_env: s.inherited_env,
@@ -422,7 +430,10 @@ impl Helper {
         }
         let mut wait = 1;
         for (_, c) in self.children.iter() {
-            let prog = self.config.programs.iter().find(|p| p.name == c.program);
+            // The newest settings of its program, from any generation still kept.
+            let prog = std::iter::once(&self.config)
+                .chain(self.earlier.iter().rev().map(|(_, c)| c))
+                .find_map(|cfg| cfg.programs.iter().find(|p| p.name == c.program));
             let (sig, group) = prog.map_or((libc::SIGTERM, false), |p| {
                 (p.stopsignal.number, p.stopasgroup)
             });

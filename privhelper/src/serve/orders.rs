@@ -68,14 +68,20 @@ impl Helper {
         if self.phase != Phase::Serving {
             return Err(Refusal::ShuttingDown);
         }
-        if generation != self.generation {
-            return Err(Refusal::StaleGeneration {
-                ordered: generation,
-                current: self.generation,
-            });
-        }
-        let prog = self
-            .config
+        let stale = Refusal::StaleGeneration {
+            ordered: generation,
+            current: self.generation,
+        };
+        let config = if generation == self.generation {
+            &self.config
+        } else {
+            self.earlier
+                .iter()
+                .find(|(g, _)| *g == generation)
+                .map(|(_, c)| c)
+                .ok_or(stale)?
+        };
+        let prog = config
             .programs
             .get(program.get())
             .ok_or(Refusal::NoProgram(program))?;
@@ -185,8 +191,12 @@ impl Helper {
             errno: e.raw_os_error().map(Errno),
         })?;
         let generation = if current {
+            let before = std::mem::replace(&mut self.config, loaded.config);
+            self.earlier.push_back((self.generation, before));
+            if self.earlier.len() > super::KEPT_GENERATIONS {
+                self.earlier.pop_front();
+            }
             self.generation = self.generation.next();
-            self.config = loaded.config;
             proctor_daemon::give_back_free_heap();
             info!(%seq, generation = %self.generation, "config reloaded");
             self.generation

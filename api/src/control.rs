@@ -91,6 +91,11 @@ pub enum Request {
         length: i64,
         tail: bool,
     },
+    /// Write to the stdin of one process (Supervisor's `sendProcessStdin`).
+    Stdin {
+        name: String,
+        data: Vec<u8>,
+    },
     /// Empty the log files of these processes (names as for stop, or `all`).
     Clear {
         names: Vec<String>,
@@ -150,6 +155,7 @@ impl Request {
                 Log::Main => Vec::new(),
             },
             Request::Clear { names } => strs(names),
+            Request::Stdin { name, .. } => vec![name],
             Request::Update { groups } | Request::Add { groups } | Request::Remove { groups } => {
                 strs(groups)
             }

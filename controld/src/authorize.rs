@@ -36,6 +36,7 @@ fn action_and_names(req: &Request) -> (Action, Option<Vec<String>>) {
             Log::Main => (Action::Maintail, None),
         },
         Request::Clear { names } => (Action::Clear, Some(names.clone())),
+        Request::Stdin { name, .. } => (Action::Stdin, Some(vec![name.clone()])),
         Request::ClearMainLog => (Action::ClearLog, None),
         Request::Pid { name: Some(n) } => (Action::Pid, Some(vec![n.clone()])),
         Request::Pid { name: None } => (Action::Pid, None),

@@ -19,6 +19,7 @@ mod ratelimit;
 mod sandbox;
 mod server;
 mod slots;
+mod stdin;
 mod supervisor;
 mod sys;
 mod syslog;

@@ -30,6 +30,8 @@ pub struct Proc {
     /// The config generation its group was added from, and its program's place in it: what
     /// it is spawned from until its group is updated, as Supervisor keeps a group's settings.
     pub spawn_from: Option<(Generation, ProgramIndex)>,
+    /// The write end of the live child's stdin pipe (shared with a write under way).
+    pub stdin: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 impl Proc {
@@ -57,6 +59,7 @@ impl Proc {
             stderr,
             removing: false,
             spawn_from: None,
+            stdin: None,
             cfg,
         })
     }

@@ -743,6 +743,7 @@ async fn handle(req: Request, served: &Served) -> Response {
             tail,
         } => crate::logserve::read(served, log, offset, length, tail).await,
         Request::Clear { names } => crate::logserve::clear(served, names).await,
+        Request::Stdin { name, data } => crate::stdin::send(tx, name, data).await,
         Request::ClearMainLog => crate::logserve::clear_main(served).await,
         Request::Shutdown => Response::Done,
         Request::Version => Response::Version(env!("CARGO_PKG_VERSION").to_owned()),

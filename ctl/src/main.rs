@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod fg;
 mod output;
 mod policy_cmd;
 
@@ -106,6 +107,11 @@ enum Command {
         #[arg(value_enum, default_value = "stdout")]
         channel: ChannelArg,
     },
+    /// Talk to a process: show its output as it comes, send each line typed to its stdin.
+    #[command(
+        after_help = "Every service has a stdin pipe, as under Supervisor. Ends at the end of the input (Ctrl-D); the process keeps running. Policy actions: tail (its output) and stdin (what is typed).\n\nExample:\n  proctorctl fg repl"
+    )]
+    Fg { name: String },
     /// Print the end of the daemon's own log ([supervisord] logfile); -f keeps following it.
     #[command(
         after_help = "Policy action: maintail. Without [supervisord] logfile= the daemon logs to its stderr only, and there is nothing to read back here.\n\nExamples:\n  proctorctl maintail\n  proctorctl maintail -n 100\n  proctorctl maintail -f"
@@ -305,6 +311,7 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
             );
         }
         Command::Clear { names } => Request::Clear { names },
+        Command::Fg { name } => return fg::run(socket, name),
         Command::Start { names } => Request::Start { names, wait: true },
         Command::Stop { names } => Request::Stop { names, wait: true },
         Command::Restart { names } => Request::Restart { names },

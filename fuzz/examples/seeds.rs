@@ -161,6 +161,10 @@ fn control_seeds() {
             names: vec!["all".into()],
         },
         Request::ClearMainLog,
+        Request::Stdin {
+            name: "repl".into(),
+            data: b"print(1)\n".to_vec(),
+        },
         Request::Reload,
         Request::Add {
             groups: vec!["web".into()],
@@ -349,7 +353,10 @@ fn helper_seeds() {
             seq: Seq(3),
             id: ChildId(9),
             pid: Pid::from_raw(4242),
-            pipes: Pipes { stderr: true },
+            pipes: Pipes {
+                stderr: true,
+                stdin: true,
+            },
         },
         HelperMsg::Signalled { seq: Seq(4) },
         HelperMsg::Refused {
@@ -387,14 +394,20 @@ fn helper_seeds() {
             program: "web".into(),
             process_num: 1,
             started: 1_790_000_000,
-            pipes: Pipes { stderr: false },
+            pipes: Pipes {
+                stderr: false,
+                stdin: false,
+            },
         },
         HelperMsg::ExitedAway {
             seq: Seq(6),
             program: "worker".into(),
             process_num: 0,
             status: ExitStatus::Code(3),
-            pipes: Pipes { stderr: true },
+            pipes: Pipes {
+                stderr: true,
+                stdin: false,
+            },
         },
         HelperMsg::ChildrenEnd { seq: Seq(6) },
         HelperMsg::ReloadPolicy,

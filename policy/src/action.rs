@@ -25,9 +25,11 @@ pub enum Action {
     ClearLog,
     /// Stop every service, apply the config file, start the autostart ones.
     Reload,
+    /// Write to a process's stdin.
+    Stdin,
 }
 
-const NAMES: [(Action, &str); 17] = [
+const NAMES: [(Action, &str); 18] = [
     (Action::Status, "status"),
     (Action::Start, "start"),
     (Action::Stop, "stop"),
@@ -45,6 +47,7 @@ const NAMES: [(Action, &str); 17] = [
     (Action::Maintail, "maintail"),
     (Action::ClearLog, "clearlog"),
     (Action::Reload, "reload"),
+    (Action::Stdin, "stdin"),
 ];
 
 impl Action {
@@ -75,6 +78,7 @@ impl Action {
                 | Action::Tail
                 | Action::Pid
                 | Action::Clear
+                | Action::Stdin
         )
     }
 }

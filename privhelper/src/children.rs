@@ -17,6 +17,8 @@ pub struct Child {
     /// controld gets them again.
     pub stdout: OwnedFd,
     pub stderr: Option<OwnedFd>,
+    /// proctord's copy of the write end of its stdin pipe, for a restarted controld.
+    pub stdin: OwnedFd,
 }
 
 /// Indexed by name and by pid too: with a thousand services, a scan per spawn or per exit

@@ -8,7 +8,6 @@ use proctor_config::{Capability, LogTarget, ProcessConfig, ProgramConfig};
 use proctor_wire::refusal::{Call, Errno, SpawnFailure, Text};
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +18,8 @@ pub struct Started {
     pub pidfd: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: Option<OwnedFd>,
+    /// The write end of its stdin pipe.
+    pub stdin: OwnedFd,
 }
 
 /// How proctord runs: as root it switches every service to its `user=`.
@@ -241,23 +242,22 @@ pub fn spawn(
         .map(|d| cstring(Text::Directory, &d.to_string_lossy()))
         .transpose()?;
 
-    let devnull = File::open("/dev/null").map_err(|e| SpawnFailure::Call {
-        call: Call::OpenDevNull,
-        errno: Errno::from(&e),
-    })?;
     let pipe = || {
         pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnFailure::Call {
             call: Call::Pipe,
             errno: e.into(),
         })
     };
+    // stdin is a pipe, as under Supervisor: `sendProcessStdin` and `supervisorctl fg` write to
+    // it, and a service that reads its stdin waits rather than sees an end of file.
+    let (in_r, in_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let err_pipe = match process.stderr.target {
         LogTarget::Merged => None,
         _ => Some(pipe()?),
     };
     let fds = [
-        devnull.as_raw_fd(),
+        in_r.as_raw_fd(),
         out_w.as_raw_fd(),
         err_pipe
             .as_ref()
@@ -276,6 +276,7 @@ pub fn spawn(
     let (pid, pidfd) = run(&plan)?;
     // The write ends now live only in the child: EOF on the read ends means it closed them.
     drop(out_w);
+    drop(in_r);
     let (err_r, err_w) = match err_pipe {
         Some((r, w)) => (Some(r), Some(w)),
         None => (None, None),
@@ -287,6 +288,7 @@ pub fn spawn(
         pidfd: sys::keep_high(pidfd),
         stdout: sys::keep_high(out_r),
         stderr: err_r.map(sys::keep_high),
+        stdin: sys::keep_high(in_w),
     })
 }
 

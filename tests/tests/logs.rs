@@ -541,3 +541,46 @@ fn sigusr2_reopens_log_files_moved_away() {
     assert!(d.stderr().contains("SIGUSR2"), "{}", d.stderr());
     d.stop();
 }
+
+/// `proctorctl fg`: what is typed reaches the process's stdin, what it says comes back, and the
+/// end of the input ends `fg` while the process runs on.
+#[test]
+fn fg_talks_to_a_process_through_its_stdin() {
+    use std::io::{Read, Write};
+    let d = Daemon::start("[program:cat]\ncommand = cat\nstartsecs = 0\n");
+    let pid = d.wait_state("cat", "RUNNING", T)["pid"].as_u64().unwrap();
+    let mut child = d
+        .ctl_command(&["fg", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    input.write_all(b"hello through stdin\n").unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + T;
+    while !seen.contains("hello through stdin") && Instant::now() < deadline {
+        if let Ok(s) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push_str(&s);
+        }
+    }
+    assert!(seen.contains("hello through stdin"), "{seen:?}");
+    drop(input);
+    let status = wait_until("fg to end", T, || child.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
+    assert_eq!(d.process("cat")["pid"].as_u64(), Some(pid), "cat runs on");
+}

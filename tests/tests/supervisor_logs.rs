@@ -35,7 +35,11 @@ redirect_stderr = true
 /// A proctor test daemon on `PROGRAMS` that also keeps `[supervisord] logfile=`, as the
 /// supervisord of these tests does.
 fn daemon() -> Daemon {
-    let d = Daemon::prepare(PROGRAMS);
+    daemon_with(PROGRAMS)
+}
+
+fn daemon_with(programs: &str) -> Daemon {
+    let d = Daemon::prepare(programs);
     let conf = std::fs::read_to_string(&d.conf).unwrap().replacen(
         "[supervisord]\n",
         &format!(
@@ -357,4 +361,114 @@ fn a_service_calls_back_through_childutils_as_superlance_does() {
     let (theirs, ours) = (said(&sv.socket), said(&d.socket));
     assert_eq!(ours, "RUNNING\nTrue True\nTrue 3.0\n\n");
     assert_eq!(ours, theirs);
+}
+
+/// Every service gets a stdin pipe, as under Supervisor: `sendProcessStdin` writes to it, with
+/// supervisord's answers and faults, and stock `supervisorctl fg` shows what the service says
+/// back to what is typed.
+#[test]
+fn stdin_and_fg_as_supervisord() {
+    let Some(python) = supervisor::python("stdin_and_fg_as_supervisord") else {
+        return;
+    };
+    const CAT: &str = "\
+[program:cat]
+command = cat
+startsecs = 0
+
+[program:idle]
+command = cat
+autostart = false
+
+[program:deaf]
+command = sh -c 'exec 0<&-; exec sleep 1000'
+startsecs = 0
+";
+    let sv = Supervisord::start(&python, CAT);
+    let d = daemon_with(CAT);
+    use serde_json::json;
+    for socket in [&sv.socket, &d.socket] {
+        wait_until("cat and deaf RUNNING", T, || {
+            let out = stdout(&supervisorctl(&python, socket, &["status"]));
+            (out.matches("RUNNING").count() == 2).then_some(())
+        });
+    }
+    let list: Vec<(&str, serde_json::Value)> = vec![
+        ("supervisor.sendProcessStdin", json!(["cat", "one\n"])),
+        (
+            "supervisor.sendProcessStdin",
+            json!(["cat", "two, naïve\n"]),
+        ),
+        ("supervisor.sendProcessStdin", json!(["nosuch", "x\n"])),
+        ("supervisor.sendProcessStdin", json!(["idle", "x\n"])),
+        ("supervisor.sendProcessStdin", json!(["cat"])),
+    ];
+    same_answers(&python, &sv.socket, &d.socket, &list);
+    let echoed = |socket: &Path| {
+        wait_until("cat's echo", T, || {
+            let out = stdout(&supervisorctl(&python, socket, &["tail", "cat"]));
+            out.contains("naïve").then_some(out)
+        })
+    };
+    assert_eq!(echoed(&d.socket), echoed(&sv.socket));
+    assert_eq!(echoed(&d.socket), "one\ntwo, naïve\n\n");
+    // A service that closed its stdin: NO_FILE (supervisord takes the bytes and drops them).
+    let closed = calls(
+        &python,
+        &d.socket,
+        &[("supervisor.sendProcessStdin", json!(["deaf", "x\n"]))],
+    );
+    assert_eq!(closed[0], json!({"fault": [20, "NO_FILE: deaf"]}));
+
+    // fg: what is typed goes to the service, what it says comes back; the end of the input
+    // ends it.
+    for socket in [&sv.socket, &d.socket] {
+        use std::io::Write;
+        let mut child = supervisor::supervisorctl_command(&python, socket, &["fg", "cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let seen = Arc::new(Mutex::new(String::new()));
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = out.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        };
+        wait_until("fg's banner", T, || {
+            seen.lock().unwrap().contains("Press Ctrl-C").then_some(())
+        });
+        input.write_all(b"typed in fg\n").unwrap();
+        wait_until("the echo in fg", T, || {
+            seen.lock().unwrap().contains("typed in fg").then_some(())
+        });
+        // The end of its input ends fg. Its tail thread notices when next woken (it waits up to
+        // 30 s otherwise, against supervisord too): by the next thing the service says.
+        drop(input);
+        wait_until("fg's goodbye", T, || {
+            seen.lock()
+                .unwrap()
+                .contains("Exiting foreground")
+                .then_some(())
+        });
+        calls(
+            &python,
+            socket,
+            &[("supervisor.sendProcessStdin", json!(["cat", "bye\n"]))],
+        );
+        let status = wait_until("fg to end", T, || child.try_wait().ok().flatten());
+        reader.join().unwrap();
+        assert!(status.success(), "{status}: {}", seen.lock().unwrap());
+    }
 }

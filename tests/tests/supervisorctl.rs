@@ -390,6 +390,29 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
         ]
     );
 
+    // Her stdin is not hers to write to: refused, saying why.
+    let sent = calls_as(
+        {
+            let mut c = std::process::Command::new(&python);
+            use std::os::unix::process::CommandExt;
+            c.uid(alice.uid).gid(alice.gid).env("HOME", "/nonexistent");
+            c
+        },
+        &d.socket,
+        &[(
+            "supervisor.sendProcessStdin",
+            serde_json::json!(["web", "x\n"]),
+        )],
+    );
+    assert_eq!(sent[0]["fault"][0], 30, "{sent:?}");
+    assert!(
+        sent[0]["fault"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("FAILED: permission denied: proctest-alice may not stdin web:web"),
+        "{sent:?}"
+    );
+
     // Logs she may not read or clear: one line with the policy's reason (HTTP 403, which these
     // commands print as it is), a non-zero exit, and a denial in the audit log each.
     for (args, action) in [
@@ -421,6 +444,7 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
         denied,
         vec![
             "request status deny [\"other:other\"]",
+            "request stdin deny [\"web:web\"]",
             "request tail deny [\"web:web\"]",
             "request tail deny [\"web:web\"]",
             "request clear deny [\"web:web\"]",

@@ -20,20 +20,18 @@ pub enum ExitStatus {
     Signal(i32),
 }
 
-/// Where a child's log pipes are, in the SCM_RIGHTS of the message that carries them: the stdout
-/// read end first, then the stderr read end unless stderr is merged into stdout.
+/// Where a child's pipes are, in the SCM_RIGHTS of the message that carries them: the stdout
+/// read end first, then the stderr read end unless stderr is merged into stdout, then the stdin
+/// write end for a live child (every service gets a stdin pipe, as under Supervisor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pipes {
     pub stderr: bool,
+    pub stdin: bool,
 }
 
 impl Pipes {
     pub fn count(self) -> usize {
-        if self.stderr {
-            2
-        } else {
-            1
-        }
+        1 + usize::from(self.stderr) + usize::from(self.stdin)
     }
 }
 

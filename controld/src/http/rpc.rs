@@ -137,6 +137,11 @@ const METHODS: &[Method] = &[
         help: "Stop every service, apply the config file as a whole, start the autostart services (Supervisor's reload); answered once done.",
     },
     Method {
+        name: "supervisor.sendProcessStdin",
+        signature: &["boolean", "string", "string"],
+        help: "Send a string of chars to the stdin of the process name (or group:name), UTF-8 encoded.",
+    },
+    Method {
         name: "supervisor.shutdown",
         signature: &["boolean"],
         help: "Stop every service in reverse priority order, then the daemon.",
@@ -493,6 +498,23 @@ async fn one(
                 Request::Remove { groups }
             };
             match submit_named(req, name, caller, served).await? {
+                Response::Actions(results) => match results.iter().find(|r| !r.ok()) {
+                    None => Ok(Value::Bool(true)),
+                    Some(r) => Err(Fault::new(super::fault::code_of(r.code), name)),
+                },
+                other => Err(unexpected(&other)),
+            }
+        }
+        "supervisor.sendProcessStdin" => {
+            let [name, chars] = args(params)?;
+            let name = string(name)?;
+            let data = match chars {
+                Value::Str(s) => s.clone().into_bytes(),
+                Value::Bytes(b) => b.clone(),
+                _ => return Err(Fault::bare(code::INCORRECT_PARAMETERS)),
+            };
+            let spec = acting::exact(name).ok_or_else(|| Fault::new(code::BAD_NAME, name))?;
+            match submit_named(Request::Stdin { name: spec, data }, name, caller, served).await? {
                 Response::Actions(results) => match results.iter().find(|r| !r.ok()) {
                     None => Ok(Value::Bool(true)),
                     Some(r) => Err(Fault::new(super::fault::code_of(r.code), name)),

@@ -26,7 +26,7 @@ impl Supervisor {
             );
             return;
         };
-        attach_pipes(p, &mut fds, pipes.stderr);
+        attach_pipes(p, &mut fds, pipes);
         info!("adopted '{}' (pid {}) from proctord", p.namespec, child.pid);
         self.by_id.insert(child.id, key.clone());
         let _ = self.feed(&key, Input::Adopted { child, started }).await;
@@ -44,7 +44,7 @@ impl Supervisor {
             return;
         };
         // What it wrote last may still be in its pipes.
-        attach_pipes(p, &mut fds, pipes.stderr);
+        attach_pipes(p, &mut fds, pipes);
         let _ = self.feed(&key, Input::ExitedAway(status)).await;
     }
 

@@ -142,6 +142,22 @@ impl Supervisor {
                 let results = self.finish_update(&d).await;
                 let _ = reply.send(Ok(results));
             }
+            Cmd::Stdin(name, reply) => {
+                let r = self.resolve(std::slice::from_ref(&name)).and_then(|keys| {
+                    let [k] = keys.as_slice() else {
+                        return fail(
+                            ErrorKind::BadArguments,
+                            format!("{name} names {} processes; write to one", keys.len()),
+                        );
+                    };
+                    let p = &self.procs[k];
+                    // Supervisor's rule: a process with a pid that is not being stopped.
+                    let open = p.pid().is_some()
+                        && !matches!(p.life.state(), proctor_api::control::ProcessState::Stopping);
+                    Ok((p.namespec.clone(), p.stdin.clone().filter(|_| open)))
+                });
+                let _ = reply.send(r);
+            }
             Cmd::ActiveGroups(reply) => {
                 let mut groups: Vec<String> =
                     self.procs.values().map(|p| p.group.clone()).collect();

@@ -7,11 +7,12 @@ use crate::link;
 use crate::logs;
 use crate::procs::Proc;
 use proctor_api::control::ErrorKind;
-use proctor_wire::helper::{ExitStatus, HelperMsg};
+use proctor_wire::helper::{ExitStatus, HelperMsg, Pipes};
 use proctor_wire::ids::ChildId;
 use proctor_wire::order::OrderKind;
 use proctor_wire::refusal::{Names, Refusal};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use tracing::{error, info, warn};
 
 impl Supervisor {
@@ -31,7 +32,7 @@ impl Supervisor {
                     return;
                 };
                 info!("spawned: '{}' with pid {pid}", p.namespec);
-                attach_pipes(p, &mut fds, pipes.stderr);
+                attach_pipes(p, &mut fds, pipes);
                 self.by_id.insert(id, key.clone());
                 let _ = self.feed(&key, Input::Spawned(Child { id, pid })).await;
             }
@@ -172,14 +173,19 @@ impl Supervisor {
     }
 }
 
-pub(super) fn attach_pipes(p: &mut Proc, fds: &mut Vec<OwnedFd>, has_stderr: bool) {
+/// Pumps a child's output pipes into its logs, and keeps its stdin pipe (a live child's) for
+/// `sendProcessStdin`.
+pub(super) fn attach_pipes(p: &mut Proc, fds: &mut Vec<OwnedFd>, pipes: Pipes) {
     let mut it = std::mem::take(fds).into_iter();
     if let Some(out) = it.next() {
         tokio::spawn(logs::pump(out, p.stdout.clone()));
     }
-    if has_stderr {
+    if pipes.stderr {
         if let Some(err) = it.next() {
             tokio::spawn(logs::pump(err, p.stderr.clone()));
         }
+    }
+    if pipes.stdin {
+        p.stdin = it.next().map(Arc::new);
     }
 }

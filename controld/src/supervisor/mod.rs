@@ -81,6 +81,9 @@ pub enum Cmd {
     PlanUpdate(Vec<String>, Reply<(ConfigDiff, Vec<Key>)>),
     FinishUpdate(ConfigDiff, Reply<Vec<ActionResult>>),
     Avail(Reply<Vec<AvailInfo>>),
+    /// The one process a name stands for, and the write end of its stdin if it is running
+    /// (`None`: not running, or stopping).
+    Stdin(String, Reply<(String, Option<Arc<std::os::fd::OwnedFd>>)>),
     /// The groups with processes (active), for `add`.
     ActiveGroups(Reply<Vec<String>>),
     /// Deactivates these groups, if none of their processes runs.

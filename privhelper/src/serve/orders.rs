@@ -110,15 +110,17 @@ impl Helper {
             spawn::spawn(&ctx, &mut self.accounts, prog, process).map_err(Refusal::Spawn)?;
         let pipes = Pipes {
             stderr: started.stderr.is_some(),
+            stdin: true,
         };
-        let fds = pipe_copies(&started.stdout, started.stderr.as_ref()).map_err(|e| {
-            // Without its pipes controld could not log it: it must not run.
-            let _ = sys::pidfd_send_signal(&started.pidfd, libc::SIGKILL);
-            Refusal::Handover {
-                what: Handover::Pipes,
-                errno: Some(Errno::from(&e)),
-            }
-        })?;
+        let fds =
+            pipe_copies(&started.stdout, started.stderr.as_ref(), &started.stdin).map_err(|e| {
+                // Without its pipes controld could not log it: it must not run.
+                let _ = sys::pidfd_send_signal(&started.pidfd, libc::SIGKILL);
+                Refusal::Handover {
+                    what: Handover::Pipes,
+                    errno: Some(Errno::from(&e)),
+                }
+            })?;
         let (name, num, pid) = (prog.name.clone(), process.process_num, started.pid);
         let id = self.children.insert(Child {
             pid,
@@ -128,6 +130,7 @@ impl Helper {
             started: proctor_daemon::now_secs(),
             stdout: started.stdout,
             stderr: started.stderr,
+            stdin: started.stdin,
         });
         info!(%seq, %id, %pid, program = %name, process_num = num, "spawned");
         self.queue(
@@ -219,7 +222,7 @@ impl Helper {
     fn list_children(&mut self, seq: Seq) {
         let mut msgs = Vec::new();
         for (id, c) in self.children.iter() {
-            let fds = match pipe_copies(&c.stdout, c.stderr.as_ref()) {
+            let fds = match pipe_copies(&c.stdout, c.stderr.as_ref(), &c.stdin) {
                 Ok(fds) => fds,
                 Err(e) => {
                     error!(%id, "cannot pass the pipes of {}: {e}", c.program);
@@ -235,6 +238,7 @@ impl Helper {
                 started: c.started,
                 pipes: Pipes {
                     stderr: c.stderr.is_some(),
+                    stdin: true,
                 },
             };
             msgs.push((msg, fds));
@@ -257,6 +261,7 @@ impl Helper {
                 status: e.status,
                 pipes: Pipes {
                     stderr: e.stderr.is_some(),
+                    stdin: false,
                 },
             };
             let fds = std::iter::once(e.stdout).chain(e.stderr).collect();
@@ -295,10 +300,15 @@ pub(super) fn config_memfd(config: &Config) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Copies of a child's pipe read ends, to send: stdout, then stderr if it has its own.
-fn pipe_copies(stdout: &OwnedFd, stderr: Option<&OwnedFd>) -> std::io::Result<Vec<OwnedFd>> {
+/// Copies of a live child's pipe ends, to send: stdout, stderr if it has its own, stdin.
+fn pipe_copies(
+    stdout: &OwnedFd,
+    stderr: Option<&OwnedFd>,
+    stdin: &OwnedFd,
+) -> std::io::Result<Vec<OwnedFd>> {
     std::iter::once(stdout)
         .chain(stderr)
+        .chain(std::iter::once(stdin))
         .map(OwnedFd::try_clone)
         .collect()
 }

@@ -14,7 +14,8 @@ pub fn run(socket: &Path, name: String) -> u8 {
             name: name.clone(),
             channel: Channel::Stdout,
         },
-        back: Back::Lines(0),
+        // As supervisorctl's fg: the end of the log first, so that nothing said since is missed.
+        back: Back::Bytes(1024),
         follow: true,
     };
     {

@@ -5,8 +5,9 @@ mod client;
 mod fg;
 mod output;
 mod policy_cmd;
+mod shell;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use proctor_api::control::{Back, Channel, Log, Request};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,8 +37,9 @@ struct Cli {
     /// The daemon's control socket (overrides $PROCTOR_SOCKET and -c).
     #[arg(short = 's', long = "socket", value_name = "PATH", global = true)]
     socket: Option<PathBuf>,
+    /// Without one, a shell: `help` lists the commands.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -240,22 +242,62 @@ enum PolicyCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config = cli.config.as_deref();
+    let Some(command) = cli.command else {
+        let socket = match client::find_socket(cli.socket.as_deref(), config) {
+            Ok(s) => s,
+            Err(msg) => {
+                eprintln!("proctorctl: {msg}");
+                return ExitCode::from(2);
+            }
+        };
+        let commands = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .chain(["help".to_owned(), "quit".to_owned()])
+            .collect();
+        let one = |words: Vec<String>| -> u8 {
+            let args = std::iter::once("proctorctl".to_owned()).chain(words);
+            match Cli::try_parse_from(args) {
+                Ok(Cli {
+                    command: Some(command),
+                    socket: s,
+                    config: c,
+                }) => execute(
+                    Some(s.as_deref().unwrap_or(&socket)),
+                    c.as_deref().or(config),
+                    command,
+                ),
+                Ok(_) => 0,
+                // `help`, `help COMMAND`, or a mistake, as clap words it.
+                Err(e) => {
+                    let _ = e.print();
+                    u8::from(e.use_stderr()) * 2
+                }
+            }
+        };
+        return ExitCode::from(shell::run(&socket, commands, &one));
+    };
+    ExitCode::from(execute(cli.socket.as_deref(), config, command))
+}
+
+/// Runs one command: the ones that need no daemon here, the others against the socket.
+fn execute(
+    socket: Option<&std::path::Path>,
+    config: Option<&std::path::Path>,
+    command: Command,
+) -> u8 {
     if let Command::Audit {
         verify: true,
         files,
         seal,
         ..
-    } = &cli.command
+    } = &command
     {
-        return ExitCode::from(policy_cmd::verify_audit(
-            files,
-            seal.as_deref(),
-            cli.config.as_deref(),
-        ));
+        return policy_cmd::verify_audit(files, seal.as_deref(), config);
     }
-    if let Command::Policy(p) = &cli.command {
-        let config = cli.config.as_deref();
-        return ExitCode::from(match p {
+    if let Command::Policy(p) = &command {
+        return match p {
             PolicyCommand::Check { file } => policy_cmd::check(file.as_deref(), config),
             PolicyCommand::Explain {
                 file,
@@ -263,17 +305,16 @@ fn main() -> ExitCode {
                 action,
                 program,
             } => policy_cmd::explain(file.as_deref(), config, user, action, program),
-        });
+        };
     }
-    let socket = match client::find_socket(cli.socket.as_deref(), cli.config.as_deref()) {
+    let socket = match client::find_socket(socket, config) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("proctorctl: {msg}");
-            return ExitCode::from(2);
+            return 2;
         }
     };
-    let code = run(&socket, cli.command);
-    ExitCode::from(code)
+    run(&socket, command)
 }
 
 fn run(socket: &std::path::Path, command: Command) -> u8 {

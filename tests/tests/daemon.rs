@@ -307,3 +307,92 @@ fn proctorctl_finds_the_socket_from_the_supervisorctl_section() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("RUNNING"), "{}", stdout(&out));
 }
+
+/// `proctorctl` with no command is a shell, as supervisorctl's: fed by a pipe it runs one
+/// command per line (quoted names stay whole), `help` teaches, a mistake is said and the next
+/// line still runs, and `quit` ends it.
+#[test]
+fn proctorctl_without_a_command_is_a_shell() {
+    use std::io::Write;
+    let d = Daemon::start(
+        "[program:a]\ncommand = sleep 1000\nstartsecs = 0\n\n[program:b]\ncommand = sleep 1000\nautostart = false\n",
+    );
+    d.wait_state("a", "RUNNING", T);
+    let mut child = command(&bin("proctorctl"))
+        .arg("-s")
+        .arg(&d.socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"status a\nhelp\n\nbogus\nstart 'b'\nstatus b\nquit\nstop a\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(o.contains("a ") && o.contains("RUNNING"), "{o}");
+    assert!(o.contains("Commands:") && o.contains("status"), "{o}");
+    assert!(e.contains("unrecognized subcommand 'bogus'"), "{e}");
+    assert!(o.contains("b: started"), "{o}");
+    assert_eq!(d.state("b"), "RUNNING");
+    // Nothing after `quit` ran.
+    assert_eq!(d.state("a"), "RUNNING");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the last command's status: {o}{e}"
+    );
+}
+
+/// At a terminal, the shell completes commands and the names the daemon shows with Tab, and
+/// keeps a history in ~/.proctorctl_history. Driven through a pseudo-terminal by Python's `pty`.
+#[test]
+fn the_shell_completes_names_at_a_terminal_and_keeps_a_history() {
+    let d = Daemon::start(
+        "[program:alpha]\ncommand = sleep 1000\nstartsecs = 0\n\n[program:beta]\ncommand = sleep 1000\nstartsecs = 0\n",
+    );
+    d.wait_state("alpha", "RUNNING", T);
+    let home = tempfile::tempdir().unwrap();
+    const DRIVE: &str = r#"
+import os, pty, sys, time
+ctl, sock = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(ctl, [ctl, "-s", sock])
+seen = b""
+def until(text, limit=10):
+    global seen
+    end = time.time() + limit
+    while text.encode() not in seen:
+        if time.time() > end:
+            sys.exit("timed out waiting for %r in %r" % (text, seen))
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            break
+until("proctor> ")
+os.write(fd, b"statu\t alp\t\r")
+until("pid ")
+os.write(fd, b"quit\r")
+os.waitpid(pid, 0)
+sys.stdout.write(seen.decode(errors="replace"))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", DRIVE])
+        .arg(bin("proctorctl"))
+        .arg(&d.socket)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let shown = stdout(&out);
+    assert!(out.status.success(), "{shown}{}", stderr(&out));
+    // What Tab made of `statu alp`, and what it ran.
+    assert!(shown.contains("status alpha"), "{shown}");
+    assert!(shown.contains("RUNNING"), "{shown}");
+    let history = std::fs::read_to_string(home.path().join(".proctorctl_history")).unwrap();
+    assert!(history.contains("status alpha"), "{history}");
+}

@@ -104,6 +104,37 @@ print(time.perf_counter() - t, n)
 """
 
 
+RAW_CALL = """
+import socket, statistics, sys, time
+body = (b"<?xml version='1.0'?><methodCall><methodName>supervisor.getAllProcessInfo"
+        b"</methodName><params></params></methodCall>")
+req = (b"POST /RPC2 HTTP/1.0\\r\\nContent-Type: text/xml\\r\\nContent-Length: %d\\r\\n\\r\\n"
+       % len(body)) + body
+times = []
+for _ in range(5):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    t = time.perf_counter()
+    s.sendall(req)
+    got = 0
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        got += len(b)
+    times.append(time.perf_counter() - t)
+    s.close()
+print(statistics.median(times), got)
+"""
+
+
+def raw_all_info(sock):
+    """Seconds from sending one getAllProcessInfo request over the socket to the end of its
+    answer, read as bytes (no XML parsing: the daemon's own time and the transfer); median of 5."""
+    r = subprocess.run(["python3", "-c", RAW_CALL, sock], capture_output=True, text=True, check=True)
+    return float(r.stdout.split()[0])
+
+
 def rpc_all_info(sock):
     """Seconds one XML-RPC getAllProcessInfo takes through Supervisor's own transport, the
     client already started (its interpreter start-up is not counted)."""
@@ -345,6 +376,12 @@ def daemons(runs, big, add):
                     add(f"stock supervisorctl status of all {n} (ms)", cls.name,
                         1000 * timed(lambda: stock_supervisorctl(s.sock, "status")))
                     add(f"XML-RPC getAllProcessInfo of {n} (ms)", cls.name, 1000 * rpc_all_info(s.sock))
+                    add(f"XML-RPC getAllProcessInfo of {n}, raw HTTP client (ms)", cls.name,
+                        1000 * raw_all_info(s.sock))
+                    old = s.pid_of("p1")
+                    add(f"stock supervisorctl restart of one, {n} running (ms)", cls.name,
+                        1000 * timed(lambda: stock_supervisorctl(s.sock, "restart", "p1")))
+                    wait_for(lambda: s.running("p1") and s.pid_of("p1") != old)
                     old = s.pid_of("p0")
                     t = time.monotonic()
                     s.restart_one()

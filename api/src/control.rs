@@ -91,6 +91,12 @@ pub enum Request {
         length: i64,
         tail: bool,
     },
+    /// Supervisor's `sendRemoteCommEvent`: an event of type `kind` with `data` for the event
+    /// listeners subscribed to REMOTE_COMMUNICATION.
+    RemoteCommEvent {
+        kind: String,
+        data: String,
+    },
     /// Write to the stdin of one process (Supervisor's `sendProcessStdin`).
     Stdin {
         name: String,
@@ -156,6 +162,8 @@ impl Request {
             },
             Request::Clear { names } => strs(names),
             Request::Stdin { name, .. } => vec![name],
+            // The event's body is the sender's business: only its type is checked.
+            Request::RemoteCommEvent { kind, .. } => vec![kind],
             Request::Update { groups } | Request::Add { groups } | Request::Remove { groups } => {
                 strs(groups)
             }

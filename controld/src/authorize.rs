@@ -37,6 +37,7 @@ fn action_and_names(req: &Request) -> (Action, Option<Vec<String>>) {
         },
         Request::Clear { names } => (Action::Clear, Some(names.clone())),
         Request::Stdin { name, .. } => (Action::Stdin, Some(vec![name.clone()])),
+        Request::RemoteCommEvent { .. } => (Action::Event, None),
         Request::ClearMainLog => (Action::ClearLog, None),
         Request::Pid { name: Some(n) } => (Action::Pid, Some(vec![n.clone()])),
         Request::Pid { name: None } => (Action::Pid, None),

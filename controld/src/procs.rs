@@ -32,6 +32,8 @@ pub struct Proc {
     pub spawn_from: Option<(Generation, ProgramIndex)>,
     /// The write end of the live child's stdin pipe (shared with a write under way).
     pub stdin: Option<Arc<std::os::fd::OwnedFd>>,
+    /// How Supervisor names the last spawn failure (its `spawnerr`), for a start's answer.
+    pub spawn_code: proctor_api::control::ActionCode,
 }
 
 impl Proc {
@@ -60,6 +62,7 @@ impl Proc {
             removing: false,
             spawn_from: None,
             stdin: None,
+            spawn_code: proctor_api::control::ActionCode::SpawnError,
             cfg,
         })
     }

@@ -166,6 +166,10 @@ fn control_seeds() {
             data: b"print(1)\n".to_vec(),
         },
         Request::Reload,
+        Request::RemoteCommEvent {
+            kind: "deploy".into(),
+            data: "web 1.2.3".into(),
+        },
         Request::Add {
             groups: vec!["web".into()],
         },
@@ -362,6 +366,10 @@ fn helper_seeds() {
         HelperMsg::Refused {
             seq: Seq(5),
             refusal: Refusal::Spawn(SpawnFailure::UnknownUser),
+        },
+        HelperMsg::Refused {
+            seq: Seq(5),
+            refusal: Refusal::Spawn(SpawnFailure::CommandNotExecutable),
         },
         HelperMsg::Refused {
             seq: Seq(5),

@@ -27,9 +27,11 @@ pub enum Action {
     Reload,
     /// Write to a process's stdin.
     Stdin,
+    /// Send an event to the event listeners (Supervisor's `sendRemoteCommEvent`).
+    Event,
 }
 
-const NAMES: [(Action, &str); 18] = [
+const NAMES: [(Action, &str); 19] = [
     (Action::Status, "status"),
     (Action::Start, "start"),
     (Action::Stop, "stop"),
@@ -48,6 +50,7 @@ const NAMES: [(Action, &str); 18] = [
     (Action::ClearLog, "clearlog"),
     (Action::Reload, "reload"),
     (Action::Stdin, "stdin"),
+    (Action::Event, "event"),
 ];
 
 impl Action {

@@ -184,10 +184,12 @@ fn resolve_command(
             Some(d) if !argv0.starts_with('/') => d.join(argv0),
             _ => PathBuf::from(argv0),
         };
-        return if executable(&p) {
-            Ok(p)
-        } else {
-            Err(SpawnFailure::CommandNotFound)
+        // As Supervisor tells them apart: a file that is there but cannot be run (a directory,
+        // no execute bit) is not the same as none.
+        return match std::fs::metadata(&p) {
+            Err(_) => Err(SpawnFailure::CommandNotFound),
+            Ok(_) if executable(&p) => Ok(p),
+            Ok(_) => Err(SpawnFailure::CommandNotExecutable),
         };
     }
     let path = env

@@ -44,7 +44,7 @@ fn quick_exits_back_off_then_go_fatal() {
 }
 
 #[test]
-fn missing_command_is_a_spawn_error() {
+fn a_missing_command_is_fatal_and_a_start_says_no_such_file() {
     let d = Daemon::start("[program:ghost]\ncommand = /nonexistent/ghost\nstartretries = 0\n");
     let p = d.wait_state("ghost", "FATAL", T);
     assert_eq!(p["spawnerr"], "can't find command '/nonexistent/ghost'");
@@ -52,7 +52,8 @@ fn missing_command_is_a_spawn_error() {
     assert!(!o.status.success());
     assert_eq!(
         stderr(&o).trim(),
-        "ghost: ERROR (spawn error: can't find command '/nonexistent/ghost')"
+        // Supervisor's NO_FILE (supervisorctl: `no such file`), with the reason.
+        "ghost: ERROR (no such file: can't find command '/nonexistent/ghost')"
     );
 }
 

@@ -237,3 +237,44 @@ startsecs = 0
     assert_eq!(cmd("first"), "sleep 1001 ");
     assert_eq!(cmd("second"), "sleep 1002 ");
 }
+
+/// A start whose command cannot run: supervisorctl prints what it prints against supervisord
+/// (`no such file`, `file is not executable`). supervisord looks for the command before it
+/// forks and leaves the process STOPPED; proctor's proctord finds out at the spawn, and the
+/// process goes on to BACKOFF and FATAL with the reason, as supervisord's own autostart does.
+#[test]
+fn starts_that_cannot_run_say_why_as_supervisord() {
+    let Some(python) = supervisor::python("starts_that_cannot_run_say_why_as_supervisord") else {
+        return;
+    };
+    const BAD: &str = "\
+[program:missing]
+command = /nonexistent/program
+autostart = false
+
+[program:notexec]
+command = {dir}/notexec
+autostart = false
+";
+    let sv = Supervisord::start(&python, BAD);
+    let d = Daemon::start(BAD);
+    // A file that exists but may not be run, in each daemon's directory.
+    for dir in [sv.dir.path(), d.dir.path()] {
+        use std::os::unix::fs::PermissionsExt;
+        let f = dir.join("notexec");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    for args in [&["start", "missing"][..], &["start", "notexec"]] {
+        let diff = differs(&python, &sv.socket, &d.socket, args, false);
+        assert!(diff.is_none(), "{}", diff.unwrap_or_default());
+    }
+    // proctorctl says why too. (The first start left it retrying in BACKOFF: stopped first.)
+    d.ctl(&["stop", "missing"]);
+    let o = d.ctl(&["start", "missing"]);
+    assert!(
+        stderr(&o).contains("ERROR (no such file: can't find command '/nonexistent/program')"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -140,6 +140,8 @@ pub enum SpawnFailure {
     ExecTimeout {
         millis: u32,
     },
+    /// The command names a directory, or a file without an execute bit.
+    CommandNotExecutable,
 }
 
 impl SpawnFailure {
@@ -348,6 +350,10 @@ impl SpawnFailure {
             SpawnFailure::CommandNotFound => {
                 format!("can't find command '{}'", names.command.unwrap_or("?"))
             }
+            SpawnFailure::CommandNotExecutable => format!(
+                "command at '{}' is not executable (a directory, or no execute permission)",
+                names.command.unwrap_or("?")
+            ),
             // Each as it was always worded: pipe2 through nix, the others through std.
             SpawnFailure::Call {
                 call: Call::Pipe,

@@ -142,6 +142,11 @@ const METHODS: &[Method] = &[
         help: "Send a string of chars to the stdin of the process name (or group:name), UTF-8 encoded.",
     },
     Method {
+        name: "supervisor.sendRemoteCommEvent",
+        signature: &["boolean", "string", "string"],
+        help: "Send an event of the given type and data to the event listeners subscribed to REMOTE_COMMUNICATION.",
+    },
+    Method {
         name: "supervisor.shutdown",
         signature: &["boolean"],
         help: "Stop every service in reverse priority order, then the daemon.",
@@ -504,6 +509,20 @@ async fn one(
                 },
                 other => Err(unexpected(&other)),
             }
+        }
+        "supervisor.sendRemoteCommEvent" => {
+            let [kind, data] = args(params)?;
+            let text = |v: &Value| match v {
+                Value::Str(s) => Ok(s.clone()),
+                Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+                _ => Err(Fault::bare(code::INCORRECT_PARAMETERS)),
+            };
+            let req = Request::RemoteCommEvent {
+                kind: text(kind)?,
+                data: text(data)?,
+            };
+            submit(req, caller, served).await?;
+            Ok(Value::Bool(true))
         }
         "supervisor.sendProcessStdin" => {
             let [name, chars] = args(params)?;

@@ -29,7 +29,12 @@ pub struct Waiter {
 /// Whether a process that just entered `state` has answered a request waiting for `want`:
 /// `(code, message)`, or `None` to keep waiting. As Supervisor's `startProcess`: a spawn error
 /// is SPAWN_ERROR, any other way out of STARTING but RUNNING is ABNORMAL_TERMINATION.
-pub fn verdict(want: Want, state: ProcessState, spawnerr: &str) -> Option<(ActionCode, String)> {
+pub fn verdict(
+    want: Want,
+    state: ProcessState,
+    spawnerr: &str,
+    spawn_code: ActionCode,
+) -> Option<(ActionCode, String)> {
     match (want, state) {
         (Want::Running, ProcessState::Running) => Some((ActionCode::Success, "started".to_owned())),
         (Want::Running, ProcessState::Starting | ProcessState::Stopping) => None,
@@ -37,9 +42,16 @@ pub fn verdict(want: Want, state: ProcessState, spawnerr: &str) -> Option<(Actio
             ActionCode::AbnormalTermination,
             "ERROR (stopped while starting)".to_owned(),
         )),
+        // Supervisor's words for each (supervisorctl prints only those), and the reason.
         (Want::Running, _) if !spawnerr.is_empty() => Some((
-            ActionCode::SpawnError,
-            format!("ERROR (spawn error: {spawnerr})"),
+            spawn_code,
+            match spawn_code {
+                ActionCode::NoFile => format!("ERROR (no such file: {spawnerr})"),
+                ActionCode::NotExecutable => {
+                    format!("ERROR (file is not executable: {spawnerr})")
+                }
+                _ => format!("ERROR (spawn error: {spawnerr})"),
+            },
         )),
         (Want::Running, _) => Some((
             ActionCode::AbnormalTermination,
@@ -151,7 +163,7 @@ impl Supervisor {
         let Some(p) = self.procs.get(key) else {
             return;
         };
-        let (namespec, spawnerr) = (&p.namespec, &p.life.spawnerr);
+        let (namespec, spawnerr, code) = (&p.namespec, &p.life.spawnerr, p.spawn_code);
         let mut i = 0;
         while i < self.waiters.len() {
             let w = &self.waiters[i];
@@ -159,7 +171,7 @@ impl Supervisor {
                 i += 1;
                 continue;
             }
-            match verdict(w.want, state, spawnerr) {
+            match verdict(w.want, state, spawnerr, code) {
                 Some((code, message)) => {
                     let w = self.waiters.swap_remove(i);
                     let _ =

@@ -6,7 +6,7 @@ use crate::lifecycle::{Child, Input, Phase};
 use crate::link;
 use crate::logs;
 use crate::procs::Proc;
-use proctor_api::control::ErrorKind;
+use proctor_api::control::{ActionCode, ErrorKind};
 use proctor_wire::helper::{ExitStatus, HelperMsg, Pipes};
 use proctor_wire::ids::ChildId;
 use proctor_wire::order::OrderKind;
@@ -38,6 +38,9 @@ impl Supervisor {
             }
             HelperMsg::Refused { seq, refusal } => match self.pending.remove(&seq) {
                 Some(Pending::Spawn(key)) => {
+                    if let Some(p) = self.procs.get_mut(&key) {
+                        p.spawn_code = start_code(&refusal);
+                    }
                     let input = Input::SpawnRefused {
                         reason: self.word(&refusal, &key),
                         permanent: refusal.permanent(),
@@ -170,6 +173,26 @@ impl Supervisor {
             }
         }
         self.order(OrderKind::AckExit { id }, None).await;
+    }
+}
+
+/// How Supervisor's `startProcess` names a spawn that failed this way: it looks for the command
+/// before it forks, and says NO_FILE for one it cannot find, NOT_EXECUTABLE for one it may not
+/// run; anything else is SPAWN_ERROR.
+fn start_code(refusal: &Refusal) -> ActionCode {
+    use proctor_wire::refusal::{ChildStep, SpawnFailure};
+    match refusal {
+        Refusal::Spawn(SpawnFailure::CommandNotFound) => ActionCode::NoFile,
+        Refusal::Spawn(SpawnFailure::EmptyCommand | SpawnFailure::CommandNotExecutable) => {
+            ActionCode::NotExecutable
+        }
+        Refusal::Spawn(SpawnFailure::Child {
+            step: ChildStep::Exec,
+            errno,
+        }) if [libc::EACCES, libc::ENOEXEC, libc::EISDIR].contains(&errno.0) => {
+            ActionCode::NotExecutable
+        }
+        _ => ActionCode::SpawnError,
     }
 }
 

@@ -216,9 +216,11 @@ fn xml_rpc_answers_and_faults_are_supervisords() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(names, sorted, "listMethods is sorted, as supervisord's");
+    // Every method of supervisord's, no more and no fewer, sorted as supervisord sorts them.
+    assert_eq!(
+        names, known,
+        "proctor's listMethods (left) and supervisord's (right)"
+    );
     let sigs: Vec<(&str, serde_json::Value)> = names
         .iter()
         .map(|n| ("system.methodSignature", json!([n])))

@@ -234,10 +234,12 @@ struct Follower {
 
 impl Follower {
     fn start(python: &Path, socket: &Path, args: &[&str]) -> Follower {
-        let mut child = supervisor::supervisorctl_command(python, socket, args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        Follower::of(supervisor::supervisorctl_command(python, socket, args))
+    }
+
+    /// Runs `command`, its output read as it comes.
+    fn of(mut command: std::process::Command) -> Follower {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
         let mut out = child.stdout.take().unwrap();
         let seen = Arc::new(Mutex::new(String::new()));
         let reader = {
@@ -263,6 +265,17 @@ impl Follower {
 
     fn seen(&self) -> String {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits for it to end by itself.
+    fn ended(&mut self) -> std::process::ExitStatus {
+        let status = wait_until("the client to end", T, || {
+            self.child.try_wait().ok().flatten()
+        });
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        status
     }
 
     /// Interrupts it, as Ctrl-C does, and waits for it to end.
@@ -424,51 +437,29 @@ startsecs = 0
     // ends it.
     for socket in [&sv.socket, &d.socket] {
         use std::io::Write;
-        let mut child = supervisor::supervisorctl_command(&python, socket, &["fg", "cat"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let mut out = child.stdout.take().unwrap();
-        let seen = Arc::new(Mutex::new(String::new()));
-        let reader = {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = out.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    seen.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            })
-        };
+        let mut fg = supervisor::supervisorctl_command(&python, socket, &["fg", "cat"]);
+        fg.stdin(Stdio::piped());
+        let mut fg = Follower::of(fg);
+        let mut input = fg.child.stdin.take().unwrap();
         wait_until("fg's banner", T, || {
-            seen.lock().unwrap().contains("Press Ctrl-C").then_some(())
+            fg.seen().contains("Press Ctrl-C").then_some(())
         });
         input.write_all(b"typed in fg\n").unwrap();
         wait_until("the echo in fg", T, || {
-            seen.lock().unwrap().contains("typed in fg").then_some(())
+            fg.seen().contains("typed in fg").then_some(())
         });
         // The end of its input ends fg. Its tail thread notices when next woken (it waits up to
         // 30 s otherwise, against supervisord too): by the next thing the service says.
         drop(input);
         wait_until("fg's goodbye", T, || {
-            seen.lock()
-                .unwrap()
-                .contains("Exiting foreground")
-                .then_some(())
+            fg.seen().contains("Exiting foreground").then_some(())
         });
         calls(
             &python,
             socket,
             &[("supervisor.sendProcessStdin", json!(["cat", "bye\n"]))],
         );
-        let status = wait_until("fg to end", T, || child.try_wait().ok().flatten());
-        reader.join().unwrap();
-        assert!(status.success(), "{status}: {}", seen.lock().unwrap());
+        let status = fg.ended();
+        assert!(status.success(), "{status}: {}", fg.seen());
     }
 }

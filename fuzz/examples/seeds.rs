@@ -538,7 +538,23 @@ fn xmlrpc_seeds() {
     write("xmlrpc", "types.xml", call("t.types", &types).as_bytes());
 }
 
+/// What listeners write, as the `listener` target reads it: writes separated by 0xFF, an empty
+/// one for "an event was sent".
+fn listener_seeds() {
+    let seeds: [(&str, &[&[u8]]); 5] = [
+        ("ok-loop", &[b"READY\n", b"", b"RESULT 2\nOKREADY\n", b"", b"RESULT 2\nOK"]),
+        ("fail-loop", &[b"READY\n", b"", b"RESULT 4\nFAIL", b"READY\n", b"", b"RESULT 4\nFAIL"]),
+        ("split", &[b"REA", b"DY\n", b"", b"RES", b"ULT 2", b"\nO", b"K"]),
+        ("bad-line", &[b"READY\n", b"", b"RESULT x\n"]),
+        ("underscores", &[b"READY\n", b"", b"XXXXXXX1_0 \n0123456789READY\n"]),
+    ];
+    for (name, writes) in seeds {
+        write("listener", name, &writes.join(&0xff));
+    }
+}
+
 fn main() {
+    listener_seeds();
     xmlrpc_seeds();
     config_seeds();
     policy_seeds();
@@ -554,6 +570,7 @@ fn main() {
         "helper_msg",
         "audit_verify",
         "xmlrpc",
+        "listener",
     ] {
         println!(
             "{t}: {} seeds",

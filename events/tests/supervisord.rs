@@ -1,0 +1,181 @@
+//! The listener protocol against supervisord 4.3's own code: each case's bytes are fed, write
+//! by write, to supervisor's `PEventListenerDispatcher.handle_listener_state_change` (in
+//! Python, with a stand-in process and the default result handler) and to proctor's
+//! [`Listener`]; after every write the state, the results, the rejections and the "bad result
+//! line" warnings must be the same.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proctor_events::{Listener, Step};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// `None` is "an event was sent" (supervisord sets the listener BUSY as it writes one).
+const CASES: &[&[Option<&str>]] = &[
+    // A READY split over two writes.
+    &[Some("REA"), Some("DY\n")],
+    // Two READYs in one write: the second is spurious.
+    &[Some("READY\nREADY\n")],
+    // A result and the next READY in one write.
+    &[Some("READY\n"), None, Some("RESULT 2\nOKREADY\n")],
+    // Garbage in each state.
+    &[Some("hello!\n")],
+    &[Some("READY\n"), Some("x")],
+    &[Some("READY\n"), None, Some("RESULT x\n")],
+    &[Some("READY\n"), None, Some("\n")],
+    &[Some("junk!!"), Some("READY\n")],
+    &[Some("READY\n"), None, Some("RESULT 2\nOK"), Some("garbage")],
+    // A FAIL loop: each FAIL rejects the event, which is sent again.
+    &[
+        Some("READY\n"),
+        None,
+        Some("RESULT 4\nFAIL"),
+        Some("READY\n"),
+        None,
+        Some("RESULT 4\nFAIL"),
+    ],
+    // An empty result is only looked at once more bytes come.
+    &[Some("READY\n"), None, Some("RESULT 0\n"), Some("READY\n")],
+    // Split everywhere.
+    &[
+        Some("READY\n"),
+        None,
+        Some("RES"),
+        Some("ULT 2"),
+        Some("\nO"),
+        Some("K"),
+        Some("READY\n"),
+    ],
+    &[Some("READY\r\n")],
+    // The first seven bytes of the result line are not looked at; Python's int() reads the rest.
+    &[Some("READY\n"), None, Some("XXXXXXX3\nFOO")],
+    &[
+        Some("READY\n"),
+        None,
+        Some("RESULT  1_0 \n0123456789READY\n"),
+    ],
+    // Only exactly OK is success.
+    &[Some("READY\n"), None, Some("RESULT 3\nOK\n")],
+    &[Some("READY\n"), None, Some("RESULT 2\nok")],
+    // A result counted in bytes: a multi-byte character takes two.
+    &[Some("READY\n"), None, Some("RESULT 4\nnaïve")],
+];
+
+const HARNESS: &str = r#"
+import json, sys
+from supervisor import dispatchers, events
+from supervisor.states import EventListenerStates as S, getEventListenerStateDescription as name
+warns, results, rejections = [], [], []
+class Logger:
+    def warn(self, m): warns.append(m)
+    def debug(self, m): pass
+    info = trace = blather = debug
+    error = critical = warn
+class O: pass
+events.subscribe(events.EventRejectedEvent, lambda e: rejections.append(1))
+def handler(event, result):
+    results.append(result)
+    return dispatchers.default_handler(event, result)
+out = []
+for case in json.load(sys.stdin):
+    p = O(); p.config = O(); p.config.name = 'l'; p.config.options = O()
+    p.config.options.logger = Logger()
+    p.group = O(); p.group.config = O(); p.group.config.result_handler = handler
+    p.listener_state = S.ACKNOWLEDGED; p.event = None
+    d = dispatchers.PEventListenerDispatcher.__new__(dispatchers.PEventListenerDispatcher)
+    d.process = p; d.state_buffer = b''; d.result = b''; d.resultlen = None; d.closed = False
+    seen = []
+    for chunk in case:
+        del warns[:], results[:], rejections[:]
+        if chunk is None:
+            p.listener_state = S.BUSY; p.event = object()
+        else:
+            d.state_buffer += chunk.encode('utf-8')
+            d.handle_listener_state_change()
+        seen.append({"state": name(p.listener_state),
+                     "results": [r.decode('utf-8', 'replace') for r in results],
+                     "rejected": len(rejections),
+                     "bad": [w for w in warns if 'bad result line' in w]})
+    out.append(seen)
+print(json.dumps(out))
+"#;
+
+fn supervisord() -> Option<Value> {
+    let Some(py) = std::env::var_os("PROCTOR_SUPERVISOR_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI sets PROCTOR_SUPERVISOR_PYTHON (.ci/run)"
+        );
+        println!(
+            "SKIP: the comparison with supervisord's dispatcher needs PROCTOR_SUPERVISOR_PYTHON"
+        );
+        return None;
+    };
+    let mut child = Command::new(py)
+        .args(["-c", HARNESS])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cases: Vec<Vec<Option<&str>>> = CASES.iter().map(|c| c.to_vec()).collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&cases).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the harness failed");
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn proctor() -> Value {
+    let cases: Vec<Value> = CASES
+        .iter()
+        .map(|case| {
+            let mut l = Listener::new();
+            let seen: Vec<Value> = case
+                .iter()
+                .map(|chunk| {
+                    let steps = match chunk {
+                        None => vec![l.sent()],
+                        Some(bytes) => l.feed(bytes.as_bytes()),
+                    };
+                    let mut results = Vec::new();
+                    let mut rejected = 0;
+                    let mut bad = Vec::new();
+                    for s in steps {
+                        match s {
+                            Step::Result { ok, body } => {
+                                results.push(String::from_utf8_lossy(&body).into_owned());
+                                rejected += usize::from(!ok);
+                            }
+                            Step::BadResultLine(line) => {
+                                bad.push(format!("l: bad result line: '{line}'"));
+                                rejected += 1;
+                            }
+                            Step::State(_) => {}
+                        }
+                    }
+                    json!({"state": l.state().name(), "results": results, "rejected": rejected, "bad": bad})
+                })
+                .collect();
+            Value::Array(seen)
+        })
+        .collect();
+    Value::Array(cases)
+}
+
+#[test]
+fn every_case_reads_as_supervisord_reads_it() {
+    let Some(theirs) = supervisord() else {
+        return;
+    };
+    let ours = proctor();
+    for (i, case) in CASES.iter().enumerate() {
+        assert_eq!(
+            ours[i], theirs[i],
+            "case {i} {case:?}: proctor (left), supervisord 4.3 (right)"
+        );
+    }
+}

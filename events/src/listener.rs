@@ -207,21 +207,30 @@ fn shown(line: &[u8]) -> String {
     }
 }
 
-/// Python's `repr()` of a bytes value, for lines that are not UTF-8.
-fn python_bytes_repr(b: &[u8]) -> String {
-    let mut out = String::from("b'");
+/// Python's `repr()` of a bytes value, for what is not UTF-8: in single quotes, or in double
+/// quotes when it holds a single quote and no double one, as Python chooses.
+pub(crate) fn python_bytes_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = format!("b{quote}");
     for &c in b {
         match c {
             b'\\' => out.push_str("\\\\"),
-            b'\'' => out.push_str("\\'"),
             b'\t' => out.push_str("\\t"),
             b'\n' => out.push_str("\\n"),
             b'\r' => out.push_str("\\r"),
+            _ if char::from(c) == quote => {
+                out.push('\\');
+                out.push(quote);
+            }
             0x20..=0x7e => out.push(char::from(c)),
             _ => out.push_str(&format!("\\x{c:02x}")),
         }
     }
-    out.push('\'');
+    out.push(quote);
     out
 }
 

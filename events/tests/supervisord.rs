@@ -179,3 +179,204 @@ fn every_case_reads_as_supervisord_reads_it() {
         );
     }
 }
+
+const EVENTS: &str = r#"
+import json
+from supervisor import events as E, process
+from supervisor.states import ProcessStates as P
+class O: pass
+def proc(name, group, pid, backoff):
+    p = O(); p.config = O(); p.config.name = name; p.group = O(); p.group.config = O()
+    p.group.config.name = group; p.pid = pid; p.backoff = backoff
+    return p
+items = [
+    E.ProcessStateStartingEvent(proc('web', 'site', 0, 2), P.BACKOFF),
+    E.ProcessStateBackoffEvent(proc('web', 'site', 0, 1), P.STARTING),
+    E.ProcessStateRunningEvent(proc('web', 'site', 42, 0), P.STARTING),
+    E.ProcessStateStoppingEvent(proc('web', 'site', 42, 0), P.RUNNING),
+    E.ProcessStateStoppedEvent(proc('web', 'site', 42, 0), P.STOPPING),
+    E.ProcessStateExitedEvent(proc('web', 'site', 42, 0), P.RUNNING, expected=False),
+    E.ProcessStateFatalEvent(proc('web', 'site', 0, 3), P.BACKOFF),
+    E.ProcessStateUnknownEvent(proc('web', 'site', 0, 0), P.RUNNING),
+    E.ProcessLogStdoutEvent(proc('web', 'site', 42, 0), 42, b'caf\xc3\xa9\n'),
+    E.ProcessLogStderrEvent(proc('web', 'site', 42, 0), 42, b"it's \xff"),
+    E.ProcessCommunicationStdoutEvent(proc('web', 'site', 42, 0), 42, b'<b>hi</b>'),
+    E.RemoteCommunicationEvent('deploy', 'v1.2'),
+    E.Tick5Event(1796500000, None),
+    E.ProcessGroupAddedEvent('site'),
+    E.ProcessGroupRemovedEvent('site'),
+    E.SupervisorRunningEvent(),
+]
+pool = process.EventListenerPool.__new__(process.EventListenerPool)
+pool.config = O(); pool.config.name = 'watch'; pool.config.options = O()
+pool.config.options.identifier = 'test'
+print(json.dumps([[E.getEventNameByType(e.__class__), e.payload(),
+                   pool._eventEnvelope(e.__class__, 7, 3, e.payload())] for e in items]))
+"#;
+
+#[test]
+fn payloads_and_envelopes_are_supervisords() {
+    use proctor_events::event::{self, Extra, Kind};
+    let Some(py) = std::env::var_os("PROCTOR_SUPERVISOR_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI sets PROCTOR_SUPERVISOR_PYTHON"
+        );
+        println!("SKIP: the comparison with supervisord's events needs PROCTOR_SUPERVISOR_PYTHON");
+        return;
+    };
+    let out = Command::new(py).args(["-c", EVENTS]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let state = |from: &str, extra| event::process_state("web", "site", from, extra);
+    let ours: Vec<(Kind, String)> = vec![
+        (
+            Kind::ProcessStateStarting,
+            state("BACKOFF", Extra::Tries(2)),
+        ),
+        (
+            Kind::ProcessStateBackoff,
+            state("STARTING", Extra::Tries(1)),
+        ),
+        (Kind::ProcessStateRunning, state("STARTING", Extra::Pid(42))),
+        (Kind::ProcessStateStopping, state("RUNNING", Extra::Pid(42))),
+        (Kind::ProcessStateStopped, state("STOPPING", Extra::Pid(42))),
+        (
+            Kind::ProcessStateExited,
+            state(
+                "RUNNING",
+                Extra::Exited {
+                    expected: false,
+                    pid: 42,
+                },
+            ),
+        ),
+        (Kind::ProcessStateFatal, state("BACKOFF", Extra::Nothing)),
+        (Kind::ProcessStateUnknown, state("RUNNING", Extra::Nothing)),
+        (
+            Kind::ProcessLogStdout,
+            event::process_log("web", "site", 42, "stdout", "café\n".as_bytes()),
+        ),
+        (
+            Kind::ProcessLogStderr,
+            event::process_log("web", "site", 42, "stderr", b"it's \xff"),
+        ),
+        (
+            Kind::ProcessCommunicationStdout,
+            event::process_communication("web", "site", 42, b"<b>hi</b>"),
+        ),
+        (
+            Kind::RemoteCommunication,
+            event::remote_communication("deploy", "v1.2"),
+        ),
+        (Kind::Tick5, event::tick(1_796_500_000)),
+        (Kind::ProcessGroupAdded, event::process_group("site")),
+        (Kind::ProcessGroupRemoved, event::process_group("site")),
+        (Kind::SupervisorStateChangeRunning, String::new()),
+    ];
+    for (i, (kind, payload)) in ours.iter().enumerate() {
+        let envelope = event::envelope("test", 7, "watch", 3, *kind, payload);
+        assert_eq!(
+            json!([kind.name(), payload, envelope]),
+            theirs[i],
+            "event {i}: proctor (left), supervisord 4.3 (right)"
+        );
+    }
+}
+
+const POOL: &str = r#"
+import json
+from supervisor import process
+class O: pass
+class Logger:
+    def __init__(self): self.lines = []
+    def error(self, m): self.lines.append(m)
+    def debug(self, m): pass
+pool = process.EventListenerPool.__new__(process.EventListenerPool)
+pool.config = O(); pool.config.name = 'watch'; pool.config.buffer_size = 2
+pool.config.options = O(); pool.config.options.logger = Logger()
+pool.event_buffer = []; pool.serial = -1
+events = {n: O() for n in 'abcd'}
+for n, e in events.items(): e.name = n
+steps = []
+def state():
+    steps.append([[e.name, e.serial, e.pool_serials['watch']] for e in pool.event_buffer])
+for n in 'abc':
+    pool._acceptEvent(events[n]); state()
+popped = pool.event_buffer.pop(0); state()
+pool._acceptEvent(events['d']); state()
+pool._acceptEvent(popped, head=True); state()
+print(json.dumps({"steps": steps, "log": pool.config.options.logger.lines}))
+"#;
+
+/// Overflow and rebuffering with `buffer_size = 2`, serials included.
+#[test]
+fn a_pool_queues_drops_and_rebuffers_as_supervisords() {
+    use proctor_events::event::Kind;
+    use proctor_events::pool::{Event, Pool, Serial};
+    use std::sync::Arc;
+    let Some(py) = std::env::var_os("PROCTOR_SUPERVISOR_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI sets PROCTOR_SUPERVISOR_PYTHON"
+        );
+        println!("SKIP: the comparison with supervisord's pool needs PROCTOR_SUPERVISOR_PYTHON");
+        return;
+    };
+    let out = Command::new(py).args(["-c", POOL]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut global = Serial::default();
+    let mut pool = Pool::new("watch".into(), vec!["EVENT".into()], 2);
+    let mut made = |name: &str| {
+        Arc::new(Event {
+            kind: Kind::RemoteCommunication,
+            payload: name.into(),
+            serial: global.take(),
+        })
+    };
+    let mut steps = Vec::new();
+    let mut log = Vec::new();
+    let state = |pool: &Pool, steps: &mut Vec<Value>| {
+        steps.push(
+            pool.iter()
+                .map(|q| json!([q.event.payload, q.event.serial, q.pool_serial]))
+                .collect(),
+        );
+    };
+    for n in ["a", "b", "c"] {
+        if let Some(d) = pool.accept(made(n)) {
+            log.push(format!(
+                "pool watch event buffer overflowed, discarding event {}",
+                d.event.serial
+            ));
+        }
+        state(&pool, &mut steps);
+    }
+    let popped = pool.pop().unwrap();
+    state(&pool, &mut steps);
+    if let Some(d) = pool.accept(made("d")) {
+        log.push(format!(
+            "pool watch event buffer overflowed, discarding event {}",
+            d.event.serial
+        ));
+    }
+    state(&pool, &mut steps);
+    if let Some(d) = pool.rebuffer(popped) {
+        log.push(format!(
+            "pool watch event buffer overflowed, discarding event {}",
+            d.event.serial
+        ));
+    }
+    state(&pool, &mut steps);
+    assert_eq!(json!({"steps": steps, "log": log}), theirs);
+}

@@ -97,6 +97,12 @@ pub enum Request {
         kind: String,
         data: String,
     },
+    /// The recent process events (of the processes named, or all), and with `follow` every new
+    /// one until the client hangs up: one JSON object per line.
+    Events {
+        names: Vec<String>,
+        follow: bool,
+    },
     /// Write to the stdin of one process (Supervisor's `sendProcessStdin`).
     Stdin {
         name: String,
@@ -162,6 +168,7 @@ impl Request {
             },
             Request::Clear { names } => strs(names),
             Request::Stdin { name, .. } => vec![name],
+            Request::Events { names, .. } => strs(names),
             // The event's body is the sender's business: only its type is checked.
             Request::RemoteCommEvent { kind, .. } => vec![kind],
             Request::Update { groups } | Request::Add { groups } | Request::Remove { groups } => {

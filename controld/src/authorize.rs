@@ -38,6 +38,8 @@ fn action_and_names(req: &Request) -> (Action, Option<Vec<String>>) {
         Request::Clear { names } => (Action::Clear, Some(names.clone())),
         Request::Stdin { name, .. } => (Action::Stdin, Some(vec![name.clone()])),
         Request::RemoteCommEvent { .. } => (Action::Event, None),
+        // Each event is then shown only to those who may see its process (`status`).
+        Request::Events { .. } => (Action::Events, None),
         Request::ClearMainLog => (Action::ClearLog, None),
         Request::Pid { name: Some(n) } => (Action::Pid, Some(vec![n.clone()])),
         Request::Pid { name: None } => (Action::Pid, None),

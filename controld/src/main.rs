@@ -6,6 +6,7 @@ mod applying;
 mod audit;
 mod authority;
 mod authorize;
+mod events;
 mod heap;
 mod http;
 mod lifecycle;

@@ -306,6 +306,9 @@ async fn connection(
             Request::Audit { .. } | Request::Tail { .. } => {
                 return follow(&mut stream, admitted, served).await;
             }
+            Request::Events { .. } => {
+                return events_follow(&mut stream, admitted, served, &caller).await;
+            }
             _ => {
                 let shutdown = matches!(admitted.req, Request::Shutdown);
                 let resp = answer(admitted, served).await;
@@ -632,6 +635,80 @@ async fn follow(
     }
 }
 
+/// `proctorctl events`: the recent events, then with `follow` each new one, of the processes
+/// named (all when none) that the caller may see.
+async fn events_follow(
+    stream: &mut UnixStream,
+    admitted: Admitted,
+    served: &Served,
+    caller: &Caller,
+) -> std::io::Result<()> {
+    let Admitted { req, record, .. } = admitted;
+    let Request::Events { names, follow } = req else {
+        return write(stream, &failed("not an events request".into())).await;
+    };
+    let _following = match follow {
+        true => match served.slots.follower(record.base.uid, record.privileged) {
+            Ok(held) => held,
+            Err(message) => {
+                record.outcome(format!("error: {message}"), None).await;
+                return write(stream, &busy(message)).await;
+            }
+        },
+        false => None,
+    };
+    let (recent, rx) = match ask(&served.tx, Cmd::Events).await {
+        Ok(s) => s,
+        Err((kind, message)) => {
+            record.outcome(format!("error: {message}"), None).await;
+            return write(stream, &Response::Error { kind, message }).await;
+        }
+    };
+    let named = |p: &crate::events::Published| {
+        names.is_empty()
+            || names.iter().any(|n| {
+                n == "all"
+                    || *n == p.namespec
+                    || *n == p.group
+                    || *n == format!("{}:*", p.group)
+                    || *n == format!("{}:{}", p.group, p.name)
+            })
+    };
+    let visible = |p: &crate::events::Published| {
+        let target = proctor_policy::Target {
+            namespec: &p.namespec,
+            group: &p.group,
+            name: &p.name,
+            program: &p.program,
+        };
+        named(p)
+            && served
+                .auth
+                .decide(&caller.peer, proctor_policy::Action::Status, Some(&target))
+                .allow
+    };
+    let text: Vec<u8> = recent
+        .iter()
+        .filter(|p| visible(p))
+        .flat_map(|p| p.line())
+        .collect();
+    record
+        .outcome(
+            format!(
+                "ok: {} bytes{}",
+                text.len(),
+                if follow { ", then following" } else { "" }
+            ),
+            None,
+        )
+        .await;
+    let skipped = |n| format!("{{\"skipped\": {n}}}\n");
+    follow_up(stream, text, follow.then_some(rx), skipped, |p| {
+        visible(p).then(|| p.line())
+    })
+    .await
+}
+
 /// A tail under way: what it shows first, what follows, and the follower slot it holds.
 pub struct Tailing {
     pub text: Vec<u8>,
@@ -756,7 +833,10 @@ async fn handle(req: Request, served: &Served) -> Response {
         Request::ClearMainLog => crate::logserve::clear_main(served).await,
         Request::Shutdown => Response::Done,
         Request::Version => Response::Version(env!("CARGO_PKG_VERSION").to_owned()),
-        Request::Tail { .. } | Request::ReloadPolicy | Request::Audit { .. } => Response::Error {
+        Request::Tail { .. }
+        | Request::ReloadPolicy
+        | Request::Audit { .. }
+        | Request::Events { .. } => Response::Error {
             kind: ErrorKind::Failed,
             message: "tail is served elsewhere".into(),
         },

@@ -114,6 +114,19 @@ enum Command {
         after_help = "Every service has a stdin pipe, as under Supervisor. Ends at the end of the input (Ctrl-D); the process keeps running. Policy actions: tail (its output) and stdin (what is typed).\n\nExample:\n  proctorctl fg repl"
     )]
     Fg { name: String },
+    /// Show process events (state changes, as Supervisor names them); -f keeps following.
+    #[command(
+        after_help = "Shows the recent events first (the last 200 the daemon kept), of the processes named (all by default) that you may see. Each line: the event's name, the process, and Supervisor's payload (processname, groupname, from_state, pid or tries). With --json, one JSON object per line: serial, when (Unix seconds), eventname, process, payload. Policy action: events (and status on each process).\n\nExamples:\n  proctorctl events -f web\n  proctorctl events -f --json | jq 'select(.eventname == \"PROCESS_STATE_FATAL\")'"
+    )]
+    Events {
+        /// Keep printing new events until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        names: Vec<String>,
+    },
     /// Print the end of the daemon's own log ([supervisord] logfile); -f keeps following it.
     #[command(
         after_help = "Policy action: maintail. Without [supervisord] logfile= the daemon logs to its stderr only, and there is nothing to read back here.\n\nExamples:\n  proctorctl maintail\n  proctorctl maintail -n 100\n  proctorctl maintail -f"
@@ -352,6 +365,17 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
             );
         }
         Command::Clear { names } => Request::Clear { names },
+        Command::Events {
+            follow,
+            json,
+            names,
+        } => {
+            let req = Request::Events { names, follow };
+            if json {
+                return output::tail(socket, req);
+            }
+            return output::tail_with(socket, req, output::event_lines);
+        }
         Command::Fg { name } => return fg::run(socket, name),
         Command::Start { names } => Request::Start { names, wait: true },
         Command::Stop { names } => Request::Stop { names, wait: true },

@@ -90,6 +90,11 @@ fn json_of(i: &ProcessInfo) -> serde_json::Value {
 }
 
 pub fn tail(socket: &Path, req: Request) -> u8 {
+    tail_with(socket, req, |b| b.to_vec())
+}
+
+/// As [`tail`], each chunk printed as `render` makes it.
+pub fn tail_with(socket: &Path, req: Request, render: impl Fn(&[u8]) -> Vec<u8>) -> u8 {
     let mut c = match Connection::open(socket) {
         Ok(c) => c,
         Err(e) => return unreachable(e),
@@ -103,7 +108,11 @@ pub fn tail(socket: &Path, req: Request) -> u8 {
         };
         match next {
             Ok(Response::TailChunk(bytes)) => {
-                if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
+                if out
+                    .write_all(&render(&bytes))
+                    .and_then(|()| out.flush())
+                    .is_err()
+                {
                     return 0;
                 }
             }
@@ -113,6 +122,29 @@ pub fn tail(socket: &Path, req: Request) -> u8 {
             Err(e) => return unreachable(e),
         }
     }
+}
+
+/// Events as people read them: `EVENTNAME PROCESS PAYLOAD`, one per line.
+pub fn event_lines(chunk: &[u8]) -> Vec<u8> {
+    let mut out = String::new();
+    for line in String::from_utf8_lossy(chunk).lines() {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) if v.get("eventname").is_some() => {
+                let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                out.push_str(&format!(
+                    "{} {} {}\n",
+                    field("eventname"),
+                    field("process"),
+                    field("payload").replace('\n', " ")
+                ));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out.into_bytes()
 }
 
 pub fn simple(socket: &Path, req: Request) -> u8 {

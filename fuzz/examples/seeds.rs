@@ -166,6 +166,10 @@ fn control_seeds() {
             data: b"print(1)\n".to_vec(),
         },
         Request::Reload,
+        Request::Events {
+            names: vec!["web".into()],
+            follow: true,
+        },
         Request::RemoteCommEvent {
             kind: "deploy".into(),
             data: "web 1.2.3".into(),

@@ -29,9 +29,11 @@ pub enum Action {
     Stdin,
     /// Send an event to the event listeners (Supervisor's `sendRemoteCommEvent`).
     Event,
+    /// Read the events of the processes one may see (`proctorctl events`).
+    Events,
 }
 
-const NAMES: [(Action, &str); 19] = [
+const NAMES: [(Action, &str); 20] = [
     (Action::Status, "status"),
     (Action::Start, "start"),
     (Action::Stop, "stop"),
@@ -51,6 +53,7 @@ const NAMES: [(Action, &str); 19] = [
     (Action::Reload, "reload"),
     (Action::Stdin, "stdin"),
     (Action::Event, "event"),
+    (Action::Events, "events"),
 ];
 
 impl Action {

@@ -274,7 +274,7 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
     let alice = ensure_account("proctest-alice");
     ensure_account("proctest-plain");
     let text = "admins = []\n\n[[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n\n\
-                [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"avail\"]\nprograms = [\"*\"]\n";
+                [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"avail\", \"events\"]\nprograms = [\"*\"]\n";
     let (pdir, policy) = RootDaemon::policy_file(text);
     let audit = pdir.path().join("audit/audit.log");
     let d = RootDaemon::start_with(
@@ -391,6 +391,27 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
             "\"web\" \"sleep 1000\" \"none\""
         ]
     );
+
+    // Events: only those of the processes she may see.
+    let o = d.ctl_as(&alice, &["events", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let processes: std::collections::BTreeSet<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["process"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        processes.into_iter().collect::<Vec<_>>(),
+        ["web"],
+        "{}",
+        stdout(&o)
+    );
+    let o = d.ctl(&["events", "--json"]);
+    assert!(stdout(&o).contains("\"other\""), "root sees every process");
 
     // Her stdin is not hers to write to: refused, saying why.
     let sent = calls_as(

@@ -57,6 +57,8 @@ pub struct Lifecycle {
     /// Failed starts in a row (Supervisor's `backoff`).
     pub backoff: u32,
     pub exitstatus: Option<i32>,
+    /// Whether the last exit's code was one of `exitcodes` (PROCESS_STATE_EXITED says so).
+    pub expected: bool,
     pub spawnerr: String,
 }
 
@@ -155,8 +157,14 @@ pub enum Effect {
     Arm(TimerKind, Duration),
     /// Disarm this process's timer.
     Disarm,
-    /// The process entered this state (possibly the one it was in).
-    State(ProcessState),
+    /// The process entered state `to` (possibly the one it was in) from `from`; `pid` is its
+    /// child's, the new phase's or, once it has exited, the one it had (what Supervisor's state
+    /// events carry).
+    State {
+        from: ProcessState,
+        to: ProcessState,
+        pid: Option<u32>,
+    },
     Log(Level, String),
 }
 
@@ -301,8 +309,17 @@ impl Lifecycle {
     }
 
     fn enter(&mut self, phase: Phase, fx: &mut Vec<Effect>) {
+        let from = self.phase.state();
+        let pid = phase
+            .child()
+            .or(self.phase.child())
+            .and_then(|c| u32::try_from(c.pid.as_raw()).ok());
         self.phase = phase;
-        fx.push(Effect::State(phase.state()));
+        fx.push(Effect::State {
+            from,
+            to: phase.state(),
+            pid,
+        });
     }
 
     fn spawn(&mut self, ctx: Ctx, fx: &mut Vec<Effect>) {
@@ -529,6 +546,7 @@ impl Lifecycle {
             ExitStatus::Signal(sig) => (-sig, false),
         };
         self.exitstatus = Some(code);
+        self.expected = expected;
         expected
     }
 

@@ -59,9 +59,25 @@ fn run_in(
     let fx = life
         .step(s, ctx, input.clone())
         .unwrap_or_else(|r| panic!("{input:?} refused in {:?}: {r}", life.phase));
+    // The table names each state entered; where from, and the pid, are checked on their own
+    // (`state_effects_say_where_from_and_the_pid`).
     fx.into_iter()
         .filter(|e| !matches!(e, Effect::Log(..)))
+        .map(|e| match e {
+            Effect::State { to, .. } => State(to),
+            other => other,
+        })
         .collect()
+}
+
+/// A state entered, as the table writes it.
+#[allow(non_snake_case)]
+fn State(to: ProcessState) -> Effect {
+    Effect::State {
+        from: to,
+        to,
+        pid: None,
+    }
 }
 
 struct Row {
@@ -136,7 +152,7 @@ fn stop_signal() -> Effect {
 }
 
 fn table() -> Vec<Row> {
-    use Effect::{Arm, Disarm, Spawn, State};
+    use Effect::{Arm, Disarm, Spawn};
     use TimerKind::*;
     let restart = || vec![State(S::Exited), State(S::Starting), Spawn];
     let mut rows = vec![
@@ -488,7 +504,9 @@ fn every_transition() {
         assert_eq!(life.phase, r.after, "{}: phase", r.what);
         assert_eq!(fx, r.effects, "{}: effects", r.what);
         // Every state change is announced, and the last one announced is the state now.
-        if let Some(Effect::State(last)) = fx.iter().rev().find(|e| matches!(e, Effect::State(_))) {
+        if let Some(Effect::State { to: last, .. }) =
+            fx.iter().rev().find(|e| matches!(e, Effect::State { .. }))
+        {
             assert_eq!(*last, life.state(), "{}: last State effect", r.what);
         } else {
             assert_eq!(
@@ -604,4 +622,44 @@ fn a_program_gone_from_the_file_goes_fatal_without_a_start() {
     assert_eq!(life.phase, Phase::Fatal);
     assert_eq!(life.spawnerr, NOT_IN_CONFIG);
     assert_eq!(life.laststart, before, "no start happened");
+}
+
+#[test]
+fn state_effects_say_where_from_and_the_pid() {
+    let s = settings(AutoRestart::Unexpected);
+    let ctx = Ctx {
+        now: NOW,
+        shutting_down: false,
+        spawnable: true,
+    };
+    let states = |fx: Vec<Effect>| -> Vec<Effect> {
+        fx.into_iter()
+            .filter(|e| matches!(e, Effect::State { .. }))
+            .collect()
+    };
+    let mut life = at(Phase::Stopped);
+    let fx = life.step(&s, ctx, Input::Start).unwrap();
+    assert_eq!(
+        states(fx),
+        [Effect::State {
+            from: ProcessState::Stopped,
+            to: ProcessState::Starting,
+            pid: None
+        }]
+    );
+    let fx = life.step(&s, ctx, Input::Spawned(C)).unwrap();
+    let pid = u32::try_from(C.pid.as_raw()).ok();
+    assert!(states(fx).iter().all(|e| matches!(e, Effect::State { pid: p, .. } if *p == pid)));
+    // Once it has exited, its state events still carry the pid it had.
+    let mut life = at(Phase::Running(C));
+    let fx = life.step(&s, ctx, exit(1)).unwrap();
+    assert_eq!(
+        states(fx).first(),
+        Some(&Effect::State {
+            from: ProcessState::Running,
+            to: ProcessState::Exited,
+            pid
+        })
+    );
+    assert!(!life.expected);
 }

@@ -158,6 +158,9 @@ impl Supervisor {
                 });
                 let _ = reply.send(r);
             }
+            Cmd::Events(reply) => {
+                let _ = reply.send(Ok(self.events.subscribe()));
+            }
             Cmd::ActiveGroups(reply) => {
                 let mut groups: Vec<String> =
                     self.procs.values().map(|p| p.group.clone()).collect();

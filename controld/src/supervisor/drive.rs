@@ -137,7 +137,25 @@ impl Supervisor {
                     p.timer = Token::NONE;
                 }
             }
-            Effect::State(state) => self.answer_waiters(key, state),
+            Effect::State { from, to, pid } => {
+                if from != to {
+                    if let Some(p) = self.procs.get(key) {
+                        let who = crate::events::Who {
+                            namespec: &p.namespec,
+                            group: &p.group,
+                            name: &p.name,
+                            program: &p.program,
+                        };
+                        let extra = crate::events::StateExtra {
+                            tries: p.life.backoff,
+                            pid: pid.unwrap_or(0),
+                            expected: p.life.expected,
+                        };
+                        self.events.state_change(&who, from, to, extra);
+                    }
+                }
+                self.answer_waiters(key, to)
+            }
             Effect::Log(Level::Info, line) => info!("{line}"),
             Effect::Log(Level::Warn, line) => warn!("{line}"),
         }

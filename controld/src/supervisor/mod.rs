@@ -84,6 +84,8 @@ pub enum Cmd {
     /// The one process a name stands for, and the write end of its stdin if it is running
     /// (`None`: not running, or stopping).
     Stdin(String, Reply<(String, Option<Arc<std::os::fd::OwnedFd>>)>),
+    /// The recent events and a subscription to the next ones.
+    Events(Reply<crate::events::Subscription>),
     /// The groups with processes (active), for `add`.
     ActiveGroups(Reply<Vec<String>>),
     /// Deactivates these groups, if none of their processes runs.
@@ -119,6 +121,8 @@ pub struct Supervisor {
     sinks: logs::Sinks,
     tx: mpsc::Sender<Event>,
     shutting_down: bool,
+    /// Every process state change, for `proctorctl events`.
+    events: crate::events::Bus,
     /// For SIGHUP to proctord, which reloads the policy.
     auth: Arc<crate::authority::Authority>,
 }
@@ -152,6 +156,7 @@ impl Supervisor {
             tx,
             shutting_down: false,
             auth,
+            events: crate::events::Bus::default(),
         };
         let all: Vec<String> = s.config.groups.iter().map(|g| g.name.clone()).collect();
         s.add_groups(&all);

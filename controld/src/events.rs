@@ -1,0 +1,132 @@
+//! The events controld publishes, as Supervisor's event system names and words them: each
+//! process state change (PROCESS_STATE_*), from the one place a state changes
+//! ([`crate::lifecycle`]'s `enter`, seen as `Effect::State`), so none can be missed. People and
+//! tools read them with `proctorctl events`; event listener pools are next (issue 15).
+
+use proctor_api::control::ProcessState;
+use proctor_events::event::{self, Extra, Kind};
+use proctor_events::pool::Serial;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// How many recent events `proctorctl events` shows first.
+const RECENT: usize = 200;
+
+/// One published event, and what the policy needs to decide who may see it.
+#[derive(Debug)]
+pub struct Published {
+    pub serial: u64,
+    /// Unix seconds.
+    pub when: u64,
+    pub kind: Kind,
+    pub payload: String,
+    pub namespec: String,
+    pub group: String,
+    pub name: String,
+    pub program: String,
+}
+
+impl Published {
+    /// One JSON line, as `proctorctl events` receives it.
+    pub fn line(&self) -> Vec<u8> {
+        let mut v = serde_json::json!({
+            "serial": self.serial,
+            "when": self.when,
+            "eventname": self.kind.name(),
+            "process": self.namespec,
+            "payload": self.payload,
+        })
+        .to_string()
+        .into_bytes();
+        v.push(b'\n');
+        v
+    }
+}
+
+pub type Subscription = (Vec<Arc<Published>>, broadcast::Receiver<Arc<Published>>);
+
+pub struct Bus {
+    tx: broadcast::Sender<Arc<Published>>,
+    recent: VecDeque<Arc<Published>>,
+    serial: Serial,
+}
+
+impl Default for Bus {
+    fn default() -> Bus {
+        Bus {
+            tx: broadcast::channel(1024).0,
+            recent: VecDeque::with_capacity(RECENT),
+            serial: Serial::default(),
+        }
+    }
+}
+
+/// What a process is, for its events.
+pub struct Who<'a> {
+    pub namespec: &'a str,
+    pub group: &'a str,
+    pub name: &'a str,
+    pub program: &'a str,
+}
+
+impl Bus {
+    /// A process went from `from` to `to`: Supervisor's PROCESS_STATE_ event for `to`.
+    pub fn state_change(
+        &mut self,
+        who: &Who<'_>,
+        from: ProcessState,
+        to: ProcessState,
+        extra: StateExtra,
+    ) {
+        let (kind, extra) = match to {
+            ProcessState::Stopped => (Kind::ProcessStateStopped, Extra::Pid(extra.pid)),
+            ProcessState::Starting => (Kind::ProcessStateStarting, Extra::Tries(extra.tries)),
+            ProcessState::Running => (Kind::ProcessStateRunning, Extra::Pid(extra.pid)),
+            ProcessState::Backoff => (Kind::ProcessStateBackoff, Extra::Tries(extra.tries)),
+            ProcessState::Stopping => (Kind::ProcessStateStopping, Extra::Pid(extra.pid)),
+            ProcessState::Exited => (
+                Kind::ProcessStateExited,
+                Extra::Exited {
+                    expected: extra.expected,
+                    pid: extra.pid,
+                },
+            ),
+            ProcessState::Fatal => (Kind::ProcessStateFatal, Extra::Nothing),
+            ProcessState::Unknown => (Kind::ProcessStateUnknown, Extra::Nothing),
+        };
+        let payload = event::process_state(who.name, who.group, from.name(), extra);
+        self.publish(who, kind, payload);
+    }
+
+    fn publish(&mut self, who: &Who<'_>, kind: Kind, payload: String) {
+        let p = Arc::new(Published {
+            serial: self.serial.take(),
+            when: proctor_daemon::now_secs(),
+            kind,
+            payload,
+            namespec: who.namespec.to_owned(),
+            group: who.group.to_owned(),
+            name: who.name.to_owned(),
+            program: who.program.to_owned(),
+        });
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(p.clone());
+        // No one following: nothing to send.
+        let _ = self.tx.send(p);
+    }
+
+    /// The recent events, and every one published from now on.
+    pub fn subscribe(&self) -> Subscription {
+        (self.recent.iter().cloned().collect(), self.tx.subscribe())
+    }
+}
+
+/// What a state event carries besides the states.
+pub struct StateExtra {
+    pub tries: u32,
+    pub pid: u32,
+    pub expected: bool,
+}

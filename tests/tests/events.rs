@@ -1,0 +1,102 @@
+//! `proctorctl events`: every process state change, named and worded as Supervisor's
+//! PROCESS_STATE_* events, the recent ones first, then as they happen; narrowed to the
+//! processes named and to those the caller may see.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
+
+use proctor_tests::*;
+use std::io::Read;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn state_changes_are_supervisors_events_recent_then_followed() {
+    let d = Daemon::start(
+        "[program:a]\ncommand = sleep 1000\nstartsecs = 0\n\n\
+         [program:b]\ncommand = sleep 1000\nstartsecs = 0\nautostart = false\n",
+    );
+    let pid = d.wait_state("a", "RUNNING", T)["pid"].as_u64().unwrap();
+    // The recent events: a's start, as Supervisor words them.
+    let recent = json_lines(&d.ctl_ok(&["events", "--json"]));
+    let said: Vec<(String, String)> = recent
+        .iter()
+        .map(|e| {
+            (
+                e["eventname"].as_str().unwrap().to_owned(),
+                e["payload"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            (
+                "PROCESS_STATE_STARTING".to_owned(),
+                "processname:a groupname:a from_state:STOPPED tries:0".to_owned()
+            ),
+            (
+                "PROCESS_STATE_RUNNING".to_owned(),
+                format!("processname:a groupname:a from_state:STARTING pid:{pid}")
+            ),
+        ]
+    );
+    assert!(recent[1]["serial"].as_u64() > recent[0]["serial"].as_u64());
+
+    // b's start and stop, then a follower of b alone: those first (which also shows it has
+    // subscribed), then b's next start as it happens, and none of a's.
+    d.ctl_ok(&["start", "b"]);
+    let bpid = d.pid_of("b").unwrap();
+    d.ctl_ok(&["stop", "b"]);
+    let mut follower = d
+        .ctl_command(&["events", "-f", "b"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = follower.stdout.take().unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let first = format!(
+        "PROCESS_STATE_STARTING b processname:b groupname:b from_state:STOPPED tries:0\n\
+         PROCESS_STATE_RUNNING b processname:b groupname:b from_state:STARTING pid:{bpid}\n\
+         PROCESS_STATE_STOPPING b processname:b groupname:b from_state:RUNNING pid:{bpid}\n\
+         PROCESS_STATE_STOPPED b processname:b groupname:b from_state:STOPPING pid:{bpid}\n"
+    );
+    wait_until("b's recent events", T, || {
+        (*seen.lock().unwrap() == first).then_some(())
+    });
+    d.ctl_ok(&["restart", "a"]);
+    d.ctl_ok(&["start", "b"]);
+    let bpid = d.pid_of("b").unwrap();
+    let want = format!(
+        "{first}PROCESS_STATE_STARTING b processname:b groupname:b from_state:STOPPED tries:0\n\
+         PROCESS_STATE_RUNNING b processname:b groupname:b from_state:STARTING pid:{bpid}\n"
+    );
+    wait_until("b's next start, and nothing of a", T, || {
+        (*seen.lock().unwrap() == want).then_some(())
+    });
+    let _ = follower.kill();
+    let _ = follower.wait();
+    reader.join().unwrap();
+}

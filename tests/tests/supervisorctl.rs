@@ -617,6 +617,17 @@ fn the_ansible_module_restarts_for_an_allowed_user_and_fails_cleanly_for_a_denie
         return;
     };
     let bin = python.parent().unwrap().to_path_buf();
+    if !bin.join("ansible").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs ansible==12.3.0 next to supervisor (.ci/run)"
+        );
+        println!(
+            "SKIP: {TEST}: no ansible next to {} (.ci/run installs ansible==12.3.0)",
+            python.display()
+        );
+        return;
+    }
     let alice = ensure_account("proctest-alice");
     let bob = ensure_account("proctest-bob");
     ensure_account("proctest-plain");

@@ -649,7 +649,9 @@ fn state_effects_say_where_from_and_the_pid() {
     );
     let fx = life.step(&s, ctx, Input::Spawned(C)).unwrap();
     let pid = u32::try_from(C.pid.as_raw()).ok();
-    assert!(states(fx).iter().all(|e| matches!(e, Effect::State { pid: p, .. } if *p == pid)));
+    assert!(states(fx)
+        .iter()
+        .all(|e| matches!(e, Effect::State { pid: p, .. } if *p == pid)));
     // Once it has exited, its state events still carry the pid it had.
     let mut life = at(Phase::Running(C));
     let fx = life.step(&s, ctx, exit(1)).unwrap();

@@ -199,6 +199,7 @@ impl Request {
         | Request::Restart { names }
         | Request::Signal { names, .. }
         | Request::Clear { names }
+        | Request::Events { names, .. }
         | Request::Add { groups: names }
         | Request::Remove { groups: names }
         | Request::Update { groups: names } = self

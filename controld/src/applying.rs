@@ -2,10 +2,10 @@
 //! (every service stopped, the file applied as a whole, the autostart ones started again).
 //! One at a time: each reads, checks and applies one generation of the file.
 
-use crate::server::ask;
-use crate::supervisor::{Cmd, Event, Failure};
+use crate::server::{ask, respond};
+use crate::supervisor::{stop_in_order, Cmd, Event, Failure};
 use proctor_api::control::{ActionCode, ActionResult, ErrorKind, Response};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 static APPLYING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -16,7 +16,7 @@ pub async fn update(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Response {
         Ok(()) => apply(tx, groups).await,
         Err(e) => Err(e),
     };
-    answer(done)
+    respond(done, Response::Actions)
 }
 
 /// Supervisor's `reload`: every service stopped (in reverse priority order), the file applied
@@ -36,7 +36,7 @@ pub async fn reload(tx: &mpsc::Sender<Event>) -> Response {
         Ok(out)
     }
     .await;
-    answer(done)
+    respond(done, Response::Actions)
 }
 
 /// Supervisor's `add`: each group that is in the file and not active is applied from it (as an
@@ -72,20 +72,16 @@ pub async fn add(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Response {
         Ok(out)
     }
     .await;
-    answer(done)
+    respond(done, Response::Actions)
 }
 
 /// Supervisor's `remove`: each group, if none of its processes runs, leaves the active set.
 pub async fn remove(tx: &mpsc::Sender<Event>, groups: Vec<String>) -> Response {
     let _one = APPLYING.lock().await;
-    answer(ask(tx, |r| Cmd::RemoveGroups(groups, r)).await)
-}
-
-fn answer(done: Result<Vec<ActionResult>, Failure>) -> Response {
-    match done {
-        Ok(results) => Response::Actions(results),
-        Err((kind, message)) => Response::Error { kind, message },
-    }
+    respond(
+        ask(tx, |r| Cmd::RemoveGroups(groups, r)).await,
+        Response::Actions,
+    )
 }
 
 /// Reads the file and checks that `groups` (all when empty) can be applied from it.
@@ -102,18 +98,10 @@ async fn apply(
 ) -> Result<Vec<ActionResult>, Failure> {
     ask(tx, |r| Cmd::ReadConfig(true, r)).await?;
     let (diff, to_stop) = ask(tx, |r| Cmd::PlanUpdate(groups, r)).await?;
-    let (rtx, rrx) = oneshot::channel();
-    tx.send(Event::Cmd(Box::new(Cmd::StopKeys(to_stop, rtx))))
+    // One level: what changed or went stops at once. (A daemon shutting down meanwhile stops
+    // nothing here, and the finish below says so.)
+    let mut out: Vec<_> = stop_in_order(tx.clone(), vec![to_stop])
         .await
-        .map_err(|_| {
-            (
-                ErrorKind::ShuttingDown,
-                "the daemon is shutting down".to_owned(),
-            )
-        })?;
-    let mut out: Vec<_> = rrx
-        .await
-        .unwrap_or_default()
         .into_iter()
         .filter(ActionResult::ok)
         .collect();

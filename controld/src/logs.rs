@@ -261,7 +261,7 @@ impl LogSink {
         // Not open in this controld's life (the process has not run since): the file as it
         // is, with the same care as when it is opened for writing.
         let file = self.path.as_deref().and_then(|p| {
-            let f = open_existing(p).ok()?;
+            let f = open_existing(p, false).ok()?;
             let size = f.metadata().ok()?.len();
             Some((f, size))
         });
@@ -299,7 +299,11 @@ impl LogSink {
             inner.size = 0;
             return Ok(());
         }
-        match self.path.as_deref().map(open_for_clearing) {
+        match self
+            .path
+            .as_deref()
+            .map(|p| open_existing(p, true)?.set_len(0))
+        {
             Some(Err(e)) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -538,24 +542,16 @@ fn open_log(path: &Path) -> io::Result<File> {
     regular_file(f)
 }
 
-/// An existing log, for reading: not through a link, and only a regular file.
-fn open_existing(path: &Path) -> io::Result<File> {
+/// An existing log, to read (or, with `write`, to empty): not through a link, and only a
+/// regular file.
+fn open_existing(path: &Path, write: bool) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = OpenOptions::new()
-        .read(true)
+        .read(!write)
+        .write(write)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)?;
     regular_file(f)
-}
-
-/// An existing log, emptied: not through a link, and only a regular file.
-fn open_for_clearing(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)?;
-    regular_file(f)?.set_len(0)
 }
 
 /// A log is a regular file; a device, FIFO or directory under its name is refused.

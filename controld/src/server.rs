@@ -379,6 +379,25 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// A follower slot for a request that follows (a few per account), or `None` for one that
+    /// does not; a refusal is recorded as the outcome and is the answer to send.
+    async fn follower_slot(
+        &self,
+        served: &Served,
+        follow: bool,
+    ) -> Result<Option<crate::slots::Counted>, Response> {
+        if !follow {
+            return Ok(None);
+        }
+        match served.slots.follower(self.base.uid, self.privileged) {
+            Ok(held) => Ok(held),
+            Err(message) => {
+                self.outcome(format!("error: {message}"), None).await;
+                Err(busy(message))
+            }
+        }
+    }
+
     /// What the request came to; `acted`, for a request that acts on processes, is what it acted
     /// on as it resolved its names when it ran (a set may have changed since it was checked).
     async fn outcome(&self, outcome: String, acted: Option<Vec<String>>) {
@@ -600,16 +619,9 @@ async fn follow(
     }
     let Admitted { req, record, .. } = admitted;
     let wants = matches!(req, Request::Audit { follow: true, .. });
-    let _following = if wants {
-        match served.slots.follower(record.base.uid, record.privileged) {
-            Ok(held) => held,
-            Err(message) => {
-                record.outcome(format!("error: {message}"), None).await;
-                return write(stream, &busy(message)).await;
-            }
-        }
-    } else {
-        None
+    let _following = match record.follower_slot(served, wants).await {
+        Ok(slot) => slot,
+        Err(r) => return write(stream, &r).await,
     };
     match req {
         Request::Audit {
@@ -647,15 +659,9 @@ async fn events_follow(
     let Request::Events { names, follow } = req else {
         return write(stream, &failed("not an events request".into())).await;
     };
-    let _following = match follow {
-        true => match served.slots.follower(record.base.uid, record.privileged) {
-            Ok(held) => held,
-            Err(message) => {
-                record.outcome(format!("error: {message}"), None).await;
-                return write(stream, &busy(message)).await;
-            }
-        },
-        false => None,
+    let _following = match record.follower_slot(served, follow).await {
+        Ok(slot) => slot,
+        Err(r) => return write(stream, &r).await,
     };
     let (recent, rx) = match ask(&served.tx, Cmd::Events).await {
         Ok(s) => s,
@@ -692,21 +698,13 @@ async fn events_follow(
         .filter(|p| visible(p))
         .flat_map(|p| p.line())
         .collect();
-    record
-        .outcome(
-            format!(
-                "ok: {} bytes{}",
-                text.len(),
-                if follow { ", then following" } else { "" }
-            ),
-            None,
-        )
-        .await;
+    let first: First<_> = Ok((text, follow.then_some(rx)));
+    record.outcome(outcome_of(&first, follow), None).await;
+    let Ok((text, rx)) = first else {
+        return Ok(());
+    };
     let skipped = |n| format!("{{\"skipped\": {n}}}\n");
-    follow_up(stream, text, follow.then_some(rx), skipped, |p| {
-        visible(p).then(|| p.line())
-    })
-    .await
+    follow_up(stream, text, rx, skipped, |p| visible(p).then(|| p.line())).await
 }
 
 /// A tail under way: what it shows first, what follows, and the follower slot it holds.
@@ -723,16 +721,7 @@ pub async fn begin_tail(admitted: Admitted, served: &Served) -> Result<Tailing, 
     let Request::Tail { log, back, follow } = req else {
         return Err(failed("not a tail request".into()));
     };
-    let slot = match follow {
-        true => match served.slots.follower(record.base.uid, record.privileged) {
-            Ok(held) => held,
-            Err(message) => {
-                record.outcome(format!("error: {message}"), None).await;
-                return Err(busy(message));
-            }
-        },
-        false => None,
-    };
+    let slot = record.follower_slot(served, follow).await?;
     let first = crate::logserve::tail(served, log, back, follow).await;
     record.outcome(outcome_of(&first, follow), None).await;
     let (text, rx) = first?;
@@ -760,7 +749,7 @@ pub async fn ask<T>(
     })
 }
 
-fn respond<T>(r: Result<T, Failure>, ok: impl FnOnce(T) -> Response) -> Response {
+pub fn respond<T>(r: Result<T, Failure>, ok: impl FnOnce(T) -> Response) -> Response {
     match r {
         Ok(v) => ok(v),
         Err((kind, message)) => Response::Error { kind, message },

@@ -586,3 +586,74 @@ pub fn proc_status(pid: u32, field: &str) -> Option<String> {
                 .map(|v| v.trim().to_owned())
         })
 }
+
+/// A command running with its stdout read as it comes (by a thread of its own): what it has
+/// printed so far, and an end by itself or by Ctrl-C. Dropped, it is killed: a failing test
+/// leaves no follower behind.
+pub struct Running {
+    pub child: Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn of(mut command: Command) -> Running {
+        use std::io::Read;
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = out.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        };
+        Running {
+            child,
+            seen,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn seen(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `timeout`) for it to end by itself.
+    pub fn ended(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let status = wait_until("the command to end", timeout, || {
+            self.child.try_wait().ok().flatten()
+        });
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        status
+    }
+
+    /// Interrupts it, as Ctrl-C does, and waits for it to end.
+    pub fn interrupt(mut self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

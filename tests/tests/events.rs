@@ -5,9 +5,6 @@
 #![forbid(unsafe_code)]
 
 use proctor_tests::*;
-use std::io::Read;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
@@ -56,27 +53,7 @@ fn state_changes_are_supervisors_events_recent_then_followed() {
     d.ctl_ok(&["start", "b"]);
     let bpid = d.pid_of("b").unwrap();
     d.ctl_ok(&["stop", "b"]);
-    let mut follower = d
-        .ctl_command(&["events", "-f", "b"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = follower.stdout.take().unwrap();
-    let seen = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let seen = seen.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = out.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                seen.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-    };
+    let follower = Running::of(d.ctl_command(&["events", "-f", "b"]));
     let first = format!(
         "PROCESS_STATE_STARTING b processname:b groupname:b from_state:STOPPED tries:0\n\
          PROCESS_STATE_RUNNING b processname:b groupname:b from_state:STARTING pid:{bpid}\n\
@@ -84,7 +61,7 @@ fn state_changes_are_supervisors_events_recent_then_followed() {
          PROCESS_STATE_STOPPED b processname:b groupname:b from_state:STOPPING pid:{bpid}\n"
     );
     wait_until("b's recent events", T, || {
-        (*seen.lock().unwrap() == first).then_some(())
+        (follower.seen() == first).then_some(())
     });
     d.ctl_ok(&["restart", "a"]);
     d.ctl_ok(&["start", "b"]);
@@ -94,9 +71,6 @@ fn state_changes_are_supervisors_events_recent_then_followed() {
          PROCESS_STATE_RUNNING b processname:b groupname:b from_state:STARTING pid:{bpid}\n"
     );
     wait_until("b's next start, and nothing of a", T, || {
-        (*seen.lock().unwrap() == want).then_some(())
+        (follower.seen() == want).then_some(())
     });
-    let _ = follower.kill();
-    let _ = follower.wait();
-    reader.join().unwrap();
 }

@@ -6,10 +6,8 @@
 
 use proctor_tests::supervisor::{self, calls, differs, same_answers, supervisorctl, Supervisord};
 use proctor_tests::*;
-use std::io::Read;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -191,7 +189,7 @@ fn tail_f_follows_and_ends_when_supervisorctl_hangs_up() {
         (fd_count(controld) == a).then_some(a)
     });
     for round in 0..3 {
-        let follower = Follower::start(&python, &d.socket, &["tail", "-f", "talker"]);
+        let follower = following(&python, &d.socket, &["tail", "-f", "talker"]);
         wait_until("the last lines first", T, || {
             follower.seen().contains("line2").then_some(())
         });
@@ -209,7 +207,7 @@ fn tail_f_follows_and_ends_when_supervisorctl_hangs_up() {
         );
     }
     // maintail -f: the daemon log, then what the daemon writes next.
-    let follower = Follower::start(&python, &d.socket, &["maintail", "-f"]);
+    let follower = following(&python, &d.socket, &["maintail", "-f"]);
     wait_until("the end of the daemon log", T, || {
         follower.seen().contains("Press Ctrl-C").then_some(())
     });
@@ -224,79 +222,9 @@ fn tail_f_follows_and_ends_when_supervisorctl_hangs_up() {
     });
 }
 
-/// A stock `supervisorctl tail -f` (or `maintail -f`) running until interrupted, and what it
-/// has printed so far.
-struct Follower {
-    child: std::process::Child,
-    seen: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Follower {
-    fn start(python: &Path, socket: &Path, args: &[&str]) -> Follower {
-        Follower::of(supervisor::supervisorctl_command(python, socket, args))
-    }
-
-    /// Runs `command`, its output read as it comes.
-    fn of(mut command: std::process::Command) -> Follower {
-        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
-        let mut out = child.stdout.take().unwrap();
-        let seen = Arc::new(Mutex::new(String::new()));
-        let reader = {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = out.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    seen.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            })
-        };
-        Follower {
-            child,
-            seen,
-            reader: Some(reader),
-        }
-    }
-
-    fn seen(&self) -> String {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// Waits for it to end by itself.
-    fn ended(&mut self) -> std::process::ExitStatus {
-        let status = wait_until("the client to end", T, || {
-            self.child.try_wait().ok().flatten()
-        });
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        status
-    }
-
-    /// Interrupts it, as Ctrl-C does, and waits for it to end.
-    fn interrupt(mut self) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-        self.child.wait().unwrap();
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-    }
-}
-
-impl Drop for Follower {
-    /// A test that fails leaves no `tail -f` behind.
-    fn drop(&mut self) {
-        if self.reader.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// A stock supervisorctl command that follows (`tail -f`, `maintail -f`), running.
+fn following(python: &Path, socket: &Path, args: &[&str]) -> Running {
+    Running::of(supervisor::supervisorctl_command(python, socket, args))
 }
 
 /// What a service sees of its supervisor: the SUPERVISOR_* variables supervisord gives, with
@@ -439,7 +367,7 @@ startsecs = 0
         use std::io::Write;
         let mut fg = supervisor::supervisorctl_command(&python, socket, &["fg", "cat"]);
         fg.stdin(Stdio::piped());
-        let mut fg = Follower::of(fg);
+        let mut fg = Running::of(fg);
         let mut input = fg.child.stdin.take().unwrap();
         wait_until("fg's banner", T, || {
             fg.seen().contains("Press Ctrl-C").then_some(())
@@ -459,7 +387,7 @@ startsecs = 0
             socket,
             &[("supervisor.sendProcessStdin", json!(["cat", "bye\n"]))],
         );
-        let status = fg.ended();
+        let status = fg.ended(T);
         assert!(status.success(), "{status}: {}", fg.seen());
     }
 }

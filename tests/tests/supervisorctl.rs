@@ -235,6 +235,30 @@ fn xml_rpc_answers_and_faults_are_supervisords() {
     }
 }
 
+/// A root-mode daemon running `programs` under the policy `text`, with an audit log (in the
+/// returned directory) and its socket open to every account.
+fn under_policy(
+    programs: &str,
+    text: &str,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    proctor_tests::root::RootDaemon,
+) {
+    use proctor_tests::root::RootDaemon;
+    let (pdir, policy) = RootDaemon::policy_file(text);
+    let audit = pdir.path().join("audit/audit.log");
+    let d = RootDaemon::start_with(
+        programs,
+        &format!(
+            "policy = {}\naudit_log = {}\n",
+            policy.display(),
+            audit.display()
+        ),
+    );
+    (pdir, audit, d)
+}
+
 /// `user`'s audit records that `keep` keeps, each as `kind action decision targets`.
 fn audit_summary(
     audit: &Path,
@@ -262,7 +286,7 @@ fn audit_summary(
 /// her see, is refused the rest, and every call is in the audit log under her name.
 #[test]
 fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
-    use proctor_tests::root::{self, RootDaemon};
+    use proctor_tests::root;
     if root::skip("stock_supervisorctl_is_decided_by_the_policy_and_audited") {
         return;
     }
@@ -275,16 +299,10 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
     ensure_account("proctest-plain");
     let text = "admins = []\n\n[[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n\n\
                 [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"avail\", \"events\"]\nprograms = [\"*\"]\n";
-    let (pdir, policy) = RootDaemon::policy_file(text);
-    let audit = pdir.path().join("audit/audit.log");
-    let d = RootDaemon::start_with(
+    let (_pdir, audit, d) = under_policy(
         "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n\n\
          [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
-        &format!(
-            "policy = {}\naudit_log = {}\n",
-            policy.display(),
-            audit.display()
-        ),
+        text,
     );
     let web = d.running_pid("web");
     d.running_pid("other");
@@ -485,7 +503,7 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
 /// without the right is told why, in one line per call, and nothing happens.
 #[test]
 fn a_restart_right_restarts_with_stock_supervisorctl_and_never_leaves_the_service_stopped() {
-    use proctor_tests::root::{self, RootDaemon};
+    use proctor_tests::root;
     const TEST: &str =
         "a_restart_right_restarts_with_stock_supervisorctl_and_never_leaves_the_service_stopped";
     if root::skip(TEST) {
@@ -500,15 +518,9 @@ fn a_restart_right_restarts_with_stock_supervisorctl_and_never_leaves_the_servic
     let text = "admins = []\n\n\
                 [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\"]\nprograms = [\"web\"]\n\n\
                 [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n";
-    let (pdir, policy) = RootDaemon::policy_file(text);
-    let audit = pdir.path().join("audit/audit.log");
-    let d = RootDaemon::start_with(
+    let (_pdir, audit, d) = under_policy(
         "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
-        &format!(
-            "policy = {}\naudit_log = {}\n",
-            policy.display(),
-            audit.display()
-        ),
+        text,
     );
     let first = d.running_pid("web");
     d.open_socket_to_all();
@@ -607,7 +619,7 @@ fn a_restart_right_restarts_with_stock_supervisorctl_and_never_leaves_the_servic
 /// allows, and fails cleanly, saying why, for one it does not; both are in the audit log.
 #[test]
 fn the_ansible_module_restarts_for_an_allowed_user_and_fails_cleanly_for_a_denied_one() {
-    use proctor_tests::root::{self, RootDaemon};
+    use proctor_tests::root;
     const TEST: &str =
         "the_ansible_module_restarts_for_an_allowed_user_and_fails_cleanly_for_a_denied_one";
     if root::skip(TEST) {
@@ -636,15 +648,9 @@ fn the_ansible_module_restarts_for_an_allowed_user_and_fails_cleanly_for_a_denie
                 [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\"]\nprograms = [\"web\"]\n\n\
                 [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n\n\
                 [[allow]]\nwho = [\"proctest-alice\", \"proctest-bob\"]\nactions = [\"reread\"]\nprograms = [\"*\"]\n";
-    let (pdir, policy) = RootDaemon::policy_file(text);
-    let audit = pdir.path().join("audit/audit.log");
-    let d = RootDaemon::start_with(
+    let (_pdir, audit, d) = under_policy(
         "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
-        &format!(
-            "policy = {}\naudit_log = {}\n",
-            policy.display(),
-            audit.display()
-        ),
+        text,
     );
     let first = d.running_pid("web");
     d.open_socket_to_all();

@@ -502,13 +502,7 @@ async fn one(
             } else {
                 Request::Remove { groups }
             };
-            match submit_named(req, name, caller, served).await? {
-                Response::Actions(results) => match results.iter().find(|r| !r.ok()) {
-                    None => Ok(Value::Bool(true)),
-                    Some(r) => Err(Fault::new(super::fault::code_of(r.code), name)),
-                },
-                other => Err(unexpected(&other)),
-            }
+            done(submit_named(req, name, caller, served).await?, name)
         }
         "supervisor.sendRemoteCommEvent" => {
             let [kind, data] = args(params)?;
@@ -533,13 +527,8 @@ async fn one(
                 _ => return Err(Fault::bare(code::INCORRECT_PARAMETERS)),
             };
             let spec = acting::exact(name).ok_or_else(|| Fault::new(code::BAD_NAME, name))?;
-            match submit_named(Request::Stdin { name: spec, data }, name, caller, served).await? {
-                Response::Actions(results) => match results.iter().find(|r| !r.ok()) {
-                    None => Ok(Value::Bool(true)),
-                    Some(r) => Err(Fault::new(super::fault::code_of(r.code), name)),
-                },
-                other => Err(unexpected(&other)),
-            }
+            let req = Request::Stdin { name: spec, data };
+            done(submit_named(req, name, caller, served).await?, name)
         }
         "supervisor.shutdown" => {
             let [] = args(params)?;
@@ -593,13 +582,8 @@ async fn one(
             let [name] = args(params)?;
             let name = string(name)?;
             let spec = acting::exact(name).ok_or_else(|| Fault::new(code::BAD_NAME, name))?;
-            match submit_named(Request::Clear { names: vec![spec] }, name, caller, served).await? {
-                Response::Actions(results) => match results.iter().find(|r| !r.ok()) {
-                    None => Ok(Value::Bool(true)),
-                    Some(_) => Err(Fault::new(code::FAILED, name)),
-                },
-                other => Err(unexpected(&other)),
-            }
+            let req = Request::Clear { names: vec![spec] };
+            done(submit_named(req, name, caller, served).await?, name)
         }
         "supervisor.clearAllProcessLogs" => {
             let [] = args(params)?;
@@ -687,6 +671,17 @@ pub(super) fn unwrapped(resp: Response, name: &str) -> Result<Response, Fault> {
             ErrorKind::Busy | ErrorKind::Failed => Fault::new(code::FAILED, message),
         }),
         other => Ok(other),
+    }
+}
+
+/// A call on one thing that answers True: its result's fault (`CODE: name`) if it failed.
+fn done(resp: Response, name: &str) -> Result<Value, Fault> {
+    match resp {
+        Response::Actions(results) => match results.iter().find(|r| !r.ok()) {
+            None => Ok(Value::Bool(true)),
+            Some(r) => Err(Fault::new(super::fault::code_of(r.code), name)),
+        },
+        other => Err(unexpected(&other)),
     }
 }
 

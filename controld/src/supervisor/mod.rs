@@ -21,6 +21,7 @@ mod names;
 mod timers;
 mod updating;
 
+pub use join::stop_in_order;
 pub use timers::Token;
 
 use crate::link::Link;

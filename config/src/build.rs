@@ -144,7 +144,7 @@ const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
 const SUPERVISORD_FOREGROUND: &[&str] = &["nodaemon", "silent"];
 
 const UNSUPPORTED_SECTIONS: &[&str] = &["inet_http_server"];
-const UNSUPPORTED_PREFIXES: &[&str] = &["eventlistener:", "fcgi-program:"];
+const UNSUPPORTED_PREFIXES: &[&str] = &["fcgi-program:"];
 
 /// Supervisor's own RPC interface: what every supervisord.conf declares, and what proctor
 /// serves. Any other factory is Python that proctor cannot run.
@@ -416,6 +416,7 @@ pub(crate) fn build(
             name,
             "supervisord" | "unix_http_server" | "proctor" | "include" | "supervisorctl"
         ) || name.starts_with("program:")
+            || name.starts_with("eventlistener:")
             || name.starts_with("group:");
         if known {
             continue;
@@ -462,9 +463,9 @@ pub(crate) fn build(
                         &p.origin.file,
                         p.origin.line,
                         format!(
-                            "[program:{}] logs to {}, which is {key}: a service's output must \
+                            "[{}] logs to {}, which is {key}: a service's output must \
                              not reach proctor's own files",
-                            p.name,
+                            p.section(),
                             path.display()
                         ),
                     ));

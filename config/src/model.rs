@@ -195,8 +195,32 @@ pub struct ProgramConfig {
     /// default) is the daemon's own socket.
     pub serverurl: Option<String>,
     pub capabilities: Vec<Capability>,
+    /// `[eventlistener:x]`: a pool of event listeners (its group is its own name).
+    pub listener: Option<ListenerConfig>,
     /// One entry per instance: `numprocs` of them, `process_num` from `numprocs_start` up.
     pub processes: Vec<ProcessConfig>,
+}
+
+/// What an `[eventlistener:x]` section adds to a program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerConfig {
+    /// `events=`: the event type names the pool subscribes to, upper-cased, each once, sorted
+    /// (Supervisor keeps them as a set).
+    pub events: Vec<String>,
+    /// `buffer_size`: the pool's queue, at least 1 (default 10).
+    pub buffer_size: u32,
+}
+
+impl ProgramConfig {
+    /// The section it comes from, as messages name it: `program:x` or `eventlistener:x`.
+    pub fn section(&self) -> String {
+        let kind = if self.listener.is_some() {
+            "eventlistener"
+        } else {
+            "program"
+        };
+        format!("{kind}:{}", self.name)
+    }
 }
 
 /// One instance of a program, with every per-process expansion done.

@@ -8,8 +8,8 @@ use crate::expand::{Value, Vars};
 use crate::ini::Section;
 use crate::load::diag;
 use crate::model::{
-    AutoRestart, DaemonConfig, GroupConfig, LogConfig, LogTarget, Origin, ProcessConfig,
-    ProgramConfig, SignalSpec,
+    AutoRestart, DaemonConfig, GroupConfig, ListenerConfig, LogConfig, LogTarget, Origin,
+    ProcessConfig, ProgramConfig, SignalSpec,
 };
 use crate::users::check_user;
 use crate::values;
@@ -57,6 +57,12 @@ const PROGRAM_UNSUPPORTED: &[&str] = &[
     "stdout_events_enabled",
     "stderr_events_enabled",
 ];
+
+/// What `[eventlistener:x]` accepts besides [`PROGRAM_KEYS`].
+const LISTENER_KEYS: &[&str] = &["events", "buffer_size", "result_handler"];
+
+/// Supervisor's own result handler, the only one proctor runs (it is `OK` or rejected).
+const DEFAULT_RESULT_HANDLER: &str = "supervisor.dispatchers:default_handler";
 
 const GROUP_KEYS: &[&str] = &["programs", "priority"];
 
@@ -221,29 +227,52 @@ pub(crate) fn build(
     ctx: &LoadContext,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<(Vec<ProgramConfig>, Vec<GroupConfig>), Diagnostic> {
-    let mut program_sections: Vec<(&str, &Section)> = Vec::new();
-    let mut by_name: HashMap<String, &Section> = HashMap::new();
+    // (name, section, is a listener pool), in file order.
+    let mut program_sections: Vec<(&str, &Section, bool)> = Vec::new();
+    let mut seen: HashMap<String, (&Section, &str)> = HashMap::new();
     for s in sections {
-        let Some(name) = s.name.strip_prefix("program:").map(str::trim) else {
-            continue;
+        let (name, listener) = match (
+            s.name.strip_prefix("program:"),
+            s.name.strip_prefix("eventlistener:"),
+        ) {
+            (Some(name), _) => (name.trim(), false),
+            (_, Some(name)) => (name.trim(), true),
+            _ => continue,
         };
+        let what = if listener { "event listener" } else { "program" };
         if !valid_name(name) {
-            return Err(diag(&s.file, s.line, name_error("program", name)));
+            return Err(diag(&s.file, s.line, name_error(what, name)));
         }
-        if let Some(first) = by_name.get(name) {
+        let kind = if listener { "eventlistener" } else { "program" };
+        if let Some((first, first_kind)) = seen.get(name) {
+            let message = if *first_kind == kind {
+                format!("duplicate section [{kind}:{name}]")
+            } else {
+                // One name, two process groups: Supervisor would keep only one of them.
+                format!(
+                    "[{kind}:{name}] has the name of [{first_kind}:{name}]: a program and an \
+                     event listener pool may not share a name"
+                )
+            };
             return Err(diag(
                 &s.file,
                 s.line,
                 format!(
-                    "duplicate section [program:{name}] (first at {}:{})",
+                    "{message} (first at {}:{})",
                     first.file.display(),
                     first.line
                 ),
             ));
         }
-        by_name.insert(name.to_owned(), s);
-        program_sections.push((name, s));
+        seen.insert(name.to_owned(), (s, kind));
+        program_sections.push((name, s, listener));
     }
+    // `[group:x] programs=` names `[program:x]` sections only, as in Supervisor.
+    let by_name: HashMap<String, &Section> = program_sections
+        .iter()
+        .filter(|(_, _, listener)| !listener)
+        .map(|(name, s, _)| ((*name).to_owned(), *s))
+        .collect();
     let groups = groups(sections, &by_name, ctx, warnings)?;
     let explicit_origin: HashMap<&str, &Origin> = groups
         .explicit
@@ -253,25 +282,30 @@ pub(crate) fn build(
 
     let mut claims = Claims::default();
     let mut programs = Vec::new();
-    for (name, s) in &program_sections {
+    for (name, s, listener) in &program_sections {
         let group = match groups.membership.get(*name) {
             Some(g) => g.clone(),
             None => {
                 if let Some(o) = explicit_origin.get(name) {
-                    return Err(diag(
-                        &s.file,
-                        s.line,
+                    let message = if *listener {
+                        format!(
+                            "[eventlistener:{name}] is a process group of its own, which \
+                             clashes with [group:{name}] ({o})"
+                        )
+                    } else {
                         format!(
                             "[program:{name}] is in no [group:x], so it forms its own group \
                              '{name}', which clashes with [group:{name}] ({o})"
-                        ),
-                    ));
+                        )
+                    };
+                    return Err(diag(&s.file, s.line, message));
                 }
                 (*name).to_owned()
             }
         };
         let p = program(
             name,
+            *listener,
             &group,
             s,
             daemon,
@@ -313,6 +347,7 @@ pub(crate) fn build(
 #[allow(clippy::too_many_arguments)]
 fn program(
     name: &str,
+    listener: bool,
     group: &str,
     s: &Section,
     daemon: &DaemonConfig,
@@ -324,6 +359,11 @@ fn program(
     let mut sec = Sec::new(s, ctx);
     sec.vars.set("program_name", Value::Str(name.to_owned()));
     sec.vars.set("group_name", Value::Str(group.to_owned()));
+    let section = if listener {
+        format!("eventlistener:{name}")
+    } else {
+        format!("program:{name}")
+    };
     for e in &s.entries {
         let k = e.key.as_str();
         if PROGRAM_UNSUPPORTED.contains(&k) {
@@ -331,14 +371,19 @@ fn program(
                 e.place(),
                 format!("{k} is not supported by proctor and is ignored"),
             ));
-        } else if !PROGRAM_KEYS.contains(&k) {
+        } else if !PROGRAM_KEYS.contains(&k) && !(listener && LISTENER_KEYS.contains(&k)) {
             sec.warn_unknown(e.place(), k, warnings);
         }
     }
     let header = |m: String| sec.at(s.place(), m);
     if s.get("command").is_none() {
-        return Err(header(format!("[program:{name}] has no command=")));
+        return Err(header(format!("[{section}] has no command=")));
     }
+    let listener = if listener {
+        Some(listener_config(&sec, &section)?)
+    } else {
+        None
+    };
 
     let numprocs = sec.parse("numprocs", 1, |k, v| {
         values::unsigned(k, v, 1).and_then(|n| {
@@ -352,7 +397,9 @@ fn program(
         })
     })?;
     let numprocs_start = sec.parse("numprocs_start", 0, |k, v| values::unsigned(k, v, 0))?;
-    let priority = sec.parse("priority", 999, values::integer)?;
+    // Supervisor starts listeners first and stops them last, so that they see every event.
+    let default_priority = if listener.is_some() { -1 } else { 999 };
+    let priority = sec.parse("priority", default_priority, values::integer)?;
     let autostart = sec.parse("autostart", true, values::boolean)?;
     let autorestart = sec.parse("autorestart", AutoRestart::Unexpected, values::autorestart)?;
     let startsecs = sec.parse("startsecs", 1, |k, v| values::unsigned(k, v, 0))?;
@@ -380,8 +427,8 @@ fn program(
     let capabilities = sec.parse("capabilities", Vec::new(), values::capabilities)?;
 
     let user = match (sec.expanded("user")?, default_user) {
-        (Some((v, place)), _) => Some(check_user(&v, name, ctx).map_err(|m| sec.at(place, m))?),
-        (None, Some(d)) if ctx.uid == 0 => Some(check_user(&d.name, name, ctx).map_err(|m| {
+        (Some((v, place)), _) => Some(check_user(&v, &section, ctx).map_err(|m| sec.at(place, m))?),
+        (None, Some(d)) if ctx.uid == 0 => Some(check_user(&d.name, &section, ctx).map_err(|m| {
             d.place.diag(format!(
                 "{m} ({} stands in for user= in programs without one; set [proctor] \
                  default_user= to an unprivileged account)",
@@ -390,7 +437,7 @@ fn program(
         })?),
         (None, None) if ctx.uid == 0 => {
             return Err(header(format!(
-                "[program:{name}] has no user=: as root, proctor needs an unprivileged account \
+                "[{section}] has no user=: as root, proctor needs an unprivileged account \
                  for every program (add user=, or set [proctor] default_user= for the programs \
                  without one)"
             )))
@@ -404,7 +451,7 @@ fn program(
         return Err(sec.at(
             place,
             format!(
-                "[program:{name}] numprocs = {numprocs} requires %(process_num) in process_name"
+                "[{section}] numprocs = {numprocs} requires %(process_num) in process_name"
             ),
         ));
     }
@@ -412,14 +459,14 @@ fn program(
         let place = s.get("numprocs_start").map_or(s.place(), |e| e.place());
         return Err(sec.at(
             place,
-            format!("[program:{name}] numprocs_start + numprocs is too large"),
+            format!("[{section}] numprocs_start + numprocs is too large"),
         ));
     }
     if redirect_stderr {
         if let Some(e) = s.get("stderr_logfile") {
             warnings.push(sec.at(
                 e.place(),
-                format!("[program:{name}] stderr_logfile is ignored because redirect_stderr=true"),
+                format!("[{section}] stderr_logfile is ignored because redirect_stderr=true"),
             ));
         }
     }
@@ -438,7 +485,7 @@ fn program(
                 if !valid_name(&v) {
                     return Err(sec.at(
                         line,
-                        format!("[program:{name}] {}", name_error("process", &v)),
+                        format!("[{section}] {}", name_error("process", &v)),
                     ));
                 }
                 v
@@ -451,7 +498,7 @@ fn program(
             return Err(sec.at(
                 place,
                 format!(
-                    "[program:{name}] process name '{process_name}' is already used in group \
+                    "[{section}] process name '{process_name}' is already used in group \
                      '{group}' by [program:{other}] ({o})"
                 ),
             ));
@@ -466,7 +513,7 @@ fn program(
         let argv = shlex::split(&escape_hashes(&command)).ok_or_else(|| {
             sec.at(
                 line,
-                format!("[program:{name}] command has unbalanced quotes"),
+                format!("[{section}] command has unbalanced quotes"),
             )
         })?;
         // Supervisor accepts an empty command and fails at each start; so does proctor (the
@@ -474,7 +521,7 @@ fn program(
         if argv.is_empty() && process_num == numprocs_start {
             warnings.push(sec.at(
                 line,
-                format!("[program:{name}] command is empty: it will fail to start"),
+                format!("[{section}] command is empty: it will fail to start"),
             ));
         }
 
@@ -553,7 +600,78 @@ fn program(
         redirect_stderr,
         serverurl,
         capabilities,
+        listener,
         processes,
+    })
+}
+
+/// `events=`, `buffer_size` and `result_handler` of `[eventlistener:x]`, checked as Supervisor
+/// checks them; and `redirect_stderr=true`, which Supervisor refuses for a listener.
+fn listener_config(sec: &Sec<'_>, section: &str) -> Result<ListenerConfig, Diagnostic> {
+    if let Some((v, place)) = sec.expanded("redirect_stderr")? {
+        if values::boolean("redirect_stderr", &v).map_err(|m| sec.at(place, m))? {
+            return Err(sec.at(
+                place,
+                format!(
+                    "[{section}] sets redirect_stderr=true, which an event listener may not: \
+                     its stderr would be mixed into its replies on stdout and break the event \
+                     listener protocol"
+                ),
+            ));
+        }
+    }
+    if let Some((v, place)) = sec.expanded("result_handler")? {
+        if v.trim() != DEFAULT_RESULT_HANDLER {
+            return Err(sec.at(
+                place,
+                format!(
+                    "[{section}] result_handler = {}: proctor runs Supervisor's own handler \
+                     only ({DEFAULT_RESULT_HANDLER}: a result of OK is success, anything else \
+                     rejects the event); a Python handler cannot run in proctor",
+                    v.trim()
+                ),
+            ));
+        }
+    }
+    let buffer_size = sec.parse("buffer_size", 10, |k, v| {
+        values::integer(k, v).and_then(|n| {
+            u32::try_from(n)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| format!("[{section}] buffer_size = {n}: it must be at least 1"))
+        })
+    })?;
+    let Some((list, place)) = sec.expanded("events")? else {
+        return Err(sec.at(
+            sec.header(),
+            format!(
+                "[{section}] has no events=: a listener pool must name the events it receives \
+                 (for example events=PROCESS_STATE)"
+            ),
+        ));
+    };
+    let mut events: Vec<String> = list
+        .split(',')
+        .map(|e| e.trim().to_ascii_uppercase())
+        .filter(|e| !e.is_empty())
+        .collect();
+    events.sort();
+    events.dedup();
+    if events.is_empty() {
+        return Err(sec.at(place, format!("[{section}] events= names no event type")));
+    }
+    if let Some(bad) = events.iter().find(|e| !proctor_events::event::Kind::known(e)) {
+        return Err(sec.at(
+            place,
+            format!(
+                "[{section}] events= names {bad}, which is not an event type (see \
+                 `proctorctl events --help` for the list)"
+            ),
+        ));
+    }
+    Ok(ListenerConfig {
+        events,
+        buffer_size,
     })
 }
 

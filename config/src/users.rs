@@ -12,24 +12,24 @@ fn name_of(uid: u32) -> String {
     }
 }
 
-/// Checks `user=VALUE` of `[program:PROGRAM]` and returns the account's name. The error is the
+/// Checks `user=VALUE` of `[SECTION]` (`program:x` or `eventlistener:x`) and returns the account's name. The error is the
 /// message, without a place.
-pub(crate) fn check_user(value: &str, program: &str, ctx: &LoadContext) -> Result<String, String> {
+pub(crate) fn check_user(value: &str, section: &str, ctx: &LoadContext) -> Result<String, String> {
     let value = value.trim();
     if value.is_empty() {
         return Err(format!(
-            "[program:{program}] bad value for user: '' (expected an account name)"
+            "[{section}] bad value for user: '' (expected an account name)"
         ));
     }
     if value.contains(':') {
         return Err(format!(
-            "[program:{program}] user={value} is not supported: give an account name only \
+            "[{section}] user={value} is not supported: give an account name only \
              (the program runs with that account's own groups)"
         ));
     }
     if value == "root" || value == "0" {
         return Err(format!(
-            "[program:{program}] user={value} is refused: services never run as root"
+            "[{section}] user={value} is refused: services never run as root"
         ));
     }
     let lookup = if value.bytes().all(|b| b.is_ascii_digit()) {
@@ -42,26 +42,26 @@ pub(crate) fn check_user(value: &str, program: &str, ctx: &LoadContext) -> Resul
     };
     let user = match lookup {
         Ok(Some(u)) => u,
-        Ok(None) => return Err(format!("[program:{program}] user '{value}' does not exist")),
+        Ok(None) => return Err(format!("[{section}] user '{value}' does not exist")),
         Err(e) => {
             return Err(format!(
-                "[program:{program}] cannot look up user '{value}': {e}"
+                "[{section}] cannot look up user '{value}': {e}"
             ))
         }
     };
     if user.uid.is_root() {
         return Err(format!(
-            "[program:{program}] user={value} is refused: services never run as root"
+            "[{section}] user={value} is refused: services never run as root"
         ));
     }
     if user.gid.as_raw() == 0 {
         return Err(format!(
-            "[program:{program}] user={value} is refused: its primary group is root's (gid 0)"
+            "[{section}] user={value} is refused: its primary group is root's (gid 0)"
         ));
     }
     if ctx.uid != 0 && user.uid.as_raw() != ctx.uid {
         return Err(format!(
-            "[program:{program}] user={value}: proctord runs as '{}' and can only start \
+            "[{section}] user={value}: proctord runs as '{}' and can only start \
              services as that user (run it as root to switch users)",
             name_of(ctx.uid)
         ));

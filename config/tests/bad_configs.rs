@@ -47,6 +47,68 @@ const fn root(
 
 const CASES: &[Case] = &[
     case(
+        "listener without events",
+        &[("main.conf", "[eventlistener:m]\ncommand = /bin/cat\n")],
+        "DIR/main.conf:1: [eventlistener:m] has no events=: a listener pool must name the events it receives (for example events=PROCESS_STATE)",
+    ),
+    case(
+        "listener with an unknown event",
+        &[(
+            "main.conf",
+            "[eventlistener:m]\ncommand = /bin/cat\nevents = TICK_5, PROCESS_STAT\n",
+        )],
+        "DIR/main.conf:3: [eventlistener:m] events= names PROCESS_STAT, which is not an event type (see `proctorctl events --help` for the list)",
+    ),
+    case(
+        "listener with redirect_stderr",
+        &[(
+            "main.conf",
+            "[eventlistener:m]\ncommand = /bin/cat\nevents = TICK_5\nredirect_stderr = true\n",
+        )],
+        "DIR/main.conf:4: [eventlistener:m] sets redirect_stderr=true, which an event listener may not: its stderr would be mixed into its replies on stdout and break the event listener protocol",
+    ),
+    case(
+        "listener with a Python result handler",
+        &[(
+            "main.conf",
+            "[eventlistener:m]\ncommand = /bin/cat\nevents = TICK_5\nresult_handler = mymod:handle\n",
+        )],
+        "DIR/main.conf:4: [eventlistener:m] result_handler = mymod:handle: proctor runs Supervisor's own handler only (supervisor.dispatchers:default_handler: a result of OK is success, anything else rejects the event); a Python handler cannot run in proctor",
+    ),
+    case(
+        "listener with no buffer",
+        &[(
+            "main.conf",
+            "[eventlistener:m]\ncommand = /bin/cat\nevents = TICK_5\nbuffer_size = 0\n",
+        )],
+        "DIR/main.conf:4: [eventlistener:m] buffer_size = 0: it must be at least 1",
+    ),
+    case(
+        "listener named like a program",
+        &[(
+            "main.conf",
+            "[program:m]\ncommand = /bin/true\n[eventlistener:m]\ncommand = /bin/cat\nevents = TICK_5\n",
+        )],
+        "DIR/main.conf:3: [eventlistener:m] has the name of [program:m]: a program and an event listener pool may not share a name (first at DIR/main.conf:1)",
+    ),
+    case(
+        "listener named like a group",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand = /bin/true\n[group:m]\nprograms = a\n\
+             [eventlistener:m]\ncommand = /bin/cat\nevents = TICK_5\n",
+        )],
+        "DIR/main.conf:5: [eventlistener:m] is a process group of its own, which clashes with [group:m] (DIR/main.conf:3)",
+    ),
+    case(
+        "group naming a listener",
+        &[(
+            "main.conf",
+            "[eventlistener:m]\ncommand = /bin/cat\nevents = TICK_5\n[group:g]\nprograms = m\n",
+        )],
+        "DIR/main.conf:5: [group:g] names program 'm', which is not defined",
+    ),
+    case(
         "unbalanced quotes",
         &[("main.conf", "[program:a]\ncommand = /bin/echo \"hello\n")],
         "DIR/main.conf:2: [program:a] command has unbalanced quotes",

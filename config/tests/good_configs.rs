@@ -169,6 +169,7 @@ fn full_config_round_trip() {
             redirect_stderr: false,
             serverurl: None,
             capabilities: vec![Capability::NetBindService],
+            listener: None,
             processes: vec![process(1), process(2)],
         })],
         groups: vec![GroupConfig {
@@ -240,6 +241,7 @@ fn defaults_of_every_key() {
             redirect_stderr: false,
             serverurl: None,
             capabilities: vec![],
+            listener: None,
             processes: vec![ProcessConfig {
                 name: "cat".into(),
                 process_num: 0,
@@ -577,7 +579,7 @@ fn warnings_carry_file_and_line() {
         (
             "more.conf",
             "[program:a]\ncommand = /bin/true\nstdout_events_enabled = true\nfrobnicate = 1\n\
-             stdout_logfile = syslog\n[eventlistener:x]\ncommand = y\n\
+             stdout_logfile = syslog\n[eventlistener:x]\ncommand = y\nevents = tick_5\n\
              [rpcinterface:cache]\nsupervisor.rpcinterface_factory = cache:make\n\
              [ctlplugin:serialrestart]\nsupervisor.ctl_factory = x:make\n",
         ),
@@ -600,13 +602,46 @@ fn warnings_carry_file_and_line() {
         "DIR/more.conf:3: stdout_events_enabled is not supported by proctor and is ignored",
         "DIR/more.conf:4: unknown key 'frobnicate' in [program:a] (ignored)",
         "DIR/more.conf:5: stdout_logfile=syslog is deprecated in Supervisor; proctor reads it as stdout_logfile=NONE with stdout_syslog=true",
-        "DIR/more.conf:6: [eventlistener:x] is not supported by proctor and is ignored",
-        "DIR/more.conf:8: [rpcinterface:cache] is ignored: proctor serves Supervisor's own XML-RPC interface only (its factory supervisor.rpcinterface:make_main_rpcinterface); Python RPC interfaces cannot run in proctor",
-        "DIR/more.conf:10: [ctlplugin:serialrestart] is ignored: supervisorctl plugins are Python, which proctorctl cannot run",
+        "DIR/more.conf:9: [rpcinterface:cache] is ignored: proctor serves Supervisor's own XML-RPC interface only (its factory supervisor.rpcinterface:make_main_rpcinterface); Python RPC interfaces cannot run in proctor",
+        "DIR/more.conf:11: [ctlplugin:serialrestart] is ignored: supervisorctl plugins are Python, which proctorctl cannot run",
     ];
     want.sort();
     assert_eq!(warnings, want);
     assert_eq!(loaded.config.daemon.logfile, None);
     let out = &loaded.config.programs[0].processes[0].stdout;
     assert_eq!((out.target.clone(), out.syslog), (LogTarget::Discard, true));
+}
+
+#[test]
+fn event_listener_pools_take_supervisors_defaults() {
+    let files = Files::new(&[(
+        "main.conf",
+        "[program:web]\ncommand = /bin/true\n\
+         [eventlistener:mon]\ncommand = /bin/cat\nevents = process_state, TICK_60,PROCESS_STATE\n\
+         [eventlistener:big]\ncommand = /bin/cat\nevents = EVENT\nbuffer_size = 3\npriority = 5\n\
+         result_handler = supervisor.dispatchers:default_handler\nnumprocs = 2\n\
+         process_name = %(program_name)s_%(process_num)s\n",
+    )]);
+    let loaded = files.load("main.conf", &user_ctx()).unwrap();
+    assert_eq!(loaded.warnings, vec![]);
+    let c = &loaded.config;
+    let (_, web) = c.program("web").unwrap();
+    assert_eq!((web.priority, web.listener.clone()), (999, None));
+    let (_, mon) = c.program("mon").unwrap();
+    assert_eq!(mon.priority, -1, "Supervisor starts listeners first");
+    assert_eq!(
+        mon.listener,
+        Some(ListenerConfig {
+            events: strings(&["PROCESS_STATE", "TICK_60"]),
+            buffer_size: 10,
+        })
+    );
+    assert_eq!(mon.group, "mon");
+    assert_eq!(mon.section(), "eventlistener:mon");
+    let (_, big) = c.program("big").unwrap();
+    assert_eq!(big.priority, 5);
+    assert_eq!(big.listener.as_ref().map(|l| l.buffer_size), Some(3));
+    assert_eq!(big.processes.len(), 2);
+    let order: Vec<&str> = c.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(order, ["mon", "big", "web"]);
 }

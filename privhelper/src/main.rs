@@ -113,8 +113,9 @@ fn run(args: Args) -> Result<u8, String> {
                 .filter(|p| !p.capabilities.is_empty())
                 .map(|p| {
                     format!(
-                        "{}: [program:{}] capabilities= takes effect only when proctord runs as root",
-                        p.origin, p.name
+                        "{}: [{}] capabilities= takes effect only when proctord runs as root",
+                        p.origin,
+                        p.section()
                     )
                 }),
         );

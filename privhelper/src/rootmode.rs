@@ -61,9 +61,9 @@ pub fn no_service_as(config: &Config, own: &[u32]) -> Result<(), proctor_config:
                 file: p.origin.file.clone(),
                 line: p.origin.line,
                 message: format!(
-                    "[program:{}] user={u} is one of proctor's own accounts (controld_user, \
+                    "[{}] user={u} is one of proctor's own accounts (controld_user, \
                      helper_user); give the service an account of its own",
-                    p.name
+                    p.section()
                 ),
             });
         }
@@ -110,7 +110,7 @@ pub fn log_dirs(config: &Config, controld_uid: u32) -> Result<Vec<String>, Diagn
                 check(dir, &|e| Diagnostic {
                     file: p.origin.file.clone(),
                     line: p.origin.line,
-                    message: format!("[program:{}] logs to {}: {e}", p.name, path.display()),
+                    message: format!("[{}] logs to {}: {e}", p.section(), path.display()),
                 })?;
             }
         }

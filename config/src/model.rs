@@ -209,6 +209,9 @@ pub struct ListenerConfig {
     pub events: Vec<String>,
     /// `buffer_size`: the pool's queue, at least 1 (default 10).
     pub buffer_size: u32,
+    /// The pool's priority, as its group's: `priority=`, else -1 (Supervisor's default for a
+    /// pool, so that listeners start first and stop last; the processes' own stays 999).
+    pub priority: i32,
 }
 
 impl ProgramConfig {

@@ -239,7 +239,11 @@ pub(crate) fn build(
             (_, Some(name)) => (name.trim(), true),
             _ => continue,
         };
-        let what = if listener { "event listener" } else { "program" };
+        let what = if listener {
+            "event listener"
+        } else {
+            "program"
+        };
         if !valid_name(name) {
             return Err(diag(&s.file, s.line, name_error(what, name)));
         }
@@ -334,7 +338,7 @@ pub(crate) fn build(
         if !groups.membership.contains_key(&p.name) {
             list.push(GroupConfig {
                 name: p.name.clone(),
-                priority: p.priority,
+                priority: p.listener.as_ref().map_or(p.priority, |l| l.priority),
                 programs: vec![i],
                 explicit: false,
             });
@@ -397,9 +401,7 @@ fn program(
         })
     })?;
     let numprocs_start = sec.parse("numprocs_start", 0, |k, v| values::unsigned(k, v, 0))?;
-    // Supervisor starts listeners first and stops them last, so that they see every event.
-    let default_priority = if listener.is_some() { -1 } else { 999 };
-    let priority = sec.parse("priority", default_priority, values::integer)?;
+    let priority = sec.parse("priority", 999, values::integer)?;
     let autostart = sec.parse("autostart", true, values::boolean)?;
     let autorestart = sec.parse("autorestart", AutoRestart::Unexpected, values::autorestart)?;
     let startsecs = sec.parse("startsecs", 1, |k, v| values::unsigned(k, v, 0))?;
@@ -428,13 +430,15 @@ fn program(
 
     let user = match (sec.expanded("user")?, default_user) {
         (Some((v, place)), _) => Some(check_user(&v, &section, ctx).map_err(|m| sec.at(place, m))?),
-        (None, Some(d)) if ctx.uid == 0 => Some(check_user(&d.name, &section, ctx).map_err(|m| {
-            d.place.diag(format!(
-                "{m} ({} stands in for user= in programs without one; set [proctor] \
+        (None, Some(d)) if ctx.uid == 0 => {
+            Some(check_user(&d.name, &section, ctx).map_err(|m| {
+                d.place.diag(format!(
+                    "{m} ({} stands in for user= in programs without one; set [proctor] \
                  default_user= to an unprivileged account)",
-                d.key
-            ))
-        })?),
+                    d.key
+                ))
+            })?)
+        }
         (None, None) if ctx.uid == 0 => {
             return Err(header(format!(
                 "[{section}] has no user=: as root, proctor needs an unprivileged account \
@@ -450,9 +454,7 @@ fn program(
         let place = s.get("numprocs").map_or(s.place(), |e| e.place());
         return Err(sec.at(
             place,
-            format!(
-                "[{section}] numprocs = {numprocs} requires %(process_num) in process_name"
-            ),
+            format!("[{section}] numprocs = {numprocs} requires %(process_num) in process_name"),
         ));
     }
     if numprocs_start.checked_add(numprocs).is_none() {
@@ -483,10 +485,7 @@ fn program(
             Some((v, line)) => {
                 let v = v.trim().to_owned();
                 if !valid_name(&v) {
-                    return Err(sec.at(
-                        line,
-                        format!("[{section}] {}", name_error("process", &v)),
-                    ));
+                    return Err(sec.at(line, format!("[{section}] {}", name_error("process", &v))));
                 }
                 v
             }
@@ -510,12 +509,8 @@ fn program(
         claims.process_names.insert(key, (name.to_owned(), origin));
 
         let (command, line) = get("command")?.unwrap_or_else(|| (String::new(), s.place()));
-        let argv = shlex::split(&escape_hashes(&command)).ok_or_else(|| {
-            sec.at(
-                line,
-                format!("[{section}] command has unbalanced quotes"),
-            )
-        })?;
+        let argv = shlex::split(&escape_hashes(&command))
+            .ok_or_else(|| sec.at(line, format!("[{section}] command has unbalanced quotes")))?;
         // Supervisor accepts an empty command and fails at each start; so does proctor (the
         // process goes BACKOFF, then FATAL, with "command is empty"), and says so now.
         if argv.is_empty() && process_num == numprocs_start {
@@ -660,7 +655,10 @@ fn listener_config(sec: &Sec<'_>, section: &str) -> Result<ListenerConfig, Diagn
     if events.is_empty() {
         return Err(sec.at(place, format!("[{section}] events= names no event type")));
     }
-    if let Some(bad) = events.iter().find(|e| !proctor_events::event::Kind::known(e)) {
+    if let Some(bad) = events
+        .iter()
+        .find(|e| !proctor_events::event::Kind::known(e))
+    {
         return Err(sec.at(
             place,
             format!(
@@ -669,9 +667,13 @@ fn listener_config(sec: &Sec<'_>, section: &str) -> Result<ListenerConfig, Diagn
             ),
         ));
     }
+    // Supervisor starts pools first and stops them last, so that they see every event: the
+    // pool's priority defaults to -1 (its processes' stays 999, as Supervisor keeps it).
+    let priority = sec.parse("priority", -1, values::integer)?;
     Ok(ListenerConfig {
         events,
         buffer_size,
+        priority,
     })
 }
 

@@ -43,11 +43,7 @@ pub(crate) fn check_user(value: &str, section: &str, ctx: &LoadContext) -> Resul
     let user = match lookup {
         Ok(Some(u)) => u,
         Ok(None) => return Err(format!("[{section}] user '{value}' does not exist")),
-        Err(e) => {
-            return Err(format!(
-                "[{section}] cannot look up user '{value}': {e}"
-            ))
-        }
+        Err(e) => return Err(format!("[{section}] cannot look up user '{value}': {e}")),
     };
     if user.uid.is_root() {
         return Err(format!(

@@ -628,13 +628,22 @@ fn event_listener_pools_take_supervisors_defaults() {
     let (_, web) = c.program("web").unwrap();
     assert_eq!((web.priority, web.listener.clone()), (999, None));
     let (_, mon) = c.program("mon").unwrap();
-    assert_eq!(mon.priority, -1, "Supervisor starts listeners first");
+    assert_eq!(
+        mon.priority, 999,
+        "a listener process's own priority, as Supervisor's"
+    );
     assert_eq!(
         mon.listener,
         Some(ListenerConfig {
             events: strings(&["PROCESS_STATE", "TICK_60"]),
             buffer_size: 10,
+            priority: -1,
         })
+    );
+    assert_eq!(
+        c.group("mon").unwrap().priority,
+        -1,
+        "Supervisor starts pools first"
     );
     assert_eq!(mon.group, "mon");
     assert_eq!(mon.section(), "eventlistener:mon");

@@ -1,7 +1,8 @@
 //! The events controld publishes, as Supervisor's event system names and words them: each
 //! process state change (PROCESS_STATE_*), from the one place a state changes
 //! ([`crate::lifecycle`]'s `enter`, seen as `Effect::State`), so none can be missed. People and
-//! tools read them with `proctorctl events`; event listener pools are next (issue 15).
+//! tools read them with `proctorctl events`; listener pools get them from the supervisor
+//! (`supervisor::pools`), with the events that are about no one process.
 
 use proctor_api::control::ProcessState;
 use proctor_events::event::{self, Extra, Kind};
@@ -63,52 +64,52 @@ impl Default for Bus {
 }
 
 /// What a process is, for its events.
-pub struct Who<'a> {
-    pub namespec: &'a str,
-    pub group: &'a str,
-    pub name: &'a str,
-    pub program: &'a str,
+pub struct Who {
+    pub namespec: String,
+    pub group: String,
+    pub name: String,
+    pub program: String,
+}
+
+/// A process went from `from` to `to`: Supervisor's PROCESS_STATE_ event for `to`.
+pub fn state_change(
+    name: &str,
+    group: &str,
+    from: ProcessState,
+    to: ProcessState,
+    extra: StateExtra,
+) -> (Kind, String) {
+    let (kind, extra) = match to {
+        ProcessState::Stopped => (Kind::ProcessStateStopped, Extra::Pid(extra.pid)),
+        ProcessState::Starting => (Kind::ProcessStateStarting, Extra::Tries(extra.tries)),
+        ProcessState::Running => (Kind::ProcessStateRunning, Extra::Pid(extra.pid)),
+        ProcessState::Backoff => (Kind::ProcessStateBackoff, Extra::Tries(extra.tries)),
+        ProcessState::Stopping => (Kind::ProcessStateStopping, Extra::Pid(extra.pid)),
+        ProcessState::Exited => (
+            Kind::ProcessStateExited,
+            Extra::Exited {
+                expected: extra.expected,
+                pid: extra.pid,
+            },
+        ),
+        ProcessState::Fatal => (Kind::ProcessStateFatal, Extra::Nothing),
+        ProcessState::Unknown => (Kind::ProcessStateUnknown, Extra::Nothing),
+    };
+    (kind, event::process_state(name, group, from.name(), extra))
 }
 
 impl Bus {
-    /// A process went from `from` to `to`: Supervisor's PROCESS_STATE_ event for `to`.
-    pub fn state_change(
-        &mut self,
-        who: &Who<'_>,
-        from: ProcessState,
-        to: ProcessState,
-        extra: StateExtra,
-    ) {
-        let (kind, extra) = match to {
-            ProcessState::Stopped => (Kind::ProcessStateStopped, Extra::Pid(extra.pid)),
-            ProcessState::Starting => (Kind::ProcessStateStarting, Extra::Tries(extra.tries)),
-            ProcessState::Running => (Kind::ProcessStateRunning, Extra::Pid(extra.pid)),
-            ProcessState::Backoff => (Kind::ProcessStateBackoff, Extra::Tries(extra.tries)),
-            ProcessState::Stopping => (Kind::ProcessStateStopping, Extra::Pid(extra.pid)),
-            ProcessState::Exited => (
-                Kind::ProcessStateExited,
-                Extra::Exited {
-                    expected: extra.expected,
-                    pid: extra.pid,
-                },
-            ),
-            ProcessState::Fatal => (Kind::ProcessStateFatal, Extra::Nothing),
-            ProcessState::Unknown => (Kind::ProcessStateUnknown, Extra::Nothing),
-        };
-        let payload = event::process_state(who.name, who.group, from.name(), extra);
-        self.publish(who, kind, payload);
-    }
-
-    fn publish(&mut self, who: &Who<'_>, kind: Kind, payload: String) {
+    /// An event about a process, for `proctorctl events`.
+    pub fn publish(&mut self, who: Who, kind: Kind, payload: String) {
         let p = Arc::new(Published {
             serial: self.serial.take(),
             when: proctor_daemon::now_secs(),
             kind,
             payload,
-            namespec: who.namespec.to_owned(),
-            group: who.group.to_owned(),
-            name: who.name.to_owned(),
-            program: who.program.to_owned(),
+            namespec: who.namespec,
+            group: who.group,
+            name: who.name,
+            program: who.program,
         });
         if self.recent.len() == RECENT {
             self.recent.pop_front();

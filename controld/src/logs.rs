@@ -223,6 +223,16 @@ impl LogSink {
         result.map(|d| (d, moved))
     }
 
+    /// Bytes controld read itself (an event listener's stdout, which the protocol needs in
+    /// hand): to the file, syslog and followers, as if drained from a pipe. Blocking.
+    pub fn write(&self, data: &[u8]) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        inner.emit(self.path.as_deref(), self.stream, data);
+        self.lost_total.store(inner.lost_total, Ordering::Relaxed);
+    }
+
     /// The end of the log, and a subscription to what is written after it. Blocking (it reads
     /// up to [`crate::logread::MAX_READ`] bytes): call it off the async workers. The
     /// subscription, a copy of the file's fd and its size are taken under the sink's lock, and

@@ -11,6 +11,7 @@ mod heap;
 mod http;
 mod lifecycle;
 mod link;
+mod listeners;
 mod logread;
 mod logs;
 mod logserve;
@@ -247,7 +248,7 @@ async fn run(args: Args, mainlog: Option<Arc<logserve::MainLog>>) -> Result<(), 
         mainlog,
     ));
     info!(programs = config.programs.len(), "proctor-controld ready");
-    Supervisor::new(config, generation, helper_pid, link, tx, auth)
+    Supervisor::new(config, generation, helper_pid, link, tx, auth, first_start)
         .run(rx, first_start)
         .await;
     Ok(())

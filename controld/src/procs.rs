@@ -32,6 +32,8 @@ pub struct Proc {
     pub spawn_from: Option<(Generation, ProgramIndex)>,
     /// The write end of the live child's stdin pipe (shared with a write under way).
     pub stdin: Option<Arc<std::os::fd::OwnedFd>>,
+    /// An `[eventlistener:x]` process's side of the protocol, from its spawn to its exit.
+    pub listener: Option<crate::listeners::ListenerLink>,
     /// How Supervisor names the last spawn failure (its `spawnerr`), for a start's answer.
     pub spawn_code: proctor_api::control::ActionCode,
 }
@@ -62,6 +64,7 @@ impl Proc {
             removing: false,
             spawn_from: None,
             stdin: None,
+            listener: None,
             spawn_code: proctor_api::control::ActionCode::SpawnError,
             cfg,
         })

@@ -811,13 +811,9 @@ async fn handle(req: Request, served: &Served) -> Response {
         Request::Clear { names } => crate::logserve::clear(served, names).await,
         Request::Stdin { name, data } => crate::stdin::send(tx, name, data).await,
         Request::RemoteCommEvent { kind, data } => {
-            // Accepted and recorded; there are no event listeners to deliver it to yet.
-            tracing::info!(
-                kind,
-                bytes = data.len(),
-                "remote communication event: no event listeners to deliver it to"
-            );
-            Response::Done
+            respond(ask(tx, |r| Cmd::RemoteComm(kind, data, r)).await, |()| {
+                Response::Done
+            })
         }
         Request::ClearMainLog => crate::logserve::clear_main(served).await,
         Request::Shutdown => Response::Done,

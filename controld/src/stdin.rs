@@ -28,7 +28,7 @@ pub async fn send(tx: &mpsc::Sender<Event>, name: String, data: Vec<u8>) -> Resp
     Response::Actions(vec![result])
 }
 
-async fn write(fd: &std::os::fd::OwnedFd, data: &[u8]) -> std::io::Result<()> {
+pub async fn write(fd: &std::os::fd::OwnedFd, data: &[u8]) -> std::io::Result<()> {
     // A copy of the descriptor, made non-blocking (the pipe's write end is controld's and
     // proctord's alone, and proctord never writes to it).
     let mut pipe = tokio::net::unix::pipe::Sender::from_owned_fd(fd.try_clone()?)?;

@@ -35,6 +35,47 @@ const fn same(name: &'static str, files: &'static [(&'static str, &'static str)]
 
 const CASES: &[Case] = &[
     same(
+        "an event listener pool: Supervisor's priority, its processes named as a program's",
+        &[(
+            "main.conf",
+            "[program:a]\ncommand=/bin/true\n[eventlistener:mon]\ncommand=/bin/cat -u\n\
+             events=process_state,TICK_60\nnumprocs=2\nprocess_name=%(program_name)s_%(process_num)s\n\
+             buffer_size=3\nresult_handler=supervisor.dispatchers:default_handler\n",
+        )],
+    ),
+    same(
+        "an event listener pool needs events=",
+        &[("main.conf", "[eventlistener:mon]\ncommand=/bin/cat\n")],
+    ),
+    same(
+        "an event listener pool's events= must be event types",
+        &[(
+            "main.conf",
+            "[eventlistener:mon]\ncommand=/bin/cat\nevents=PROCESS_STATE,NO_SUCH_EVENT\n",
+        )],
+    ),
+    same(
+        "an event listener may not redirect its stderr",
+        &[(
+            "main.conf",
+            "[eventlistener:mon]\ncommand=/bin/cat\nevents=EVENT\nredirect_stderr=true\n",
+        )],
+    ),
+    same(
+        "an event listener pool needs a buffer",
+        &[(
+            "main.conf",
+            "[eventlistener:mon]\ncommand=/bin/cat\nevents=EVENT\nbuffer_size=0\n",
+        )],
+    ),
+    same(
+        "a group cannot list an event listener pool",
+        &[(
+            "main.conf",
+            "[eventlistener:mon]\ncommand=/bin/cat\nevents=EVENT\n[group:g]\nprograms=mon\n",
+        )],
+    ),
+    same(
         "a key given twice: the last wins",
         &[("main.conf", "[program:a]\ncommand=/bin/true\ncommand=/bin/false\n")],
     ),

@@ -26,7 +26,7 @@ impl Supervisor {
             );
             return;
         };
-        attach_pipes(p, &mut fds, pipes);
+        attach_pipes(p, &mut fds, pipes, Some((child.id, &self.tx)));
         info!("adopted '{}' (pid {}) from proctord", p.namespec, child.pid);
         self.by_id.insert(child.id, key.clone());
         let _ = self.feed(&key, Input::Adopted { child, started }).await;
@@ -44,7 +44,7 @@ impl Supervisor {
             return;
         };
         // What it wrote last may still be in its pipes.
-        attach_pipes(p, &mut fds, pipes);
+        attach_pipes(p, &mut fds, pipes, None);
         let _ = self.feed(&key, Input::ExitedAway(status)).await;
     }
 
@@ -60,6 +60,34 @@ impl Supervisor {
             let _ = self.start_keys(keys, true).await;
         } else {
             info!("restarted: adopted {} running services", self.by_id.len());
+            self.restart_adopted_listeners();
         }
+    }
+
+    /// An event listener's place in the protocol went with the controld that died (it may
+    /// have said READY to it, or hold an event it sent): each adopted one is stopped and
+    /// started again, so that it starts the protocol afresh.
+    fn restart_adopted_listeners(&mut self) {
+        let (keys, names): (Vec<Key>, Vec<String>) = self
+            .procs
+            .iter()
+            .filter(|(_, p)| p.cfg.listener.is_some() && p.life.state().is_running())
+            .map(|(k, p)| (k.clone(), p.namespec.clone()))
+            .unzip();
+        if keys.is_empty() {
+            return;
+        }
+        warn!(
+            "restarting the event listeners {}: where they were in the protocol was lost with \
+             the previous controld",
+            names.join(", ")
+        );
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            super::stop_in_order(tx.clone(), vec![keys]).await;
+            let (reply, _) = tokio::sync::oneshot::channel();
+            let start = super::Cmd::Start(names, false, reply);
+            let _ = tx.send(super::Event::Cmd(Box::new(start))).await;
+        });
     }
 }

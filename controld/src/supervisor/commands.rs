@@ -7,6 +7,7 @@ use crate::lifecycle::Input;
 use crate::logs::{self, LogSink};
 use proctor_api::control::{ActionCode, ActionResult, Channel, ErrorKind};
 use proctor_daemon::now_secs;
+use proctor_events::event::Kind;
 use proctor_wire::order::{Order, OrderKind};
 use proctor_wire::signal::AllowedSignal;
 use std::sync::Arc;
@@ -160,6 +161,11 @@ impl Supervisor {
             }
             Cmd::Events(reply) => {
                 let _ = reply.send(Ok(self.events.subscribe()));
+            }
+            Cmd::RemoteComm(kind, data, reply) => {
+                let payload = proctor_events::event::remote_communication(&kind, &data);
+                self.notify(Kind::RemoteCommunication, payload, None);
+                let _ = reply.send(Ok(()));
             }
             Cmd::ActiveGroups(reply) => {
                 let mut groups: Vec<String> =
@@ -352,6 +358,7 @@ impl Supervisor {
             return;
         }
         self.shutting_down = true;
+        self.notify(Kind::SupervisorStateChangeStopping, String::new(), None);
         info!("stopping every service (reverse priority order)");
         let keys: Vec<Key> = self.procs.keys().cloned().collect();
         let levels = self.stop_levels(keys);

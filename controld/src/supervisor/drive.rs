@@ -140,18 +140,27 @@ impl Supervisor {
             Effect::State { from, to, pid } => {
                 if from != to {
                     if let Some(p) = self.procs.get(key) {
-                        let who = crate::events::Who {
-                            namespec: &p.namespec,
-                            group: &p.group,
-                            name: &p.name,
-                            program: &p.program,
-                        };
                         let extra = crate::events::StateExtra {
                             tries: p.life.backoff,
                             pid: pid.unwrap_or(0),
                             expected: p.life.expected,
                         };
-                        self.events.state_change(&who, from, to, extra);
+                        let (kind, payload) =
+                            crate::events::state_change(&p.name, &p.group, from, to, extra);
+                        let who = crate::events::Who {
+                            namespec: p.namespec.clone(),
+                            group: p.group.clone(),
+                            name: p.name.clone(),
+                            program: p.program.clone(),
+                        };
+                        let pool = (to == ProcessState::Running && p.listener.is_some())
+                            .then(|| p.group.clone());
+                        self.notify(kind, payload, Some(who));
+                        // A listener may have said READY while STARTING: now it may be sent
+                        // events.
+                        if let Some(pool) = pool {
+                            self.dispatch(&pool);
+                        }
                     }
                 }
                 self.answer_waiters(key, to)

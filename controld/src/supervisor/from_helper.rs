@@ -32,7 +32,7 @@ impl Supervisor {
                     return;
                 };
                 info!("spawned: '{}' with pid {pid}", p.namespec);
-                attach_pipes(p, &mut fds, pipes);
+                attach_pipes(p, &mut fds, pipes, Some((id, &self.tx)));
                 self.by_id.insert(id, key.clone());
                 let _ = self.feed(&key, Input::Spawned(Child { id, pid })).await;
             }
@@ -163,6 +163,8 @@ impl Supervisor {
     async fn exited(&mut self, id: ChildId, status: ExitStatus) {
         if let Some(key) = self.by_id.remove(&id) {
             let _ = self.feed(&key, Input::Exited { id, status }).await;
+            // After its EXITED event, as supervisord's `finish` puts the event back.
+            self.listener_gone(&key);
             // Removed from the config by `update`: gone once stopped.
             if self
                 .procs
@@ -197,11 +199,34 @@ fn start_code(refusal: &Refusal) -> ActionCode {
 }
 
 /// Pumps a child's output pipes into its logs, and keeps its stdin pipe (a live child's) for
-/// `sendProcessStdin`.
-pub(super) fn attach_pipes(p: &mut Proc, fds: &mut Vec<OwnedFd>, pipes: Pipes) {
+/// `sendProcessStdin`. A live event listener's (`live`: its child, and where to say what it
+/// wrote) stdout is read as the listener protocol, from a fresh start.
+pub(super) fn attach_pipes(
+    p: &mut Proc,
+    fds: &mut Vec<OwnedFd>,
+    pipes: Pipes,
+    live: Option<(ChildId, &tokio::sync::mpsc::Sender<super::Event>)>,
+) {
     let mut it = std::mem::take(fds).into_iter();
+    let listener = live.filter(|_| p.cfg.listener.is_some());
     if let Some(out) = it.next() {
-        tokio::spawn(logs::pump(out, p.stdout.clone()));
+        match listener {
+            Some((id, tx)) => {
+                let link = crate::listeners::ListenerLink::new();
+                tokio::spawn(crate::listeners::read_stdout(
+                    out,
+                    p.stdout.clone(),
+                    link.protocol.clone(),
+                    tx.clone(),
+                    (p.program.clone(), p.process_num),
+                    id,
+                ));
+                p.listener = Some(link);
+            }
+            None => {
+                tokio::spawn(logs::pump(out, p.stdout.clone()));
+            }
+        }
     }
     if pipes.stderr {
         if let Some(err) = it.next() {

@@ -18,6 +18,8 @@ mod drive;
 mod from_helper;
 mod join;
 mod names;
+mod pools;
+mod ticks;
 mod timers;
 mod updating;
 
@@ -31,6 +33,7 @@ use crate::update;
 use nix::unistd::Pid;
 use proctor_api::control::{ActionResult, AvailInfo, Channel, ConfigDiff, ErrorKind, ProcessInfo};
 use proctor_config::Config;
+use proctor_events::event::Kind;
 use proctor_wire::helper::HelperMsg;
 use proctor_wire::ids::{ChildId, Generation, ProgramIndex, Seq};
 use proctor_wire::order::{Order, OrderKind};
@@ -47,6 +50,8 @@ pub type Reply<T> = oneshot::Sender<Result<T, Failure>>;
 
 pub enum Event {
     Cmd(Box<Cmd>),
+    /// What an event listener wrote, read as the protocol.
+    Listener(crate::listeners::Said),
     Helper(HelperMsg, Vec<OwnedFd>),
     HelperGone(String),
 }
@@ -87,6 +92,8 @@ pub enum Cmd {
     Stdin(String, Reply<(String, Option<Arc<std::os::fd::OwnedFd>>)>),
     /// The recent events and a subscription to the next ones.
     Events(Reply<crate::events::Subscription>),
+    /// `sendRemoteCommEvent(type, data)`: REMOTE_COMMUNICATION to the pools subscribed.
+    RemoteComm(String, String, Reply<()>),
     /// The groups with processes (active), for `add`.
     ActiveGroups(Reply<Vec<String>>),
     /// Deactivates these groups, if none of their processes runs.
@@ -122,8 +129,14 @@ pub struct Supervisor {
     sinks: logs::Sinks,
     tx: mpsc::Sender<Event>,
     shutting_down: bool,
-    /// Every process state change, for `proctorctl events`.
+    /// Process events, for `proctorctl events`.
     events: crate::events::Bus,
+    /// The event listener pools, by group name.
+    pools: BTreeMap<String, proctor_events::pool::Pool>,
+    /// Supervisor's global event serial: taken by each event some pool accepts.
+    event_serial: proctor_events::pool::Serial,
+    /// When each TICK_* period last began, as supervisord keeps them.
+    ticks: ticks::Ticks,
     /// For SIGHUP to proctord, which reloads the policy.
     auth: Arc<crate::authority::Authority>,
 }
@@ -140,6 +153,7 @@ impl Supervisor {
         link: Arc<Link>,
         tx: mpsc::Sender<Event>,
         auth: Arc<crate::authority::Authority>,
+        first_start: bool,
     ) -> Supervisor {
         let mut s = Supervisor {
             applied: update::signatures(&config),
@@ -158,15 +172,21 @@ impl Supervisor {
             shutting_down: false,
             auth,
             events: crate::events::Bus::default(),
+            pools: BTreeMap::new(),
+            event_serial: proctor_events::pool::Serial::default(),
+            ticks: ticks::Ticks::new(),
         };
         let all: Vec<String> = s.config.groups.iter().map(|g| g.name.clone()).collect();
-        s.add_groups(&all);
+        // A controld started again after a crash finds the groups where they were: no
+        // PROCESS_GROUP_ADDED for them (supervisord never restarts under its groups).
+        s.add_groups(&all, first_start);
         proctor_daemon::give_back_free_heap();
         s
     }
 
-    /// Creates the processes of the named groups from their settings as applied.
-    fn add_groups(&mut self, groups: &[String]) {
+    /// Creates the processes of the named groups from their settings as applied, and their
+    /// pools; `announce`: with PROCESS_GROUP_ADDED for each.
+    fn add_groups(&mut self, groups: &[String], announce: bool) {
         for g in groups {
             let Some((_, _, programs)) = self.applied.get(g) else {
                 continue;
@@ -185,10 +205,18 @@ impl Supervisor {
                     }
                 }
             }
+            if announce {
+                self.group_added(g);
+            } else {
+                self.group_pool(g);
+            }
         }
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Event>, first_start: bool) {
+        if first_start {
+            self.notify(Kind::SupervisorStateChangeRunning, String::new(), None);
+        }
         let listing = self
             .order(OrderKind::Children, Some(Pending::Children { first_start }))
             .await;
@@ -199,6 +227,7 @@ impl Supervisor {
             match rx.recv().await {
                 Some(Event::Cmd(cmd)) => held.push(cmd),
                 Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
+                Some(Event::Listener(said)) => self.listener_said(said),
                 Some(Event::HelperGone(why)) => helper_gone(&why),
                 None => return,
             }
@@ -208,6 +237,7 @@ impl Supervisor {
         }
         loop {
             let next = self.timers.next_deadline();
+            let tick = self.next_tick();
             tokio::select! {
                 ev = rx.recv() => match ev {
                     Some(Event::Cmd(cmd)) => self.command(*cmd).await,
@@ -215,12 +245,14 @@ impl Supervisor {
                         self.helper(msg, fds).await;
                         crate::heap::busy();
                     }
+                    Some(Event::Listener(said)) => self.listener_said(said),
                     Some(Event::HelperGone(why)) => helper_gone(&why),
                     None => return,
                 },
                 _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {
                     self.fire_timers().await;
                 }
+                _ = tokio::time::sleep(tick.unwrap_or_default()), if tick.is_some() => self.tick(),
             }
         }
     }

@@ -73,8 +73,12 @@ impl Supervisor {
             .iter()
             .map(|g| ActionResult::done(g.clone(), "removed process group"))
             .collect();
+        // A changed group is removed and added again, as supervisorctl's update does it.
+        for g in d.removed.iter().chain(d.changed.iter()) {
+            self.group_removed(g);
+        }
         let fresh: Vec<String> = d.changed.iter().chain(d.added.iter()).cloned().collect();
-        self.add_groups(&fresh);
+        self.add_groups(&fresh, true);
         results.extend(
             d.changed
                 .iter()
@@ -156,6 +160,7 @@ impl Supervisor {
             self.procs.remove(k);
         }
         self.applied.remove(group);
+        self.group_removed(group);
         ActionResult::done(group, "removed process group")
     }
 }

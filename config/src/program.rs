@@ -375,7 +375,7 @@ fn program(
                 e.place(),
                 format!("{k} is not supported by proctor and is ignored"),
             ));
-        } else if !PROGRAM_KEYS.contains(&k) && !(listener && LISTENER_KEYS.contains(&k)) {
+        } else if !(PROGRAM_KEYS.contains(&k) || listener && LISTENER_KEYS.contains(&k)) {
             sec.warn_unknown(e.place(), k, warnings);
         }
     }

@@ -1,16 +1,38 @@
-"""An event listener that records every event it receives, one JSON object per line, in the
-file named by its first argument, and answers OK; with a second argument, it answers FAIL the
-first time an event's payload contains that text (the event must then come back, with the same
-serials). It reads its stdin as text, as supervisor.childutils' listeners do, so the envelope's
-len must count characters."""
+"""An event listener for the tests: records every event it receives, one JSON object per line,
+in the file named by its first argument, and answers OK. It reads its stdin as text, as
+supervisor.childutils' listeners do, so the envelope's len must count characters.
+
+  --reject TEXT   answer FAIL the first time a payload contains TEXT (the event must come back
+                  with the same serials)
+  --die TEXT      exit without answering the first time a payload contains TEXT (across
+                  restarts: FILE.died marks it done); the event must go to another listener
+  --garbage MB    instead of the protocol, write MB mebibytes of junk, then wait for stdin to close
+"""
+import argparse
 import json
+import os
 import sys
 
-record = sys.argv[1]
-reject = sys.argv[2] if len(sys.argv) > 2 else None
+args = argparse.ArgumentParser()
+args.add_argument("record")
+args.add_argument("--reject")
+args.add_argument("--die")
+args.add_argument("--garbage", type=int)
+opts = args.parse_args()
+
+
+def garbage(mb):
+    junk = "x" * (1 << 20)
+    for _ in range(mb):
+        sys.stdout.write(junk)
+    sys.stdout.flush()
+    with open(opts.record + ".garbage-done", "w"):
+        pass
+    sys.stdin.read()
 
 
 def main():
+    reject = opts.reject
     while True:
         sys.stdout.write("READY\n")
         sys.stdout.flush()
@@ -19,15 +41,23 @@ def main():
             return
         headers = dict(x.split(":", 1) for x in line.split())
         payload = sys.stdin.read(int(headers["len"]))
-        global reject
+        marker = opts.record + ".died"
+        if opts.die is not None and opts.die in payload and not os.path.exists(marker):
+            with open(marker, "w") as f:
+                f.write(headers["serial"])
+            os._exit(3)
         result = "OK"
         if reject is not None and reject in payload:
             reject = None
             result = "FAIL"
-        with open(record, "a") as f:
-            f.write(json.dumps({"headers": headers, "payload": payload, "result": result}) + "\n")
+        with open(opts.record, "a") as f:
+            record = {"headers": headers, "payload": payload, "result": result, "pid": os.getpid()}
+            f.write(json.dumps(record) + "\n")
         sys.stdout.write("RESULT %d\n%s" % (len(result), result))
         sys.stdout.flush()
 
 
-main()
+if opts.garbage is not None:
+    garbage(opts.garbage)
+else:
+    main()

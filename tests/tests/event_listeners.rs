@@ -1,0 +1,213 @@
+//! `[eventlistener:x]` pools: a listener written for Supervisor receives, under proctor, the
+//! same envelopes and payloads, with the same serials, as under supervisord 4.3; a rejected
+//! event comes back with its serials; an event whose listener died BUSY goes to another; a
+//! listener that breaks the protocol is UNKNOWN for good and costs controld a bounded amount.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
+
+use proctor_tests::supervisor::{self, Supervisord};
+use proctor_tests::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn listener() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("compat/recording_listener.py")
+        .display()
+        .to_string()
+}
+
+/// What the recording listener wrote: one record per event it answered.
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits until a record's payload contains `text`, and returns all of them.
+fn records_until(path: &Path, text: &str) -> Vec<Value> {
+    wait_until(&format!("an event with {text:?}"), T, || {
+        let r = records(path);
+        r.iter()
+            .any(|e| e["payload"].as_str().unwrap_or("").contains(text))
+            .then_some(r)
+    })
+}
+
+/// A record as both daemons must agree on it: pids blanked (the listener's own and those in
+/// payloads).
+fn comparable(r: &Value) -> Value {
+    let payload = r["payload"].as_str().unwrap_or("");
+    let payload: Vec<String> = payload
+        .split(' ')
+        .map(|w| match w.strip_prefix("pid:") {
+            Some(_) => "pid:N".to_owned(),
+            None => w.to_owned(),
+        })
+        .collect();
+    json!({
+        "headers": r["headers"],
+        "payload": payload.join(" "),
+        "result": r["result"],
+    })
+}
+
+/// The programs both daemons run: `a`, and a pool that records what it gets and rejects a's
+/// first STOPPING event once.
+fn programs(record: &Path) -> String {
+    format!(
+        "[program:a]\ncommand = sleep 1000\nstartsecs = 0\n\n\
+         [eventlistener:rec]\ncommand = /usr/bin/python3 {} {} --reject 'groupname:a from_state:RUNNING'\n\
+         events = PROCESS_STATE, process_group, SUPERVISOR_STATE_CHANGE, REMOTE_COMMUNICATION\n\
+         startsecs = 0\n",
+        listener(),
+        record.display()
+    )
+}
+
+/// Starts, stops and starts `a`, and sends a remote communication event with characters that
+/// take more than a byte each; returns every event the listener answered.
+fn scenario(python: &Path, socket: &Path, record: &Path) -> Vec<Value> {
+    records_until(record, "processname:a groupname:a from_state:STARTING");
+    let o = supervisor::supervisorctl(python, socket, &["stop", "a"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = supervisor::supervisorctl(python, socket, &["start", "a"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    records_until(record, "processname:a groupname:a from_state:STARTING pid");
+    let sent = supervisor::calls(
+        python,
+        socket,
+        &[(
+            "supervisor.sendRemoteCommEvent",
+            json!(["greeting", "héllo wörld ✓\nsecond line"]),
+        )],
+    );
+    assert_eq!(sent, [json!({"ok": true})]);
+    records_until(record, "type:greeting")
+}
+
+#[test]
+fn a_listener_receives_what_supervisord_sends_it() {
+    let Some(python) = supervisor::python("a_listener_receives_what_supervisord_sends_it") else {
+        return;
+    };
+    let theirs = {
+        let dir = workdir();
+        let record = dir.path().join("rec.jsonl");
+        let s = Supervisord::start(&python, &programs(&record));
+        let r = scenario(&python, &s.socket, &record);
+        drop(s);
+        r
+    };
+    let d = Daemon::start(&programs(&Path::new("{dir}").join("rec.jsonl")));
+    let ours = scenario(&python, &d.socket, &d.path("rec.jsonl"));
+
+    let t: Vec<Value> = theirs.iter().map(comparable).collect();
+    let o: Vec<Value> = ours.iter().map(comparable).collect();
+    assert_eq!(
+        o, t,
+        "proctor's events (left) differ from supervisord's (right)"
+    );
+    // What the test stands on, said outright: the rejected event came back with its serials,
+    // and the remote event's len counts characters.
+    let stopping: Vec<&Value> = ours
+        .iter()
+        .filter(|r| r["headers"]["eventname"] == "PROCESS_STATE_STOPPING")
+        .collect();
+    assert_eq!(stopping.len(), 2, "{stopping:?}");
+    assert_eq!(
+        (&stopping[0]["result"], &stopping[1]["result"]),
+        (&json!("FAIL"), &json!("OK"))
+    );
+    assert_eq!(stopping[0]["headers"], stopping[1]["headers"]);
+    let remote = ours.last().unwrap();
+    assert_eq!(remote["headers"]["eventname"], "REMOTE_COMMUNICATION");
+    let payload = "type:greeting\nhéllo wörld ✓\nsecond line";
+    assert_eq!(remote["payload"], payload);
+    assert_eq!(
+        remote["headers"]["len"],
+        payload.chars().count().to_string()
+    );
+}
+
+#[test]
+fn an_event_whose_listener_died_busy_goes_to_another() {
+    let d = Daemon::start(&format!(
+        "[program:a]\ncommand = sleep 1000\nstartsecs = 0\nautostart = false\n\n\
+         [eventlistener:rec]\ncommand = /usr/bin/python3 {} {{dir}}/rec.jsonl --die 'processname:a groupname:a from_state:STOPPED'\n\
+         events = PROCESS_STATE_STARTING\nnumprocs = 2\nprocess_name = rec_%(process_num)s\n\
+         startsecs = 0\n",
+        listener()
+    ));
+    let record = d.path("rec.jsonl");
+    d.wait_state("rec:rec_0", "RUNNING", T);
+    d.wait_state("rec:rec_1", "RUNNING", T);
+    d.ctl_ok(&["start", "a"]);
+    let got = records_until(&record, "processname:a groupname:a from_state:STOPPED");
+    let died: u64 = std::fs::read_to_string(d.path("rec.jsonl.died"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let resent: Vec<&Value> = got
+        .iter()
+        .filter(|r| r["payload"].as_str().unwrap().starts_with("processname:a "))
+        .collect();
+    assert_eq!(resent.len(), 1, "{got:?}");
+    assert_eq!(
+        resent[0]["headers"]["serial"],
+        died.to_string(),
+        "the same event, with its serial"
+    );
+    assert_eq!(resent[0]["result"], "OK");
+    // The one that died is restarted (autorestart), and the pool goes on.
+    wait_until("both listeners running again", T, || {
+        (d.state("rec:rec_0") == "RUNNING" && d.state("rec:rec_1") == "RUNNING").then_some(())
+    });
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS")
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_listener_that_breaks_the_protocol_is_unknown_and_costs_a_bounded_amount() {
+    let d = Daemon::start(&format!(
+        "[program:a]\ncommand = sleep 1000\nstartsecs = 0\nautostart = false\n\n\
+         [eventlistener:junk]\ncommand = /usr/bin/python3 {0} {{dir}}/junk.jsonl --garbage 256\n\
+         events = PROCESS_STATE\nstartsecs = 0\nstdout_logfile = NONE\n\n\
+         [eventlistener:rec]\ncommand = /usr/bin/python3 {0} {{dir}}/rec.jsonl\n\
+         events = PROCESS_STATE_RUNNING\nstartsecs = 0\n",
+        listener()
+    ));
+    d.wait_state("rec", "RUNNING", T);
+    let controld = d.controld_pid().unwrap();
+    let before = vm_rss_kib(controld);
+    wait_until("the junk written", Duration::from_secs(60), || {
+        d.path("junk.jsonl.garbage-done").exists().then_some(())
+    });
+    let after = vm_rss_kib(controld);
+    assert!(
+        after < before + 16 * 1024,
+        "controld grew from {before} KiB to {after} KiB reading 256 MiB of junk"
+    );
+    let log = d.stderr();
+    assert!(
+        log.contains(
+            "junk: has entered the UNKNOWN state and will no longer receive events, this \
+             usually indicates the process violated the eventlistener protocol"
+        ),
+        "{log}"
+    );
+    // The daemon and the other pool go on: a's start reaches `rec`.
+    d.ctl_ok(&["start", "a"]);
+    records_until(&d.path("rec.jsonl"), "processname:a groupname:a");
+    assert!(records(&d.path("junk.jsonl")).is_empty());
+    assert_eq!(d.state("junk"), "RUNNING");
+}

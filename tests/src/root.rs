@@ -39,7 +39,9 @@ pub fn root_config(dir: &Path, programs: &str) -> String {
          [supervisord]\nchildlogdir = {d}/log\n\n\
          [proctor]\ncontrold_user = proctest-ctl\nhelper_user = proctest-helper\n\
          audit_seal = {d}/seal/audit.seal\n\n{}",
-        programs.replace("{probe}", &bin("proctor-probe").display().to_string())
+        programs
+            .replace("{probe}", &bin("proctor-probe").display().to_string())
+            .replace("{conf}", &dir.join("proctor.conf").display().to_string())
     )
 }
 

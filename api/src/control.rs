@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
-pub const CONTROL_PROTOCOL_VERSION: u16 = 3;
+pub const CONTROL_PROTOCOL_VERSION: u16 = 4;
 pub const MAX_REQUEST: usize = 64 * 1024;
 pub const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
@@ -405,6 +405,8 @@ pub struct LogInfo {
     pub maxbytes: u64,
     pub backups: u32,
     pub syslog: bool,
+    pub events_enabled: bool,
+    pub capture_maxbytes: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

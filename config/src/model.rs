@@ -267,6 +267,11 @@ pub struct LogConfig {
     /// Rotated copies kept (`file.1` … `file.N`); 0 = truncate instead. Default 10.
     pub backups: u32,
     pub syslog: bool,
+    /// `*_events_enabled`: each piece of output also a PROCESS_LOG_* event.
+    pub events_enabled: bool,
+    /// `*_capture_maxbytes`: capture mode (PROCESS_COMMUNICATION_* events) keeping at most
+    /// this much of a communication; 0 = off.
+    pub capture_maxbytes: u64,
 }
 
 impl Config {

@@ -46,16 +46,12 @@ const PROGRAM_KEYS: &[&str] = &[
     "stderr_logfile_maxbytes",
     "stderr_logfile_backups",
     "stderr_syslog",
-    "capabilities",
-    "serverurl",
-];
-
-/// Supervisor keys proctor does not implement: accepted with a warning.
-const PROGRAM_UNSUPPORTED: &[&str] = &[
     "stdout_capture_maxbytes",
     "stderr_capture_maxbytes",
     "stdout_events_enabled",
     "stderr_events_enabled",
+    "capabilities",
+    "serverurl",
 ];
 
 /// What `[eventlistener:x]` accepts besides [`PROGRAM_KEYS`].
@@ -370,12 +366,7 @@ fn program(
     };
     for e in &s.entries {
         let k = e.key.as_str();
-        if PROGRAM_UNSUPPORTED.contains(&k) {
-            warnings.push(sec.at(
-                e.place(),
-                format!("{k} is not supported by proctor and is ignored"),
-            ));
-        } else if !(PROGRAM_KEYS.contains(&k) || listener && LISTENER_KEYS.contains(&k)) {
+        if !(PROGRAM_KEYS.contains(&k) || listener && LISTENER_KEYS.contains(&k)) {
             sec.warn_unknown(e.place(), k, warnings);
         }
     }
@@ -708,6 +699,9 @@ fn log(
     let maxbytes = sec.parse(maxbytes_key, 50 << 20, values::byte_size)?;
     let backups = sec.parse(backups_key, 10, |k, v| values::unsigned(k, v, 0))?;
     let mut syslog = sec.parse(syslog_key, false, values::boolean)?;
+    let events_enabled = sec.parse(&format!("{channel}_events_enabled"), false, values::boolean)?;
+    let capture_maxbytes =
+        sec.parse(&format!("{channel}_capture_maxbytes"), 0, values::byte_size)?;
     let merged = channel == "stderr" && sec.parse("redirect_stderr", false, values::boolean)?;
     if merged {
         return Ok(LogConfig {
@@ -715,6 +709,8 @@ fn log(
             maxbytes,
             backups,
             syslog,
+            events_enabled,
+            capture_maxbytes,
         });
     }
     let (value, line) = match sec.expanded_with(file_key, vars)? {
@@ -806,6 +802,8 @@ fn log(
         maxbytes,
         backups,
         syslog,
+        events_enabled,
+        capture_maxbytes,
     })
 }
 

@@ -64,6 +64,7 @@ impl Default for Bus {
 }
 
 /// What a process is, for its events.
+#[derive(Clone)]
 pub struct Who {
     pub namespec: String,
     pub group: String,

@@ -59,23 +59,15 @@ pub async fn read_stdout(
     key: Key,
     id: ChildId,
 ) {
+    let _pumping = crate::logs::Pumping::start();
     let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
         return;
     };
-    let opened = sink.clone();
-    let _ = tokio::task::spawn_blocking(move || opened.open()).await;
-    let mut buf = vec![0u8; CHUNK];
+    crate::logs::open_sink(sink.clone()).await;
     loop {
-        let n = match pipe.read(&mut buf).await {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                warn!("reading an event listener's stdout: {e}");
-                return;
-            }
+        let Some(chunk) = read_chunk(&mut pipe, "an event listener's stdout").await else {
+            return;
         };
-        let chunk = buf[..n].to_vec();
         let steps = match protocol.lock() {
             Ok(mut l) => l.feed(&chunk),
             Err(_) => return,
@@ -92,6 +84,28 @@ pub async fn read_stdout(
                 return;
             }
         }
+    }
+}
+
+/// The next piece of what a service wrote, at most [`CHUNK`] bytes; `None` at its end.
+pub async fn read_chunk(
+    pipe: &mut tokio::net::unix::pipe::Receiver,
+    what: &str,
+) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        return match pipe.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some(buf)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                warn!("reading {what}: {e}");
+                None
+            }
+        };
     }
 }
 

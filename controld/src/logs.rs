@@ -645,13 +645,33 @@ async fn open(sink: Arc<LogSink>) {
     let _ = tokio::task::spawn_blocking(move || sink.open()).await;
 }
 
+/// A pipe being read, for [`drained`]: counted from its creation until dropped.
+pub struct Pumping(());
+
+impl Pumping {
+    pub fn start() -> Pumping {
+        ACTIVE_PUMPS.fetch_add(1, Ordering::SeqCst);
+        Pumping(())
+    }
+}
+
+impl Drop for Pumping {
+    fn drop(&mut self) {
+        ACTIVE_PUMPS.fetch_sub(1, Ordering::SeqCst);
+        PUMP_ENDED.notify_waiters();
+    }
+}
+
 /// Copies everything from a service pipe into `sink` until the write end closes.
 pub async fn pump(fd: OwnedFd, sink: Arc<LogSink>) {
-    ACTIVE_PUMPS.fetch_add(1, Ordering::SeqCst);
+    let _pumping = Pumping::start();
     open(sink.clone()).await;
     copy(fd, sink).await;
-    ACTIVE_PUMPS.fetch_sub(1, Ordering::SeqCst);
-    PUMP_ENDED.notify_waiters();
+}
+
+/// Opens the sink's file (on the log-opening thread), for a reader other than [`pump`].
+pub async fn open_sink(sink: Arc<LogSink>) {
+    open(sink).await;
 }
 
 async fn copy(fd: OwnedFd, sink: Arc<LogSink>) {
@@ -826,6 +846,8 @@ mod line_tests {
             maxbytes: 0,
             backups: 0,
             syslog: false,
+            events_enabled: false,
+            capture_maxbytes: 0,
         };
         let sink = LogSink::new(&cfg, "t");
         sink.share();

@@ -15,6 +15,7 @@ mod listeners;
 mod logread;
 mod logs;
 mod logserve;
+mod output_events;
 mod peers;
 mod procs;
 mod ratelimit;

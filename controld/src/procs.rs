@@ -70,6 +70,16 @@ impl Proc {
         })
     }
 
+    /// What its events say it is.
+    pub fn who(&self) -> crate::events::Who {
+        crate::events::Who {
+            namespec: self.namespec.clone(),
+            group: self.group.clone(),
+            name: self.name.clone(),
+            program: self.program.clone(),
+        }
+    }
+
     /// The live child's pid, as the control protocol carries it.
     pub fn pid(&self) -> Option<u32> {
         self.life

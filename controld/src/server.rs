@@ -687,10 +687,17 @@ async fn events_follow(
             name: &p.name,
             program: &p.program,
         };
+        // What a process wrote is shown to those who may read its log.
+        let action =
+            if p.kind.subscribed("PROCESS_LOG") || p.kind.subscribed("PROCESS_COMMUNICATION") {
+                proctor_policy::Action::Tail
+            } else {
+                proctor_policy::Action::Status
+            };
         named(p)
             && served
                 .auth
-                .decide(&caller.peer, proctor_policy::Action::Status, Some(&target))
+                .decide(&caller.peer, action, Some(&target))
                 .allow
     };
     let text: Vec<u8> = recent

@@ -3,6 +3,7 @@
 //! the events and writes their payloads and envelopes; [`pool`] queues them per pool.
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod event;
 pub mod listener;
 pub mod pool;

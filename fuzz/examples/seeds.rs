@@ -557,8 +557,36 @@ fn listener_seeds() {
     }
 }
 
+/// Output read in capture mode, as the `capture` target reads it: capture_maxbytes, then
+/// writes separated by 0xFF.
+fn capture_seeds() {
+    let seeds: [(&str, u8, &[&[u8]]); 3] = [
+        (
+            "one",
+            100,
+            &[b"before <!--XSUPERVISOR:BEGIN-->hello<!--XSUPERVISOR:END--> after\n"],
+        ),
+        (
+            "split",
+            100,
+            &[b"a <!--XSUPER", b"VISOR:BEGIN-->in", b"side<!--XSUPERVISOR:E", b"ND-->out\n"],
+        ),
+        (
+            "bounded",
+            8,
+            &[b"<!--XSUPERVISOR:BEGIN-->", b"abcdefghijklmnopqrstuvwxyz0123", b"<!--XSUPERVISOR:END-->"],
+        ),
+    ];
+    for (name, maxbytes, writes) in seeds {
+        let mut input = vec![maxbytes];
+        input.extend(writes.join(&0xff));
+        write("capture", name, &input);
+    }
+}
+
 fn main() {
     listener_seeds();
+    capture_seeds();
     xmlrpc_seeds();
     config_seeds();
     policy_seeds();
@@ -575,6 +603,7 @@ fn main() {
         "audit_verify",
         "xmlrpc",
         "listener",
+        "capture",
     ] {
         println!(
             "{t}: {} seeds",

@@ -135,6 +135,73 @@ fn a_listener_receives_what_supervisord_sends_it() {
     );
 }
 
+/// A program whose output makes events: log events on both channels, and a communication in
+/// capture mode; pauses between writes so that each is read alone by either daemon.
+fn talker(record: &Path) -> String {
+    format!(
+        "[program:talker]\ncommand = /bin/sh -c 'printf \"hello world, a first line\\n\"; sleep 0.3; \
+         printf \"<!--XSUPERVISOR:BEGIN-->the message, with d\\303\\251j\\303\\240 vu<!--XSUPERVISOR:END-->\"; sleep 0.3; \
+         printf \"and a line on stderr after it\\n\" >&2; exec sleep 1000'\n\
+         startsecs = 0\nautostart = false\nstdout_events_enabled = true\nstderr_events_enabled = true\n\
+         stdout_capture_maxbytes = 1KB\n\n\
+         [eventlistener:rec]\ncommand = /usr/bin/python3 {} {}\n\
+         events = PROCESS_LOG, PROCESS_COMMUNICATION\nstartsecs = 0\n",
+        listener(),
+        record.display()
+    )
+}
+
+#[test]
+fn output_events_are_supervisords() {
+    let Some(python) = supervisor::python("output_events_are_supervisords") else {
+        return;
+    };
+    let run = |socket: &Path, record: &Path| {
+        let o = supervisor::supervisorctl(&python, socket, &["start", "talker"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        records_until(record, "and a line on stderr")
+    };
+    let theirs = {
+        let dir = workdir();
+        let record = dir.path().join("rec.jsonl");
+        let s = Supervisord::start(&python, &talker(&record));
+        wait_until("the listener", T, || {
+            let o = supervisor::supervisorctl(&python, &s.socket, &["status", "rec"]);
+            stdout(&o).contains("RUNNING").then_some(())
+        });
+        run(&s.socket, &record)
+    };
+    let d = Daemon::start(&talker(&Path::new("{dir}").join("rec.jsonl")));
+    d.wait_state("rec", "RUNNING", T);
+    let ours = run(&d.socket, &d.path("rec.jsonl"));
+    let t: Vec<Value> = theirs.iter().map(comparable).collect();
+    let o: Vec<Value> = ours.iter().map(comparable).collect();
+    assert_eq!(
+        o, t,
+        "proctor's events (left) differ from supervisord's (right)"
+    );
+    let names: Vec<&str> = ours
+        .iter()
+        .map(|r| r["headers"]["eventname"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "PROCESS_LOG_STDOUT",
+            "PROCESS_LOG_STDOUT",
+            "PROCESS_COMMUNICATION_STDOUT",
+            "PROCESS_LOG_STDERR"
+        ]
+    );
+    assert!(ours[2]["payload"]
+        .as_str()
+        .unwrap()
+        .ends_with("\nthe message, with déjà vu"));
+    // What was captured is not in the log.
+    let log = d.ctl_ok(&["tail", "talker"]);
+    assert!(!log.contains("the message"), "{log}");
+}
+
 #[test]
 fn an_event_whose_listener_died_busy_goes_to_another() {
     let d = Daemon::start(&format!(

@@ -74,3 +74,52 @@ fn state_changes_are_supervisors_events_recent_then_followed() {
         (follower.seen() == want).then_some(())
     });
 }
+
+/// What a process wrote (PROCESS_LOG_*) is shown only to those who may read its log: alice may
+/// see `web` and follow its events, bob may also `tail` it.
+#[test]
+fn output_events_need_the_right_to_read_the_log() {
+    use proctor_tests::root::{self, RootDaemon};
+    if root::skip("output_events_need_the_right_to_read_the_log") {
+        return;
+    }
+    let alice = ensure_account("proctest-alice");
+    let bob = ensure_account("proctest-bob");
+    ensure_account("proctest-plain");
+    let (_pdir, policy) = RootDaemon::policy_file(
+        "admins = []\n\n\
+         [[allow]]\nwho = [\"proctest-alice\", \"proctest-bob\"]\nactions = [\"status\", \"events\"]\nprograms = [\"web\"]\n\n\
+         [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"tail\"]\nprograms = [\"web\"]\n",
+    );
+    let d = RootDaemon::start_with(
+        "[program:web]\ncommand = /bin/sh -c 'echo hello from web; exec sleep 1000'\n\
+         user = proctest-plain\nstartsecs = 0\nstdout_events_enabled = true\n",
+        &format!("policy = {}\n", policy.display()),
+    );
+    d.running_pid("web");
+    d.open_socket_to_all();
+    let names = |who: &Account| {
+        let o = d.ctl_as(who, &["events", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json_lines(&stdout(&o))
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["eventname"].as_str().unwrap(),
+                    e["payload"].as_str().unwrap().lines().nth(1).unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let log = "PROCESS_LOG_STDOUT hello from web".to_owned();
+    wait_until("web's output read", T, || {
+        names(&bob).contains(&log).then_some(())
+    });
+    let seen = names(&alice);
+    assert!(
+        seen.iter().any(|e| e.starts_with("PROCESS_STATE_RUNNING")),
+        "{seen:?}"
+    );
+    assert!(!seen.contains(&log), "{seen:?}");
+}

@@ -26,7 +26,7 @@ impl Supervisor {
             );
             return;
         };
-        attach_pipes(p, &mut fds, pipes, Some((child.id, &self.tx)));
+        attach_pipes(p, &mut fds, pipes, Some((child, &self.tx)));
         info!("adopted '{}' (pid {}) from proctord", p.namespec, child.pid);
         self.by_id.insert(child.id, key.clone());
         let _ = self.feed(&key, Input::Adopted { child, started }).await;

@@ -147,12 +147,7 @@ impl Supervisor {
                         };
                         let (kind, payload) =
                             crate::events::state_change(&p.name, &p.group, from, to, extra);
-                        let who = crate::events::Who {
-                            namespec: p.namespec.clone(),
-                            group: p.group.clone(),
-                            name: p.name.clone(),
-                            program: p.program.clone(),
-                        };
+                        let who = p.who();
                         let pool = (to == ProcessState::Running && p.listener.is_some())
                             .then(|| p.group.clone());
                         self.notify(kind, payload, Some(who));

@@ -32,9 +32,10 @@ impl Supervisor {
                     return;
                 };
                 info!("spawned: '{}' with pid {pid}", p.namespec);
-                attach_pipes(p, &mut fds, pipes, Some((id, &self.tx)));
+                let child = Child { id, pid };
+                attach_pipes(p, &mut fds, pipes, Some((child, &self.tx)));
                 self.by_id.insert(id, key.clone());
-                let _ = self.feed(&key, Input::Spawned(Child { id, pid })).await;
+                let _ = self.feed(&key, Input::Spawned(child)).await;
             }
             HelperMsg::Refused { seq, refusal } => match self.pending.remove(&seq) {
                 Some(Pending::Spawn(key)) => {
@@ -199,41 +200,84 @@ fn start_code(refusal: &Refusal) -> ActionCode {
 }
 
 /// Pumps a child's output pipes into its logs, and keeps its stdin pipe (a live child's) for
-/// `sendProcessStdin`. A live event listener's (`live`: its child, and where to say what it
-/// wrote) stdout is read as the listener protocol, from a fresh start.
+/// `sendProcessStdin`. A live child's (`live`: the child, and where to send what its output
+/// comes to) channels that make events are read for them, and an event listener's stdout as
+/// the listener protocol, from a fresh start.
 pub(super) fn attach_pipes(
     p: &mut Proc,
     fds: &mut Vec<OwnedFd>,
     pipes: Pipes,
-    live: Option<(ChildId, &tokio::sync::mpsc::Sender<super::Event>)>,
+    live: Option<(Child, &tokio::sync::mpsc::Sender<super::Event>)>,
 ) {
     let mut it = std::mem::take(fds).into_iter();
-    let listener = live.filter(|_| p.cfg.listener.is_some());
+    let key = (p.program.clone(), p.process_num);
+    let tx = live.map(|(_, tx)| tx);
+    let (out_tap, err_tap) = match live {
+        Some((child, _)) => (tap(p, "stdout", child), tap(p, "stderr", child)),
+        None => (None, None),
+    };
     if let Some(out) = it.next() {
-        match listener {
-            Some((id, tx)) => {
+        match live.filter(|_| p.cfg.listener.is_some()) {
+            Some((child, tx)) => {
                 let link = crate::listeners::ListenerLink::new();
                 tokio::spawn(crate::listeners::read_stdout(
                     out,
                     p.stdout.clone(),
                     link.protocol.clone(),
                     tx.clone(),
-                    (p.program.clone(), p.process_num),
-                    id,
+                    key,
+                    child.id,
                 ));
                 p.listener = Some(link);
             }
-            None => {
-                tokio::spawn(logs::pump(out, p.stdout.clone()));
-            }
+            None => read_output(out, &p.stdout, out_tap, tx),
         }
     }
     if pipes.stderr {
         if let Some(err) = it.next() {
-            tokio::spawn(logs::pump(err, p.stderr.clone()));
+            read_output(err, &p.stderr, err_tap, tx);
         }
     }
     if pipes.stdin {
         p.stdin = it.next().map(Arc::new);
+    }
+}
+
+/// What a channel of `p`'s live `child` must make events of, if anything.
+fn tap(p: &Proc, channel: &'static str, child: Child) -> Option<crate::output_events::Tap> {
+    let process = p.cfg.processes.get(p.instance.get())?;
+    let log = if channel == "stdout" {
+        &process.stdout
+    } else {
+        &process.stderr
+    };
+    (log.events_enabled || log.capture_maxbytes > 0).then(|| crate::output_events::Tap {
+        channel,
+        log_events: log.events_enabled,
+        capture_maxbytes: usize::try_from(log.capture_maxbytes).unwrap_or(usize::MAX),
+        who: p.who(),
+        pid: u32::try_from(child.pid.as_raw()).unwrap_or(0),
+    })
+}
+
+/// A channel into its log: read for its events when it makes any, else pumped.
+fn read_output(
+    fd: OwnedFd,
+    sink: &Arc<logs::LogSink>,
+    tap: Option<crate::output_events::Tap>,
+    tx: Option<&tokio::sync::mpsc::Sender<super::Event>>,
+) {
+    match (tap, tx) {
+        (Some(tap), Some(tx)) => {
+            tokio::spawn(crate::output_events::read(
+                fd,
+                sink.clone(),
+                tap,
+                tx.clone(),
+            ));
+        }
+        _ => {
+            tokio::spawn(logs::pump(fd, sink.clone()));
+        }
     }
 }

@@ -52,6 +52,8 @@ pub enum Event {
     Cmd(Box<Cmd>),
     /// What an event listener wrote, read as the protocol.
     Listener(crate::listeners::Said),
+    /// Events a service's output made (PROCESS_LOG_*, PROCESS_COMMUNICATION_*).
+    Notices(Vec<crate::output_events::Notice>),
     Helper(HelperMsg, Vec<OwnedFd>),
     HelperGone(String),
 }
@@ -228,6 +230,7 @@ impl Supervisor {
                 Some(Event::Cmd(cmd)) => held.push(cmd),
                 Some(Event::Helper(msg, fds)) => self.helper(msg, fds).await,
                 Some(Event::Listener(said)) => self.listener_said(said),
+                Some(Event::Notices(notices)) => self.notices(notices),
                 Some(Event::HelperGone(why)) => helper_gone(&why),
                 None => return,
             }
@@ -246,6 +249,7 @@ impl Supervisor {
                         crate::heap::busy();
                     }
                     Some(Event::Listener(said)) => self.listener_said(said),
+                    Some(Event::Notices(notices)) => self.notices(notices),
                     Some(Event::HelperGone(why)) => helper_gone(&why),
                     None => return,
                 },

@@ -49,6 +49,13 @@ impl Supervisor {
         }
     }
 
+    /// Events a service's output made.
+    pub(super) fn notices(&mut self, notices: Vec<crate::output_events::Notice>) {
+        for n in notices {
+            self.notify(n.kind, n.payload, Some(n.who));
+        }
+    }
+
     /// Sends the pool's queued events, oldest first, each to the first RUNNING and READY
     /// listener; stops at the first that none can take, which stays at the head.
     pub(super) fn dispatch(&mut self, pool_name: &str) {

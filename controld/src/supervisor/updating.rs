@@ -175,5 +175,7 @@ fn log_info(c: &LogConfig) -> LogInfo {
         maxbytes: c.maxbytes,
         backups: c.backups,
         syslog: c.syslog,
+        events_enabled: c.events_enabled,
+        capture_maxbytes: c.capture_maxbytes,
     }
 }

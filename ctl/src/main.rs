@@ -116,7 +116,7 @@ enum Command {
     Fg { name: String },
     /// Show process events (state changes, as Supervisor names them); -f keeps following.
     #[command(
-        after_help = "Shows the recent events first (the last 200 the daemon kept), of the processes named (all by default) that you may see. Each line: the event's name, the process, and Supervisor's payload (processname, groupname, from_state, pid or tries). With --json, one JSON object per line: serial, when (Unix seconds), eventname, process, payload. Policy action: events (and status on each process).\n\nExamples:\n  proctorctl events -f web\n  proctorctl events -f --json | jq 'select(.eventname == \"PROCESS_STATE_FATAL\")'"
+        after_help = "Shows the recent events first (the last 200 the daemon kept), of the processes named (all by default) that you may see. Each line: the event's name, the process, and Supervisor's payload (processname, groupname, from_state, pid or tries; for output events, what the process wrote, its newlines shown as spaces). With --json, one JSON object per line: serial, when (Unix seconds), eventname, process, payload. Policy action: events, and status on each process (tail for the events that carry its output).\n\nThe events shown are those about a process: PROCESS_STATE_*, and PROCESS_LOG_* and PROCESS_COMMUNICATION_* of programs with *_events_enabled or *_capture_maxbytes. Event listeners ([eventlistener:x] events=) may also subscribe to the others. Every event type, as Supervisor names them:\n  EVENT (all of them)\n  PROCESS_STATE: PROCESS_STATE_STOPPED, PROCESS_STATE_STARTING, PROCESS_STATE_RUNNING, PROCESS_STATE_BACKOFF, PROCESS_STATE_STOPPING, PROCESS_STATE_EXITED, PROCESS_STATE_FATAL, PROCESS_STATE_UNKNOWN\n  PROCESS_LOG: PROCESS_LOG_STDOUT, PROCESS_LOG_STDERR\n  PROCESS_COMMUNICATION: PROCESS_COMMUNICATION_STDOUT, PROCESS_COMMUNICATION_STDERR\n  SUPERVISOR_STATE_CHANGE: SUPERVISOR_STATE_CHANGE_RUNNING, SUPERVISOR_STATE_CHANGE_STOPPING\n  TICK: TICK_5, TICK_60, TICK_3600\n  PROCESS_GROUP: PROCESS_GROUP_ADDED, PROCESS_GROUP_REMOVED\n  REMOTE_COMMUNICATION\n\nExamples:\n  proctorctl events -f web\n  proctorctl events -f --json | jq 'select(.eventname == \"PROCESS_STATE_FATAL\")'"
     )]
     Events {
         /// Keep printing new events until interrupted.
@@ -410,4 +410,34 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Policy(_) => return 2,
     };
     output::simple(socket, req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `events=` errors send people to this help: it must name every event type there is.
+    #[test]
+    fn events_help_names_every_event_type() {
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("events")
+            .map(|c| c.render_long_help().to_string())
+            .unwrap_or_default();
+        for kind in proctor_events::event::Kind::all() {
+            assert!(help.contains(kind.name()), "{} is missing", kind.name());
+        }
+        for name in [
+            "EVENT",
+            "PROCESS_STATE:",
+            "PROCESS_LOG:",
+            "PROCESS_COMMUNICATION:",
+            "SUPERVISOR_STATE_CHANGE:",
+            "TICK:",
+            "PROCESS_GROUP:",
+        ] {
+            assert!(help.contains(name), "{name} is missing");
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The event listeners people run under Supervisor, unchanged under proctor as root: superlance's
-//! crashmail, memmon and httpok, and supervisord-dependent-startup. Each runs as its own
+//! crashmail, fatalmailbatch, memmon and httpok, and supervisord-dependent-startup. Each runs as its own
 //! account and calls back through SUPERVISOR_SERVER_URL, so the policy decides what it may do
 //! and the audit log names it: memmon may restart `web` but not `db`, which it may only see.
 //!
@@ -23,6 +23,7 @@ fn listeners_bin(test: &str) -> Option<PathBuf> {
     let bin = python.parent()?.to_path_buf();
     let installed = [
         "crashmail",
+        "fatalmailbatch",
         "memmon",
         "httpok",
         "supervisord-dependent-startup",
@@ -76,6 +77,47 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A stand-in mail server on 127.0.0.1 for fatalmailbatch (which speaks SMTP): it says yes to
+/// everything and keeps each message's data. Returns its port and the messages.
+fn smtp_stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = messages.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let mut out = conn.try_clone().unwrap();
+            let mut lines = BufReader::new(conn);
+            let _ = out.write_all(b"220 stand-in ESMTP\r\n");
+            let mut line = String::new();
+            while lines.read_line(&mut line).unwrap_or(0) > 0 {
+                let verb = line.trim_end().to_ascii_uppercase();
+                line.clear();
+                let reply: &[u8] = if verb.starts_with("DATA") {
+                    let _ = out.write_all(b"354 go on\r\n");
+                    let mut data = String::new();
+                    while lines.read_line(&mut line).unwrap_or(0) > 0 && line != ".\r\n" {
+                        data.push_str(&line);
+                        line.clear();
+                    }
+                    line.clear();
+                    kept.lock().unwrap().push(data);
+                    b"250 kept\r\n"
+                } else if verb.starts_with("QUIT") {
+                    let _ = out.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                let _ = out.write_all(reply);
+            }
+        }
+    });
+    (port, messages)
+}
+
 fn start_under_policy(programs: &str, policy: &str) -> (tempfile::TempDir, PathBuf, RootDaemon) {
     let (pdir, policy) = RootDaemon::policy_file(policy);
     let audit = pdir.path().join("audit/audit.log");
@@ -114,6 +156,7 @@ fn superlance_watchdogs_act_under_the_policy_as_their_own_account() {
     let site_root = mail.path().join("site");
     std::fs::create_dir(&site_root).unwrap();
     let port = free_port();
+    let (smtp, smtp_messages) = smtp_stand_in();
     // 64 MiB each, touched, so that memmon's `ps` sees them over its 20 MB limit.
     let hog = "/usr/bin/python3 -c 'import time; x = bytearray(64 << 20); x[:] = b\"x\" * len(x); time.sleep(1000)'";
     let programs = format!(
@@ -123,6 +166,11 @@ fn superlance_watchdogs_act_under_the_policy_as_their_own_account() {
          user = proctest-www\nstartsecs = 0\n\n\
          [program:flaky]\ncommand = /bin/sh -c 'sleep 1; exit 3'\nuser = proctest-www\nstartsecs = 0\n\
          autorestart = false\n\n\
+         [program:calm]\ncommand = sleep 1000\nuser = proctest-www\nstartsecs = 0\n\n\
+         [program:doomed]\ncommand = /bin/false\nuser = proctest-www\nstartretries = 0\n\n\
+         [eventlistener:fatalmailbatch]\ncommand = {bin}/fatalmailbatch -t ops@example.com -f proctor@example.com \
+         -H 127.0.0.1:{smtp} -e TICK_5 -i 0.05\n\
+         events = PROCESS_STATE, TICK_5\nuser = proctest-plain\n\n\
          [eventlistener:crashmail]\ncommand = {bin}/crashmail -a -m ops@example.com -s {sendmail}\n\
          events = PROCESS_STATE_EXITED\nuser = proctest-plain\n\n\
          [eventlistener:memmon]\ncommand = {bin}/memmon -p web=20MB\n\
@@ -161,6 +209,36 @@ fn superlance_watchdogs_act_under_the_policy_as_their_own_account() {
     });
     assert!(text.contains("To: ops@example.com"), "{text}");
     assert!(text.contains("from state RUNNING"), "{text}");
+    // A program stopped on purpose is no crash: calm is stopped, then flaky crashes again, and
+    // only flaky's two crashes are mailed (crashmail sees the events in order).
+    d.running_pid("calm");
+    let o = d.ctl(&["stop", "calm"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = d.ctl(&["start", "flaky"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = wait_until("crashmail's second mail", T, || {
+        let t = std::fs::read_to_string(&mailbox).ok()?;
+        (t.matches("Process flaky in group flaky exited unexpectedly")
+            .count()
+            == 2)
+            .then_some(t)
+    });
+    assert!(!text.contains("calm"), "{text}");
+
+    // fatalmailbatch: doomed goes FATAL, and the next TICK_5's batch mails it.
+    let mail = wait_until("fatalmailbatch's mail", T, || {
+        smtp_messages
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.contains("doomed"))
+            .cloned()
+    });
+    assert!(
+        mail.contains("Process doomed:doomed failed to start too many times"),
+        "{mail}"
+    );
+    assert!(mail.contains("To: ops@example.com"), "{mail}");
 
     // memmon restarts web (allowed); another memmon is refused db (it then exits, as memmon
     // does on a fault, and is restarted). Both audited under their account.

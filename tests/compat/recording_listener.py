@@ -7,17 +7,21 @@ supervisor.childutils' listeners do, so the envelope's len must count characters
   --die TEXT      exit without answering the first time a payload contains TEXT (across
                   restarts: FILE.died marks it done); the event must go to another listener
   --garbage MB    instead of the protocol, write MB mebibytes of junk, then wait for stdin to close
+  --childutils    speak the protocol through supervisor.childutils (Supervisor's own helpers,
+                  which read the payload as text), not by hand
 """
 import argparse
 import json
 import os
 import sys
+import time
 
 args = argparse.ArgumentParser()
 args.add_argument("record")
 args.add_argument("--reject")
 args.add_argument("--die")
 args.add_argument("--garbage", type=int)
+args.add_argument("--childutils", action="store_true")
 opts = args.parse_args()
 
 
@@ -34,13 +38,19 @@ def garbage(mb):
 def main():
     reject = opts.reject
     while True:
-        sys.stdout.write("READY\n")
-        sys.stdout.flush()
-        line = sys.stdin.readline()
-        if not line:
-            return
-        headers = dict(x.split(":", 1) for x in line.split())
-        payload = sys.stdin.read(int(headers["len"]))
+        if opts.childutils:
+            from supervisor import childutils
+
+            headers, payload = childutils.listener.wait(sys.stdin, sys.stdout)
+        else:
+            sys.stdout.write("READY\n")
+            sys.stdout.flush()
+            line = sys.stdin.readline()
+            if not line:
+                return
+            headers = dict(x.split(":", 1) for x in line.split())
+            payload = sys.stdin.read(int(headers["len"]))
+        received = time.time()
         marker = opts.record + ".died"
         if opts.die is not None and opts.die in payload and not os.path.exists(marker):
             with open(marker, "w") as f:
@@ -51,7 +61,13 @@ def main():
             reject = None
             result = "FAIL"
         with open(opts.record, "a") as f:
-            record = {"headers": headers, "payload": payload, "result": result, "pid": os.getpid()}
+            record = {
+                "headers": headers,
+                "payload": payload,
+                "result": result,
+                "pid": os.getpid(),
+                "received": received,
+            }
             f.write(json.dumps(record) + "\n")
         sys.stdout.write("RESULT %d\n%s" % (len(result), result))
         sys.stdout.flush()

@@ -57,14 +57,15 @@ fn comparable(r: &Value) -> Value {
     })
 }
 
-/// The programs both daemons run: `a`, and a pool that records what it gets and rejects a's
-/// first STOPPING event once.
-fn programs(record: &Path) -> String {
+/// The programs both daemons run: `a`, and a pool that records what it gets (through
+/// Supervisor's own `childutils`, run by `python`) and rejects a's first STOPPING event once.
+fn programs(python: &Path, record: &Path) -> String {
     format!(
         "[program:a]\ncommand = sleep 1000\nstartsecs = 0\n\n\
-         [eventlistener:rec]\ncommand = /usr/bin/python3 {} {} --reject 'groupname:a from_state:RUNNING'\n\
+         [eventlistener:rec]\ncommand = {} {} {} --childutils --reject 'groupname:a from_state:RUNNING'\n\
          events = PROCESS_STATE, process_group, SUPERVISOR_STATE_CHANGE, REMOTE_COMMUNICATION\n\
          startsecs = 0\n",
+        python.display(),
         listener(),
         record.display()
     )
@@ -99,12 +100,12 @@ fn a_listener_receives_what_supervisord_sends_it() {
     let theirs = {
         let dir = workdir();
         let record = dir.path().join("rec.jsonl");
-        let s = Supervisord::start(&python, &programs(&record));
+        let s = Supervisord::start(&python, &programs(&python, &record));
         let r = scenario(&python, &s.socket, &record);
         drop(s);
         r
     };
-    let d = Daemon::start(&programs(&Path::new("{dir}").join("rec.jsonl")));
+    let d = Daemon::start(&programs(&python, &Path::new("{dir}").join("rec.jsonl")));
     let ours = scenario(&python, &d.socket, &d.path("rec.jsonl"));
 
     let t: Vec<Value> = theirs.iter().map(comparable).collect();
@@ -114,7 +115,7 @@ fn a_listener_receives_what_supervisord_sends_it() {
         "proctor's events (left) differ from supervisord's (right)"
     );
     // What the test stands on, said outright: the rejected event came back with its serials,
-    // and the remote event's len counts characters.
+    // and the remote event's len counts characters (childutils read it whole).
     let stopping: Vec<&Value> = ours
         .iter()
         .filter(|r| r["headers"]["eventname"] == "PROCESS_STATE_STOPPING")
@@ -200,6 +201,38 @@ fn output_events_are_supervisords() {
     // What was captured is not in the log.
     let log = d.ctl_ok(&["tail", "talker"]);
     assert!(!log.contains("the message"), "{log}");
+}
+
+#[test]
+fn a_tick_listener_gets_each_wall_clock_slice_as_it_begins() {
+    let d = Daemon::start(&format!(
+        "[eventlistener:ticks]\ncommand = /usr/bin/python3 {} {{dir}}/ticks.jsonl\n\
+         events = TICK_5\nstartsecs = 0\n",
+        listener()
+    ));
+    let got = wait_until("two ticks", T, || {
+        let r = records(&d.path("ticks.jsonl"));
+        (r.len() >= 2).then_some(r)
+    });
+    let when = |r: &Value| -> u64 {
+        r["payload"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("when:")
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for r in &got {
+        assert_eq!(r["headers"]["eventname"], "TICK_5");
+        assert_eq!(when(r) % 5, 0, "a slice's start: {r}");
+        let late = r["received"].as_f64().unwrap() - when(r) as f64;
+        assert!(
+            (0.0..2.0).contains(&late),
+            "received {late} s after its slice began: {r}"
+        );
+    }
+    assert_eq!(when(&got[1]), when(&got[0]) + 5, "one per slice: {got:?}");
 }
 
 #[test]

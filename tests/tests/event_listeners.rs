@@ -227,8 +227,9 @@ fn a_tick_listener_gets_each_wall_clock_slice_as_it_begins() {
         assert_eq!(r["headers"]["eventname"], "TICK_5");
         assert_eq!(when(r) % 5, 0, "a slice's start: {r}");
         let late = r["received"].as_f64().unwrap() - when(r) as f64;
+        // Never before its slice begins, and within it (a tick is not held back a slice).
         assert!(
-            (0.0..2.0).contains(&late),
+            (0.0..5.0).contains(&late),
             "received {late} s after its slice began: {r}"
         );
     }

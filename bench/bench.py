@@ -296,10 +296,12 @@ def main():
     def add(scn, peer, v):
         results.setdefault((scn, peer), []).append(v)
 
-    only = os.environ.get("PROCTOR_BENCH_ONLY", "daemons,crash,log").split(",")
+    only = os.environ.get("PROCTOR_BENCH_ONLY", "daemons,events,crash,log").split(",")
     try:
         if "daemons" in only:
             daemons(runs, big, add)
+        if "events" in only:
+            event_cost(runs, big, add)
         if "crash" in only:
             crash_loop(add)
         if "log" in only:
@@ -411,6 +413,46 @@ def daemons(runs, big, add):
                     add("idle 10 s, 100 programs: CPU (ms)", cls.name, 1000 * (t1c - t0c))
                 add(f"graceful stop of {n} (s)", cls.name, timed(s.stop))
     
+
+def listener_section(mode):
+    """A listener subscribed to every event (EVENT), with Supervisor's default buffer of 10."""
+    return (f"[eventlistener:ev]\ncommand = /usr/bin/python3 {ROOT}/bench/listener.py {mode}\n"
+            f"events = EVENT\nuser = {USER}\nstartsecs = 0\n\n")
+
+
+def event_cost(runs, big, add):
+    """Start and stop `big` programs with no listener, with a listener subscribed to EVENT that
+    answers at once, and with one that has hung: what the event path costs supervision."""
+    labels = {"none": "no listener", "ok": "an EVENT listener", "stuck": "a hung EVENT listener"}
+    peers = [c for c in (Proctor, Supervisord)
+             if c.name in os.environ.get("PROCTOR_BENCH_PEERS", "proctor,supervisord")]
+    for cls in peers:
+        # Interleaved, so that a slow spell of the machine does not land on one mode only.
+        for _ in range(runs):
+            for mode, label in labels.items():
+                d = scratch_dir()
+                os.chmod(d, 0o755)
+                s = cls(big, d)
+                if mode != "none":
+                    open(s.conf, "a").write(listener_section(mode))
+                    s.n = big + 1
+                s.start()
+                wait_for(s.ready, timeout=120, step=0.1)
+                if mode != "none":
+                    wait_for(lambda: s.running("ev"), timeout=60, step=0.1)
+                os.sync()
+                time.sleep(1)
+                _, cpu0 = ctx_cpu(s.supervisors())
+                t0 = time.monotonic()
+                starter = s.start_all()
+                wait_for(lambda: s.spawned() >= s.n, timeout=600)
+                wait_for(s.all_running, timeout=600)
+                add(f"start {big} to RUNNING, with {label} (s)", cls.name, time.monotonic() - t0)
+                _, cpu1 = ctx_cpu(s.supervisors())
+                add(f"start {big}, with {label}: supervisor CPU (s)", cls.name, cpu1 - cpu0)
+                starter.wait(timeout=600)
+                add(f"graceful stop of {big}, with {label} (s)", cls.name, timed(s.stop))
+
 
 def crash_loop(add, n=200):
     """n programs that exit at once, every time, with Supervisor's defaults (startsecs=1) and

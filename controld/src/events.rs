@@ -11,8 +11,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-/// How many recent events `proctorctl events` shows first.
+/// How many recent events `proctorctl events` shows first, and how many payload bytes they may
+/// hold together (output events carry up to 64 KiB each).
 const RECENT: usize = 200;
+const RECENT_BYTES: usize = 1 << 20;
 
 /// One published event, and what the policy needs to decide who may see it.
 #[derive(Debug)]
@@ -50,14 +52,18 @@ pub type Subscription = (Vec<Arc<Published>>, broadcast::Receiver<Arc<Published>
 pub struct Bus {
     tx: broadcast::Sender<Arc<Published>>,
     recent: VecDeque<Arc<Published>>,
+    recent_bytes: usize,
     serial: Serial,
 }
 
 impl Default for Bus {
     fn default() -> Bus {
         Bus {
-            tx: broadcast::channel(1024).0,
+            // What a follower that falls behind may leave held (it is then told how many it
+            // skipped): 256 events of at most 64 KiB.
+            tx: broadcast::channel(256).0,
             recent: VecDeque::with_capacity(RECENT),
+            recent_bytes: 0,
             serial: Serial::default(),
         }
     }
@@ -112,10 +118,14 @@ impl Bus {
             name: who.name,
             program: who.program,
         });
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
-        }
+        self.recent_bytes += p.payload.len();
         self.recent.push_back(p.clone());
+        while self.recent.len() > RECENT || self.recent_bytes > RECENT_BYTES {
+            match self.recent.pop_front() {
+                Some(old) => self.recent_bytes -= old.payload.len(),
+                None => break,
+            }
+        }
         // No one following: nothing to send.
         let _ = self.tx.send(p);
     }

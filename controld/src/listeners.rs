@@ -2,7 +2,7 @@
 //! listener protocol ([`proctor_events::Listener`]), and events reach it through its stdin.
 //! The supervisor decides what goes where (`supervisor::pools`); this module only moves bytes.
 //!
-//! What a listener can make controld hold is bounded: one read of [`CHUNK`] bytes at a time,
+//! What a listener can make controld hold is bounded: one read of 64 KiB at a time,
 //! the protocol's own caps (`MAX_LINE`, `MAX_RESULT`), and one message in flight to the
 //! supervisor (the reader waits until the supervisor has taken it). A listener that writes a
 //! gigabyte of garbage is UNKNOWN after its first line, and the rest only reaches its log.
@@ -15,12 +15,8 @@ use proctor_events::{Listener, Step};
 use proctor_wire::ids::ChildId;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tracing::warn;
-
-/// The most read from a listener's stdout at once.
-const CHUNK: usize = 64 * 1024;
 
 /// A running listener's side of the protocol, as the supervisor keeps it.
 pub struct ListenerLink {
@@ -65,7 +61,8 @@ pub async fn read_stdout(
     };
     crate::logs::open_sink(sink.clone()).await;
     loop {
-        let Some(chunk) = read_chunk(&mut pipe, "an event listener's stdout").await else {
+        let Some(chunk) = crate::logs::read_chunk(&mut pipe, "an event listener's stdout").await
+        else {
             return;
         };
         let steps = match protocol.lock() {
@@ -84,28 +81,6 @@ pub async fn read_stdout(
                 return;
             }
         }
-    }
-}
-
-/// The next piece of what a service wrote, at most [`CHUNK`] bytes; `None` at its end.
-pub async fn read_chunk(
-    pipe: &mut tokio::net::unix::pipe::Receiver,
-    what: &str,
-) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        return match pipe.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some(buf)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                warn!("reading {what}: {e}");
-                None
-            }
-        };
     }
 }
 

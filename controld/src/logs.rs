@@ -669,6 +669,33 @@ pub async fn pump(fd: OwnedFd, sink: Arc<LogSink>) {
     copy(fd, sink).await;
 }
 
+/// The next piece of what a service wrote, at most [`CHUNK`] bytes, `None` at its end: for the
+/// readers that need the bytes in hand (event listeners, output that makes events).
+pub async fn read_chunk(
+    pipe: &mut tokio::net::unix::pipe::Receiver,
+    what: &str,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        return match pipe.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some(buf)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                warn!("reading {what}: {e}");
+                None
+            }
+        };
+    }
+}
+
+/// What [`read_chunk`] reads at most at once.
+const CHUNK: usize = 64 * 1024;
+
 /// Opens the sink's file (on the log-opening thread), for a reader other than [`pump`].
 pub async fn open_sink(sink: Arc<LogSink>) {
     open(sink).await;

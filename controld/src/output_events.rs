@@ -5,8 +5,7 @@
 //! zero-copy path.
 
 use crate::events::Who;
-use crate::listeners::read_chunk;
-use crate::logs::LogSink;
+use crate::logs::{read_chunk, LogSink};
 use crate::supervisor::Event;
 use proctor_events::capture::{Capture, Out};
 use proctor_events::event::{self, Kind};

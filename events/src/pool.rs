@@ -108,30 +108,10 @@ impl Pool {
     }
 }
 
-/// The listener an event goes to: the first, in the pool's order, that is RUNNING and READY.
-pub fn pick(listeners: impl IntoIterator<Item = (bool, crate::ListenerState)>) -> Option<usize> {
-    listeners
-        .into_iter()
-        .position(|(running, state)| running && state == crate::ListenerState::Ready)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::ListenerState;
-
-    #[test]
-    fn the_first_running_ready_listener_takes_the_event() {
-        let l = [
-            (false, ListenerState::Ready),
-            (true, ListenerState::Busy),
-            (true, ListenerState::Ready),
-            (true, ListenerState::Ready),
-        ];
-        assert_eq!(pick(l), Some(2));
-        assert_eq!(pick([(true, ListenerState::Acknowledged)]), None);
-    }
 
     #[test]
     fn serials_wrap_as_supervisors() {

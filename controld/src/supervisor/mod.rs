@@ -134,7 +134,7 @@ pub struct Supervisor {
     /// Process events, for `proctorctl events`.
     events: crate::events::Bus,
     /// The event listener pools, by group name.
-    pools: BTreeMap<String, proctor_events::pool::Pool>,
+    pools: BTreeMap<String, pools::PoolState>,
     /// Supervisor's global event serial: taken by each event some pool accepts.
     event_serial: proctor_events::pool::Serial,
     /// When each TICK_* period last began, as supervisord keeps them.

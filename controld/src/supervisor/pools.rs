@@ -20,7 +20,7 @@ impl Supervisor {
         let subscribed: Vec<String> = self
             .pools
             .iter()
-            .filter(|(_, p)| p.subscribed(kind))
+            .filter(|(_, p)| p.pool.subscribed(kind))
             .map(|(name, _)| name.clone())
             .collect();
         if subscribed.is_empty() {
@@ -40,8 +40,8 @@ impl Supervisor {
             self.events.publish(who, kind, e.payload.clone());
         }
         for name in subscribed {
-            if let Some(pool) = self.pools.get_mut(&name) {
-                if let Some(dropped) = pool.accept(e.clone()) {
+            if let Some(state) = self.pools.get_mut(&name) {
+                if let Some(dropped) = state.pool.accept(e.clone()) {
                     overflowed(&name, &dropped);
                 }
             }
@@ -60,12 +60,12 @@ impl Supervisor {
     /// listener; stops at the first that none can take, which stays at the head.
     pub(super) fn dispatch(&mut self, pool_name: &str) {
         loop {
-            let Some(q) = self.pools.get_mut(pool_name).and_then(Pool::pop) else {
+            let Some(q) = self.pools.get_mut(pool_name).and_then(|s| s.pool.pop()) else {
                 return;
             };
             if !self.send_to_a_listener(pool_name, &q) {
-                if let Some(pool) = self.pools.get_mut(pool_name) {
-                    if let Some(dropped) = pool.rebuffer(q) {
+                if let Some(state) = self.pools.get_mut(pool_name) {
+                    if let Some(dropped) = state.pool.rebuffer(q) {
                         overflowed(pool_name, &dropped);
                     }
                 }
@@ -77,17 +77,15 @@ impl Supervisor {
     /// Supervisor's `_dispatchEvent`: the first listener of the pool that is RUNNING and READY
     /// and whose stdin takes the envelope gets the event and is BUSY.
     fn send_to_a_listener(&mut self, pool_name: &str, q: &Queued) -> bool {
-        let envelope = event::envelope(
-            &self.config.daemon.identifier,
-            q.event.serial,
-            pool_name,
-            q.pool_serial,
-            q.event.kind,
-            &q.event.payload,
-        )
-        .into_bytes();
-        for p in self.procs.values_mut() {
-            if p.group != pool_name || p.life.state() != ProcessState::Running {
+        let Some(members) = self.pools.get(pool_name).map(|p| p.members.clone()) else {
+            return false;
+        };
+        let mut envelope = None;
+        for key in &members {
+            let Some(p) = self.procs.get_mut(key) else {
+                continue;
+            };
+            if p.life.state() != ProcessState::Running {
                 continue;
             }
             let (Some(link), Some(stdin)) = (&mut p.listener, &p.stdin) else {
@@ -99,6 +97,17 @@ impl Supervisor {
             if protocol.state() != ListenerState::Ready {
                 continue;
             }
+            let envelope = envelope.get_or_insert_with(|| {
+                event::envelope(
+                    &self.config.daemon.identifier,
+                    q.event.serial,
+                    pool_name,
+                    q.pool_serial,
+                    q.event.kind,
+                    &q.event.payload,
+                )
+                .into_bytes()
+            });
             if let Err(e) = listeners::send(stdin, envelope.clone()) {
                 debug!(
                     "{e} while sending event {} to listener {}, listener state unchanged",
@@ -169,7 +178,7 @@ impl Supervisor {
     }
 
     fn rebuffer(&mut self, pool_name: &str, events: Vec<Queued>) {
-        let Some(pool) = self.pools.get_mut(pool_name) else {
+        let Some(PoolState { pool, .. }) = self.pools.get_mut(pool_name) else {
             return;
         };
         for q in events {
@@ -194,14 +203,20 @@ impl Supervisor {
 
     /// The pool of group `name`, new and empty, if the group is an `[eventlistener:x]`.
     pub(super) fn group_pool(&mut self, name: &str) {
-        let listener = self
+        let members: Vec<Key> = self
             .procs
-            .values()
-            .find(|p| p.group == name)
+            .iter()
+            .filter(|(_, p)| p.group == name)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let listener = members
+            .first()
+            .and_then(|k| self.procs.get(k))
             .and_then(|p| p.cfg.listener.clone());
         if let Some(l) = listener {
             let pool = Pool::new(name.to_owned(), l.events, l.buffer_size as usize);
-            self.pools.insert(name.to_owned(), pool);
+            self.pools
+                .insert(name.to_owned(), PoolState { pool, members });
         }
     }
 
@@ -210,6 +225,12 @@ impl Supervisor {
         self.pools.remove(name);
         self.notify(Kind::ProcessGroupRemoved, event::process_group(name), None);
     }
+}
+
+/// A pool, and its listeners in the order they are offered events (Supervisor's: by process).
+pub struct PoolState {
+    pub pool: Pool,
+    pub members: Vec<Key>,
 }
 
 fn overflowed(pool: &str, dropped: &Queued) {

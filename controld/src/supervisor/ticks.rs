@@ -35,7 +35,7 @@ impl Supervisor {
         let now = now();
         PERIODS
             .iter()
-            .filter(|(_, kind)| self.pools.values().any(|p| p.subscribed(*kind)))
+            .filter(|(_, kind)| self.pools.values().any(|p| p.pool.subscribed(*kind)))
             .map(|(period, _)| {
                 let next = Duration::from_secs((now.as_secs() / period + 1) * period);
                 next.saturating_sub(now)

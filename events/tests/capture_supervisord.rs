@@ -4,9 +4,11 @@
 //! PROCESS_LOG events and the PROCESS_COMMUNICATION events must be the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::supervisor_says;
 use proctor_events::capture::{Capture, Out};
 use serde_json::{json, Value};
-use std::process::Command;
 
 /// (capture_maxbytes, writes).
 const CASES: &[(usize, &[&str])] = &[
@@ -88,37 +90,10 @@ fn proctor(maxbytes: usize, writes: &[&str]) -> Value {
 
 #[test]
 fn capture_mode_reads_output_as_supervisord_does() {
-    let Some(py) = std::env::var_os("PROCTOR_SUPERVISOR_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI sets PROCTOR_SUPERVISOR_PYTHON (.ci/run)"
-        );
-        println!(
-            "SKIP: the comparison with supervisord's capture mode needs PROCTOR_SUPERVISOR_PYTHON"
-        );
+    let Some(theirs) = supervisor_says("capture mode", HARNESS, &json!(CASES).to_string()) else {
         return;
     };
-    use std::io::Write;
-    let mut child = Command::new(py)
-        .args(["-c", HARNESS])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(json!(CASES).to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: Vec<Value> = serde_json::from_value(theirs).unwrap();
     assert_eq!(theirs.len(), CASES.len());
     for ((maxbytes, writes), t) in CASES.iter().zip(&theirs) {
         assert_eq!(

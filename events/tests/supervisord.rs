@@ -5,10 +5,11 @@
 //! line" warnings must be the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::supervisor_says;
 use proctor_events::{Listener, Step};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 /// `None` is "an event was sent" (supervisord sets the listener BUSY as it writes one).
 const CASES: &[&[Option<&str>]] = &[
@@ -101,32 +102,12 @@ print(json.dumps(out))
 "#;
 
 fn supervisord() -> Option<Value> {
-    let Some(py) = std::env::var_os("PROCTOR_SUPERVISOR_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI sets PROCTOR_SUPERVISOR_PYTHON (.ci/run)"
-        );
-        println!(
-            "SKIP: the comparison with supervisord's dispatcher needs PROCTOR_SUPERVISOR_PYTHON"
-        );
-        return None;
-    };
-    let mut child = Command::new(py)
-        .args(["-c", HARNESS])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let cases: Vec<Vec<Option<&str>>> = CASES.iter().map(|c| c.to_vec()).collect();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&cases).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the harness failed");
-    Some(serde_json::from_slice(&out.stdout).unwrap())
+    supervisor_says(
+        "dispatcher",
+        HARNESS,
+        &serde_json::to_string(&cases).unwrap(),
+    )
 }
 
 fn proctor() -> Value {
@@ -217,21 +198,9 @@ print(json.dumps([[E.getEventNameByType(e.__class__), e.payload(),
 #[test]
 fn payloads_and_envelopes_are_supervisords() {
     use proctor_events::event::{self, Extra, Kind};
-    let Some(py) = std::env::var_os("PROCTOR_SUPERVISOR_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI sets PROCTOR_SUPERVISOR_PYTHON"
-        );
-        println!("SKIP: the comparison with supervisord's events needs PROCTOR_SUPERVISOR_PYTHON");
+    let Some(theirs) = supervisor_says("events", EVENTS, "") else {
         return;
     };
-    let out = Command::new(py).args(["-c", EVENTS]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
     let state = |from: &str, extra| event::process_state("web", "site", from, extra);
     let ours: Vec<(Kind, String)> = vec![
         (
@@ -289,7 +258,7 @@ fn payloads_and_envelopes_are_supervisords() {
 }
 
 const POOL: &str = r#"
-import json
+import json, sys
 from supervisor import process
 class O: pass
 class Logger:
@@ -297,7 +266,7 @@ class Logger:
     def error(self, m): self.lines.append(m)
     def debug(self, m): pass
 pool = process.EventListenerPool.__new__(process.EventListenerPool)
-pool.config = O(); pool.config.name = 'watch'; pool.config.buffer_size = 2
+pool.config = O(); pool.config.name = 'watch'; pool.config.buffer_size = int(sys.stdin.read())
 pool.config.options = O(); pool.config.options.logger = Logger()
 pool.event_buffer = []; pool.serial = -1
 events = {n: O() for n in 'abcd'}
@@ -313,30 +282,24 @@ pool._acceptEvent(popped, head=True); state()
 print(json.dumps({"steps": steps, "log": pool.config.options.logger.lines}))
 "#;
 
-/// Overflow and rebuffering with `buffer_size = 2`, serials included.
+/// Overflow and rebuffering with `buffer_size` 1, 2 and 3, serials included.
 #[test]
 fn a_pool_queues_drops_and_rebuffers_as_supervisords() {
+    for size in [1, 2, 3] {
+        pool_case(size);
+    }
+}
+
+fn pool_case(size: usize) {
     use proctor_events::event::Kind;
     use proctor_events::pool::{Event, Pool, Serial};
     use std::sync::Arc;
-    let Some(py) = std::env::var_os("PROCTOR_SUPERVISOR_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI sets PROCTOR_SUPERVISOR_PYTHON"
-        );
-        println!("SKIP: the comparison with supervisord's pool needs PROCTOR_SUPERVISOR_PYTHON");
+    let Some(theirs) = supervisor_says("pool", POOL, &size.to_string()) else {
         return;
     };
-    let out = Command::new(py).args(["-c", POOL]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let mut global = Serial::default();
-    let mut pool = Pool::new("watch".into(), vec!["EVENT".into()], 2);
+    let mut pool = Pool::new("watch".into(), vec!["EVENT".into()], size);
     let mut made = |name: &str| {
         Arc::new(Event {
             kind: Kind::RemoteCommunication,
@@ -378,5 +341,9 @@ fn a_pool_queues_drops_and_rebuffers_as_supervisords() {
         ));
     }
     state(&pool, &mut steps);
-    assert_eq!(json!({"steps": steps, "log": log}), theirs);
+    assert_eq!(
+        json!({"steps": steps, "log": log}),
+        theirs,
+        "buffer_size = {size}: proctor (left), supervisord (right)"
+    );
 }

@@ -143,6 +143,22 @@ impl RootDaemon {
         mode(self.dir.path(), 0o755).unwrap();
     }
 
+    /// Started with the policy `text` and an audit log: the policy's directory (kept alive by
+    /// the caller), the audit log's path, and the daemon.
+    pub fn under_policy(programs: &str, text: &str) -> (tempfile::TempDir, PathBuf, RootDaemon) {
+        let (pdir, policy) = RootDaemon::policy_file(text);
+        let audit = pdir.path().join("audit/audit.log");
+        let d = RootDaemon::start_with(
+            programs,
+            &format!(
+                "policy = {}\naudit_log = {}\n",
+                policy.display(),
+                audit.display()
+            ),
+        );
+        (pdir, audit, d)
+    }
+
     /// A policy file as the trust check wants it: root's, in a directory only root can write.
     /// Returns the directory (kept alive by the caller) and the file.
     pub fn policy_file(text: &str) -> (tempfile::TempDir, PathBuf) {

@@ -119,19 +119,10 @@ fn smtp_stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 }
 
 fn start_under_policy(programs: &str, policy: &str) -> (tempfile::TempDir, PathBuf, RootDaemon) {
-    let (pdir, policy) = RootDaemon::policy_file(policy);
-    let audit = pdir.path().join("audit/audit.log");
-    let d = RootDaemon::start_with(
-        programs,
-        &format!(
-            "policy = {}\naudit_log = {}\n",
-            policy.display(),
-            audit.display()
-        ),
-    );
+    let started = RootDaemon::under_policy(programs, policy);
     // The watchdogs call back as their own account, which the policy then judges.
-    d.open_socket_to_all();
-    (pdir, audit, d)
+    started.2.open_socket_to_all();
+    started
 }
 
 #[test]

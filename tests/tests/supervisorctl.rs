@@ -235,30 +235,6 @@ fn xml_rpc_answers_and_faults_are_supervisords() {
     }
 }
 
-/// A root-mode daemon running `programs` under the policy `text`, with an audit log (in the
-/// returned directory) and its socket open to every account.
-fn under_policy(
-    programs: &str,
-    text: &str,
-) -> (
-    tempfile::TempDir,
-    std::path::PathBuf,
-    proctor_tests::root::RootDaemon,
-) {
-    use proctor_tests::root::RootDaemon;
-    let (pdir, policy) = RootDaemon::policy_file(text);
-    let audit = pdir.path().join("audit/audit.log");
-    let d = RootDaemon::start_with(
-        programs,
-        &format!(
-            "policy = {}\naudit_log = {}\n",
-            policy.display(),
-            audit.display()
-        ),
-    );
-    (pdir, audit, d)
-}
-
 /// `user`'s audit records that `keep` keeps, each as `kind action decision targets`.
 fn audit_summary(
     audit: &Path,
@@ -299,7 +275,7 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
     ensure_account("proctest-plain");
     let text = "admins = []\n\n[[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n\n\
                 [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"avail\", \"events\"]\nprograms = [\"*\"]\n";
-    let (_pdir, audit, d) = under_policy(
+    let (_pdir, audit, d) = proctor_tests::root::RootDaemon::under_policy(
         "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n\n\
          [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
         text,
@@ -518,7 +494,7 @@ fn a_restart_right_restarts_with_stock_supervisorctl_and_never_leaves_the_servic
     let text = "admins = []\n\n\
                 [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\"]\nprograms = [\"web\"]\n\n\
                 [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n";
-    let (_pdir, audit, d) = under_policy(
+    let (_pdir, audit, d) = proctor_tests::root::RootDaemon::under_policy(
         "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
         text,
     );
@@ -648,7 +624,7 @@ fn the_ansible_module_restarts_for_an_allowed_user_and_fails_cleanly_for_a_denie
                 [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\"]\nprograms = [\"web\"]\n\n\
                 [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n\n\
                 [[allow]]\nwho = [\"proctest-alice\", \"proctest-bob\"]\nactions = [\"reread\"]\nprograms = [\"*\"]\n";
-    let (_pdir, audit, d) = under_policy(
+    let (_pdir, audit, d) = proctor_tests::root::RootDaemon::under_policy(
         "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
         text,
     );

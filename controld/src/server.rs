@@ -511,6 +511,27 @@ pub async fn admit_own(req: Request, rule: String, served: &Served) -> Result<Ad
     })
 }
 
+/// A request refused before it could be read as one (an XML-RPC call that is not text/xml, as
+/// a cross-site form would send): recorded as a denial of `action`, with `why` as the rule, so
+/// that the admins see it.
+pub async fn record_refusal(caller: &Caller, served: &Served, action: &str, why: &str) {
+    let base = Record {
+        kind: "request".into(),
+        uid: caller.uid,
+        user: caller.peer.name.clone(),
+        pid: caller.pid,
+        action: action.to_owned(),
+        decision: "deny".into(),
+        rule: why.to_owned(),
+        ..Record::default()
+    };
+    if let Err(Response::Error { message, .. }) =
+        record(served, &base, served.auth.is_admin(&caller.peer)).await
+    {
+        warn!("{message}");
+    }
+}
+
 /// Writes a request record (synced); its sequence number, or the refusal to answer with if it
 /// cannot be written.
 async fn record(served: &Served, base: &Record, privileged: bool) -> Result<Option<u64>, Response> {

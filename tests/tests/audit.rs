@@ -146,3 +146,53 @@ fn rotation_carries_the_chain_and_followers_see_new_records() {
         stderr(&o)
     );
 }
+
+/// A POST to /RPC2 that is not text/xml (what a cross-site form sends) is refused before its
+/// body is read, and the refusal is in the audit log under the caller.
+#[test]
+fn a_form_post_to_rpc2_is_refused_and_audited() {
+    use std::io::{Read, Write};
+    let d = Daemon::start(
+        "[proctor]\naudit_log = {dir}/audit/audit.log\n\n\
+         [program:a]\ncommand = sleep 1000\nstartsecs = 0\n",
+    );
+    d.wait_state("a", "RUNNING", std::time::Duration::from_secs(15));
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let body = "<?xml version='1.0'?><methodCall><methodName>supervisor.stopProcess</methodName>\
+                <params><param><value><string>a</string></value></param></params></methodCall>";
+    s.write_all(
+        format!(
+            "POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nOrigin: http://evil.example\r\n\
+             Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 415 Unsupported Media Type\r\n"),
+        "{answer}"
+    );
+    assert_eq!(d.state("a"), "RUNNING", "nothing ran");
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(d.path("audit/audit.log"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refused = records
+        .iter()
+        .find(|r| r["action"] == "xmlrpc")
+        .unwrap_or_else(|| panic!("no record of the refusal: {records:?}"));
+    assert_eq!(refused["decision"], "deny");
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    assert_eq!(refused["user"], me.as_str());
+    assert!(
+        refused["rule"].as_str().unwrap().contains("text/xml"),
+        "{refused}"
+    );
+}

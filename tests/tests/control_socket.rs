@@ -87,12 +87,25 @@ fn garbage_is_refused() {
             "HTTP/1.1 400 Bad Request\r\n",
         ),
         (
-            b"POST /RPC2 HTTP/1.1\r\nContent-Length: 5\r\n\r\n<bad>",
+            b"POST /RPC2 HTTP/1.1\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n\r\n<bad>",
             "HTTP/1.1 400 Bad Request\r\n",
         ),
         (
-            b"POST /RPC2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"POST /RPC2 HTTP/1.1\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             "HTTP/1.1 400 Bad Request\r\n",
+        ),
+        // What a cross-site form can send: refused before the body is read.
+        (
+            b"POST /RPC2 HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b",
+            "HTTP/1.1 415 Unsupported Media Type\r\n",
+        ),
+        (
+            b"POST /RPC2 HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n<bad>",
+            "HTTP/1.1 415 Unsupported Media Type\r\n",
+        ),
+        (
+            b"POST /RPC2 HTTP/1.1\r\nContent-Length: 5\r\n\r\n<bad>",
+            "HTTP/1.1 415 Unsupported Media Type\r\n",
         ),
     ] {
         let mut s = connect(&d);

@@ -87,6 +87,14 @@ async fn route(
     if req.method() != Method::POST {
         return Ok(text(StatusCode::BAD_REQUEST, "XML-RPC takes POST".into()));
     }
+    // Every XML-RPC client says text/xml; a web page can send another site a form (or a
+    // text/plain body) without asking first, but not this: a browser asks the server before a
+    // cross-site text/xml POST, and proctor never agrees.
+    if !is_xml(req.headers().get(CONTENT_TYPE)) {
+        let why = "XML-RPC takes Content-Type: text/xml (a cross-site form cannot send it)";
+        crate::server::record_refusal(caller, served, "xmlrpc", why).await;
+        return Ok(text(StatusCode::UNSUPPORTED_MEDIA_TYPE, why.into()));
+    }
     // Before the body is read: an account past its rate costs no more than this.
     if let Err(message) = crate::server::over_rate(caller, served).await {
         return Ok(xml(rpc::refusal(message)));
@@ -111,6 +119,14 @@ async fn route(
         rpc::Answered::Xml(body) => xml(body),
         rpc::Answered::Forbidden(why) => forbidden(why),
     })
+}
+
+/// `text/xml`, with or without parameters, in any case.
+fn is_xml(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/xml"))
 }
 
 /// HTTP 403 whose reason phrase is `why` (when it can be one: visible ASCII), for a client

@@ -103,6 +103,8 @@ pub enum Request {
         names: Vec<String>,
         follow: bool,
     },
+    /// A one-time login link's token for the web UI, for the caller's own account.
+    WebLink,
     /// Write to the stdin of one process (Supervisor's `sendProcessStdin`).
     Stdin {
         name: String,
@@ -180,6 +182,7 @@ impl Request {
             | Request::Shutdown
             | Request::Reload
             | Request::Version
+            | Request::WebLink
             | Request::ClearMainLog
             | Request::ReloadPolicy => Vec::new(),
         }
@@ -455,6 +458,11 @@ pub enum Response {
     },
     Reread(ConfigDiff),
     Avail(Vec<AvailInfo>),
+    /// The token of a one-time login link, and for how many seconds it may wait.
+    WebLink {
+        token: String,
+        expires_in: u64,
+    },
     Version(String),
     Done,
     Error {

@@ -52,6 +52,7 @@ fn action_and_names(req: &Request) -> (Action, Option<Vec<String>>) {
         Request::Reload => (Action::Reload, None),
         Request::ReloadPolicy => (Action::ReloadPolicy, None),
         Request::Audit { .. } => (Action::Audit, None),
+        Request::WebLink => (Action::Web, None),
         // The version is no secret: anyone who may connect may ask.
         Request::Version => (Action::Status, None),
     }

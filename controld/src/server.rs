@@ -46,6 +46,7 @@ pub async fn serve(
         audit_path,
         identifier: identifier.into(),
         halves: Arc::default(),
+        web: Arc::default(),
         limiter: Arc::new(Limiter::default()),
         slots: Arc::new(Slots::new(nix::unistd::getuid().as_raw())),
         peers: Arc::new(Peers::default()),
@@ -197,6 +198,8 @@ async fn summarize_refusals(limiter: Arc<Limiter>, audit: Audit) {
 #[derive(Clone)]
 pub struct Served {
     pub tx: mpsc::Sender<Event>,
+    /// The web UI's login links and sessions.
+    pub web: Arc<crate::http::Sessions>,
     pub auth: Arc<Authority>,
     pub audit: Option<Audit>,
     pub audit_path: Option<std::path::PathBuf>,
@@ -303,6 +306,21 @@ async fn connection(
             }
         };
         match admitted.req {
+            Request::WebLink => {
+                let resp = match served.web.link(caller.uid) {
+                    Ok(token) => Response::WebLink {
+                        token,
+                        expires_in: crate::http::LINK_TTL.as_secs(),
+                    },
+                    Err(e) => failed(format!("cannot make a login link: {e}")),
+                };
+                let outcome = match &resp {
+                    Response::Error { message, .. } => format!("error: {message}"),
+                    _ => "ok".to_owned(),
+                };
+                admitted.record.outcome(outcome, None).await;
+                write(&mut stream, &resp).await?;
+            }
             Request::Audit { .. } | Request::Tail { .. } => {
                 return follow(&mut stream, admitted, served).await;
             }
@@ -846,6 +864,7 @@ async fn handle(req: Request, served: &Served) -> Response {
         Request::ClearMainLog => crate::logserve::clear_main(served).await,
         Request::Shutdown => Response::Done,
         Request::Version => Response::Version(env!("CARGO_PKG_VERSION").to_owned()),
+        Request::WebLink => failed("a login link is made for a connection's own account".into()),
         Request::Tail { .. }
         | Request::ReloadPolicy
         | Request::Audit { .. }

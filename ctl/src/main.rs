@@ -193,6 +193,15 @@ enum Command {
     /// Print the daemon's version.
     #[command(after_help = "Example:\n  proctorctl version")]
     Version,
+    /// Print a one-time login link to the web UI, for your own account.
+    #[command(
+        after_help = "The web UI is served on the daemon's socket. From your own machine, forward a local port to it over ssh, then open the link (once, within two minutes) in a browser there:\n\n  ssh -L 8080:/run/proctor/proctor.sock HOST\n  proctorctl web            (on HOST, in that ssh session)\n\nThe pages show and do what the policy lets your account see and do, and every action is in the audit log under your name. The link, not the forwarded port, is what logs you in: other users of your machine and web pages you visit can reach the port but not the link. Policy action: web.\n\nExample:\n  proctorctl web --port 9000"
+    )]
+    Web {
+        /// The local port you forward to the socket, for the printed link.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Re-read the policy file ([proctor] policy=); a refused file leaves the old one in force.
     #[command(
         name = "reload-policy",
@@ -390,6 +399,7 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Shutdown => Request::Shutdown,
         Command::Reload => Request::Reload,
         Command::Version => Request::Version,
+        Command::Web { port } => return output::web_link(socket, port),
         Command::ReloadPolicy => Request::ReloadPolicy,
         Command::Audit {
             lines,

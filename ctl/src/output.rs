@@ -232,3 +232,22 @@ pub fn simple(socket: &Path, req: Request) -> u8 {
         other => unreachable(format!("unexpected reply: {other:?}")),
     }
 }
+
+/// `proctorctl web`: the login link, and how to reach it.
+pub fn web_link(socket: &Path, port: u16) -> u8 {
+    match client::call(socket, Request::WebLink) {
+        Ok(Response::WebLink { token, expires_in }) => {
+            println!("http://localhost:{port}/login?token={token}");
+            eprintln!(
+                "Open it once, within {expires_in} s, in a browser whose localhost:{port} is \
+                 forwarded to {} (ssh -L {port}:{} HOST).",
+                socket.display(),
+                socket.display()
+            );
+            0
+        }
+        Ok(Response::Error { kind, message }) => error_exit(kind, &message),
+        Ok(other) => unreachable(format!("unexpected reply: {other:?}")),
+        Err(e) => unreachable(e),
+    }
+}

@@ -31,9 +31,12 @@ pub enum Action {
     Event,
     /// Read the events of the processes one may see (`proctorctl events`).
     Events,
+    /// Get a login link for the web UI (`proctorctl web`); what the pages show and do is then
+    /// decided action by action.
+    Web,
 }
 
-const NAMES: [(Action, &str); 20] = [
+const NAMES: [(Action, &str); 21] = [
     (Action::Status, "status"),
     (Action::Start, "start"),
     (Action::Stop, "stop"),
@@ -54,6 +57,7 @@ const NAMES: [(Action, &str); 20] = [
     (Action::Stdin, "stdin"),
     (Action::Event, "event"),
     (Action::Events, "events"),
+    (Action::Web, "web"),
 ];
 
 impl Action {

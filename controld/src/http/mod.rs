@@ -15,6 +15,10 @@ mod fault;
 pub mod halves;
 mod logtail;
 mod rpc;
+mod sessions;
+mod web;
+
+pub use sessions::{Sessions, LINK_TTL};
 
 use crate::server::{Caller, Served, REQUEST_TIMEOUT, WRITE_TIMEOUT};
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -79,6 +83,12 @@ async fn route(
         }
         let watch = watch.lock().ok().and_then(|mut w| w.take());
         return Ok(logtail::answer(req.uri().path(), caller, served, watch).await);
+    }
+    if web::serves(req.uri().path()) {
+        if let Err(message) = crate::server::over_rate(caller, served).await {
+            return Ok(text(StatusCode::TOO_MANY_REQUESTS, message));
+        }
+        return Ok(web::answer(req, caller, served).await);
     }
     // As supervisord: a prefix match, and only POST.
     if !req.uri().path().starts_with("/RPC2") {

@@ -1,0 +1,472 @@
+//! The web UI on the control socket (`ssh -L 8080:/run/proctor/proctor.sock host`, then the
+//! link `proctorctl web` prints): server-rendered pages, every action a POST that the policy
+//! decides and the audit log records under the person's own account, as any request.
+//!
+//! What protects it: a page or an action needs a session, opened only by a one-time link that
+//! the daemon's own protocol hands out and bound to the account on the connection
+//! (`sessions`); an action also needs the session's CSRF token, an `Origin` of this very host
+//! and, when the browser says it, `Sec-Fetch-Site: same-origin`; every request needs a `Host`
+//! that is this machine's loopback (against DNS rebinding); answers forbid framing, inline
+//! scripts and caching. A refused action is recorded in the audit log.
+
+use super::{Answer, Body};
+use crate::server::{admit, answer as run, ask, Caller, Served};
+use crate::supervisor::Cmd;
+use askama::Template;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
+use hyper::{HeaderMap, Method, StatusCode};
+use proctor_api::control::{ProcessInfo, ProcessState, Request, Response};
+use proctor_policy::{Action, Target};
+use std::collections::BTreeMap;
+
+/// The paths the UI answers.
+pub fn serves(path: &str) -> bool {
+    matches!(
+        path,
+        "/" | "/index.html" | "/login" | "/action" | "/logout" | "/ui.css"
+    )
+}
+
+const COOKIE_NAME: &str = "proctor_session";
+/// The largest form body read (an action's fields).
+const MAX_FORM: usize = 16 * 1024;
+const CSS: &str = include_str!("ui.css");
+
+pub async fn answer(req: hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
+    let Some(host) = allowed_host(req.headers()) else {
+        return page(
+            StatusCode::FORBIDDEN,
+            &Message {
+                title: "Address not served",
+                text: "proctor's web UI answers only on this machine's loopback names \
+                       (localhost, 127.0.0.1, [::1]): open it through the forwarded port.",
+            },
+        );
+    };
+    let path = req.uri().path().to_owned();
+    match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/ui.css") => {
+            let mut a =
+                hyper::Response::new(Either::Left(Full::new(Bytes::from_static(CSS.as_bytes()))));
+            a.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/css"));
+            secured(a)
+        }
+        (Method::GET, "/login") => login(&req, caller, served),
+        (Method::GET, "/" | "/index.html") => status_page(&req, caller, served).await,
+        (Method::POST, "/action" | "/logout") => post(req, &host, &path, caller, served).await,
+        _ => page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &Message {
+                title: "Not here",
+                text: "Pages are read with GET; actions are the page's buttons (POST).",
+            },
+        ),
+    }
+}
+
+/// The `Host` header, if it names this machine's loopback (with any port).
+fn allowed_host(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(HOST)?.to_str().ok()?;
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().map(|h| format!("[{h}]"))?,
+        None => host.split(':').next()?.to_owned(),
+    };
+    let port = host.rsplit_once(':').map(|(_, p)| p);
+    let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) || p.ends_with(']'));
+    (matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]") && port_ok)
+        .then(|| host.to_owned())
+}
+
+/// The session cookie's value, if the request has one.
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn login(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
+    let token = req
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()))
+        .and_then(|mut q| q.find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()))
+        .unwrap_or_default();
+    match served.web.redeem(&token, caller.uid) {
+        Ok(id) => {
+            let mut a = redirect("/");
+            let cookie = format!(
+                "{COOKIE_NAME}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                super::sessions::SESSION_TTL.as_secs()
+            );
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                a.headers_mut().insert(SET_COOKIE, v);
+            }
+            a
+        }
+        Err(why) => page(
+            StatusCode::FORBIDDEN,
+            &Message {
+                title: "Login link refused",
+                text: why,
+            },
+        ),
+    }
+}
+
+/// A process as the status page shows it.
+struct Row {
+    namespec: String,
+    name: String,
+    state: &'static str,
+    /// The CSS class of its state.
+    class: &'static str,
+    pid: String,
+    description: String,
+    /// The buttons the policy allows the person: (action, label).
+    actions: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    flash: Option<String>,
+    groups: Vec<(String, Vec<Row>)>,
+    skipped: usize,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+async fn status_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
+    let Some((_, current)) = session_id(req.headers())
+        .and_then(|id| served.web.current(&id, caller.uid).map(|c| (id, c)))
+    else {
+        return page(
+            StatusCode::OK,
+            &Message {
+                title: "Log in with proctorctl web",
+                text: "This page needs a login link: on the host, run `proctorctl web` and open \
+                       the link it prints (once, within two minutes) through this forwarded \
+                       port. The link is yours alone: proctor shows you what the policy lets \
+                       your account see and do.",
+            },
+        );
+    };
+    // As `proctorctl status`: checked, narrowed and recorded.
+    let resp = match admit(Request::Status { names: Vec::new() }, caller, served).await {
+        Ok(a) => run(a, served).await,
+        Err(r) => r,
+    };
+    let (infos, skipped) = match resp {
+        Response::Status(s) => (s, Vec::new()),
+        Response::Partial { skipped, response } => match *response {
+            Response::Status(s) => (s, skipped),
+            _ => (Vec::new(), skipped),
+        },
+        _ => (Vec::new(), Vec::new()),
+    };
+    let programs: BTreeMap<String, String> = ask(&served.tx, |r| Cmd::Targets(Vec::new(), r))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.namespec, t.program))
+        .collect();
+    let mut groups: Vec<(String, Vec<Row>)> = Vec::new();
+    for p in infos {
+        let row = row(&p, programs.get(&p.namespec), caller, served);
+        match groups.iter_mut().find(|(g, _)| *g == p.group) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((p.group.clone(), vec![row])),
+        }
+    }
+    page(
+        StatusCode::OK,
+        &StatusPage {
+            user: &caller.peer.name,
+            csrf: &current.csrf,
+            flash: current.flash,
+            groups,
+            skipped: skipped.len(),
+        },
+    )
+}
+
+fn row(p: &ProcessInfo, program: Option<&String>, caller: &Caller, served: &Served) -> Row {
+    let target = Target {
+        namespec: &p.namespec,
+        group: &p.group,
+        name: &p.name,
+        program: program.map_or(p.group.as_str(), String::as_str),
+    };
+    let may = |a| served.auth.decide(&caller.peer, a, Some(&target)).allow;
+    let running = p.state.is_running();
+    let mut actions = Vec::new();
+    if !running && may(Action::Start) {
+        actions.push(("start", "Start"));
+    }
+    if running && may(Action::Stop) {
+        actions.push(("stop", "Stop"));
+    }
+    if may(Action::Restart) {
+        actions.push(("restart", "Restart"));
+    }
+    Row {
+        namespec: p.namespec.clone(),
+        name: p.name.clone(),
+        state: p.state.name(),
+        class: match p.state {
+            ProcessState::Running => "ok",
+            ProcessState::Starting | ProcessState::Stopping => "moving",
+            ProcessState::Stopped | ProcessState::Exited => "off",
+            _ => "bad",
+        },
+        pid: p.pid.map(|x| x.to_string()).unwrap_or_default(),
+        description: p.description.clone(),
+        actions,
+    }
+}
+
+/// An action or a logout: same-origin, a live session of this account, its CSRF token.
+async fn post(
+    req: hyper::Request<Incoming>,
+    host: &str,
+    path: &str,
+    caller: &Caller,
+    served: &Served,
+) -> Answer {
+    let headers = req.headers().clone();
+    let body = Limited::new(req.into_body(), MAX_FORM);
+    let form: Vec<(String, String)> =
+        match tokio::time::timeout(crate::server::REQUEST_TIMEOUT, body.collect()).await {
+            Ok(Ok(b)) => form_urlencoded::parse(&b.to_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            _ => return refused(caller, served, "web", "the form did not arrive whole").await,
+        };
+    let field = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let action = if path == "/logout" {
+        "logout"
+    } else {
+        field("action")
+    };
+    if let Some(why) = cross_site(&headers, host) {
+        return refused(caller, served, action, why).await;
+    }
+    let Some(id) = session_id(&headers) else {
+        return refused(
+            caller,
+            served,
+            action,
+            "no session: log in with `proctorctl web`",
+        )
+        .await;
+    };
+    if !served.web.check_csrf(&id, caller.uid, field("csrf")) {
+        return refused(
+            caller,
+            served,
+            action,
+            "the form's token is not this session's (expired session, or a form from elsewhere)",
+        )
+        .await;
+    }
+    if path == "/logout" {
+        served.web.end(&id);
+        let mut a = redirect("/");
+        a.headers_mut().insert(
+            SET_COOKIE,
+            HeaderValue::from_static(
+                "proctor_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+            ),
+        );
+        return a;
+    }
+    let name = field("name").to_owned();
+    let request = match action {
+        "start" => Request::Start {
+            names: vec![name.clone()],
+            wait: true,
+        },
+        "stop" => Request::Stop {
+            names: vec![name.clone()],
+            wait: true,
+        },
+        "restart" => Request::Restart {
+            names: vec![name.clone()],
+        },
+        _ => return refused(caller, served, "web", "no such action").await,
+    };
+    let resp = match admit(request, caller, served).await {
+        Ok(a) => run(a, served).await,
+        Err(r) => r,
+    };
+    served.web.flash(&id, said(&resp));
+    redirect("/")
+}
+
+/// Why a POST is not from this UI's own page, if it is not.
+fn cross_site(headers: &HeaderMap, host: &str) -> Option<&'static str> {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|s| s != "same-origin") {
+        return Some("a request from another site (Sec-Fetch-Site)");
+    }
+    match header("origin") {
+        Some(o) if o == format!("http://{host}") => None,
+        Some(_) => Some("a request from another site (Origin)"),
+        None => Some("a request without an Origin"),
+    }
+}
+
+/// What an action came to, in a line for the page.
+fn said(resp: &Response) -> String {
+    match resp {
+        Response::Actions(results) => results
+            .iter()
+            .map(|r| format!("{}: {}", r.name, r.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Response::Error { message, .. } => message.clone(),
+        Response::Partial { response, .. } => said(response),
+        _ => "done".to_owned(),
+    }
+}
+
+/// A refused POST: recorded as a denial, answered with why.
+async fn refused(caller: &Caller, served: &Served, action: &str, why: &str) -> Answer {
+    // The action as the form named it, if it is one of the UI's; else the UI itself.
+    let action = match action {
+        "start" | "stop" | "restart" | "logout" => action,
+        _ => "web",
+    };
+    crate::server::record_refusal(caller, served, action, &format!("web: {why}")).await;
+    page(
+        StatusCode::FORBIDDEN,
+        &Message {
+            title: "Refused",
+            text: why,
+        },
+    )
+}
+
+fn redirect(to: &'static str) -> Answer {
+    let mut a = hyper::Response::new(Either::Left(Full::new(Bytes::new())));
+    *a.status_mut() = StatusCode::SEE_OTHER;
+    a.headers_mut()
+        .insert(LOCATION, HeaderValue::from_static(to));
+    secured(a)
+}
+
+fn page(status: StatusCode, t: &impl Template) -> Answer {
+    let html = t.render().unwrap_or_else(|_| {
+        "<!doctype html><title>proctor</title><p>The page could not be made.".into()
+    });
+    let mut a: hyper::Response<Body> =
+        hyper::Response::new(Either::Left(Full::new(Bytes::from(html))));
+    *a.status_mut() = status;
+    a.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secured(a)
+}
+
+/// What every answer of the UI carries: no scripts at all, no framing, no caching, no
+/// referrer, no guessing of types.
+fn secured(mut a: Answer) -> Answer {
+    let h = a.headers_mut();
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+             base-uri 'none'",
+        ),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_hosts_are_served() {
+        let ok = |h: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(
+                HOST,
+                HeaderValue::from_str(h).unwrap_or(HeaderValue::from_static("x")),
+            );
+            allowed_host(&m).is_some()
+        };
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:9",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(ok(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io:80",
+            "10.0.0.1",
+            "localhost:80x",
+        ] {
+            assert!(!ok(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn a_post_must_come_from_this_page() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            cross_site(&m, "localhost:8080")
+        };
+        assert_eq!(h(&[("origin", "http://localhost:8080")]), None);
+        assert_eq!(
+            h(&[
+                ("origin", "http://localhost:8080"),
+                ("sec-fetch-site", "same-origin")
+            ]),
+            None
+        );
+        assert!(h(&[("origin", "http://evil.example")]).is_some());
+        assert!(h(&[]).is_some());
+        assert!(h(&[
+            ("origin", "http://localhost:8080"),
+            ("sec-fetch-site", "cross-site")
+        ])
+        .is_some());
+    }
+}

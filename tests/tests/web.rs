@@ -1,0 +1,291 @@
+//! The web UI on the control socket, over HTTP as a browser speaks it (curl, run as the
+//! daemon's account or as another): a page needs a session, which only a one-time link from
+//! `proctorctl web` opens, for the account that asked; an action is a POST with the session's
+//! token, from this host's own page; refusals are answered and recorded in the audit log.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
+
+use proctor_tests::*;
+use std::path::Path;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+/// What the daemon answered: status code, head (lower-cased names) and body.
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// `curl` on the daemon's socket, as the runner account (the daemon's) or as ourselves.
+fn http(d: &Daemon, as_runner: bool, args: &[&str]) -> Answer {
+    let curl = Path::new("/usr/bin/curl");
+    let mut c = if as_runner {
+        command(curl)
+    } else {
+        std::process::Command::new(curl)
+    };
+    let o = c
+        .args(["-s", "-i", "--unix-socket"])
+        .arg(&d.socket)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Answer {
+        status: head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// A login link's token, as `proctorctl web` prints it (run as the daemon's account).
+fn link(d: &Daemon) -> String {
+    let out = d.ctl_ok(&["web"]);
+    out.trim()
+        .rsplit_once("token=")
+        .map(|(_, t)| t.to_owned())
+        .unwrap_or_else(|| panic!("no link in {out:?}"))
+}
+
+/// Logs in with a fresh link; the session cookie.
+fn log_in(d: &Daemon) -> String {
+    let token = link(d);
+    let a = http(
+        d,
+        true,
+        &[&format!("http://localhost:8080/login?token={token}")],
+    );
+    assert_eq!(a.status, 303, "{}", a.head);
+    let cookie = a.header("set-cookie").unwrap();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF token in a page's forms.
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+fn daemon() -> Daemon {
+    let d = Daemon::start(
+        "[proctor]\naudit_log = {dir}/audit/audit.log\n\n\
+         [program:a]\ncommand = sleep 1000\nstartsecs = 0\n",
+    );
+    d.wait_state("a", "RUNNING", T);
+    d
+}
+
+/// The audit records whose rule starts with `web:`, as `action decision rule`.
+fn web_refusals(d: &Daemon) -> Vec<String> {
+    std::fs::read_to_string(d.path("audit/audit.log"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["rule"].as_str().unwrap_or("").starts_with("web:"))
+        .map(|r| format!("{} {} {}", r["action"], r["decision"], r["rule"]))
+        .collect()
+}
+
+#[test]
+fn a_page_needs_a_one_time_link_of_ones_own_account() {
+    let d = daemon();
+    // No session: how to get one, and nothing of the processes.
+    let a = http(&d, true, &["http://localhost:8080/"]);
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("proctorctl web"), "{}", a.body);
+    assert!(!a.body.contains("RUNNING"), "{}", a.body);
+    // What every page says to the browser.
+    let csp = a.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(a.header("x-frame-options"), Some("DENY"));
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+
+    // Another account's connection cannot use the link, and uses it up.
+    if is_root() {
+        let token = link(&d);
+        let url = format!("http://localhost:8080/login?token={token}");
+        let a = http(&d, false, &[&url]);
+        assert_eq!(a.status, 403, "{}", a.body);
+        assert!(a.body.contains("belongs to another account"), "{}", a.body);
+        let a = http(&d, true, &[&url]);
+        assert_eq!(a.status, 403, "used up: {}", a.body);
+    } else {
+        println!("SKIP: a link used from another account: needs root to be another account");
+    }
+
+    // The link opens a session once.
+    let token = link(&d);
+    let url = format!("http://localhost:8080/login?token={token}");
+    assert_eq!(http(&d, true, &[&url]).status, 303);
+    let a = http(&d, true, &[&url]);
+    assert_eq!(a.status, 403);
+    assert!(a.body.contains("used already"), "{}", a.body);
+
+    let cookie = log_in(&d);
+    let a = http(
+        &d,
+        true,
+        &["-H", &format!("Cookie: {cookie}"), "http://localhost:8080/"],
+    );
+    assert_eq!(a.status, 200);
+    let pid = d.pid_of("a").unwrap();
+    assert!(a.body.contains("RUNNING"), "{}", a.body);
+    assert!(
+        a.body.contains(&format!("<td class=\"pid\">{pid}</td>")),
+        "{}",
+        a.body
+    );
+    // The cookie is nothing on another account's connection.
+    if is_root() {
+        let a = http(
+            &d,
+            false,
+            &["-H", &format!("Cookie: {cookie}"), "http://localhost:8080/"],
+        );
+        assert!(!a.body.contains("RUNNING"), "{}", a.body);
+    }
+    // A name that is not this machine's loopback is not served (DNS rebinding).
+    let a = http(
+        &d,
+        true,
+        &[
+            "-H",
+            "Host: evil.example",
+            "-H",
+            &format!("Cookie: {cookie}"),
+            "http://localhost:8080/",
+        ],
+    );
+    assert_eq!(a.status, 403);
+    assert!(!a.body.contains("RUNNING"), "{}", a.body);
+}
+
+#[test]
+fn an_action_is_a_post_from_this_page_with_its_token() {
+    let d = daemon();
+    let cookie = log_in(&d);
+    let page = http(
+        &d,
+        true,
+        &["-H", &format!("Cookie: {cookie}"), "http://localhost:8080/"],
+    );
+    let token = csrf(&page.body);
+    let pid = d.pid_of("a").unwrap();
+    let post = |extra: &[&str], fields: &str| {
+        let mut args = vec!["-H", "Content-Type: application/x-www-form-urlencoded"];
+        args.extend_from_slice(extra);
+        let cookie = format!("Cookie: {cookie}");
+        let mut all: Vec<&str> = args.clone();
+        all.extend([
+            "-H",
+            &cookie,
+            "--data",
+            fields,
+            "http://localhost:8080/action",
+        ]);
+        http(&d, true, &all)
+    };
+    let same_origin = [
+        "-H",
+        "Origin: http://localhost:8080",
+        "-H",
+        "Sec-Fetch-Site: same-origin",
+    ];
+
+    // Refused, recorded, and nothing done: no token, another site's, a wrong token.
+    let a = post(&same_origin, "action=restart&name=a");
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = post(
+        &["-H", "Origin: http://evil.example"],
+        &format!("action=restart&name=a&csrf={token}"),
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = post(
+        &[
+            "-H",
+            "Origin: http://localhost:8080",
+            "-H",
+            "Sec-Fetch-Site: cross-site",
+        ],
+        &format!("action=restart&name=a&csrf={token}"),
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = post(&[], &format!("action=restart&name=a&csrf={token}"));
+    assert_eq!(a.status, 403, "no Origin: {}", a.body);
+    assert_eq!(d.pid_of("a"), Some(pid), "nothing was restarted");
+    let refusals = web_refusals(&d);
+    assert_eq!(refusals.len(), 4, "{refusals:?}");
+    assert!(
+        refusals
+            .iter()
+            .all(|r| r.starts_with("\"restart\" \"deny\"")),
+        "{refusals:?}"
+    );
+
+    // From the page: restarted, and the next page says so, once.
+    let a = post(&same_origin, &format!("action=restart&name=a&csrf={token}"));
+    assert_eq!(
+        (a.status, a.header("location")),
+        (303, Some("/")),
+        "{}",
+        a.body
+    );
+    let new = wait_until("a restarted", T, || d.pid_of("a").filter(|p| *p != pid));
+    let page = http(
+        &d,
+        true,
+        &["-H", &format!("Cookie: {cookie}"), "http://localhost:8080/"],
+    );
+    assert!(page.body.contains("class=\"flash\""), "{}", page.body);
+    assert!(page.body.contains(&new.to_string()), "{}", page.body);
+    let page = http(
+        &d,
+        true,
+        &["-H", &format!("Cookie: {cookie}"), "http://localhost:8080/"],
+    );
+    assert!(!page.body.contains("class=\"flash\""), "shown once");
+
+    // Logging out ends the session.
+    let a = http(
+        &d,
+        true,
+        &[
+            "-H",
+            "Origin: http://localhost:8080",
+            "-H",
+            &format!("Cookie: {cookie}"),
+            "--data",
+            &format!("csrf={token}"),
+            "http://localhost:8080/logout",
+        ],
+    );
+    assert_eq!(a.status, 303);
+    let page = http(
+        &d,
+        true,
+        &["-H", &format!("Cookie: {cookie}"), "http://localhost:8080/"],
+    );
+    assert!(page.body.contains("proctorctl web"), "{}", page.body);
+    let a = post(&same_origin, &format!("action=stop&name=a&csrf={token}"));
+    assert_eq!(a.status, 403, "an ended session's token: {}", a.body);
+    assert_eq!(d.state("a"), "RUNNING");
+}

@@ -107,6 +107,14 @@ impl Authority {
         }
     }
 
+    /// Where the rules come from, for people: the policy file, or the rule without one.
+    pub fn source(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => "no policy file: only root and the daemon's own account".to_owned(),
+        }
+    }
+
     pub fn denial(&self, peer: &Peer, action: Action, what: &str) -> String {
         match self.rules.read().as_deref() {
             Ok(Rules::File(p)) => p.denial(peer, action, what),

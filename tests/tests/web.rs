@@ -29,15 +29,20 @@ impl Answer {
 
 /// `curl` on the daemon's socket, as the runner account (the daemon's) or as ourselves.
 fn http(d: &Daemon, as_runner: bool, args: &[&str]) -> Answer {
-    let curl = Path::new("/usr/bin/curl");
-    let mut c = if as_runner {
-        command(curl)
-    } else {
-        std::process::Command::new(curl)
-    };
+    let who = if as_runner { runner() } else { None };
+    curl(&d.socket, who.as_ref(), args)
+}
+
+/// `curl` on `socket`, as `who` (or as ourselves).
+fn curl(socket: &Path, who: Option<&Account>, args: &[&str]) -> Answer {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new("/usr/bin/curl");
+    if let Some(a) = who {
+        c.uid(a.uid).gid(a.gid).env("HOME", "/nonexistent");
+    }
     let o = c
         .args(["-s", "-i", "--unix-socket"])
-        .arg(&d.socket)
+        .arg(socket)
         .args(args)
         .output()
         .unwrap();
@@ -288,4 +293,125 @@ fn an_action_is_a_post_from_this_page_with_its_token() {
     let a = post(&same_origin, &format!("action=stop&name=a&csrf={token}"));
     assert_eq!(a.status, 403, "an ended session's token: {}", a.body);
     assert_eq!(d.state("a"), "RUNNING");
+}
+
+/// The session cookie of `who`, logged in with a link from `proctorctl web` run as them.
+fn root_log_in(d: &proctor_tests::root::RootDaemon, who: &Account) -> String {
+    let o = d.ctl_as(who, &["web"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let token = out.trim().rsplit_once("token=").unwrap().1.to_owned();
+    let a = curl(
+        &d.socket,
+        Some(who),
+        &[&format!("http://localhost:8080/login?token={token}")],
+    );
+    assert_eq!(a.status, 303, "{}", a.body);
+    a.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// As root with a policy: each person sees what the policy lets them see, gets the buttons it
+/// allows, and their clicks are decided and audited under their own names.
+#[test]
+fn each_person_sees_and_does_what_the_policy_grants_them() {
+    use proctor_tests::root::{self, RootDaemon};
+    if root::skip("each_person_sees_and_does_what_the_policy_grants_them") {
+        return;
+    }
+    let alice = ensure_account("proctest-alice");
+    let bob = ensure_account("proctest-bob");
+    ensure_account("proctest-plain");
+    let (_pdir, audit, d) = RootDaemon::under_policy(
+        "[program:web]\ncommand = /bin/sh -c 'echo web says hello; exec sleep 1000'\n\
+         user = proctest-plain\nstartsecs = 0\n\n\
+         [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
+        "admins = []\n\n\
+         [[allow]]\nwho = [\"proctest-alice\", \"proctest-bob\"]\nactions = [\"web\"]\nprograms = [\"*\"]\n\n\
+         [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\", \"tail\"]\nprograms = [\"web\"]\n\n\
+         [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n",
+    );
+    let pid = d.running_pid("web");
+    d.running_pid("other");
+    d.open_socket_to_all();
+    let get = |who: &Account, cookie: &str, path: &str| {
+        curl(
+            &d.socket,
+            Some(who),
+            &[
+                "-H",
+                &format!("Cookie: {cookie}"),
+                &format!("http://localhost:8080{path}"),
+            ],
+        )
+    };
+    let a_cookie = root_log_in(&d, &alice);
+    let b_cookie = root_log_in(&d, &bob);
+
+    // What each sees: web only; alice has its Restart button, bob none.
+    let a_page = get(&alice, &a_cookie, "/").body;
+    let b_page = get(&bob, &b_cookie, "/").body;
+    for page in [&a_page, &b_page] {
+        assert!(page.contains(">web</a>"), "{page}");
+        assert!(!page.contains("other"), "{page}");
+    }
+    assert!(a_page.contains("aria-label=\"Restart web\""), "{a_page}");
+    assert!(!b_page.contains("aria-label=\"Restart"), "{b_page}");
+    // Her rights page says so; the process page shows web's log to her.
+    let rights = get(&alice, &a_cookie, "/rights").body;
+    assert!(rights.contains("What may proctest-alice do?"), "{rights}");
+    let process = get(&alice, &a_cookie, "/process?name=web").body;
+    assert!(process.contains("web says hello"), "{process}");
+    assert!(process.contains("PROCESS_STATE_RUNNING"), "{process}");
+
+    // Bob forges the restart form: the policy refuses it, the page says why, nothing happens.
+    let post = |who: &Account, cookie: &str, page: &str| {
+        curl(
+            &d.socket,
+            Some(who),
+            &[
+                "-H",
+                "Origin: http://localhost:8080",
+                "-H",
+                &format!("Cookie: {cookie}"),
+                "--data",
+                &format!("action=restart&name=web&csrf={}", csrf(page)),
+                "http://localhost:8080/action",
+            ],
+        )
+    };
+    assert_eq!(post(&bob, &b_cookie, &b_page).status, 303);
+    let b_page = get(&bob, &b_cookie, "/").body;
+    assert!(
+        b_page.contains("permission denied: proctest-bob may not restart"),
+        "{b_page}"
+    );
+    assert_eq!(d.running_pid("web"), pid);
+    // Alice restarts it.
+    assert_eq!(post(&alice, &a_cookie, &a_page).status, 303);
+    let new = wait_until("web restarted", T, || {
+        Some(d.running_pid("web")).filter(|p| *p != pid)
+    });
+    assert!(get(&alice, &a_cookie, "/").body.contains(&new.to_string()));
+
+    // Both clicks are in the audit log under their names.
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let restart = |user: &str, decision: &str| {
+        records.iter().any(|r| {
+            r["user"] == user
+                && r["action"] == "restart"
+                && r["decision"] == decision
+                && r["kind"] == "request"
+        })
+    };
+    assert!(restart("proctest-alice", "allow"), "{records:?}");
+    assert!(restart("proctest-bob", "deny"), "{records:?}");
 }

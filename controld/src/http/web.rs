@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
 use hyper::{HeaderMap, Method, StatusCode};
-use proctor_api::control::{ProcessInfo, ProcessState, Request, Response};
+use proctor_api::control::{Back, Channel, Log, ProcessInfo, ProcessState, Request, Response};
 use proctor_policy::{Action, Target};
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 pub fn serves(path: &str) -> bool {
     matches!(
         path,
-        "/" | "/index.html" | "/login" | "/action" | "/logout" | "/ui.css"
+        "/" | "/index.html" | "/process" | "/rights" | "/login" | "/action" | "/logout" | "/ui.css"
     )
 }
 
@@ -56,6 +56,8 @@ pub async fn answer(req: hyper::Request<Incoming>, caller: &Caller, served: &Ser
         }
         (Method::GET, "/login") => login(&req, caller, served),
         (Method::GET, "/" | "/index.html") => status_page(&req, caller, served).await,
+        (Method::GET, "/process") => process_page(&req, caller, served).await,
+        (Method::GET, "/rights") => rights_page(&req, caller, served).await,
         (Method::POST, "/action" | "/logout") => post(req, &host, &path, caller, served).await,
         _ => page(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -124,6 +126,8 @@ fn login(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> An
 /// A process as the status page shows it.
 struct Row {
     namespec: String,
+    /// `/process?name=...`.
+    link: String,
     name: String,
     state: &'static str,
     /// The CSS class of its state.
@@ -151,26 +155,50 @@ struct Message<'a> {
     text: &'a str,
 }
 
-async fn status_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
-    let Some((_, current)) = session_id(req.headers())
-        .and_then(|id| served.web.current(&id, caller.uid).map(|c| (id, c)))
-    else {
-        return page(
-            StatusCode::OK,
-            &Message {
-                title: "Log in with proctorctl web",
-                text: "This page needs a login link: on the host, run `proctorctl web` and open \
-                       the link it prints (once, within two minutes) through this forwarded \
-                       port. The link is yours alone: proctor shows you what the policy lets \
-                       your account see and do.",
-            },
-        );
-    };
-    // As `proctorctl status`: checked, narrowed and recorded.
-    let resp = match admit(Request::Status { names: Vec::new() }, caller, served).await {
+/// The page for a request without a live session of the connection's account.
+fn log_in_first() -> Answer {
+    page(
+        StatusCode::OK,
+        &Message {
+            title: "Log in with proctorctl web",
+            text: "This page needs a login link: on the host, run `proctorctl web` and open the \
+                   link it prints (once, within two minutes) through this forwarded port. The \
+                   link is yours alone: proctor shows you what the policy lets your account \
+                   see and do.",
+        },
+    )
+}
+
+/// The request's session, if it is live and the connection's account's.
+fn session(
+    req: &hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+) -> Option<super::sessions::Current> {
+    session_id(req.headers()).and_then(|id| served.web.current(&id, caller.uid))
+}
+
+/// A query parameter.
+fn query(req: &hyper::Request<Incoming>, key: &str) -> Option<String> {
+    form_urlencoded::parse(req.uri().query()?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Runs `request` as the caller's own (checked, narrowed, recorded).
+async fn as_caller(request: Request, caller: &Caller, served: &Served) -> Response {
+    match admit(request, caller, served).await {
         Ok(a) => run(a, served).await,
         Err(r) => r,
+    }
+}
+
+async fn status_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
+    let Some(current) = session(req, caller, served) else {
+        return log_in_first();
     };
+    // As `proctorctl status`: checked, narrowed and recorded.
+    let resp = as_caller(Request::Status { names: Vec::new() }, caller, served).await;
     let (infos, skipped) = match resp {
         Response::Status(s) => (s, Vec::new()),
         Response::Partial { skipped, response } => match *response {
@@ -225,6 +253,7 @@ fn row(p: &ProcessInfo, program: Option<&String>, caller: &Caller, served: &Serv
         actions.push(("restart", "Restart"));
     }
     Row {
+        link: process_link(&p.namespec),
         namespec: p.namespec.clone(),
         name: p.name.clone(),
         state: p.state.name(),
@@ -238,6 +267,173 @@ fn row(p: &ProcessInfo, program: Option<&String>, caller: &Caller, served: &Serv
         description: p.description.clone(),
         actions,
     }
+}
+
+fn process_link(namespec: &str) -> String {
+    format!(
+        "/process?name={}",
+        form_urlencoded::byte_serialize(namespec.as_bytes()).collect::<String>()
+    )
+}
+
+#[derive(Template)]
+#[template(path = "process.html")]
+struct ProcessPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    row: Row,
+    changes: Vec<String>,
+    /// (channel, what the log's end says, or why it cannot be read).
+    logs: Vec<(&'static str, String)>,
+}
+
+/// One process: its state and buttons, its recent state changes, the end of its logs.
+async fn process_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
+    let Some(current) = session(req, caller, served) else {
+        return log_in_first();
+    };
+    let name = query(req, "name").unwrap_or_default();
+    let info = match as_caller(
+        Request::Status {
+            names: vec![name.clone()],
+        },
+        caller,
+        served,
+    )
+    .await
+    {
+        Response::Status(mut s) if s.len() == 1 => s.remove(0),
+        Response::Error { message, .. } => {
+            return page(
+                StatusCode::FORBIDDEN,
+                &Message {
+                    title: "Refused",
+                    text: &message,
+                },
+            )
+        }
+        _ => {
+            return page(
+                StatusCode::NOT_FOUND,
+                &Message {
+                    title: "No such process",
+                    text: "Pick one on the status page.",
+                },
+            )
+        }
+    };
+    let program = ask(&served.tx, |r| Cmd::Targets(vec![info.namespec.clone()], r))
+        .await
+        .ok()
+        .and_then(|t| t.into_iter().next())
+        .map(|t| t.program);
+    let row = row(&info, program.as_ref(), caller, served);
+    let changes = match ask(&served.tx, Cmd::Events).await {
+        Ok((recent, _)) => recent
+            .iter()
+            .filter(|e| e.namespec == info.namespec && e.kind.subscribed("PROCESS_STATE"))
+            .rev()
+            .take(20)
+            .map(|e| {
+                format!(
+                    "{}  {}  {}",
+                    crate::procs::local_time(e.when),
+                    e.kind.name(),
+                    e.payload
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut logs = Vec::new();
+    for (label, channel) in [("stdout", Channel::Stdout), ("stderr", Channel::Stderr)] {
+        let tail = Request::Tail {
+            log: Log::Process {
+                name: info.namespec.clone(),
+                channel,
+            },
+            back: Back::Lines(40),
+            follow: false,
+        };
+        let text = match admit(tail, caller, served).await {
+            Ok(a) => match crate::server::begin_tail(a, served).await {
+                Ok(t) => String::from_utf8_lossy(&t.text).into_owned(),
+                Err(Response::Error { message, .. }) => message,
+                Err(_) => String::new(),
+            },
+            Err(Response::Error { message, .. }) => message,
+            Err(_) => String::new(),
+        };
+        logs.push((label, text));
+    }
+    page(
+        StatusCode::OK,
+        &ProcessPage {
+            user: &caller.peer.name,
+            csrf: &current.csrf,
+            row,
+            changes,
+            logs,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "rights.html")]
+struct RightsPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    /// The actions on processes, as the columns.
+    actions: Vec<&'static str>,
+    /// Each process the person may do anything to, and for each column whether they may.
+    processes: Vec<(String, Vec<bool>)>,
+    /// The daemon-wide actions they may take.
+    daemon: Vec<&'static str>,
+    policy: String,
+}
+
+/// "What may I do?": the person's rights, as the policy decides them now.
+async fn rights_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
+    let Some(current) = session(req, caller, served) else {
+        return log_in_first();
+    };
+    let all: Vec<Action> = Action::all_names().filter_map(Action::parse).collect();
+    let on_processes: Vec<Action> = all.iter().copied().filter(|a| a.on_processes()).collect();
+    let targets = ask(&served.tx, |r| Cmd::Targets(Vec::new(), r))
+        .await
+        .unwrap_or_default();
+    let mut processes = Vec::new();
+    for t in &targets {
+        let target = Target {
+            namespec: &t.namespec,
+            group: &t.group,
+            name: &t.name,
+            program: &t.program,
+        };
+        let row: Vec<bool> = on_processes
+            .iter()
+            .map(|a| served.auth.decide(&caller.peer, *a, Some(&target)).allow)
+            .collect();
+        if row.iter().any(|x| *x) {
+            processes.push((t.namespec.clone(), row));
+        }
+    }
+    let daemon = all
+        .iter()
+        .filter(|a| !a.on_processes() && served.auth.decide(&caller.peer, **a, None).allow)
+        .map(|a| a.name())
+        .collect();
+    page(
+        StatusCode::OK,
+        &RightsPage {
+            user: &caller.peer.name,
+            csrf: &current.csrf,
+            actions: on_processes.iter().map(|a| a.name()).collect(),
+            processes,
+            daemon,
+            policy: served.auth.source(),
+        },
+    )
 }
 
 /// An action or a logout: same-origin, a live session of this account, its CSRF token.
@@ -315,10 +511,7 @@ async fn post(
         },
         _ => return refused(caller, served, "web", "no such action").await,
     };
-    let resp = match admit(request, caller, served).await {
-        Ok(a) => run(a, served).await,
-        Err(r) => r,
-    };
+    let resp = as_caller(request, caller, served).await;
     served.web.flash(&id, said(&resp));
     redirect("/")
 }

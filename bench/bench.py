@@ -5,7 +5,7 @@ fork+setresuid+execve limit, in one run, printed as a table of medians, min-max 
 Run as root (services run as the unprivileged account proctest-plain, as in production), from
 the repository root:  bash bench/run
 """
-import json, os, pwd, shutil, signal, statistics, subprocess, sys, tempfile, time
+import json, os, pwd, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
@@ -278,6 +278,41 @@ class Supervisord:
         self.p.wait(timeout=300)
 
 
+def unix_get(sock, path, headers=None):
+    """One HTTP GET over the unix socket: (status, headers, body)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost:8080\r\n{extra}\r\n".encode())
+    data = b""
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    return int(lines[0].split()[1]), lines[1:], body
+
+
+def web_status_page(s):
+    """The web UI's status page of every process, as root (who may see all): the median time
+    of 5 from the request to the end of the answer, and its size in bytes."""
+    link = s.ctl("web").stdout.strip()
+    _, head, _ = unix_get(s.sock, link.split("8080", 1)[1])
+    cookie = next(h.split(":", 1)[1].split(";")[0].strip() for h in head
+                  if h.lower().startswith("set-cookie:"))
+    times, size = [], 0
+    for _ in range(5):
+        t = time.perf_counter()
+        status, _, body = unix_get(s.sock, "/", {"Cookie": cookie})
+        times.append(1000 * (time.perf_counter() - t))
+        assert status == 200, status
+        size = len(body)
+    return statistics.median(times), size
+
+
 def timed(f):
     t = time.monotonic()
     f()
@@ -389,6 +424,10 @@ def daemons(runs, big, add):
                     s.restart_one()
                     wait_for(lambda: s.running("p0") and s.pid_of("p0") != old)
                     add(f"restart one, {n} running (ms)", cls.name, 1000 * (time.monotonic() - t))
+                    if cls is Proctor:
+                        ms, size = web_status_page(s)
+                        add(f"web UI status page of {n} (ms)", cls.name, ms)
+                        add(f"web UI status page of {n} (KB)", cls.name, size / 1000)
                     if r == 0:
                         # At rest: both daemons measured 2 s after the last request.
                         time.sleep(2)

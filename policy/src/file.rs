@@ -241,7 +241,7 @@ mod tests {
             ("admins = [\"%no-such-group-xyz\"]\n", "/p.toml:1: group 'no-such-group-xyz' does not exist"),
             (
                 "[[allow]]\nwho = [\"root\"]\nactions = [\"start\", \"explode\"]\nprograms = [\"*\"]\n",
-                "/p.toml:3: unknown action 'explode' (known: status, start, stop, restart, signal, tail, pid, avail, reread, update, shutdown, audit, reload-policy, clear, maintail, clearlog, reload, stdin, event, events)",
+                "/p.toml:3: unknown action 'explode' (known: status, start, stop, restart, signal, tail, pid, avail, reread, update, shutdown, audit, reload-policy, clear, maintail, clearlog, reload, stdin, event, events, web)",
             ),
             (
                 "[[allow]]\nwho = []\nactions = [\"start\"]\nprograms = [\"*\"]\n",

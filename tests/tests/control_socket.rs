@@ -80,7 +80,9 @@ fn garbage_is_refused() {
     // Text starting with a capital is taken for HTTP (Supervisor's clients): bad HTTP, or a
     // body that is not XML-RPC, gets an HTTP error, then the end.
     for (request, reply) in [
-        (&b"GET / HTTP/1.0\r\n\r\n"[..], "HTTP/1.0 404 Not Found\r\n"),
+        (&b"GET /nothing HTTP/1.0\r\n\r\n"[..], "HTTP/1.0 404 Not Found\r\n"),
+        // The web UI answers only loopback Host names; none is none.
+        (b"GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 403 Forbidden\r\n"),
         (b"NOT HTTP AT ALL\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"),
         (
             b"GET /RPC2 HTTP/1.1\r\n\r\n",

@@ -187,6 +187,7 @@ fn control_seeds() {
         Request::Avail,
         Request::Shutdown,
         Request::Version,
+        Request::WebLink,
         Request::ReloadPolicy,
         Request::Audit {
             lines: 50,
@@ -288,6 +289,10 @@ fn control_seeds() {
             serverurl: None,
         }]),
         Response::Version("0.1.0".into()),
+        Response::WebLink {
+            token: "00".repeat(32),
+            expires_in: 120,
+        },
         Response::Done,
         Response::Error {
             kind: ErrorKind::Busy,

@@ -26,6 +26,11 @@ pub struct ListenerLink {
     /// The event sent and not answered yet (BUSY): sent again if the listener rejects it or
     /// dies first.
     pub in_flight: Option<Queued>,
+    /// READY, as the supervisor has read the steps: only then may it be sent an event. The
+    /// protocol's own state runs ahead (the reader feeds it as bytes come), so an event sent
+    /// on that alone could go out before the answer to the last one is taken, and take its
+    /// place in `in_flight`.
+    pub ready: bool,
 }
 
 impl ListenerLink {
@@ -34,6 +39,7 @@ impl ListenerLink {
         ListenerLink {
             protocol: Arc::new(Mutex::new(Listener::new())),
             in_flight: None,
+            ready: false,
         }
     }
 }

@@ -4,6 +4,8 @@ supervisor.childutils' listeners do, so the envelope's len must count characters
 
   --reject TEXT   answer FAIL the first time a payload contains TEXT (the event must come back
                   with the same serials)
+  --reject-each-once
+                  answer FAIL the first time each event (by serial) comes, OK the second
   --die TEXT      exit without answering the first time a payload contains TEXT (across
                   restarts: FILE.died marks it done); the event must go to another listener
   --garbage MB    instead of the protocol, write MB mebibytes of junk, then wait for stdin to close
@@ -20,6 +22,7 @@ args = argparse.ArgumentParser()
 args.add_argument("record")
 args.add_argument("--reject")
 args.add_argument("--die")
+args.add_argument("--reject-each-once", action="store_true")
 args.add_argument("--garbage", type=int)
 args.add_argument("--childutils", action="store_true")
 opts = args.parse_args()
@@ -37,6 +40,7 @@ def garbage(mb):
 
 def main():
     reject = opts.reject
+    seen = set()
     while True:
         if opts.childutils:
             from supervisor import childutils
@@ -59,6 +63,9 @@ def main():
         result = "OK"
         if reject is not None and reject in payload:
             reject = None
+            result = "FAIL"
+        if opts.reject_each_once and headers["serial"] not in seen:
+            seen.add(headers["serial"])
             result = "FAIL"
         with open(opts.record, "a") as f:
             record = {

@@ -236,6 +236,55 @@ fn a_tick_listener_gets_each_wall_clock_slice_as_it_begins() {
     assert_eq!(when(&got[1]), when(&got[0]) + 5, "one per slice: {got:?}");
 }
 
+/// A burst of events to a listener that rejects each once: every event comes back, with its
+/// serials, right after its rejection, and none is lost or sent for another. (The listener's
+/// answer and its next READY can reach the reader before the supervisor has taken the answer;
+/// an event sent on that READY once took the place of the rejected one.)
+#[test]
+fn rejected_events_come_back_under_a_burst() {
+    const N: usize = 30;
+    let programs: String = (0..N)
+        .map(|i| {
+            format!("[program:p{i}]\ncommand = sleep 1000\nstartsecs = 0\nautostart = false\n\n")
+        })
+        .collect();
+    let d = Daemon::start(&format!(
+        "{programs}[eventlistener:rec]\ncommand = /usr/bin/python3 {} {{dir}}/rec.jsonl --reject-each-once\n\
+         events = PROCESS_STATE_RUNNING\nbuffer_size = 1000\nstartsecs = 0\n",
+        listener()
+    ));
+    d.wait_state("rec", "RUNNING", T);
+    d.ctl_ok(&["start", "all"]);
+    let got = wait_until("every RUNNING event answered OK", T, || {
+        let r = records(&d.path("rec.jsonl"));
+        // The programs' RUNNING, and the listener's own first.
+        (r.iter().filter(|e| e["result"] == "OK").count() > N).then_some(r)
+    });
+    // Each event: FAIL, then at once the same event (serials and all) OK.
+    for pair in got.chunks(2) {
+        assert_eq!(pair.len(), 2, "{got:?}");
+        assert_eq!(
+            (&pair[0]["result"], &pair[1]["result"]),
+            (&json!("FAIL"), &json!("OK")),
+            "{got:?}"
+        );
+        assert_eq!(pair[0]["headers"], pair[1]["headers"], "{got:?}");
+        assert_eq!(pair[0]["payload"], pair[1]["payload"], "{got:?}");
+    }
+    let mut names: Vec<&str> = got
+        .iter()
+        .filter(|e| e["result"] == "OK")
+        .map(|e| e["payload"].as_str().unwrap().split(' ').next().unwrap())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        N + 1,
+        "one event per program and rec: {names:?}"
+    );
+}
+
 #[test]
 fn an_event_whose_listener_died_busy_goes_to_another() {
     let d = Daemon::start(&format!(

@@ -91,9 +91,16 @@ impl Supervisor {
             let (Some(link), Some(stdin)) = (&mut p.listener, &p.stdin) else {
                 continue;
             };
+            // READY as the supervisor has read it, not only as the reader has: the reader may
+            // already have fed the answer to the event in flight and the next READY, whose
+            // steps (the answer first) are still on their way here.
+            if !link.ready {
+                continue;
+            }
             let Ok(mut protocol) = link.protocol.lock() else {
                 continue;
             };
+            // And still READY: bytes after it may have made it UNKNOWN meanwhile.
             if protocol.state() != ListenerState::Ready {
                 continue;
             }
@@ -117,6 +124,7 @@ impl Supervisor {
             }
             protocol.sent();
             drop(protocol);
+            link.ready = false;
             link.in_flight = Some(q.clone());
             debug!("event {} sent to listener {}", q.event.serial, p.name);
             return true;
@@ -140,11 +148,18 @@ impl Supervisor {
         let mut rejected = Vec::new();
         for step in said.steps {
             match step {
-                Step::State(ListenerState::Unknown) => warn!(
-                    "{name}: has entered the UNKNOWN state and will no longer receive events, \
-                     this usually indicates the process violated the eventlistener protocol"
-                ),
-                Step::State(state) => debug!("{name}: -> {}", state.name()),
+                Step::State(ListenerState::Unknown) => {
+                    link.ready = false;
+                    warn!(
+                        "{name}: has entered the UNKNOWN state and will no longer receive \
+                         events, this usually indicates the process violated the eventlistener \
+                         protocol"
+                    )
+                }
+                Step::State(state) => {
+                    link.ready = state == ListenerState::Ready;
+                    debug!("{name}: -> {}", state.name())
+                }
                 Step::Result { ok: true, .. } => {
                     debug!("{name}: event was processed");
                     link.in_flight = None;

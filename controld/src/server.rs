@@ -954,6 +954,25 @@ async fn follow_up<T: Clone>(
 
 /// `proctorctl audit [-n N] [--user U] [--follow]`: the last records, read off the async
 /// workers.
+/// An admitted `audit` that does not follow (the web UI's audit page): the log's last `lines`
+/// records (of `user`'s, if given), the outcome recorded.
+pub async fn audit_text(admitted: Admitted, served: &Served) -> Result<Vec<u8>, Response> {
+    let Admitted { req, record, .. } = admitted;
+    let Request::Audit { lines, user, .. } = req else {
+        return Err(failed("not an audit request".into()));
+    };
+    let first = audit_first(
+        served.audit.as_ref(),
+        served.audit_path.as_deref(),
+        lines,
+        user,
+        false,
+    )
+    .await;
+    record.outcome(outcome_of(&first, false), None).await;
+    first.map(|(text, _)| text)
+}
+
 async fn audit_first(
     audit: Option<&Audit>,
     path: Option<&std::path::Path>,

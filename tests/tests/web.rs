@@ -325,12 +325,13 @@ fn each_person_sees_and_does_what_the_policy_grants_them() {
     }
     let alice = ensure_account("proctest-alice");
     let bob = ensure_account("proctest-bob");
+    let admin = ensure_account("proctest-admin");
     ensure_account("proctest-plain");
     let (_pdir, audit, d) = RootDaemon::under_policy(
         "[program:web]\ncommand = /bin/sh -c 'echo web says hello; exec sleep 1000'\n\
          user = proctest-plain\nstartsecs = 0\n\n\
          [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
-        "admins = []\n\n\
+        "admins = [\"proctest-admin\"]\n\n\
          [[allow]]\nwho = [\"proctest-alice\", \"proctest-bob\"]\nactions = [\"web\"]\nprograms = [\"*\"]\n\n\
          [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\", \"tail\"]\nprograms = [\"web\"]\n\n\
          [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n",
@@ -414,4 +415,17 @@ fn each_person_sees_and_does_what_the_policy_grants_them() {
     };
     assert!(restart("proctest-alice", "allow"), "{records:?}");
     assert!(restart("proctest-bob", "deny"), "{records:?}");
+
+    // The audit page: not for alice (no link, and refused), for the admin, filtered.
+    assert!(!a_page.contains("href=\"/audit\""), "{a_page}");
+    let a = get(&alice, &a_cookie, "/audit");
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(a.body.contains("may not audit"), "{}", a.body);
+    let m_cookie = root_log_in(&d, &admin);
+    let page = get(&admin, &m_cookie, "/").body;
+    assert!(page.contains("href=\"/audit\""), "{page}");
+    let page = get(&admin, &m_cookie, "/audit?user=proctest-bob&action=restart").body;
+    assert!(page.contains("proctest-bob"), "{page}");
+    assert!(page.contains(">deny<"), "{page}");
+    assert!(!page.contains("proctest-alice"), "filtered by user: {page}");
 }

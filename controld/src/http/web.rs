@@ -21,12 +21,21 @@ use proctor_api::control::{Back, Channel, Log, ProcessInfo, ProcessState, Reques
 use proctor_policy::{Action, Target};
 use std::collections::BTreeMap;
 
-/// The paths the UI answers.
+/// The paths the UI answers (each has its arm in [`answer`]).
+const PATHS: &[&str] = &[
+    "/",
+    "/index.html",
+    "/process",
+    "/rights",
+    "/audit",
+    "/login",
+    "/action",
+    "/logout",
+    "/ui.css",
+];
+
 pub fn serves(path: &str) -> bool {
-    matches!(
-        path,
-        "/" | "/index.html" | "/process" | "/rights" | "/login" | "/action" | "/logout" | "/ui.css"
-    )
+    PATHS.contains(&path)
 }
 
 const COOKIE_NAME: &str = "proctor_session";
@@ -58,6 +67,7 @@ pub async fn answer(req: hyper::Request<Incoming>, caller: &Caller, served: &Ser
         (Method::GET, "/" | "/index.html") => status_page(&req, caller, served).await,
         (Method::GET, "/process") => process_page(&req, caller, served).await,
         (Method::GET, "/rights") => rights_page(&req, caller, served).await,
+        (Method::GET, "/audit") => audit_page(&req, caller, served).await,
         (Method::POST, "/action" | "/logout") => post(req, &host, &path, caller, served).await,
         _ => page(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -143,6 +153,7 @@ struct Row {
 struct StatusPage<'a> {
     user: &'a str,
     csrf: &'a str,
+    may_audit: bool,
     flash: Option<String>,
     groups: Vec<(String, Vec<Row>)>,
     skipped: usize,
@@ -226,6 +237,7 @@ async fn status_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &S
         &StatusPage {
             user: &caller.peer.name,
             csrf: &current.csrf,
+            may_audit: may_audit(caller, served),
             flash: current.flash,
             groups,
             skipped: skipped.len(),
@@ -281,6 +293,7 @@ fn process_link(namespec: &str) -> String {
 struct ProcessPage<'a> {
     user: &'a str,
     csrf: &'a str,
+    may_audit: bool,
     row: Row,
     changes: Vec<String>,
     /// (channel, what the log's end says, or why it cannot be read).
@@ -371,6 +384,7 @@ async fn process_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &
         &ProcessPage {
             user: &caller.peer.name,
             csrf: &current.csrf,
+            may_audit: may_audit(caller, served),
             row,
             changes,
             logs,
@@ -383,6 +397,7 @@ async fn process_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &
 struct RightsPage<'a> {
     user: &'a str,
     csrf: &'a str,
+    may_audit: bool,
     /// The actions on processes, as the columns.
     actions: Vec<&'static str>,
     /// Each process the person may do anything to, and for each column whether they may.
@@ -428,10 +443,114 @@ async fn rights_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &S
         &RightsPage {
             user: &caller.peer.name,
             csrf: &current.csrf,
+            may_audit: may_audit(caller, served),
             actions: on_processes.iter().map(|a| a.name()).collect(),
             processes,
             daemon,
             policy: served.auth.source(),
+        },
+    )
+}
+
+/// Whether the person may read the audit log (the nav shows the page to those who may).
+fn may_audit(caller: &Caller, served: &Served) -> bool {
+    served.audit.is_some() && served.auth.decide(&caller.peer, Action::Audit, None).allow
+}
+
+/// How many records the audit page reads back, and shows at most.
+const AUDIT_READ: u32 = 2000;
+const AUDIT_SHOWN: usize = 200;
+
+/// A record as the audit page shows it.
+struct AuditRow {
+    time: String,
+    user: String,
+    kind: String,
+    action: String,
+    targets: String,
+    decision: String,
+    /// The rule that decided, or what the request came to.
+    said: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    may_audit: bool,
+    filter_user: String,
+    filter_action: String,
+    filter_program: String,
+    rows: Vec<AuditRow>,
+}
+
+/// The audit log, newest first, filtered by user, action and program: for those who may
+/// read it (the request is checked and recorded as `proctorctl audit`).
+async fn audit_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
+    let Some(current) = session(req, caller, served) else {
+        return log_in_first();
+    };
+    let filter_user = query(req, "user").unwrap_or_default();
+    let filter_action = query(req, "action").unwrap_or_default();
+    let filter_program = query(req, "program").unwrap_or_default();
+    let request = Request::Audit {
+        lines: AUDIT_READ,
+        user: (!filter_user.is_empty()).then(|| filter_user.clone()),
+        follow: false,
+    };
+    let text = match admit(request, caller, served).await {
+        Ok(a) => crate::server::audit_text(a, served).await,
+        Err(r) => Err(r),
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(Response::Error { message, .. }) => {
+            return page(
+                StatusCode::FORBIDDEN,
+                &Message {
+                    title: "Refused",
+                    text: &message,
+                },
+            )
+        }
+        Err(_) => Vec::new(),
+    };
+    let names_program = |targets: &[String]| {
+        filter_program.is_empty()
+            || targets.iter().any(|t| {
+                t == &filter_program
+                    || t.split_once(':')
+                        .is_some_and(|(g, p)| g == filter_program || p == filter_program)
+            })
+    };
+    let rows: Vec<AuditRow> = String::from_utf8_lossy(&text)
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<proctor_api::audit::Record>(l).ok())
+        .filter(|r| filter_action.is_empty() || r.action == filter_action)
+        .filter(|r| names_program(&r.targets))
+        .take(AUDIT_SHOWN)
+        .map(|r| AuditRow {
+            said: r.outcome.clone().unwrap_or_else(|| r.rule.clone()),
+            time: r.time,
+            user: r.user,
+            kind: r.kind,
+            action: r.action,
+            targets: r.targets.join(" "),
+            decision: r.decision,
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        &AuditPage {
+            user: &caller.peer.name,
+            csrf: &current.csrf,
+            may_audit: true,
+            filter_user,
+            filter_action,
+            filter_program,
+            rows,
         },
     )
 }

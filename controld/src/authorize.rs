@@ -7,7 +7,7 @@ use crate::authority::Authority;
 use crate::server::ask;
 use crate::supervisor::{Cmd, Event};
 use proctor_api::control::{ErrorKind, Log, Request, Response};
-use proctor_policy::{Action, Peer, Target};
+use proctor_policy::{Action, Peer};
 use tokio::sync::mpsc;
 
 /// The request to run (possibly narrowed) and the names skipped; or the answer to send without
@@ -164,12 +164,7 @@ async fn decide(
     let (mut allowed, mut skipped) = (Vec::new(), Vec::new());
     let mut hidden = 0usize;
     for t in &found {
-        let target = Target {
-            namespec: &t.namespec,
-            group: &t.group,
-            name: &t.name,
-            program: &t.program,
-        };
+        let target = t.target();
         let v = auth.decide(peer, action, Some(&target));
         if v.allow {
             // `group:name` resolves to exactly this process when the request runs; a bare name

@@ -105,12 +105,7 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
 }
 
 fn login(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
-    let token = req
-        .uri()
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()))
-        .and_then(|mut q| q.find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()))
-        .unwrap_or_default();
+    let token = query(req, "token").unwrap_or_default();
     match served.web.redeem(&token, caller.uid) {
         Ok(id) => {
             let mut a = redirect("/");
@@ -419,15 +414,14 @@ async fn rights_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &S
         .unwrap_or_default();
     let mut processes = Vec::new();
     for t in &targets {
-        let target = Target {
-            namespec: &t.namespec,
-            group: &t.group,
-            name: &t.name,
-            program: &t.program,
-        };
         let row: Vec<bool> = on_processes
             .iter()
-            .map(|a| served.auth.decide(&caller.peer, *a, Some(&target)).allow)
+            .map(|a| {
+                served
+                    .auth
+                    .decide(&caller.peer, *a, Some(&t.target()))
+                    .allow
+            })
             .collect();
         if row.iter().any(|x| *x) {
             processes.push((t.namespec.clone(), row));

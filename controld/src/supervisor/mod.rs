@@ -66,6 +66,18 @@ pub struct TargetInfo {
     pub program: String,
 }
 
+impl TargetInfo {
+    /// What the policy decides on.
+    pub fn target(&self) -> proctor_policy::Target<'_> {
+        proctor_policy::Target {
+            namespec: &self.namespec,
+            group: &self.group,
+            name: &self.name,
+            program: &self.program,
+        }
+    }
+}
+
 pub enum Cmd {
     /// The processes `names` stand for (all when empty), for the policy check.
     Targets(Vec<String>, Reply<Vec<TargetInfo>>),

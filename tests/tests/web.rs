@@ -155,7 +155,7 @@ fn a_page_needs_a_one_time_link_of_ones_own_account() {
     let pid = d.pid_of("a").unwrap();
     assert!(a.body.contains("RUNNING"), "{}", a.body);
     assert!(
-        a.body.contains(&format!("<td class=\"pid\">{pid}</td>")),
+        a.body.contains(&format!("<td>pid {pid}, uptime")),
         "{}",
         a.body
     );
@@ -217,11 +217,11 @@ fn an_action_is_a_post_from_this_page_with_its_token() {
     ];
 
     // Refused, recorded, and nothing done: no token, another site's, a wrong token.
-    let a = post(&same_origin, "action=restart&name=a");
+    let a = post(&same_origin, "act=restart+a");
     assert_eq!(a.status, 403, "{}", a.body);
     let a = post(
         &["-H", "Origin: http://evil.example"],
-        &format!("action=restart&name=a&csrf={token}"),
+        &format!("act=restart+a&csrf={token}"),
     );
     assert_eq!(a.status, 403, "{}", a.body);
     let a = post(
@@ -231,10 +231,10 @@ fn an_action_is_a_post_from_this_page_with_its_token() {
             "-H",
             "Sec-Fetch-Site: cross-site",
         ],
-        &format!("action=restart&name=a&csrf={token}"),
+        &format!("act=restart+a&csrf={token}"),
     );
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = post(&[], &format!("action=restart&name=a&csrf={token}"));
+    let a = post(&[], &format!("act=restart+a&csrf={token}"));
     assert_eq!(a.status, 403, "no Origin: {}", a.body);
     assert_eq!(d.pid_of("a"), Some(pid), "nothing was restarted");
     let refusals = web_refusals(&d);
@@ -247,7 +247,7 @@ fn an_action_is_a_post_from_this_page_with_its_token() {
     );
 
     // From the page: restarted, and the next page says so, once.
-    let a = post(&same_origin, &format!("action=restart&name=a&csrf={token}"));
+    let a = post(&same_origin, &format!("act=restart+a&csrf={token}"));
     assert_eq!(
         (a.status, a.header("location")),
         (303, Some("/")),
@@ -290,7 +290,7 @@ fn an_action_is_a_post_from_this_page_with_its_token() {
         &["-H", &format!("Cookie: {cookie}"), "http://localhost:8080/"],
     );
     assert!(page.body.contains("proctorctl web"), "{}", page.body);
-    let a = post(&same_origin, &format!("action=stop&name=a&csrf={token}"));
+    let a = post(&same_origin, &format!("act=stop+a&csrf={token}"));
     assert_eq!(a.status, 403, "an ended session's token: {}", a.body);
     assert_eq!(d.state("a"), "RUNNING");
 }
@@ -380,7 +380,7 @@ fn each_person_sees_and_does_what_the_policy_grants_them() {
                 "-H",
                 &format!("Cookie: {cookie}"),
                 "--data",
-                &format!("action=restart&name=web&csrf={}", csrf(page)),
+                &format!("act=restart+web&csrf={}", csrf(page)),
                 "http://localhost:8080/action",
             ],
         )

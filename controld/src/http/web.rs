@@ -130,6 +130,8 @@ fn login(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> An
 
 /// A process as the status page shows it.
 struct Row {
+    /// Its group, when that is not just the process's own name.
+    group: String,
     namespec: String,
     /// `/process?name=...`.
     link: String,
@@ -150,7 +152,8 @@ struct StatusPage<'a> {
     csrf: &'a str,
     may_audit: bool,
     flash: Option<String>,
-    groups: Vec<(String, Vec<Row>)>,
+    /// Ordered by group, as the daemon lists them.
+    rows: Vec<Row>,
     skipped: usize,
 }
 
@@ -219,14 +222,10 @@ async fn status_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &S
         .into_iter()
         .map(|t| (t.namespec, t.program))
         .collect();
-    let mut groups: Vec<(String, Vec<Row>)> = Vec::new();
-    for p in infos {
-        let row = row(&p, programs.get(&p.namespec), caller, served);
-        match groups.iter_mut().find(|(g, _)| *g == p.group) {
-            Some((_, rows)) => rows.push(row),
-            None => groups.push((p.group.clone(), vec![row])),
-        }
-    }
+    let rows = infos
+        .iter()
+        .map(|p| row(p, programs.get(&p.namespec), caller, served))
+        .collect();
     page(
         StatusCode::OK,
         &StatusPage {
@@ -234,7 +233,7 @@ async fn status_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &S
             csrf: &current.csrf,
             may_audit: may_audit(caller, served),
             flash: current.flash,
-            groups,
+            rows,
             skipped: skipped.len(),
         },
     )
@@ -260,6 +259,11 @@ fn row(p: &ProcessInfo, program: Option<&String>, caller: &Caller, served: &Serv
         actions.push(("restart", "Restart"));
     }
     Row {
+        group: if p.group == p.name {
+            String::new()
+        } else {
+            p.group.clone()
+        },
         link: process_link(&p.namespec),
         namespec: p.namespec.clone(),
         name: p.name.clone(),
@@ -572,10 +576,11 @@ async fn post(
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
-    let action = if path == "/logout" {
-        "logout"
+    // A button's value: the action, a space, the process.
+    let (action, name) = if path == "/logout" {
+        ("logout", "")
     } else {
-        field("action")
+        field("act").split_once(' ').unwrap_or(("", ""))
     };
     if let Some(why) = cross_site(&headers, host) {
         return refused(caller, served, action, why).await;
@@ -609,7 +614,7 @@ async fn post(
         );
         return a;
     }
-    let name = field("name").to_owned();
+    let name = name.to_owned();
     let request = match action {
         "start" => Request::Start {
             names: vec![name.clone()],

@@ -21,6 +21,10 @@ pub struct Record {
     pub uid: u32,
     pub user: String,
     pub pid: Option<i32>,
+    /// How a request that did not come through the control socket arrived: `tcp ADDRESS`
+    /// (`[inet_http_server]`), with how the person was known (`password`, `session`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub via: Option<String>,
     pub action: String,
     pub targets: Vec<String>,
     /// `allow` or `deny`.

@@ -143,7 +143,6 @@ const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
 /// accepted silently.
 const SUPERVISORD_FOREGROUND: &[&str] = &["nodaemon", "silent"];
 
-const UNSUPPORTED_SECTIONS: &[&str] = &["inet_http_server"];
 const UNSUPPORTED_PREFIXES: &[&str] = &["fcgi-program:"];
 
 /// Supervisor's own RPC interface: what every supervisord.conf declares, and what proctor
@@ -414,7 +413,12 @@ pub(crate) fn build(
         // `[supervisorctl]` is the client's: proctorctl reads its serverurl.
         let known = matches!(
             name,
-            "supervisord" | "unix_http_server" | "proctor" | "include" | "supervisorctl"
+            "supervisord"
+                | "unix_http_server"
+                | "inet_http_server"
+                | "proctor"
+                | "include"
+                | "supervisorctl"
         ) || name.starts_with("program:")
             || name.starts_with("eventlistener:")
             || name.starts_with("group:");
@@ -427,9 +431,7 @@ pub(crate) fn build(
             }
             continue;
         }
-        let message = if UNSUPPORTED_SECTIONS.contains(&name)
-            || UNSUPPORTED_PREFIXES.iter().any(|p| name.starts_with(p))
-        {
+        let message = if UNSUPPORTED_PREFIXES.iter().any(|p| name.starts_with(p)) {
             format!("[{name}] is not supported by proctor and is ignored")
         } else {
             format!("unknown section [{name}] (ignored)")
@@ -438,6 +440,9 @@ pub(crate) fn build(
     }
     let server = find("unix_http_server")
         .map(|s| server(s, ctx, warnings))
+        .transpose()?;
+    let inet = find("inet_http_server")
+        .map(|s| crate::inet::inet(s, ctx, warnings))
         .transpose()?;
     let daemon = daemon(find("supervisord"), ctx, warnings)?;
     let mut proctor = proctor(find("proctor"), ctx, warnings)?;
@@ -451,6 +456,14 @@ pub(crate) fn build(
         ("[supervisord] logfile", daemon.logfile.as_ref()),
         ("[proctor] policy", proctor.policy.as_ref()),
         ("[unix_http_server] file", server.as_ref().map(|s| &s.file)),
+        (
+            "[inet_http_server] accounts",
+            inet.as_ref().and_then(|i| i.accounts.as_ref()),
+        ),
+        (
+            "[inet_http_server] tls_key",
+            inet.as_ref().and_then(|i| i.tls.as_ref()).map(|t| &t.key),
+        ),
     ];
     for p in &programs {
         for process in &p.processes {
@@ -476,6 +489,7 @@ pub(crate) fn build(
     Ok(Config {
         source,
         server,
+        inet,
         daemon,
         proctor,
         programs: programs.into_iter().map(std::sync::Arc::new).collect(),

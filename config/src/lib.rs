@@ -7,6 +7,7 @@ pub mod signal;
 
 mod build;
 mod expand;
+mod inet;
 mod ini;
 mod load;
 pub mod model;

@@ -14,6 +14,8 @@ pub struct Config {
     pub source: PathBuf,
     /// `[unix_http_server]`; `None` when the section is absent.
     pub server: Option<ServerConfig>,
+    /// `[inet_http_server]`; `None` when the section is absent.
+    pub inet: Option<InetServerConfig>,
     pub daemon: DaemonConfig,
     pub proctor: ProctorConfig,
     /// Shared, not copied, by the daemons' own tables of what runs.
@@ -31,6 +33,54 @@ pub struct ServerConfig {
     pub file: PathBuf,
     /// `chmod=`, octal, default 0o700.
     pub chmod: u32,
+}
+
+/// `[inet_http_server]`: XML-RPC and the web UI on TCP. proctord binds it (so that a port
+/// below 1024 needs no capability in controld) and hands controld the socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InetServerConfig {
+    /// `port=`'s host: an address or a name. A `port=` without one binds the loopback
+    /// (`127.0.0.1`), not every interface as Supervisor does; `*` is every interface.
+    pub host: String,
+    pub port: u16,
+    /// Where `port=` is written (`FILE:LINE`), for what proctord says when it cannot bind it.
+    pub place: String,
+    /// Supervisor's shared account: `username=` and `password=` (plain, or `{SHA}` and the hex
+    /// SHA-1 of the password).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The account that clients of the shared `username=` act as, for the policy and the audit
+    /// log. Without it they may do nothing.
+    pub identity: Option<String>,
+    /// The file of per-person accounts and their argon2id password hashes.
+    pub accounts: Option<PathBuf>,
+    /// `tls_cert=` and `tls_key=` (PEM): HTTPS, which a bind beyond the loopback requires.
+    pub tls: Option<TlsFiles>,
+    /// More names the `Host` header may carry, beyond the loopback names and `port=`'s host.
+    pub server_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl InetServerConfig {
+    /// Whether `host` is a loopback address or `localhost` (a name proctord resolves may still
+    /// turn out to be one; it checks again then).
+    pub fn host_is_loopback(&self) -> bool {
+        host_is_loopback(&self.host)
+    }
+}
+
+/// `localhost`, or an address in 127.0.0.0/8 or `::1` (brackets allowed).
+pub fn host_is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 /// `[supervisord]`: the keys proctor honours.

@@ -124,6 +124,7 @@ fn full_config_round_trip() {
     };
     let expected = Config {
         source: etc.join("supervisord.conf"),
+        inet: None,
         server: Some(ServerConfig {
             file: etc.join("run/proctor.sock"),
             chmod: 0o770,
@@ -199,6 +200,7 @@ fn defaults_of_every_key() {
     let expected = Config {
         source: files.path("main.conf"),
         server: None,
+        inet: None,
         daemon: DaemonConfig {
             logfile: None,
             childlogdir: logdir.to_path_buf(),
@@ -604,7 +606,6 @@ fn warnings_carry_file_and_line() {
         "DIR/main.conf:5: [supervisord] logfile=syslog is not supported by proctor; it logs to stderr only",
         "DIR/main.conf:8: username is not supported by proctor (access is decided by SO_PEERCRED and the policy) and is ignored",
         "DIR/main.conf:9: password is not supported by proctor (access is decided by SO_PEERCRED and the policy) and is ignored",
-        "DIR/main.conf:10: [inet_http_server] is not supported by proctor and is ignored",
         "DIR/main.conf:15: unknown section [mystery] (ignored)",
         "DIR/main.conf:17: unknown key 'policyy' in [proctor] (ignored)",
         "DIR/more.conf:4: unknown key 'frobnicate' in [program:a] (ignored)",

@@ -19,7 +19,12 @@ pub struct Authority {
     /// the daemon's own account.
     trusted_owner: u32,
     reloading: std::sync::Mutex<()>,
+    /// What is re-read with the policy: `[inet_http_server]`'s accounts file.
+    also: std::sync::OnceLock<Companion>,
 }
+
+/// A file re-read with the policy; `Err` is why it was refused (the last good one stays).
+pub type Companion = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 fn load(path: &std::path::Path, owner: u32) -> Result<Policy, String> {
     let text = proctor_policy::read_trusted(path, owner)?;
@@ -41,6 +46,7 @@ impl Authority {
             path,
             trusted_owner,
             reloading: std::sync::Mutex::new(()),
+            also: std::sync::OnceLock::new(),
         })
     }
 
@@ -51,11 +57,21 @@ impl Authority {
             path: Some(path),
             trusted_owner,
             reloading: std::sync::Mutex::new(()),
+            also: std::sync::OnceLock::new(),
         }
     }
 
-    /// Re-reads the policy file; on any problem the last good policy stays in force.
+    /// Has `f` re-read with the policy from now on.
+    pub fn reload_also(&self, f: Companion) {
+        let _ = self.also.set(f);
+    }
+
+    /// Re-reads the policy file (and its companion); on any problem the last good one stays in
+    /// force.
     pub fn reload(&self) -> Result<String, String> {
+        if let Some(also) = self.also.get() {
+            also()?;
+        }
         let Some(path) = &self.path else {
             return Err("no [proctor] policy= is configured".into());
         };

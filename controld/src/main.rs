@@ -56,6 +56,14 @@ struct Args {
     /// Also append the daemon log to this fd (`[supervisord] logfile`, opened by proctord).
     #[arg(long, value_name = "FD")]
     logfile_fd: Option<i32>,
+    /// `[inet_http_server]`'s listening TCP socket (bound by proctord).
+    #[arg(long, value_name = "FD")]
+    http_fd: Option<i32>,
+    /// Its TLS certificate chain and key, PEM (opened by proctord).
+    #[arg(long, value_name = "FD", requires = "tls_key_fd")]
+    tls_cert_fd: Option<i32>,
+    #[arg(long, value_name = "FD", requires = "tls_cert_fd")]
+    tls_key_fd: Option<i32>,
     /// Confine this process (root mode): no exec, no new processes, not dumpable.
     #[arg(long)]
     sandbox: bool,
@@ -238,9 +246,48 @@ async fn run(args: Args, mainlog: Option<Arc<logserve::MainLog>>) -> Result<(), 
         }
         None => None,
     };
+    let tcp = match (&config.inet, args.http_fd) {
+        (Some(inet), Some(fd)) => {
+            let tls = match (args.tls_cert_fd, args.tls_key_fd) {
+                (Some(c), Some(k)) => Some((
+                    sys::inherited_fd(c).map_err(|e| format!("TLS certificate fd: {e}"))?,
+                    sys::inherited_fd(k).map_err(|e| format!("TLS key fd: {e}"))?,
+                )),
+                _ => None,
+            };
+            let listener = std::net::TcpListener::from(
+                sys::inherited_fd(fd).map_err(|e| format!("http fd: {e}"))?,
+            );
+            match http::tcp::Front::new(inet.clone(), tls, owner) {
+                Ok(front) => {
+                    let front = Arc::new(front);
+                    let also = front.clone();
+                    auth.reload_also(Box::new(move || {
+                        also.reload_accounts()
+                            .map_err(|e| format!("accounts refused, the previous ones stay: {e}"))
+                    }));
+                    Some((listener, front))
+                }
+                Err(e) if first_start => {
+                    error!("{e}");
+                    std::process::exit(EXIT_CONFIG);
+                }
+                Err(e) => {
+                    // The socket still serves; TCP waits until the file is fixed and proctord
+                    // restarted.
+                    error!("{e}; [inet_http_server] is not served");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     tokio::spawn(heap::give_back_when_quiet());
     tokio::spawn(server::serve(
-        listener,
+        server::Listening {
+            socket: listener,
+            tcp,
+        },
         tx.clone(),
         auth.clone(),
         audit,

@@ -29,8 +29,17 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not take its reply within this long is dropped (it holds a slot).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the daemon is reached: the control socket, and `[inet_http_server]` if configured.
+pub struct Listening {
+    pub socket: UnixListener,
+    pub tcp: Option<(std::net::TcpListener, Arc<crate::http::tcp::Front>)>,
+}
+
 pub async fn serve(
-    listener: UnixListener,
+    Listening {
+        socket: listener,
+        tcp,
+    }: Listening,
     tx: mpsc::Sender<Event>,
     auth: Arc<Authority>,
     audit: Option<Audit>,
@@ -53,6 +62,9 @@ pub async fn serve(
     };
     if let Some(a) = served.audit.clone() {
         tokio::spawn(summarize_refusals(served.limiter.clone(), a));
+    }
+    if let Some((l, front)) = tcp {
+        tokio::spawn(crate::http::tcp::serve(l, front, served.clone()));
     }
     loop {
         let mut stream = match listener.accept().await {
@@ -220,6 +232,8 @@ pub struct Caller {
     pub uid: u32,
     pub pid: Option<i32>,
     pub peer: Arc<Peer>,
+    /// For the audit log: how a caller not on the control socket reached the daemon.
+    pub via: Option<String>,
     /// An admitted shutdown, to begin once its answer has been sent.
     pub shutdown_after: std::sync::atomic::AtomicBool,
 }
@@ -237,6 +251,7 @@ async fn connection(
         pid: cred.pid(),
         // The uid from the kernel, the name and groups from the account database.
         peer: served.peers.lookup(uid).await,
+        via: None,
         shutdown_after: std::sync::atomic::AtomicBool::new(false),
     };
     let first = match tokio::time::timeout(REQUEST_TIMEOUT, first_byte(&stream)).await {
@@ -469,6 +484,7 @@ pub async fn admit_checked(
         uid: caller.uid,
         user: caller.peer.name.clone(),
         pid: caller.pid,
+        via: caller.via.clone(),
         action: checked.action.name().to_owned(),
         targets: checked.targets.clone(),
         decision: if checked.allow { "allow" } else { "deny" }.to_owned(),
@@ -538,6 +554,7 @@ pub async fn record_refusal(caller: &Caller, served: &Served, action: &str, why:
         uid: caller.uid,
         user: caller.peer.name.clone(),
         pid: caller.pid,
+        via: caller.via.clone(),
         action: action.to_owned(),
         decision: "deny".into(),
         rule: why.to_owned(),

@@ -260,6 +260,18 @@ enum PolicyCommand {
         action: String,
         program: String,
     },
+    /// Print an argon2id hash of a password, for the accounts file of [inet_http_server]
+    /// accounts= (the web UI and XML-RPC over TCP). The password is read from the terminal
+    /// without echo (asked twice), or as one line from standard input.
+    #[command(
+        name = "hash-password",
+        after_help = "The accounts file has one NAME:HASH line per person; NAME is their account on this host, so the policy and the audit log know them as on the control socket.\n\nExamples:\n  proctorctl policy hash-password --user alice >> /etc/proctor/accounts\n  printf '%s\\n' \"$PW\" | proctorctl policy hash-password"
+    )]
+    HashPassword {
+        /// Print `USER:HASH`, a line of the accounts file, rather than the hash alone.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -327,6 +339,7 @@ fn execute(
                 action,
                 program,
             } => policy_cmd::explain(file.as_deref(), config, user, action, program),
+            PolicyCommand::HashPassword { user } => policy_cmd::hash_password(user.as_deref()),
         };
     }
     let socket = match client::find_socket(socket, config) {

@@ -218,3 +218,62 @@ pub fn verify_audit(files: &[PathBuf], seal: Option<&Path>, config: Option<&Path
         }
     }
 }
+
+/// Reads a line from the terminal with echo off (restored whatever happens).
+fn read_hidden(prompt: &str) -> Result<String, String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).map_err(|e| format!("terminal: {e}"))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet).map_err(|e| format!("terminal: {e}"))?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(&stdin, SetArg::TCSAFLUSH, &saved);
+    eprintln!();
+    read.map_err(|e| format!("reading the password: {e}"))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+pub fn hash_password(user: Option<&str>) -> u8 {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        read_hidden("Password: ").and_then(|first| {
+            let again = read_hidden("Again: ")?;
+            if first == again {
+                Ok(first)
+            } else {
+                Err("the two passwords differ".into())
+            }
+        })
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map(|_| line.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| format!("reading the password: {e}"))
+    };
+    let hashed = password.and_then(|p| {
+        if p.is_empty() {
+            return Err("an empty password is refused".into());
+        }
+        proctor_policy::hash_password(p.as_bytes())
+    });
+    match hashed {
+        Ok(h) => {
+            match user {
+                Some(u) => println!("{u}:{h}"),
+                None => println!("{h}"),
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("proctorctl: {e}");
+            2
+        }
+    }
+}

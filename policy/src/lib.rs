@@ -6,10 +6,12 @@
 //! account database.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod action;
 mod file;
 mod trust;
 
+pub use accounts::{hash_password, read_accounts, Account, Accounts};
 pub use action::Action;
 pub use file::{Policy, PolicyError};
 pub use trust::read_trusted;

@@ -15,6 +15,8 @@ pub struct Launcher {
     /// proctor-controld, opened O_PATH at start-up (before the demo drops root).
     pub exe_fd: OwnedFd,
     pub listener: OwnedFd,
+    /// `[inet_http_server]`'s socket and TLS files.
+    pub inet: Option<crate::inet_socket::Inet>,
     pub env: Vec<(String, String)>,
     /// The main log file (`[supervisord] logfile`), which controld appends to as well (fd 5).
     pub logfile: Option<OwnedFd>,
@@ -59,7 +61,6 @@ impl Launcher {
             // Root mode: controld confines itself before it starts any thread.
             args.push(c("--sandbox")?);
         }
-        let argv = CStringArray::new(args);
         let envp = CStringArray::new(
             self.env
                 .iter()
@@ -78,6 +79,21 @@ impl Launcher {
         if let Some(log) = &self.logfile {
             fds.push(log.as_raw_fd());
         }
+        // Each at the next free number, named by its flag.
+        let mut pass = |flag: &str, fd: &OwnedFd| -> Result<(), String> {
+            args.push(c(flag)?);
+            args.push(c(&fds.len().to_string())?);
+            fds.push(fd.as_raw_fd());
+            Ok(())
+        };
+        if let Some(inet) = &self.inet {
+            pass("--http-fd", &inet.listener)?;
+            if let Some((cert, key)) = &inet.tls {
+                pass("--tls-cert-fd", cert)?;
+                pass("--tls-key-fd", key)?;
+            }
+        }
+        let argv = CStringArray::new(args);
         let plan = ChildPlan {
             program: crate::sys::Executable::Fd(self.exe_fd.as_raw_fd()),
             argv: &argv,

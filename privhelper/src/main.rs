@@ -7,6 +7,7 @@ mod check;
 mod children;
 mod control_socket;
 mod demo;
+mod inet_socket;
 mod launch;
 mod privdrop;
 mod rootmode;
@@ -218,6 +219,7 @@ fn run(args: Args) -> Result<u8, String> {
     warn_below_limits(&config.daemon);
 
     let listener = control_socket::bind(&socket, chmod, root_mode)?;
+    let inet = config.inet.as_ref().map(inet_socket::bind).transpose()?;
     // After the bind, which refuses when another proctord answers there: its pidfile stays.
     let pidfile = config.daemon.pidfile.clone();
     if let Some(p) = &pidfile {
@@ -284,6 +286,7 @@ fn run(args: Args) -> Result<u8, String> {
     let launcher = launch::Launcher {
         exe_fd: controld_exe,
         listener,
+        inet,
         env: controld_env,
         logfile: logfile.map(OwnedFd::from),
         credentials: controld_credentials,

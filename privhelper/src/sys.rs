@@ -100,8 +100,8 @@ struct KernelSigaction {
     mask: u64,
 }
 
-/// How many fds a child may be given (services get 3, controld 5).
-const MAX_CHILD_FDS: usize = 8;
+/// How many fds a child may be given (services get 3, controld up to 9).
+const MAX_CHILD_FDS: usize = 16;
 /// The child's own stack until it execs: its frames are a few hundred bytes.
 const CHILD_STACK: usize = 64 * 1024;
 

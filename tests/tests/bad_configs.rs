@@ -68,6 +68,45 @@ const CASES: &[(&str, &str, &str)] = &[
         "[program:a]\ncommand = /bin/echo %(nosuch)s\n",
         "2: unknown expansion %(nosuch)s in command",
     ),
+    (
+        "inet_http_server on every interface without TLS",
+        "[inet_http_server]\nport = *:9001\n",
+        "2: [inet_http_server] port=*:9001 would listen beyond the loopback without TLS: \
+         passwords and session cookies would cross the network in clear. Add tls_cert= and \
+         tls_key=, or bind 127.0.0.1 and reach it through `ssh -L`",
+    ),
+    (
+        "inet_http_server on another address without TLS",
+        "[inet_http_server]\nusername = u\npassword = p\nport = 192.0.2.1:9001\n",
+        "4: [inet_http_server] port=192.0.2.1:9001 would listen beyond the loopback without \
+         TLS: passwords and session cookies would cross the network in clear. Add tls_cert= \
+         and tls_key=, or bind 127.0.0.1 and reach it through `ssh -L`",
+    ),
+    (
+        "inet_http_server port out of range",
+        "[inet_http_server]\nport = 127.0.0.1:70000\n",
+        "2: bad value for port: '127.0.0.1:70000' (expected [HOST:]PORT with a port from 1 to 65535)",
+    ),
+    (
+        "inet_http_server without a port",
+        "[inet_http_server]\nusername = u\n",
+        "1: [inet_http_server] has no port= (write port=127.0.0.1:9001)",
+    ),
+    (
+        "inet_http_server username without password",
+        "[inet_http_server]\nport = 9001\nusername = u\n",
+        "1: [inet_http_server] username= and password= go together: give both or neither",
+    ),
+    (
+        "inet_http_server identity of nobody",
+        "[inet_http_server]\nport = 9001\nidentity = proctest-no-such-user\n",
+        "3: [inet_http_server] identity: user 'proctest-no-such-user' does not exist",
+    ),
+    (
+        "inet_http_server half of TLS",
+        "[inet_http_server]\nport = 9001\ntls_cert = /etc/ssl/x.pem\n",
+        "1: [inet_http_server] tls_cert= and tls_key= go together: give both or neither",
+    ),
 ];
 
 fn check(what: &str, text: &str, expected_tail: &str) -> Option<String> {

@@ -16,6 +16,7 @@ pub mod halves;
 mod logtail;
 mod rpc;
 mod sessions;
+pub mod tcp;
 mod web;
 
 pub use sessions::{Sessions, LINK_TTL};
@@ -44,7 +45,8 @@ pub async fn serve(stream: UnixStream, caller: Caller, served: &Served) -> std::
     // For a log tail, to see the client hang up (see `logtail`); taken by the one request.
     let watch = std::sync::Mutex::new(std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned().ok());
     let watch = &watch;
-    let service = hyper::service::service_fn(move |req| route(req, caller, served, watch));
+    let service =
+        hyper::service::service_fn(move |req| route(req, caller, served, watch, Via::Socket));
     // A client that does not take its answer is dropped, as proctorctl's is: it holds a slot.
     let mut io = tokio_io_timeout::TimeoutStream::new(stream);
     io.set_write_timeout(Some(WRITE_TIMEOUT));
@@ -67,11 +69,68 @@ pub async fn serve(stream: UnixStream, caller: Caller, served: &Served) -> std::
     served_http
 }
 
-async fn route(
+/// How a request reached the daemon.
+#[derive(Clone, Copy)]
+pub enum Via<'a> {
+    /// The control socket: the caller is who SO_PEERCRED says.
+    Socket,
+    /// `[inet_http_server]`: the caller is who a password or a session says.
+    Tcp(&'a tcp::Front),
+}
+
+impl Via<'_> {
+    fn kind(self) -> sessions::Kind {
+        match self {
+            Via::Socket => sessions::Kind::Socket,
+            Via::Tcp(_) => sessions::Kind::Tcp,
+        }
+    }
+
+    /// The session cookie's name: distinct, since a browser sends a `localhost` cookie to
+    /// every port of localhost.
+    fn cookie(self) -> &'static str {
+        match self {
+            Via::Socket => "proctor_session",
+            Via::Tcp(_) => "proctor_tcp_session",
+        }
+    }
+
+    fn scheme(self) -> &'static str {
+        match self {
+            Via::Tcp(f) if f.tls() => "https",
+            _ => "http",
+        }
+    }
+
+    /// The names a `Host` header may carry (against DNS rebinding): the loopback's, and on TCP
+    /// the ones the admin configured.
+    fn names(self) -> &'static [&'static str] {
+        &["localhost", "127.0.0.1", "[::1]"]
+    }
+
+    /// The `Host` header, if it names this server (with any port).
+    fn allowed_host(self, headers: &hyper::HeaderMap) -> Option<String> {
+        let host = headers.get(hyper::header::HOST)?.to_str().ok()?;
+        let name = match host.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().map(|h| format!("[{h}]"))?,
+            None => host.split(':').next()?.to_owned(),
+        };
+        let port = host.rsplit_once(':').map(|(_, p)| p);
+        let port_ok =
+            port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) || p.ends_with(']'));
+        let name = name.to_ascii_lowercase();
+        let known = self.names().contains(&name.as_str())
+            || matches!(self, Via::Tcp(f) if f.serves_name(&name));
+        (known && port_ok).then(|| host.to_owned())
+    }
+}
+
+pub(crate) async fn route(
     req: hyper::Request<Incoming>,
     caller: &Caller,
     served: &Served,
     watch: &std::sync::Mutex<Option<std::os::fd::OwnedFd>>,
+    via: Via<'_>,
 ) -> Result<Answer, Infallible> {
     // A peer who may not use the daemon gets no more of it.
     if let Err(message) = served.auth.may_connect(&caller.peer) {
@@ -88,7 +147,7 @@ async fn route(
         if let Err(message) = crate::server::over_rate(caller, served).await {
             return Ok(text(StatusCode::TOO_MANY_REQUESTS, message));
         }
-        return Ok(web::answer(req, caller, served).await);
+        return Ok(web::answer(req, caller, served, via).await);
     }
     // As supervisord: a prefix match, and only POST.
     if !req.uri().path().starts_with("/RPC2") {

@@ -21,8 +21,18 @@ struct Link {
     expires: Instant,
 }
 
+/// Where a session was opened, and the only place it is good: a session of the control
+/// socket needs that account's connection besides its cookie; one of `[inet_http_server]` has
+/// only its cookie, so each is refused on the other.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Socket,
+    Tcp,
+}
+
 struct Session {
     uid: u32,
+    kind: Kind,
     csrf: String,
     expires: Instant,
     /// What the last action came to, shown once on the next page.
@@ -103,9 +113,10 @@ impl Sessions {
         Ok(t)
     }
 
-    /// Opens a session with the link `token`, on a connection from `uid`: the link is used up
-    /// whatever happens. The session's id, or why not.
-    pub fn redeem(&self, token: &str, uid: u32) -> Result<String, &'static str> {
+    /// Opens a session of `kind` with the link `token`, for `uid` (on the socket: the
+    /// connection's account): the link is used up whatever happens. The session's id, or why
+    /// not.
+    pub fn redeem(&self, token: &str, uid: u32, kind: Kind) -> Result<String, &'static str> {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err("this is not a login link of this daemon");
         }
@@ -132,6 +143,7 @@ impl Sessions {
             id.clone(),
             Session {
                 uid,
+                kind,
                 csrf,
                 expires: now + SESSION_TTL,
                 flash: None,
@@ -140,16 +152,29 @@ impl Sessions {
         Ok(id)
     }
 
-    /// The session `id`, if it is live and `uid`'s; its flash message is taken.
-    pub fn current(&self, id: &str, uid: u32) -> Option<Current> {
+    /// The session `id`, if it is live, of `kind` and `uid`'s; its flash message is taken.
+    pub fn current(&self, id: &str, uid: u32, kind: Kind) -> Option<Current> {
         let now = Instant::now();
         let mut inner = self.inner.lock().ok()?;
         inner.prune(now);
-        let s = inner.sessions.get_mut(id).filter(|s| s.uid == uid)?;
+        let s = inner
+            .sessions
+            .get_mut(id)
+            .filter(|s| s.uid == uid && s.kind == kind)?;
         Some(Current {
             csrf: s.csrf.clone(),
             flash: s.flash.take(),
         })
+    }
+
+    /// Whose session `id` of `kind` is, if it is live.
+    pub fn owner(&self, id: &str, kind: Kind) -> Option<u32> {
+        let inner = self.inner.lock().ok()?;
+        inner
+            .sessions
+            .get(id)
+            .filter(|s| s.kind == kind && s.expires > Instant::now())
+            .map(|s| s.uid)
     }
 
     /// Whether `csrf` is the token of session `id` (live and `uid`'s).
@@ -189,20 +214,29 @@ mod tests {
     fn a_link_opens_one_session_for_its_account_only() {
         let s = Sessions::default();
         let t = s.link(1000).unwrap();
-        assert!(s.redeem(&t, 1001).is_err(), "another account");
-        assert!(s.redeem(&t, 1000).is_err(), "used up by the failed try");
+        assert!(s.redeem(&t, 1001, Kind::Socket).is_err(), "another account");
+        assert!(
+            s.redeem(&t, 1000, Kind::Socket).is_err(),
+            "used up by the failed try"
+        );
         let t = s.link(1000).unwrap();
-        let id = s.redeem(&t, 1000).unwrap();
-        assert!(s.redeem(&t, 1000).is_err(), "once only");
-        let cur = s.current(&id, 1000).unwrap();
-        assert!(s.current(&id, 1001).is_none());
+        let id = s.redeem(&t, 1000, Kind::Socket).unwrap();
+        assert!(s.redeem(&t, 1000, Kind::Socket).is_err(), "once only");
+        assert!(s.current(&id, 1000, Kind::Tcp).is_none(), "not on TCP");
+        assert_eq!(s.owner(&id, Kind::Socket), Some(1000));
+        assert_eq!(s.owner(&id, Kind::Tcp), None);
+        let cur = s.current(&id, 1000, Kind::Socket).unwrap();
+        assert!(s.current(&id, 1001, Kind::Socket).is_none());
         assert!(s.check_csrf(&id, 1000, &cur.csrf));
         assert!(!s.check_csrf(&id, 1000, "x"));
         assert!(!s.check_csrf(&id, 1001, &cur.csrf));
         s.flash(&id, "done".into());
-        assert_eq!(s.current(&id, 1000).unwrap().flash.as_deref(), Some("done"));
-        assert_eq!(s.current(&id, 1000).unwrap().flash, None);
+        assert_eq!(
+            s.current(&id, 1000, Kind::Socket).unwrap().flash.as_deref(),
+            Some("done")
+        );
+        assert_eq!(s.current(&id, 1000, Kind::Socket).unwrap().flash, None);
         s.end(&id);
-        assert!(s.current(&id, 1000).is_none());
+        assert!(s.current(&id, 1000, Kind::Socket).is_none());
     }
 }

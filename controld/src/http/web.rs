@@ -9,13 +9,14 @@
 //! that is this machine's loopback (against DNS rebinding); answers forbid framing, inline
 //! scripts and caching. A refused action is recorded in the audit log.
 
-use super::{Answer, Body};
+use super::sessions::Kind;
+use super::{Answer, Body, Via};
 use crate::server::{admit, answer as run, ask, Caller, Served};
 use crate::supervisor::Cmd;
 use askama::Template;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
+use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use hyper::{HeaderMap, Method, StatusCode};
 use proctor_api::control::{Back, Channel, Log, ProcessInfo, ProcessState, Request, Response};
 use proctor_policy::{Action, Target};
@@ -38,37 +39,48 @@ pub fn serves(path: &str) -> bool {
     PATHS.contains(&path)
 }
 
-const COOKIE_NAME: &str = "proctor_session";
 /// The largest form body read (an action's fields).
 const MAX_FORM: usize = 16 * 1024;
 const CSS: &str = include_str!("ui.css");
 
-pub async fn answer(req: hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
-    let Some(host) = allowed_host(req.headers()) else {
-        return page(
-            StatusCode::FORBIDDEN,
-            &Message {
-                title: "Address not served",
-                text: "proctor's web UI answers only on this machine's loopback names \
-                       (localhost, 127.0.0.1, [::1]): open it through the forwarded port.",
-            },
-        );
+/// The page for a request whose `Host` is not this server's.
+pub fn unknown_host() -> Answer {
+    page(
+        StatusCode::FORBIDDEN,
+        &Message {
+            title: "Address not served",
+            text: "proctor answers only on the names its admins gave it (and this machine's \
+                   loopback names: localhost, 127.0.0.1, [::1]): open it through one of those.",
+        },
+    )
+}
+
+pub fn css() -> Answer {
+    let mut a = hyper::Response::new(Either::Left(Full::new(Bytes::from_static(CSS.as_bytes()))));
+    a.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/css"));
+    secured(a)
+}
+
+pub async fn answer(
+    req: hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+    via: Via<'_>,
+) -> Answer {
+    let Some(host) = via.allowed_host(req.headers()) else {
+        return unknown_host();
     };
     let path = req.uri().path().to_owned();
     match (req.method().clone(), path.as_str()) {
-        (Method::GET, "/ui.css") => {
-            let mut a =
-                hyper::Response::new(Either::Left(Full::new(Bytes::from_static(CSS.as_bytes()))));
-            a.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("text/css"));
-            secured(a)
-        }
-        (Method::GET, "/login") => login(&req, caller, served),
-        (Method::GET, "/" | "/index.html") => status_page(&req, caller, served).await,
-        (Method::GET, "/process") => process_page(&req, caller, served).await,
-        (Method::GET, "/rights") => rights_page(&req, caller, served).await,
-        (Method::GET, "/audit") => audit_page(&req, caller, served).await,
-        (Method::POST, "/action" | "/logout") => post(req, &host, &path, caller, served).await,
+        (Method::GET, "/ui.css") => css(),
+        (Method::GET, "/login") if via.kind() == Kind::Socket => login(&req, caller, served),
+        (Method::GET, "/login") => login_form(StatusCode::OK, None),
+        (Method::GET, "/" | "/index.html") => status_page(&req, caller, served, via).await,
+        (Method::GET, "/process") => process_page(&req, caller, served, via).await,
+        (Method::GET, "/rights") => rights_page(&req, caller, served, via).await,
+        (Method::GET, "/audit") => audit_page(&req, caller, served, via).await,
+        (Method::POST, "/action" | "/logout") => post(req, &host, &path, caller, served, via).await,
         _ => page(
             StatusCode::METHOD_NOT_ALLOWED,
             &Message {
@@ -79,45 +91,52 @@ pub async fn answer(req: hyper::Request<Incoming>, caller: &Caller, served: &Ser
     }
 }
 
-/// The `Host` header, if it names this machine's loopback (with any port).
-fn allowed_host(headers: &HeaderMap) -> Option<String> {
-    let host = headers.get(HOST)?.to_str().ok()?;
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().map(|h| format!("[{h}]"))?,
-        None => host.split(':').next()?.to_owned(),
-    };
-    let port = host.rsplit_once(':').map(|(_, p)| p);
-    let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) || p.ends_with(']'));
-    (matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]") && port_ok)
-        .then(|| host.to_owned())
-}
-
-/// The session cookie's value, if the request has one.
-fn session_id(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name`, if the request has one.
+pub fn session_id(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE_NAME)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// The answer that opens session `id`: its cookie, and the way to the status page.
+pub fn opened(id: &str, via: Via<'_>) -> Answer {
+    let mut a = redirect("/");
+    let secure = if via.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        via.cookie(),
+        super::sessions::SESSION_TTL.as_secs()
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        a.headers_mut().insert(SET_COOKIE, v);
+    }
+    a
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    error: Option<&'a str>,
+}
+
+/// The login form of `[inet_http_server]`, with what the last try came to.
+pub fn login_form(status: StatusCode, error: Option<&str>) -> Answer {
+    page(status, &LoginPage { error })
 }
 
 fn login(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
     let token = query(req, "token").unwrap_or_default();
-    match served.web.redeem(&token, caller.uid) {
-        Ok(id) => {
-            let mut a = redirect("/");
-            let cookie = format!(
-                "{COOKIE_NAME}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-                super::sessions::SESSION_TTL.as_secs()
-            );
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                a.headers_mut().insert(SET_COOKIE, v);
-            }
-            a
-        }
+    match served.web.redeem(&token, caller.uid, Kind::Socket) {
+        Ok(id) => opened(&id, Via::Socket),
         Err(why) => page(
             StatusCode::FORBIDDEN,
             &Message {
@@ -164,8 +183,12 @@ struct Message<'a> {
     text: &'a str,
 }
 
-/// The page for a request without a live session of the connection's account.
-fn log_in_first() -> Answer {
+/// The page for a request without a live session of the connection's account (on TCP: the
+/// login form).
+fn log_in_first(via: Via<'_>) -> Answer {
+    if via.kind() == Kind::Tcp {
+        return redirect("/login");
+    }
     page(
         StatusCode::OK,
         &Message {
@@ -178,33 +201,41 @@ fn log_in_first() -> Answer {
     )
 }
 
-/// The request's session, if it is live and the connection's account's.
+/// The request's session, if it is live and the caller's (on the socket: the connection's
+/// account's).
 fn session(
     req: &hyper::Request<Incoming>,
     caller: &Caller,
     served: &Served,
+    via: Via<'_>,
 ) -> Option<super::sessions::Current> {
-    session_id(req.headers()).and_then(|id| served.web.current(&id, caller.uid))
+    session_id(req.headers(), via.cookie())
+        .and_then(|id| served.web.current(&id, caller.uid, via.kind()))
 }
 
 /// A query parameter.
-fn query(req: &hyper::Request<Incoming>, key: &str) -> Option<String> {
+pub fn query(req: &hyper::Request<Incoming>, key: &str) -> Option<String> {
     form_urlencoded::parse(req.uri().query()?.as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
 }
 
 /// Runs `request` as the caller's own (checked, narrowed, recorded).
-async fn as_caller(request: Request, caller: &Caller, served: &Served) -> Response {
+pub async fn as_caller(request: Request, caller: &Caller, served: &Served) -> Response {
     match admit(request, caller, served).await {
         Ok(a) => run(a, served).await,
         Err(r) => r,
     }
 }
 
-async fn status_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
-    let Some(current) = session(req, caller, served) else {
-        return log_in_first();
+async fn status_page(
+    req: &hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+    via: Via<'_>,
+) -> Answer {
+    let Some(current) = session(req, caller, served, via) else {
+        return log_in_first(via);
     };
     // As `proctorctl status`: checked, narrowed and recorded.
     let resp = as_caller(Request::Status { names: Vec::new() }, caller, served).await;
@@ -300,9 +331,14 @@ struct ProcessPage<'a> {
 }
 
 /// One process: its state and buttons, its recent state changes, the end of its logs.
-async fn process_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
-    let Some(current) = session(req, caller, served) else {
-        return log_in_first();
+async fn process_page(
+    req: &hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+    via: Via<'_>,
+) -> Answer {
+    let Some(current) = session(req, caller, served, via) else {
+        return log_in_first(via);
     };
     let name = query(req, "name").unwrap_or_default();
     let info = match as_caller(
@@ -407,9 +443,14 @@ struct RightsPage<'a> {
 }
 
 /// "What may I do?": the person's rights, as the policy decides them now.
-async fn rights_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
-    let Some(current) = session(req, caller, served) else {
-        return log_in_first();
+async fn rights_page(
+    req: &hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+    via: Via<'_>,
+) -> Answer {
+    let Some(current) = session(req, caller, served, via) else {
+        return log_in_first(via);
     };
     let all: Vec<Action> = Action::all_names().filter_map(Action::parse).collect();
     let on_processes: Vec<Action> = all.iter().copied().filter(|a| a.on_processes()).collect();
@@ -485,9 +526,14 @@ struct AuditPage<'a> {
 
 /// The audit log, newest first, filtered by user, action and program: for those who may
 /// read it (the request is checked and recorded as `proctorctl audit`).
-async fn audit_page(req: &hyper::Request<Incoming>, caller: &Caller, served: &Served) -> Answer {
-    let Some(current) = session(req, caller, served) else {
-        return log_in_first();
+async fn audit_page(
+    req: &hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+    via: Via<'_>,
+) -> Answer {
+    let Some(current) = session(req, caller, served, via) else {
+        return log_in_first(via);
     };
     let filter_user = query(req, "user").unwrap_or_default();
     let filter_action = query(req, "action").unwrap_or_default();
@@ -560,6 +606,7 @@ async fn post(
     path: &str,
     caller: &Caller,
     served: &Served,
+    via: Via<'_>,
 ) -> Answer {
     let headers = req.headers().clone();
     let body = Limited::new(req.into_body(), MAX_FORM);
@@ -582,10 +629,10 @@ async fn post(
     } else {
         field("act").split_once(' ').unwrap_or(("", ""))
     };
-    if let Some(why) = cross_site(&headers, host) {
+    if let Some(why) = cross_site(&headers, host, via.scheme()) {
         return refused(caller, served, action, why).await;
     }
-    let Some(id) = session_id(&headers) else {
+    let Some(id) = session_id(&headers, via.cookie()) else {
         return refused(
             caller,
             served,
@@ -606,12 +653,13 @@ async fn post(
     if path == "/logout" {
         served.web.end(&id);
         let mut a = redirect("/");
-        a.headers_mut().insert(
-            SET_COOKIE,
-            HeaderValue::from_static(
-                "proctor_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-            ),
+        let gone = format!(
+            "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+            via.cookie()
         );
+        if let Ok(v) = HeaderValue::from_str(&gone) {
+            a.headers_mut().insert(SET_COOKIE, v);
+        }
         return a;
     }
     let name = name.to_owned();
@@ -635,13 +683,13 @@ async fn post(
 }
 
 /// Why a POST is not from this UI's own page, if it is not.
-fn cross_site(headers: &HeaderMap, host: &str) -> Option<&'static str> {
+pub fn cross_site(headers: &HeaderMap, host: &str, scheme: &str) -> Option<&'static str> {
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     if header("sec-fetch-site").is_some_and(|s| s != "same-origin") {
         return Some("a request from another site (Sec-Fetch-Site)");
     }
     match header("origin") {
-        Some(o) if o == format!("http://{host}") => None,
+        Some(o) if o == format!("{scheme}://{host}") => None,
         Some(_) => Some("a request from another site (Origin)"),
         None => Some("a request without an Origin"),
     }
@@ -662,7 +710,7 @@ fn said(resp: &Response) -> String {
 }
 
 /// A refused POST: recorded as a denial, answered with why.
-async fn refused(caller: &Caller, served: &Served, action: &str, why: &str) -> Answer {
+pub async fn refused(caller: &Caller, served: &Served, action: &str, why: &str) -> Answer {
     // The action as the form named it, if it is one of the UI's; else the UI itself.
     let action = match action {
         "start" | "stop" | "restart" | "logout" => action,
@@ -678,7 +726,7 @@ async fn refused(caller: &Caller, served: &Served, action: &str, why: &str) -> A
     )
 }
 
-fn redirect(to: &'static str) -> Answer {
+pub fn redirect(to: &'static str) -> Answer {
     let mut a = hyper::Response::new(Either::Left(Full::new(Bytes::new())));
     *a.status_mut() = StatusCode::SEE_OTHER;
     a.headers_mut()
@@ -730,10 +778,10 @@ mod tests {
         let ok = |h: &str| {
             let mut m = HeaderMap::new();
             m.insert(
-                HOST,
+                hyper::header::HOST,
                 HeaderValue::from_str(h).unwrap_or(HeaderValue::from_static("x")),
             );
-            allowed_host(&m).is_some()
+            Via::Socket.allowed_host(&m).is_some()
         };
         for h in [
             "localhost",
@@ -762,7 +810,7 @@ mod tests {
             for (k, v) in pairs {
                 m.insert(*k, HeaderValue::from_static(v));
             }
-            cross_site(&m, "localhost:8080")
+            cross_site(&m, "localhost:8080", "http")
         };
         assert_eq!(h(&[("origin", "http://localhost:8080")]), None);
         assert_eq!(

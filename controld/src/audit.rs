@@ -304,6 +304,7 @@ impl Writer {
                 uid: e.uid,
                 user: bound(&e.user),
                 pid: e.pid,
+                via: e.via.as_deref().map(bound),
                 action: bound(&e.action),
                 targets: {
                     let mut t: Vec<String> = e

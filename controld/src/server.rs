@@ -322,18 +322,7 @@ async fn connection(
         };
         match admitted.req {
             Request::WebLink => {
-                let resp = match served.web.link(caller.uid) {
-                    Ok(token) => Response::WebLink {
-                        token,
-                        expires_in: crate::http::LINK_TTL.as_secs(),
-                    },
-                    Err(e) => failed(format!("cannot make a login link: {e}")),
-                };
-                let outcome = match &resp {
-                    Response::Error { message, .. } => format!("error: {message}"),
-                    _ => "ok".to_owned(),
-                };
-                admitted.record.outcome(outcome, None).await;
+                let resp = web_link(admitted, caller.uid, served).await;
                 write(&mut stream, &resp).await?;
             }
             Request::Audit { .. } | Request::Tail { .. } => {
@@ -577,6 +566,24 @@ async fn record(served: &Served, base: &Record, privileged: bool) -> Result<Opti
         },
         None => Ok(None),
     }
+}
+
+/// A login link of the web UI for `uid`, the caller of an admitted `WebLink` (`proctorctl web`
+/// on the socket; a password that checked out on TCP).
+pub async fn web_link(admitted: Admitted, uid: u32, served: &Served) -> Response {
+    let resp = match served.web.link(uid) {
+        Ok(token) => Response::WebLink {
+            token,
+            expires_in: crate::http::LINK_TTL.as_secs(),
+        },
+        Err(e) => failed(format!("cannot make a login link: {e}")),
+    };
+    let outcome = match &resp {
+        Response::Error { message, .. } => format!("error: {message}"),
+        _ => "ok".to_owned(),
+    };
+    admitted.record.outcome(outcome, None).await;
+    resp
 }
 
 /// Runs an admitted request that is answered at once, and records what it came to.

@@ -5,58 +5,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![forbid(unsafe_code)]
 
+use proctor_tests::http::{self, Answer};
 use proctor_tests::*;
 use std::path::Path;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
 
-/// What the daemon answered: status code, head (lower-cased names) and body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
+/// `curl` on `socket`, as `who` (or as ourselves).
+fn curl(socket: &Path, who: Option<&Account>, args: &[&str]) -> Answer {
+    let socket = socket.display().to_string();
+    let mut all = vec!["--unix-socket", &socket];
+    all.extend_from_slice(args);
+    http::curl(who, &all)
 }
 
 /// `curl` on the daemon's socket, as the runner account (the daemon's) or as ourselves.
 fn http(d: &Daemon, as_runner: bool, args: &[&str]) -> Answer {
     let who = if as_runner { runner() } else { None };
     curl(&d.socket, who.as_ref(), args)
-}
-
-/// `curl` on `socket`, as `who` (or as ourselves).
-fn curl(socket: &Path, who: Option<&Account>, args: &[&str]) -> Answer {
-    use std::os::unix::process::CommandExt;
-    let mut c = std::process::Command::new("/usr/bin/curl");
-    if let Some(a) = who {
-        c.uid(a.uid).gid(a.gid).env("HOME", "/nonexistent");
-    }
-    let o = c
-        .args(["-s", "-i", "--unix-socket"])
-        .arg(socket)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    Answer {
-        status: head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
 }
 
 /// A login link's token, as `proctorctl web` prints it (run as the daemon's account).

@@ -606,7 +606,11 @@ async fn login(
         }
     };
     let caller = known(uid, from, "password", served).await;
-    let token = match super::web::as_caller(Request::WebLink, &caller, served).await {
+    let linked = match crate::server::admit(Request::WebLink, &caller, served).await {
+        Ok(a) => crate::server::web_link(a, uid, served).await,
+        Err(r) => r,
+    };
+    let token = match linked {
         Response::WebLink { token, .. } => token,
         Response::Error { message, .. } => {
             return super::web::login_form(StatusCode::FORBIDDEN, Some(&message))

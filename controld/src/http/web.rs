@@ -713,7 +713,7 @@ fn said(resp: &Response) -> String {
 pub async fn refused(caller: &Caller, served: &Served, action: &str, why: &str) -> Answer {
     // The action as the form named it, if it is one of the UI's; else the UI itself.
     let action = match action {
-        "start" | "stop" | "restart" | "logout" => action,
+        "start" | "stop" | "restart" | "logout" | "login" => action,
         _ => "web",
     };
     crate::server::record_refusal(caller, served, action, &format!("web: {why}")).await;

@@ -733,36 +733,7 @@ async fn events_follow(
             return write(stream, &Response::Error { kind, message }).await;
         }
     };
-    let named = |p: &crate::events::Published| {
-        names.is_empty()
-            || names.iter().any(|n| {
-                n == "all"
-                    || *n == p.namespec
-                    || *n == p.group
-                    || *n == format!("{}:*", p.group)
-                    || *n == format!("{}:{}", p.group, p.name)
-            })
-    };
-    let visible = |p: &crate::events::Published| {
-        let target = proctor_policy::Target {
-            namespec: &p.namespec,
-            group: &p.group,
-            name: &p.name,
-            program: &p.program,
-        };
-        // What a process wrote is shown to those who may read its log.
-        let action =
-            if p.kind.subscribed("PROCESS_LOG") || p.kind.subscribed("PROCESS_COMMUNICATION") {
-                proctor_policy::Action::Tail
-            } else {
-                proctor_policy::Action::Status
-            };
-        named(p)
-            && served
-                .auth
-                .decide(&caller.peer, action, Some(&target))
-                .allow
-    };
+    let visible = |p: &crate::events::Published| may_see_event(p, &names, caller, served);
     let text: Vec<u8> = recent
         .iter()
         .filter(|p| visible(p))
@@ -775,6 +746,61 @@ async fn events_follow(
     };
     let skipped = |n| format!("{{\"skipped\": {n}}}\n");
     follow_up(stream, text, rx, skipped, |p| visible(p).then(|| p.line())).await
+}
+
+/// Whether `caller` is shown event `p` when following `names` (all if empty): a state change
+/// to those who may see the process's status, what it wrote to those who may read its log.
+pub fn may_see_event(
+    p: &crate::events::Published,
+    names: &[String],
+    caller: &Caller,
+    served: &Served,
+) -> bool {
+    let named = names.is_empty()
+        || names.iter().any(|n| {
+            n == "all"
+                || *n == p.namespec
+                || *n == p.group
+                || *n == format!("{}:*", p.group)
+                || *n == format!("{}:{}", p.group, p.name)
+        });
+    let target = proctor_policy::Target {
+        namespec: &p.namespec,
+        group: &p.group,
+        name: &p.name,
+        program: &p.program,
+    };
+    let action = if p.kind.subscribed("PROCESS_LOG") || p.kind.subscribed("PROCESS_COMMUNICATION")
+    {
+        proctor_policy::Action::Tail
+    } else {
+        proctor_policy::Action::Status
+    };
+    named
+        && served
+            .auth
+            .decide(&caller.peer, action, Some(&target))
+            .allow
+}
+
+/// Starts an admitted event follow for the web UI: a follower slot, the subscription, the
+/// outcome recorded. `Err` is the answer instead.
+pub async fn begin_events(
+    admitted: Admitted,
+    served: &Served,
+) -> Result<(crate::events::Subscription, Option<crate::slots::Counted>), Response> {
+    let Admitted { record, .. } = admitted;
+    let slot = record.follower_slot(served, true).await?;
+    match ask(&served.tx, Cmd::Events).await {
+        Ok(sub) => {
+            record.outcome("ok: following".into(), None).await;
+            Ok((sub, slot))
+        }
+        Err((kind, message)) => {
+            record.outcome(format!("error: {message}"), None).await;
+            Err(Response::Error { kind, message })
+        }
+    }
 }
 
 /// A tail under way: what it shows first, what follows, and the follower slot it holds.

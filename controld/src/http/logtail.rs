@@ -146,7 +146,7 @@ async fn stream(mut tx: Sender<Bytes>, tailing: Tailing, watch: Option<OwnedFd>)
 }
 
 /// Resolves once the peer has hung up (or the watch cannot be set up: never).
-async fn hung_up(watch: Option<OwnedFd>) {
+pub async fn hung_up(watch: Option<OwnedFd>) {
     use tokio::io::Interest;
     let watched = watch.and_then(|fd| {
         tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(fd)).ok()

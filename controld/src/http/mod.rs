@@ -147,7 +147,8 @@ pub(crate) async fn route(
         if let Err(message) = crate::server::over_rate(caller, served).await {
             return Ok(text(StatusCode::TOO_MANY_REQUESTS, message));
         }
-        return Ok(web::answer(req, caller, served, via).await);
+        let watch = watch.lock().ok().and_then(|mut w| w.take());
+        return Ok(web::answer(req, caller, served, via, watch).await);
     }
     // As supervisord: a prefix match, and only POST.
     if !req.uri().path().starts_with("/RPC2") {

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use hyper::{HeaderMap, Method, StatusCode};
-use proctor_api::control::{Back, Channel, Log, ProcessInfo, ProcessState, Request, Response};
+use proctor_api::control::{Back, Channel, Log, ProcessInfo, Request, Response};
 use proctor_policy::{Action, Target};
 use std::collections::BTreeMap;
 
@@ -33,6 +33,8 @@ const PATHS: &[&str] = &[
     "/action",
     "/logout",
     "/ui.css",
+    "/ui.js",
+    "/events",
 ];
 
 pub fn serves(path: &str) -> bool {
@@ -42,6 +44,10 @@ pub fn serves(path: &str) -> bool {
 /// The largest form body read (an action's fields).
 const MAX_FORM: usize = 16 * 1024;
 const CSS: &str = include_str!("ui.css");
+/// The UI's only script: live updates and the filter box (every action works without it).
+const JS: &str = include_str!("ui.js");
+/// The signals the process page offers (the policy's `signal` action decides).
+const SIGNALS: &[&str] = &["HUP", "INT", "TERM", "USR1", "USR2", "KILL"];
 
 /// The page for a request whose `Host` is not this server's.
 pub fn unknown_host() -> Answer {
@@ -56,9 +62,13 @@ pub fn unknown_host() -> Answer {
 }
 
 pub fn css() -> Answer {
-    let mut a = hyper::Response::new(Either::Left(Full::new(Bytes::from_static(CSS.as_bytes()))));
+    asset(CSS, "text/css")
+}
+
+fn asset(text: &'static str, kind: &'static str) -> Answer {
+    let mut a = hyper::Response::new(Either::Left(Full::new(Bytes::from_static(text.as_bytes()))));
     a.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/css"));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
     secured(a)
 }
 
@@ -67,6 +77,7 @@ pub async fn answer(
     caller: &Caller,
     served: &Served,
     via: Via<'_>,
+    watch: Option<std::os::fd::OwnedFd>,
 ) -> Answer {
     let Some(host) = via.allowed_host(req.headers()) else {
         return unknown_host();
@@ -74,6 +85,8 @@ pub async fn answer(
     let path = req.uri().path().to_owned();
     match (req.method().clone(), path.as_str()) {
         (Method::GET, "/ui.css") => css(),
+        (Method::GET, "/ui.js") => asset(JS, "text/javascript"),
+        (Method::GET, "/events") => live(&req, caller, served, via, watch).await,
         (Method::GET, "/login") if via.kind() == Kind::Socket => login(&req, caller, served),
         (Method::GET, "/login") => login_form(StatusCode::OK, None),
         (Method::GET, "/" | "/index.html") => status_page(&req, caller, served, via).await,
@@ -159,9 +172,15 @@ struct Row {
     /// The CSS class of its state.
     class: &'static str,
     pid: String,
+    uptime: String,
     description: String,
     /// The buttons the policy allows the person: (action, label).
     actions: Vec<(&'static str, &'static str)>,
+    /// Which of start, stop and restart the policy allows, whatever the state.
+    allowed: Vec<&'static str>,
+    /// Whether they may signal it, clear its logs (on the process page).
+    may_signal: bool,
+    may_clear: bool,
 }
 
 #[derive(Template)]
@@ -171,9 +190,14 @@ struct StatusPage<'a> {
     csrf: &'a str,
     may_audit: bool,
     flash: Option<String>,
-    /// Ordered by group, as the daemon lists them.
+    /// Ordered by group, as the daemon lists them; only those the filter matches.
     rows: Vec<Row>,
     skipped: usize,
+    /// The filter box's text (`?q=`), and how many processes it hid.
+    filter: String,
+    hidden: usize,
+    /// The actions on every process they may act on (the daemon narrows each to those).
+    all_actions: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Template)]
@@ -253,9 +277,24 @@ async fn status_page(
         .into_iter()
         .map(|t| (t.namespec, t.program))
         .collect();
-    let rows = infos
+    let filter = query(req, "q").unwrap_or_default();
+    let needle = filter.trim().to_lowercase();
+    let all: Vec<Row> = infos
         .iter()
         .map(|p| row(p, programs.get(&p.namespec), caller, served))
+        .collect();
+    let all_actions = [
+        ("start", "Start all"),
+        ("stop", "Stop all"),
+        ("restart", "Restart all"),
+    ]
+    .into_iter()
+    .filter(|(action, _)| all.iter().any(|r| r.allowed.contains(action)))
+    .collect();
+    let total = all.len();
+    let rows: Vec<Row> = all
+        .into_iter()
+        .filter(|r| needle.is_empty() || r.namespec.to_lowercase().contains(&needle) || r.description.to_lowercase().contains(&needle))
         .collect();
     page(
         StatusCode::OK,
@@ -264,8 +303,11 @@ async fn status_page(
             csrf: &current.csrf,
             may_audit: may_audit(caller, served),
             flash: current.flash,
+            hidden: total - rows.len(),
             rows,
             skipped: skipped.len(),
+            filter,
+            all_actions,
         },
     )
 }
@@ -299,15 +341,42 @@ fn row(p: &ProcessInfo, program: Option<&String>, caller: &Caller, served: &Serv
         namespec: p.namespec.clone(),
         name: p.name.clone(),
         state: p.state.name(),
-        class: match p.state {
-            ProcessState::Running => "ok",
-            ProcessState::Starting | ProcessState::Stopping => "moving",
-            ProcessState::Stopped | ProcessState::Exited => "off",
-            _ => "bad",
-        },
+        class: class_of(p.state.name()),
         pid: p.pid.map(|x| x.to_string()).unwrap_or_default(),
-        description: p.description.clone(),
+        uptime: if running && p.start > 0 {
+            crate::procs::uptime(p.now.saturating_sub(p.start))
+        } else {
+            String::new()
+        },
+        // Supervisor's description of a running process is its pid and uptime, which have
+        // their own columns here.
+        description: if running {
+            String::new()
+        } else {
+            p.description.clone()
+        },
         actions,
+        allowed: [
+            ("start", Action::Start),
+            ("stop", Action::Stop),
+            ("restart", Action::Restart),
+        ]
+        .into_iter()
+        .filter(|(_, a)| may(*a))
+        .map(|(n, _)| n)
+        .collect(),
+        may_signal: running && may(Action::Signal),
+        may_clear: may(Action::Clear),
+    }
+}
+
+/// The CSS class of a state, by its name.
+fn class_of(state: &str) -> &'static str {
+    match state {
+        "RUNNING" => "ok",
+        "STARTING" | "STOPPING" => "moving",
+        "STOPPED" | "EXITED" => "off",
+        _ => "bad",
     }
 }
 
@@ -318,6 +387,100 @@ fn process_link(namespec: &str) -> String {
     )
 }
 
+/// `/events`: the status page's live updates, as server-sent events, one per state change
+/// of a process the person may see: `{"name", "state", "class", "pid"}`. Recorded once, as a
+/// follow; runs only while a page listens, and ends when it hangs up.
+async fn live(
+    req: &hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+    via: Via<'_>,
+    watch: Option<std::os::fd::OwnedFd>,
+) -> Answer {
+    if session(req, caller, served, via).is_none() {
+        return page(
+            StatusCode::FORBIDDEN,
+            &Message {
+                title: "Refused",
+                text: "no session",
+            },
+        );
+    }
+    let follow = Request::Events {
+        names: Vec::new(),
+        follow: true,
+    };
+    let started = match admit(follow, caller, served).await {
+        Ok(a) => crate::server::begin_events(a, served).await,
+        Err(r) => Err(r),
+    };
+    let ((_, mut rx), slot) = match started {
+        Ok(s) => s,
+        Err(r) => {
+            return page(
+                StatusCode::FORBIDDEN,
+                &Message {
+                    title: "Refused",
+                    text: &said(&r),
+                },
+            )
+        }
+    };
+    let caller = Caller {
+        uid: caller.uid,
+        pid: caller.pid,
+        peer: caller.peer.clone(),
+        via: caller.via.clone(),
+        shutdown_after: std::sync::atomic::AtomicBool::new(false),
+    };
+    let served = served.clone();
+    let (mut tx, body) = http_body_util::channel::Channel::new(4);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let hangup = super::logtail::hung_up(watch);
+        tokio::pin!(hangup);
+        loop {
+            let p = tokio::select! {
+                () = &mut hangup => return,
+                item = rx.recv() => match item {
+                    Ok(p) => p,
+                    // Fell behind: the page reloads itself to catch up.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let _ = tx.send_data(Bytes::from_static(b"event: reload\ndata: \n\n")).await;
+                        return;
+                    }
+                    Err(_) => return,
+                },
+            };
+            let Some(state) = p.kind.name().strip_prefix("PROCESS_STATE_") else {
+                continue;
+            };
+            if !crate::server::may_see_event(&p, &[], &caller, &served) {
+                continue;
+            }
+            let pid = p
+                .payload
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("pid:"))
+                .unwrap_or("");
+            let data = serde_json::json!({
+                "name": p.namespec,
+                "state": state,
+                "class": class_of(state),
+                "pid": pid,
+            });
+            if tx.send_data(Bytes::from(format!("data: {data}\n\n"))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut a = hyper::Response::new(Either::Right(body));
+    let h = a.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert("X-Accel-Buffering", HeaderValue::from_static("no"));
+    secured(a)
+}
+
 #[derive(Template)]
 #[template(path = "process.html")]
 struct ProcessPage<'a> {
@@ -325,6 +488,7 @@ struct ProcessPage<'a> {
     csrf: &'a str,
     may_audit: bool,
     row: Row,
+    signals: &'static [&'static str],
     changes: Vec<String>,
     /// (channel, what the log's end says, or why it cannot be read).
     logs: Vec<(&'static str, String)>,
@@ -421,6 +585,7 @@ async fn process_page(
             csrf: &current.csrf,
             may_audit: may_audit(caller, served),
             row,
+            signals: SIGNALS,
             changes,
             logs,
         },
@@ -663,7 +828,25 @@ async fn post(
         return a;
     }
     let name = name.to_owned();
+    let back: &'static str = if field("back") == "process" {
+        "/process"
+    } else {
+        "/"
+    };
     let request = match action {
+        "signal" => {
+            let signal = field("signal");
+            if !SIGNALS.contains(&signal) {
+                return refused(caller, served, "signal", "no such signal on this page").await;
+            }
+            Request::Signal {
+                signal: signal.to_owned(),
+                names: vec![name.clone()],
+            }
+        }
+        "clear" => Request::Clear {
+            names: vec![name.clone()],
+        },
         "start" => Request::Start {
             names: vec![name.clone()],
             wait: true,
@@ -679,6 +862,14 @@ async fn post(
     };
     let resp = as_caller(request, caller, served).await;
     served.web.flash(&id, said(&resp));
+    if back == "/process" {
+        let to = process_link(&name);
+        let mut a = redirect("/");
+        if let Ok(v) = HeaderValue::from_str(&to) {
+            a.headers_mut().insert(LOCATION, v);
+        }
+        return a;
+    }
     redirect("/")
 }
 
@@ -713,7 +904,7 @@ fn said(resp: &Response) -> String {
 pub async fn refused(caller: &Caller, served: &Served, action: &str, why: &str) -> Answer {
     // The action as the form named it, if it is one of the UI's; else the UI itself.
     let action = match action {
-        "start" | "stop" | "restart" | "logout" | "login" => action,
+        "start" | "stop" | "restart" | "signal" | "clear" | "logout" | "login" => action,
         _ => "web",
     };
     crate::server::record_refusal(caller, served, action, &format!("web: {why}")).await;
@@ -748,15 +939,15 @@ fn page(status: StatusCode, t: &impl Template) -> Answer {
     secured(a)
 }
 
-/// What every answer of the UI carries: no scripts at all, no framing, no caching, no
-/// referrer, no guessing of types.
+/// What every answer of the UI carries: no script but the UI's own file (none inline), no
+/// framing, no caching, no referrer, no guessing of types.
 fn secured(mut a: Answer) -> Answer {
     let h = a.headers_mut();
     h.insert(
         "content-security-policy",
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-             base-uri 'none'",
+            "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+             img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));

@@ -1,0 +1,32 @@
+// proctor's web UI: live updates of the status page and the filter as you type. Every action
+// works without this file; it only saves reloading. Served from the daemon, no other origin.
+"use strict";
+(function () {
+  var table = document.querySelector("table[data-live]");
+  if (!table) return;
+  var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
+  var filter = document.getElementById("filter");
+  if (filter) {
+    filter.addEventListener("input", function () {
+      var q = filter.value.trim().toLowerCase();
+      rows.forEach(function (tr) {
+        tr.hidden = q !== "" && tr.textContent.toLowerCase().indexOf(q) < 0;
+      });
+    });
+  }
+  if (!window.EventSource) return;
+  var byName = {};
+  rows.forEach(function (tr) { byName[tr.getAttribute("data-name")] = tr; });
+  var events = new EventSource("/events");
+  events.addEventListener("reload", function () { window.location.reload(); });
+  events.onmessage = function (m) {
+    var e = JSON.parse(m.data);
+    var tr = byName[e.name];
+    if (!tr) return;
+    var state = tr.querySelector(".state");
+    state.textContent = e.state;
+    state.className = "state " + e.class;
+    tr.querySelector(".pid").textContent = e.pid;
+    tr.querySelector(".uptime").textContent = e.state === "RUNNING" ? "0:00:00" : "";
+  };
+})();

@@ -770,8 +770,7 @@ pub fn may_see_event(
         name: &p.name,
         program: &p.program,
     };
-    let action = if p.kind.subscribed("PROCESS_LOG") || p.kind.subscribed("PROCESS_COMMUNICATION")
-    {
+    let action = if p.kind.subscribed("PROCESS_LOG") || p.kind.subscribed("PROCESS_COMMUNICATION") {
         proctor_policy::Action::Tail
     } else {
         proctor_policy::Action::Status

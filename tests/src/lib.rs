@@ -7,6 +7,7 @@
 pub mod http;
 pub mod root;
 pub mod supervisor;
+pub mod tcp_site;
 
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;

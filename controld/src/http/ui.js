@@ -14,6 +14,31 @@
       });
     });
   }
+  // An action sent from here leaves the page in place: the row changes as the process does,
+  // and what the daemon said appears above the table.
+  var form = table.closest("form");
+  if (form && window.fetch) {
+    form.addEventListener("submit", function (ev) {
+      var button = ev.submitter;
+      if (!button || button.name !== "act") return;
+      ev.preventDefault();
+      var body = new URLSearchParams(new FormData(form));
+      body.set("act", button.value);
+      fetch("/action", { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          var said = new DOMParser().parseFromString(html, "text/html").querySelector(".flash");
+          var here = document.querySelector("p.flash");
+          if (!here) {
+            here = document.createElement("p");
+            here.className = "flash";
+            here.setAttribute("role", "status");
+            document.querySelector("h1").after(here);
+          }
+          here.textContent = said ? said.textContent : "sent";
+        });
+    });
+  }
   if (!window.EventSource) return;
   var byName = {};
   rows.forEach(function (tr) { byName[tr.getAttribute("data-name")] = tr; });

@@ -294,7 +294,11 @@ async fn status_page(
     let total = all.len();
     let rows: Vec<Row> = all
         .into_iter()
-        .filter(|r| needle.is_empty() || r.namespec.to_lowercase().contains(&needle) || r.description.to_lowercase().contains(&needle))
+        .filter(|r| {
+            needle.is_empty()
+                || r.namespec.to_lowercase().contains(&needle)
+                || r.description.to_lowercase().contains(&needle)
+        })
         .collect();
     page(
         StatusCode::OK,
@@ -406,10 +410,9 @@ async fn live(
             },
         );
     }
-    let follow = Request::Events {
-        names: Vec::new(),
-        follow: true,
-    };
+    // Checked and recorded as what the page shows: the status of the processes the person may
+    // see (not the daemon-wide `events` action: each event is checked against `status`).
+    let follow = Request::Status { names: Vec::new() };
     let started = match admit(follow, caller, served).await {
         Ok(a) => crate::server::begin_events(a, served).await,
         Err(r) => Err(r),
@@ -469,7 +472,11 @@ async fn live(
                 "class": class_of(state),
                 "pid": pid,
             });
-            if tx.send_data(Bytes::from(format!("data: {data}\n\n"))).await.is_err() {
+            if tx
+                .send_data(Bytes::from(format!("data: {data}\n\n")))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -955,7 +962,8 @@ fn secured(mut a: Answer) -> Answer {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: with it, Chromium sends `Origin: null` on the UI's own form posts.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert("cache-control", HeaderValue::from_static("no-store"));
     a
 }

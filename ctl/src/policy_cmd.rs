@@ -27,11 +27,11 @@ fn load(path: &Path) -> Result<Policy, String> {
 
 pub fn check(file: Option<&Path>, config: Option<&Path>) -> u8 {
     let result = policy_path(file, config).and_then(|p| load(&p).map(|_| p));
-    match result {
+    let owner = nix::unistd::geteuid().as_raw();
+    let status = match result {
         Ok(p) => {
             println!("{}: OK", p.display());
             // The daemon also checks who may have written it (as root: root and nobody else).
-            let owner = nix::unistd::geteuid().as_raw();
             if let Err(e) = proctor_policy::read_trusted(&p, owner) {
                 eprintln!("proctorctl: warning: the daemon would refuse this file: {e}");
             }
@@ -41,6 +41,24 @@ pub fn check(file: Option<&Path>, config: Option<&Path>) -> u8 {
             eprintln!("proctorctl: {e}");
             1
         }
+    };
+    // The accounts file that is read with the policy, when the config names one.
+    let config = config.unwrap_or(Path::new(crate::client::DEFAULT_CONFIG));
+    let ctx = proctor_config::LoadContext::current();
+    let accounts = proctor_config::load(config, &ctx)
+        .ok()
+        .and_then(|l| l.config.inet)
+        .and_then(|i| i.accounts);
+    match accounts.map(|a| (proctor_policy::read_accounts(&a, owner), a)) {
+        Some((Ok(list), a)) => {
+            println!("{}: OK ({} accounts)", a.display(), list.len());
+            status
+        }
+        Some((Err(e), _)) => {
+            eprintln!("proctorctl: {e}");
+            1
+        }
+        None => status,
     }
 }
 

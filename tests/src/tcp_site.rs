@@ -11,12 +11,14 @@ use std::path::PathBuf;
 
 const POLICY: &str = "admins = [\"proctest-admin\"]\n\n\
      [[allow]]\nwho = [\"proctest-alice\", \"proctest-bob\"]\nactions = [\"web\"]\nprograms = [\"*\"]\n\n\
-     [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\", \"tail\"]\nprograms = [\"web\"]\n\n\
+     [[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\", \"restart\", \"tail\"]\nprograms = [\"web\", \"talker:*\"]\n\n\
      [[allow]]\nwho = [\"proctest-bob\"]\nactions = [\"status\"]\nprograms = [\"web\"]\n";
 
 const PROGRAMS: &str =
     "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n\n\
-     [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n";
+     [program:other]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n\n\
+     [program:talker]\ncommand = /bin/sh -c 'while :; do echo tick; sleep 0.2; done'\n\
+     user = proctest-plain\nstartsecs = 0\nnumprocs = 2\nprocess_name = %(program_name)s_%(process_num)s\n";
 
 pub struct Site {
     pub d: RootDaemon,

@@ -119,6 +119,27 @@ fn a_page_needs_a_one_time_link_of_ones_own_account() {
         &["-H", &format!("Cookie: {cookie}"), "http://localhost:8080/"],
     );
     assert_eq!(a.status, 200);
+    // The process page shows its configuration as getAllConfigInfo does (the daemon's own
+    // account is an admin of it).
+    let process = http(
+        &d,
+        true,
+        &[
+            "-H",
+            &format!("Cookie: {cookie}"),
+            "http://localhost:8080/process?name=a",
+        ],
+    );
+    assert!(
+        process
+            .body
+            .contains("<th scope=\"row\">command</th><td>sleep 1000</td>"),
+        "{}",
+        process.body
+    );
+    assert!(process
+        .body
+        .contains("<th scope=\"row\">startsecs</th><td>0</td>"));
     let pid = d.pid_of("a").unwrap();
     assert!(a.body.contains("RUNNING"), "{}", a.body);
     assert!(

@@ -221,6 +221,27 @@ fn staff_use_the_web_ui_in_a_real_browser() {
             std::fs::write(shot, alice.screenshot().await.unwrap()).unwrap();
         }
 
+        // A process's page: its log grows as it writes, without reloading.
+        alice
+            .goto(&format!("{base}/process?name=talker:talker_0"))
+            .await
+            .unwrap();
+        alice.execute("window.stayed = 2;", vec![]).await.unwrap();
+        let ticks = || async {
+            let t = text_of(&alice, "pre[data-follow*='stdout']").await?;
+            Some(t.matches("tick").count())
+        };
+        let first = until("the log", ticks).await;
+        until("more of the log", || async {
+            ticks().await.filter(|n| *n > first + 2)
+        })
+        .await;
+        let stayed = alice
+            .execute("return window.stayed;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(stayed, serde_json::json!(2), "the page reloaded");
+
         // Bob has no Restart button; a restart he forges in his page is refused, with why.
         let bob = browser(driver).await;
         log_in(&bob, &base, "proctest-bob", "bob-pw").await;
@@ -310,8 +331,13 @@ fn staff_use_the_web_ui_in_a_real_browser() {
         assert_eq!(state, "RUNNING");
         let other = browser(driver).await;
         other.goto(&link).await.unwrap();
-        let src = other.source().await.unwrap();
-        assert!(src.contains("Login link refused"), "{src}");
+        let src = until("the refusal of a used link", || async {
+            // Read until the page has loaded.
+            let src = other.source().await.ok()?;
+            src.contains("Login link refused").then_some(src)
+        })
+        .await;
+        assert!(src.contains("used already"), "{src}");
 
         for c in [alice, bob, carol, other] {
             c.close().await.unwrap();

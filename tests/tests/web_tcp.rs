@@ -214,6 +214,61 @@ fn the_login_form_opens_a_session_and_every_refusal_is_recorded() {
     assert!(s.get(&cookie, "/").body.contains(&new.to_string()));
     assert!(s.recorded("proctest-alice", "restart", "allow"));
 
+    // A group's button restarts the members she may act on.
+    let page = s.get(&cookie, "/").body;
+    assert!(
+        page.contains("aria-label=\"Restart group talker\""),
+        "{page}"
+    );
+    let before = [
+        s.d.running_pid("talker:talker_0"),
+        s.d.running_pid("talker:talker_1"),
+    ];
+    assert_eq!(
+        post(
+            &cookie,
+            &s.origin(),
+            &format!("act=restart+talker:*&csrf={token}")
+        )
+        .status,
+        303
+    );
+    for (i, old) in before.iter().enumerate() {
+        let name = format!("talker:talker_{i}");
+        wait_until("talker restarted", T, || {
+            Some(s.d.running_pid(&name)).filter(|p| p != old)
+        });
+    }
+    // The process page: its configuration only for those who may `avail` (alice may not), its
+    // log live as server-sent events.
+    let process = s.get(&cookie, "/process?name=talker:talker_0").body;
+    assert!(
+        process.contains("Not shown: permission denied"),
+        "{process}"
+    );
+    assert!(
+        process.contains("data-follow=\"/follow?name=talker%3Atalker_0&#38;channel=stdout\""),
+        "{process}"
+    );
+    let live = s.curl(&[
+        "-N",
+        "--max-time",
+        "2",
+        "-H",
+        &format!("Cookie: {cookie}"),
+        &s.url("/follow?name=talker:talker_0&channel=stdout"),
+    ]);
+    assert_eq!(live.header("content-type"), Some("text/event-stream"));
+    assert!(live.body.contains("data: tick\n"), "{}", live.body);
+    let denied = s.curl(&[
+        "--max-time",
+        "2",
+        "-H",
+        &format!("Cookie: {cookie}"),
+        &s.url("/follow?name=other&channel=stdout"),
+    ]);
+    assert_eq!(denied.status, 403, "{}", denied.body);
+
     // Refusals: another site's Origin; a wrong CSRF token; no session; another Host.
     let a = post(
         &cookie,

@@ -694,6 +694,39 @@ pub(super) fn unexpected(r: &Response) -> Fault {
 
 /// `getAllConfigInfo`'s structs, Supervisor's fields in Supervisor's order (`none` for what is
 /// not set, `serverurl=AUTO` included), sorted by process name as Supervisor sorts them.
+/// One process's configuration as `getAllConfigInfo` gives it, as (key, text) pairs: for the
+/// web UI's process page.
+pub async fn config_pairs(info: AvailInfo) -> Vec<(String, String)> {
+    fn text(v: &Value) -> String {
+        match v {
+            Value::Int(i) => i.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Str(s) | Value::DateTime(s) => s.clone(),
+            Value::Double(d) => d.to_string(),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(", "),
+            Value::Struct(m) => m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", text(v)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Value::Nil => String::new(),
+        }
+    }
+    match config_structs(vec![info]).await {
+        Value::Array(mut a) => match a.pop() {
+            Some(Value::Struct(members)) => {
+                let mut pairs: Vec<(String, String)> =
+                    members.iter().map(|(k, v)| (k.clone(), text(v))).collect();
+                pairs.sort();
+                pairs
+            }
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
 async fn config_structs(mut list: Vec<AvailInfo>) -> Value {
     list.sort_by(|a, b| (&a.process, &a.group).cmp(&(&b.process, &b.group)));
     // Supervisor reports the uid of `user=`: looked up off the async workers, once each.

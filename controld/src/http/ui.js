@@ -1,6 +1,9 @@
-// proctor's web UI: live updates of the status page and the filter as you type. Every action
-// works without this file; it only saves reloading. Served from the daemon, no other origin.
+// proctor's web UI: live updates of the status page and of a process's logs, and the filter as
+// you type. Every action works without this file; it only saves reloading. Served by the
+// daemon itself (Content-Security-Policy: script-src 'self'), nothing inline.
 "use strict";
+
+// The status page: rows follow state changes, buttons act without leaving the page.
 (function () {
   var table = document.querySelector("table[data-live]");
   if (!table) return;
@@ -14,8 +17,7 @@
       });
     });
   }
-  // An action sent from here leaves the page in place: the row changes as the process does,
-  // and what the daemon said appears above the table.
+  // What the daemon said about an action appears above the table.
   var form = table.closest("form");
   if (form && window.fetch) {
     form.addEventListener("submit", function (ev) {
@@ -54,4 +56,19 @@
     tr.querySelector(".pid").textContent = e.pid;
     tr.querySelector(".uptime").textContent = e.state === "RUNNING" ? "0:00:00" : "";
   };
+})();
+
+// A process's page: its logs grow as the process writes (the newest 256 KiB kept).
+(function () {
+  if (!window.EventSource) return;
+  document.querySelectorAll("pre[data-follow]").forEach(function (pre) {
+    var log = new EventSource(pre.getAttribute("data-follow"));
+    log.onmessage = function (m) {
+      var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      // The event's data is the chunk exactly (its lines joined back with newlines).
+      var text = pre.textContent + m.data;
+      pre.textContent = text.length > 262144 ? text.slice(-262144) : text;
+      if (atEnd) pre.scrollTop = pre.scrollHeight;
+    };
+  });
 })();

@@ -35,6 +35,7 @@ const PATHS: &[&str] = &[
     "/ui.css",
     "/ui.js",
     "/events",
+    "/follow",
 ];
 
 pub fn serves(path: &str) -> bool {
@@ -87,6 +88,7 @@ pub async fn answer(
         (Method::GET, "/ui.css") => css(),
         (Method::GET, "/ui.js") => asset(JS, "text/javascript"),
         (Method::GET, "/events") => live(&req, caller, served, via, watch).await,
+        (Method::GET, "/follow") => follow(&req, caller, served, via, watch).await,
         (Method::GET, "/login") if via.kind() == Kind::Socket => login(&req, caller, served),
         (Method::GET, "/login") => login_form(StatusCode::OK, None),
         (Method::GET, "/" | "/index.html") => status_page(&req, caller, served, via).await,
@@ -178,6 +180,9 @@ struct Row {
     actions: Vec<(&'static str, &'static str)>,
     /// Which of start, stop and restart the policy allows, whatever the state.
     allowed: Vec<&'static str>,
+    /// On the first row of a group of several: the actions on the group (`group:*`, which the
+    /// daemon narrows to the members the person may act on).
+    group_actions: Vec<(&'static str, &'static str)>,
     /// Whether they may signal it, clear its logs (on the process page).
     may_signal: bool,
     may_clear: bool,
@@ -291,6 +296,8 @@ async fn status_page(
     .into_iter()
     .filter(|(action, _)| all.iter().any(|r| r.allowed.contains(action)))
     .collect();
+    let mut all = all;
+    group_buttons(&mut all);
     let total = all.len();
     let rows: Vec<Row> = all
         .into_iter()
@@ -369,8 +376,36 @@ fn row(p: &ProcessInfo, program: Option<&String>, caller: &Caller, served: &Serv
         .filter(|(_, a)| may(*a))
         .map(|(n, _)| n)
         .collect(),
+        group_actions: Vec::new(),
         may_signal: running && may(Action::Signal),
         may_clear: may(Action::Clear),
+    }
+}
+
+/// Puts each group's actions on its first row: those that the person may take on at least one
+/// member, for groups that are more than one process's name.
+fn group_buttons(rows: &mut [Row]) {
+    let mut start = 0;
+    while start < rows.len() {
+        let group = rows[start].group.clone();
+        let end = start
+            + rows[start..]
+                .iter()
+                .take_while(|r| r.group == group)
+                .count();
+        if !group.is_empty() {
+            let members = &rows[start..end];
+            let actions = [
+                ("start", "Start group"),
+                ("stop", "Stop group"),
+                ("restart", "Restart group"),
+            ]
+            .into_iter()
+            .filter(|(a, _)| members.iter().any(|r| r.allowed.contains(a)))
+            .collect();
+            rows[start].group_actions = actions;
+        }
+        start = end.max(start + 1);
     }
 }
 
@@ -488,6 +523,91 @@ async fn live(
     secured(a)
 }
 
+/// `/follow?name=&channel=`: the process page's live log, as server-sent events (one per
+/// chunk written, as text), checked and recorded as a `tail -f`.
+async fn follow(
+    req: &hyper::Request<Incoming>,
+    caller: &Caller,
+    served: &Served,
+    via: Via<'_>,
+    watch: Option<std::os::fd::OwnedFd>,
+) -> Answer {
+    if session(req, caller, served, via).is_none() {
+        return page(
+            StatusCode::FORBIDDEN,
+            &Message {
+                title: "Refused",
+                text: "no session",
+            },
+        );
+    }
+    let channel = match query(req, "channel").as_deref() {
+        Some("stderr") => Channel::Stderr,
+        _ => Channel::Stdout,
+    };
+    let tail = Request::Tail {
+        log: Log::Process {
+            name: query(req, "name").unwrap_or_default(),
+            channel,
+        },
+        back: Back::Bytes(0),
+        follow: true,
+    };
+    let tailing = match admit(tail, caller, served).await {
+        Ok(a) => crate::server::begin_tail(a, served).await,
+        Err(r) => Err(r),
+    };
+    let crate::server::Tailing { rx, slot, .. } = match tailing {
+        Ok(t) => t,
+        Err(r) => {
+            return page(
+                StatusCode::FORBIDDEN,
+                &Message {
+                    title: "Refused",
+                    text: &said(&r),
+                },
+            )
+        }
+    };
+    let (mut tx, body) = http_body_util::channel::Channel::new(4);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let Some(mut rx) = rx else {
+            return;
+        };
+        let hangup = super::logtail::hung_up(watch);
+        tokio::pin!(hangup);
+        loop {
+            let chunk = tokio::select! {
+                () = &mut hangup => return,
+                item = rx.recv() => match item {
+                    Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        format!("\n[proctor: {n} chunks skipped]\n")
+                    }
+                    Err(_) => return,
+                },
+            };
+            // An event's data is lines; the page joins them back with newlines.
+            let mut event = String::with_capacity(chunk.len() + 16);
+            for line in chunk.split('\n') {
+                event.push_str("data: ");
+                event.push_str(line.trim_end_matches('\r'));
+                event.push('\n');
+            }
+            event.push('\n');
+            if tx.send_data(Bytes::from(event)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut a = hyper::Response::new(Either::Right(body));
+    let h = a.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert("X-Accel-Buffering", HeaderValue::from_static("no"));
+    secured(a)
+}
+
 #[derive(Template)]
 #[template(path = "process.html")]
 struct ProcessPage<'a> {
@@ -496,9 +616,11 @@ struct ProcessPage<'a> {
     may_audit: bool,
     row: Row,
     signals: &'static [&'static str],
+    /// Its configuration as `getAllConfigInfo` gives it, or why it is not shown.
+    config: Result<Vec<(String, String)>, String>,
     changes: Vec<String>,
-    /// (channel, what the log's end says, or why it cannot be read).
-    logs: Vec<(&'static str, String)>,
+    /// (channel, what the log's end says or why it cannot be read, where it is followed).
+    logs: Vec<(&'static str, String, String)>,
 }
 
 /// One process: its state and buttons, its recent state changes, the end of its logs.
@@ -564,6 +686,16 @@ async fn process_page(
             .collect(),
         Err(_) => Vec::new(),
     };
+    // As `getAllConfigInfo` (and `proctorctl avail`): checked and recorded; the command and
+    // directory only for admins.
+    let config = match as_caller(Request::Avail, caller, served).await {
+        Response::Avail(list) => match list.into_iter().find(|a| a.name == info.namespec) {
+            Some(a) => Ok(super::rpc::config_pairs(a).await),
+            None => Err("not in the configuration".to_owned()),
+        },
+        Response::Error { message, .. } => Err(message),
+        _ => Err("not available".to_owned()),
+    };
     let mut logs = Vec::new();
     for (label, channel) in [("stdout", Channel::Stdout), ("stderr", Channel::Stderr)] {
         let tail = Request::Tail {
@@ -583,7 +715,11 @@ async fn process_page(
             Err(Response::Error { message, .. }) => message,
             Err(_) => String::new(),
         };
-        logs.push((label, text));
+        let follow = format!(
+            "/follow?name={}&channel={label}",
+            form_urlencoded::byte_serialize(info.namespec.as_bytes()).collect::<String>()
+        );
+        logs.push((label, text, follow));
     }
     page(
         StatusCode::OK,
@@ -593,6 +729,7 @@ async fn process_page(
             may_audit: may_audit(caller, served),
             row,
             signals: SIGNALS,
+            config,
             changes,
             logs,
         },

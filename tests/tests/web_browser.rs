@@ -187,7 +187,13 @@ fn staff_use_the_web_ui_in_a_real_browser() {
         // Her own password: the status page, with web and not other.
         log_in(&alice, &base, "proctest-alice", "alice-pw").await;
         let pid = s.d.running_pid("web");
-        let shown = until("web's pid", || text_of(&alice, "tr[data-name='web'] .pid")).await;
+        let shown = until("web's pid", || {
+            text_of(
+                &alice,
+                "tr:has(a[href='/process?name=web']) td:nth-child(4)",
+            )
+        })
+        .await;
         assert_eq!(shown, pid.to_string());
         let page = alice.source().await.unwrap();
         assert!(!page.contains("other"), "{page}");
@@ -207,7 +213,11 @@ fn staff_use_the_web_ui_in_a_real_browser() {
             .await
             .unwrap();
         let new = until("the new pid on the page", || async {
-            let t = text_of(&alice, "tr[data-name='web'] .pid").await?;
+            let t = text_of(
+                &alice,
+                "tr:has(a[href='/process?name=web']) td:nth-child(4)",
+            )
+            .await?;
             (!t.is_empty() && t != pid.to_string()).then_some(t)
         })
         .await;
@@ -245,7 +255,10 @@ fn staff_use_the_web_ui_in_a_real_browser() {
         // Bob has no Restart button; a restart he forges in his page is refused, with why.
         let bob = browser(driver).await;
         log_in(&bob, &base, "proctest-bob", "bob-pw").await;
-        until("bob's page", || text_of(&bob, "tr[data-name='web'] .state")).await;
+        until("bob's page", || {
+            text_of(&bob, "tr:has(a[href='/process?name=web']) td:nth-child(3)")
+        })
+        .await;
         assert!(bob
             .find(Locator::Css("button[aria-label='Restart web']"))
             .await
@@ -325,7 +338,10 @@ fn staff_use_the_web_ui_in_a_real_browser() {
         let carol = browser(driver).await;
         carol.goto(&link).await.unwrap();
         let state = until("the socket's status page", || {
-            text_of(&carol, "tr[data-name='web'] .state")
+            text_of(
+                &carol,
+                "tr:has(a[href='/process?name=web']) td:nth-child(3)",
+            )
         })
         .await;
         assert_eq!(state, "RUNNING");

@@ -368,3 +368,69 @@ fn staff_restart_the_port_80_service_and_others_are_refused() {
     assert_eq!(shown.len(), 2);
     assert!(shown.iter().all(|r| r["user"] == "proctest-bob"));
 }
+
+/// `proctorctl policy check` also checks the accounts file of `[inet_http_server]`, which is
+/// read with the policy: the same refusals as the daemon's, with the line.
+#[test]
+fn policy_check_also_checks_the_accounts_file() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("policy.toml"), "admins = [\"root\"]\n").unwrap();
+    let accounts = dir.path().join("accounts");
+    let conf = dir.path().join("proctor.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[unix_http_server]\nfile = {d}/s.sock\n[proctor]\npolicy = {d}/policy.toml\n\
+             [inet_http_server]\nport = 127.0.0.1:9\naccounts = {d}/accounts\n"
+        ),
+    )
+    .unwrap();
+    let mut hash = Command::new(bin("proctorctl"))
+        .args(["policy", "hash-password", "--user", &me])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(hash.stdin.take().unwrap(), "s3cret").unwrap();
+    let line = stdout(&hash.wait_with_output().unwrap());
+    let check = |text: &str, mode: u32| {
+        std::fs::write(&accounts, text).unwrap();
+        std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(mode)).unwrap();
+        Command::new(bin("proctorctl"))
+            .arg("-c")
+            .arg(&conf)
+            .args(["policy", "check"])
+            .output()
+            .unwrap()
+    };
+    let o = check(&line, 0o600);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("{d}/accounts: OK (1 accounts)")),
+        "{}",
+        stdout(&o)
+    );
+    let o = check(&line, 0o644);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("every account may read it"),
+        "{}",
+        stderr(&o)
+    );
+    let o = check(&line.replacen(&me, "proctest-nosuch", 1), 0o600);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{d}/accounts:1: user 'proctest-nosuch' does not exist"
+        )),
+        "{}",
+        stderr(&o)
+    );
+}

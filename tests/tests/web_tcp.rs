@@ -50,7 +50,10 @@ fn xml_rpc_over_tcp_knows_each_person_by_their_password() {
         "{:?}",
         t.elapsed()
     );
+    // Under her uid: the name is an account of the file.
+    let alice_uid = ensure_account("proctest-alice").uid;
     assert!(s.records().iter().any(|r| r["user"] == "proctest-alice"
+        && r["uid"] == alice_uid
         && r["action"] == "login"
         && r["decision"] == "deny"));
     // A name that keeps failing is refused unchecked, even with a right-looking password,

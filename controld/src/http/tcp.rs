@@ -87,14 +87,21 @@ fn count<K: std::hash::Hash + Eq>(map: &mut HashMap<K, (u32, Instant)>, key: K, 
     e.0 += 1;
 }
 
-/// How long until `key` may try again, if it is past `limit`.
+/// How long until `key` may try again, if it is past `limit`; also when `key` is not counted
+/// and there is no room to count it (the counters are full of live windows): a flood of names
+/// or addresses must not make room for uncounted guesses.
 fn blocked<K: std::hash::Hash + Eq>(
-    map: &HashMap<K, (u32, Instant)>,
+    map: &mut HashMap<K, (u32, Instant)>,
     key: &K,
     limit: u32,
     now: Instant,
 ) -> Option<Duration> {
-    let (n, since) = map.get(key)?;
+    let Some((n, since)) = map.get(key) else {
+        if map.len() >= MAX_TRACKED {
+            map.retain(|_, (_, since)| now.duration_since(*since) < FAILURE_WINDOW);
+        }
+        return (map.len() >= MAX_TRACKED).then_some(FAILURE_WINDOW);
+    };
     let left = FAILURE_WINDOW.checked_sub(now.duration_since(*since))?;
     (*n >= limit && !left.is_zero()).then_some(left)
 }
@@ -280,9 +287,10 @@ impl Front {
     /// Who `user` with `password` is, asked from `from`.
     pub async fn check(&self, user: &str, password: &str, from: IpAddr) -> Result<u32, Refusal> {
         let now = Instant::now();
-        if let Ok(f) = self.failures.lock() {
-            let wait = blocked(&f.accounts, &user.to_owned(), ACCOUNT_FAILURES, now)
-                .or_else(|| blocked(&f.addresses, &from, ADDRESS_FAILURES, now));
+        if let Ok(mut f) = self.failures.lock() {
+            let f = &mut *f;
+            let wait = blocked(&mut f.accounts, &user.to_owned(), ACCOUNT_FAILURES, now)
+                .or_else(|| blocked(&mut f.addresses, &from, ADDRESS_FAILURES, now));
             if let Some(left) = wait {
                 return Err(Refusal::Blocked(left));
             }
@@ -462,11 +470,27 @@ async fn connection<S>(
 
 /// Someone not (yet) known: for the audit record of a refusal before anyone logged in.
 fn stranger(from: SocketAddr, name: &str) -> Caller {
+    claimed(from, name, u32::MAX)
+}
+
+/// Someone who gave `name` and a password that did not check out: recorded under the account's
+/// uid when the name is one of the accounts file.
+fn failed_as(front: &Front, from: SocketAddr, name: &str) -> Caller {
+    let uid = front
+        .accounts
+        .read()
+        .ok()
+        .and_then(|a| a.get(name).map(|a| a.uid))
+        .unwrap_or(u32::MAX);
+    claimed(from, name, uid)
+}
+
+fn claimed(from: SocketAddr, name: &str, uid: u32) -> Caller {
     Caller {
-        uid: u32::MAX,
+        uid,
         pid: None,
         peer: Arc::new(Peer {
-            uid: u32::MAX,
+            uid,
             name: if name.is_empty() {
                 "-".into()
             } else {
@@ -546,7 +570,7 @@ async fn route(
                 Ok(uid) => known(uid, from, "password", served).await,
                 Err(r) => {
                     if !matches!(r, Refusal::Blocked(_)) {
-                        let who = stranger(from, &user);
+                        let who = failed_as(front, from, &user);
                         crate::server::record_refusal(&who, served, "login", &r.message()).await;
                     }
                     return Ok(challenge(r.message()));
@@ -594,8 +618,13 @@ async fn login(
         Ok(uid) => uid,
         Err(r) => {
             if !matches!(r, Refusal::Blocked(_)) {
-                crate::server::record_refusal(&stranger(from, user), served, "login", &r.message())
-                    .await;
+                crate::server::record_refusal(
+                    &failed_as(front, from, user),
+                    served,
+                    "login",
+                    &r.message(),
+                )
+                .await;
             }
             let status = match r {
                 Refusal::Blocked(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -681,11 +710,25 @@ mod tests {
         for _ in 0..ACCOUNT_FAILURES - 1 {
             count(&mut m, "a", t);
         }
-        assert!(blocked(&m, &"a", ACCOUNT_FAILURES, t).is_none());
+        assert!(blocked(&mut m, &"a", ACCOUNT_FAILURES, t).is_none());
         count(&mut m, "a", t);
-        assert!(blocked(&m, &"a", ACCOUNT_FAILURES, t).is_some());
-        assert!(blocked(&m, &"a", ACCOUNT_FAILURES, t + FAILURE_WINDOW).is_none());
+        assert!(blocked(&mut m, &"a", ACCOUNT_FAILURES, t).is_some());
+        assert!(blocked(&mut m, &"a", ACCOUNT_FAILURES, t + FAILURE_WINDOW).is_none());
         count(&mut m, "a", t + FAILURE_WINDOW);
-        assert!(blocked(&m, &"a", ACCOUNT_FAILURES, t + FAILURE_WINDOW).is_none());
+        assert!(blocked(&mut m, &"a", ACCOUNT_FAILURES, t + FAILURE_WINDOW).is_none());
+    }
+
+    #[test]
+    fn full_counters_refuse_names_they_cannot_count() {
+        let mut m = HashMap::new();
+        let t = Instant::now();
+        for i in 0..MAX_TRACKED {
+            count(&mut m, i.to_string(), t);
+        }
+        // A name not counted yet cannot be, so it is refused unchecked until windows end.
+        assert!(blocked(&mut m, &"victim".to_owned(), ACCOUNT_FAILURES, t).is_some());
+        assert!(blocked(&mut m, &"0".to_owned(), ACCOUNT_FAILURES, t).is_none());
+        let later = t + FAILURE_WINDOW;
+        assert!(blocked(&mut m, &"victim".to_owned(), ACCOUNT_FAILURES, later).is_none());
     }
 }

@@ -16,11 +16,9 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params};
 use std::collections::HashMap;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-const MAX_ACCOUNTS_FILE: u64 = 1024 * 1024;
 /// The most memory one verification may take (KiB): a hash that asks more would let one login
 /// attempt take the daemon's memory. OWASP's minimum is 19 MiB; 256 MiB leaves room above it.
 const MAX_M_COST: u32 = 256 * 1024;
@@ -142,30 +140,20 @@ impl Accounts {
     }
 }
 
-/// Reads the accounts file as the policy is read ([`crate::read_trusted`]'s checks), and also
-/// refuses one that every account may read.
+/// Reads the accounts file as the policy is read ([`crate::read_trusted`]'s checks, at most
+/// 1 MiB), and also refuses one that every account may read.
 pub fn read_accounts(path: &Path, owner: u32) -> Result<Accounts, String> {
-    let shown = path.display();
-    let mut file = proctor_config::trust::open_trusted(path, &[owner])?;
-    let mode = file
-        .metadata()
-        .map_err(|e| format!("{shown}: cannot inspect: {e}"))?
-        .mode();
-    if mode & 0o004 != 0 {
-        return Err(format!(
-            "{shown}: every account may read it (mode {:o}), and it holds password hashes: \
-             chmod o-r (proctor's own account reads it through the file's group)",
-            mode & 0o7777
-        ));
-    }
-    let mut text = String::new();
-    file.by_ref()
-        .take(MAX_ACCOUNTS_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("{shown}: cannot read: {e}"))?;
-    if text.len() as u64 > MAX_ACCOUNTS_FILE {
-        return Err(format!("{shown}: larger than {MAX_ACCOUNTS_FILE} bytes"));
-    }
+    let text = crate::trust::read_checked(path, owner, |meta| {
+        let mode = meta.mode();
+        if mode & 0o004 != 0 {
+            return Err(format!(
+                "every account may read it (mode {:o}), and it holds password hashes: chmod \
+                 o-r (proctor's own account reads it through the file's group)",
+                mode & 0o7777
+            ));
+        }
+        Ok(())
+    })?;
     Accounts::parse(path, &text).map_err(|e| e.to_string())
 }
 

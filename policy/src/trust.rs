@@ -10,11 +10,25 @@ const MAX_POLICY: u64 = 1024 * 1024;
 /// every directory above it is owned by `owner` or root and not writable by group or others (a
 /// sticky directory, like /tmp, is accepted: only the entry's owner may replace it).
 pub fn read_trusted(path: &Path, owner: u32) -> Result<String, String> {
+    read_checked(path, owner, |_| Ok(()))
+}
+
+/// As [`read_trusted`], and `check` must also accept the open file's metadata (the accounts
+/// file refuses a mode that lets everyone read it).
+pub(crate) fn read_checked(
+    path: &Path,
+    owner: u32,
+    check: impl Fn(&std::fs::Metadata) -> Result<(), String>,
+) -> Result<String, String> {
     let shown = path.display();
     if !path.is_absolute() {
-        return Err(format!("{shown}: the policy path must be absolute"));
+        return Err(format!("{shown}: the path must be absolute"));
     }
     let mut file = proctor_config::trust::open_trusted(path, &[owner])?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{shown}: cannot inspect: {e}"))?;
+    check(&meta).map_err(|e| format!("{shown}: {e}"))?;
     let mut text = String::new();
     file.by_ref()
         .take(MAX_POLICY + 1)

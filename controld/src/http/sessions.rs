@@ -64,7 +64,7 @@ fn token() -> std::io::Result<String> {
 }
 
 /// Compares in time that does not depend on where two strings differ.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -13,6 +13,7 @@
 //! unchecked until the window ends. A Basic password that checked out is remembered (as a keyed
 //! hash) for [`VERIFIED_TTL`], so that supervisorctl's several calls per command cost one check.
 
+use super::sessions::same;
 use super::{Answer, Via};
 use crate::server::{Caller, Served, REQUEST_TIMEOUT, WRITE_TIMEOUT};
 use base64::Engine;
@@ -367,15 +368,6 @@ fn shared_password_is(configured: &str, given: &str) -> bool {
         }
         None => same(configured, given),
     }
-}
-
-/// Compares in time that does not depend on where two strings differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// `Authorization: Basic`'s name and password: `None` without one, `Err` when it is not

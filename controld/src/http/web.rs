@@ -87,14 +87,25 @@ pub async fn answer(
     match (req.method().clone(), path.as_str()) {
         (Method::GET, "/ui.css") => css(),
         (Method::GET, "/ui.js") => asset(JS, "text/javascript"),
-        (Method::GET, "/events") => live(&req, caller, served, via, watch).await,
-        (Method::GET, "/follow") => follow(&req, caller, served, via, watch).await,
+        // The streams of a page: only for a live session.
+        (Method::GET, "/events" | "/follow") if session(&req, caller, served, via).is_none() => {
+            refusal_page("no session")
+        }
+        (Method::GET, "/events") => live(caller, served, watch).await,
+        (Method::GET, "/follow") => follow(&req, caller, served, watch).await,
         (Method::GET, "/login") if via.kind() == Kind::Socket => login(&req, caller, served),
         (Method::GET, "/login") => login_form(StatusCode::OK, None),
-        (Method::GET, "/" | "/index.html") => status_page(&req, caller, served, via).await,
-        (Method::GET, "/process") => process_page(&req, caller, served, via).await,
-        (Method::GET, "/rights") => rights_page(&req, caller, served, via).await,
-        (Method::GET, "/audit") => audit_page(&req, caller, served, via).await,
+        (Method::GET, "/" | "/index.html" | "/process" | "/rights" | "/audit") => {
+            let Some(current) = session(&req, caller, served, via) else {
+                return log_in_first(via);
+            };
+            match path.as_str() {
+                "/process" => process_page(&req, caller, served, current).await,
+                "/rights" => rights_page(caller, served, current).await,
+                "/audit" => audit_page(&req, caller, served, current).await,
+                _ => status_page(&req, caller, served, current).await,
+            }
+        }
         (Method::POST, "/action" | "/logout") => post(req, &host, &path, caller, served, via).await,
         _ => page(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -261,11 +272,8 @@ async fn status_page(
     req: &hyper::Request<Incoming>,
     caller: &Caller,
     served: &Served,
-    via: Via<'_>,
+    current: super::sessions::Current,
 ) -> Answer {
-    let Some(current) = session(req, caller, served, via) else {
-        return log_in_first(via);
-    };
     // As `proctorctl status`: checked, narrowed and recorded.
     let resp = as_caller(Request::Status { names: Vec::new() }, caller, served).await;
     let (infos, skipped) = match resp {
@@ -426,25 +434,31 @@ fn process_link(namespec: &str) -> String {
     )
 }
 
+/// A page saying the request was refused, and why.
+fn refusal_page(why: &str) -> Answer {
+    page(
+        StatusCode::FORBIDDEN,
+        &Message {
+            title: "Refused",
+            text: why,
+        },
+    )
+}
+
+/// The answer that streams server-sent events as the task holding `body`'s sender sends them.
+fn event_stream(body: http_body_util::channel::Channel<Bytes>) -> Answer {
+    let mut a = hyper::Response::new(Either::Right(body));
+    let h = a.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    // As for the log tails: a reverse proxy must not buffer the stream.
+    h.insert("X-Accel-Buffering", HeaderValue::from_static("no"));
+    secured(a)
+}
+
 /// `/events`: the status page's live updates, as server-sent events, one per state change
 /// of a process the person may see: `{"name", "state", "class", "pid"}`. Recorded once, as a
 /// follow; runs only while a page listens, and ends when it hangs up.
-async fn live(
-    req: &hyper::Request<Incoming>,
-    caller: &Caller,
-    served: &Served,
-    via: Via<'_>,
-    watch: Option<std::os::fd::OwnedFd>,
-) -> Answer {
-    if session(req, caller, served, via).is_none() {
-        return page(
-            StatusCode::FORBIDDEN,
-            &Message {
-                title: "Refused",
-                text: "no session",
-            },
-        );
-    }
+async fn live(caller: &Caller, served: &Served, watch: Option<std::os::fd::OwnedFd>) -> Answer {
     // Checked and recorded as what the page shows: the status of the processes the person may
     // see (not the daemon-wide `events` action: each event is checked against `status`).
     let follow = Request::Status { names: Vec::new() };
@@ -454,15 +468,7 @@ async fn live(
     };
     let ((_, mut rx), slot) = match started {
         Ok(s) => s,
-        Err(r) => {
-            return page(
-                StatusCode::FORBIDDEN,
-                &Message {
-                    title: "Refused",
-                    text: &said(&r),
-                },
-            )
-        }
+        Err(r) => return refusal_page(&said(&r)),
     };
     let caller = Caller {
         uid: caller.uid,
@@ -516,11 +522,7 @@ async fn live(
             }
         }
     });
-    let mut a = hyper::Response::new(Either::Right(body));
-    let h = a.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert("X-Accel-Buffering", HeaderValue::from_static("no"));
-    secured(a)
+    event_stream(body)
 }
 
 /// `/follow?name=&channel=`: the process page's live log, as server-sent events (one per
@@ -529,18 +531,8 @@ async fn follow(
     req: &hyper::Request<Incoming>,
     caller: &Caller,
     served: &Served,
-    via: Via<'_>,
     watch: Option<std::os::fd::OwnedFd>,
 ) -> Answer {
-    if session(req, caller, served, via).is_none() {
-        return page(
-            StatusCode::FORBIDDEN,
-            &Message {
-                title: "Refused",
-                text: "no session",
-            },
-        );
-    }
     let channel = match query(req, "channel").as_deref() {
         Some("stderr") => Channel::Stderr,
         _ => Channel::Stdout,
@@ -559,15 +551,7 @@ async fn follow(
     };
     let crate::server::Tailing { rx, slot, .. } = match tailing {
         Ok(t) => t,
-        Err(r) => {
-            return page(
-                StatusCode::FORBIDDEN,
-                &Message {
-                    title: "Refused",
-                    text: &said(&r),
-                },
-            )
-        }
+        Err(r) => return refusal_page(&said(&r)),
     };
     let (mut tx, body) = http_body_util::channel::Channel::new(4);
     tokio::spawn(async move {
@@ -601,11 +585,7 @@ async fn follow(
             }
         }
     });
-    let mut a = hyper::Response::new(Either::Right(body));
-    let h = a.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert("X-Accel-Buffering", HeaderValue::from_static("no"));
-    secured(a)
+    event_stream(body)
 }
 
 #[derive(Template)]
@@ -628,11 +608,8 @@ async fn process_page(
     req: &hyper::Request<Incoming>,
     caller: &Caller,
     served: &Served,
-    via: Via<'_>,
+    current: super::sessions::Current,
 ) -> Answer {
-    let Some(current) = session(req, caller, served, via) else {
-        return log_in_first(via);
-    };
     let name = query(req, "name").unwrap_or_default();
     let info = match as_caller(
         Request::Status {
@@ -644,15 +621,7 @@ async fn process_page(
     .await
     {
         Response::Status(mut s) if s.len() == 1 => s.remove(0),
-        Response::Error { message, .. } => {
-            return page(
-                StatusCode::FORBIDDEN,
-                &Message {
-                    title: "Refused",
-                    text: &message,
-                },
-            )
-        }
+        Response::Error { message, .. } => return refusal_page(&message),
         _ => {
             return page(
                 StatusCode::NOT_FOUND,
@@ -753,14 +722,10 @@ struct RightsPage<'a> {
 
 /// "What may I do?": the person's rights, as the policy decides them now.
 async fn rights_page(
-    req: &hyper::Request<Incoming>,
     caller: &Caller,
     served: &Served,
-    via: Via<'_>,
+    current: super::sessions::Current,
 ) -> Answer {
-    let Some(current) = session(req, caller, served, via) else {
-        return log_in_first(via);
-    };
     let all: Vec<Action> = Action::all_names().filter_map(Action::parse).collect();
     let on_processes: Vec<Action> = all.iter().copied().filter(|a| a.on_processes()).collect();
     let targets = ask(&served.tx, |r| Cmd::Targets(Vec::new(), r))
@@ -839,11 +804,8 @@ async fn audit_page(
     req: &hyper::Request<Incoming>,
     caller: &Caller,
     served: &Served,
-    via: Via<'_>,
+    current: super::sessions::Current,
 ) -> Answer {
-    let Some(current) = session(req, caller, served, via) else {
-        return log_in_first(via);
-    };
     let filter_user = query(req, "user").unwrap_or_default();
     let filter_action = query(req, "action").unwrap_or_default();
     let filter_program = query(req, "program").unwrap_or_default();
@@ -858,15 +820,7 @@ async fn audit_page(
     };
     let text = match text {
         Ok(t) => t,
-        Err(Response::Error { message, .. }) => {
-            return page(
-                StatusCode::FORBIDDEN,
-                &Message {
-                    title: "Refused",
-                    text: &message,
-                },
-            )
-        }
+        Err(Response::Error { message, .. }) => return refusal_page(&message),
         Err(_) => Vec::new(),
     };
     let names_program = |targets: &[String]| {
@@ -1052,13 +1006,7 @@ pub async fn refused(caller: &Caller, served: &Served, action: &str, why: &str) 
         _ => "web",
     };
     crate::server::record_refusal(caller, served, action, &format!("web: {why}")).await;
-    page(
-        StatusCode::FORBIDDEN,
-        &Message {
-            title: "Refused",
-            text: why,
-        },
-    )
+    refusal_page(why)
 }
 
 pub fn redirect(to: &'static str) -> Answer {

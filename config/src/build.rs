@@ -143,8 +143,6 @@ const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
 /// accepted silently.
 const SUPERVISORD_FOREGROUND: &[&str] = &["nodaemon", "silent"];
 
-const UNSUPPORTED_PREFIXES: &[&str] = &["fcgi-program:"];
-
 /// Supervisor's own RPC interface: what every supervisord.conf declares, and what proctor
 /// serves. Any other factory is Python that proctor cannot run.
 const MAIN_RPC_FACTORY: &str = "supervisor.rpcinterface:make_main_rpcinterface";
@@ -420,6 +418,7 @@ pub(crate) fn build(
                 | "include"
                 | "supervisorctl"
         ) || name.starts_with("program:")
+            || name.starts_with("fcgi-program:")
             || name.starts_with("eventlistener:")
             || name.starts_with("group:");
         if known {
@@ -431,11 +430,7 @@ pub(crate) fn build(
             }
             continue;
         }
-        let message = if UNSUPPORTED_PREFIXES.iter().any(|p| name.starts_with(p)) {
-            format!("[{name}] is not supported by proctor and is ignored")
-        } else {
-            format!("unknown section [{name}] (ignored)")
-        };
+        let message = format!("unknown section [{name}] (ignored)");
         warnings.push(diag(&s.file, s.line, message));
     }
     let server = find("unix_http_server")

@@ -12,6 +12,7 @@ mod ini;
 mod load;
 pub mod model;
 mod program;
+mod sockets;
 pub mod trust;
 mod users;
 mod values;

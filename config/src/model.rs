@@ -247,6 +247,12 @@ pub struct ProgramConfig {
     pub capabilities: Vec<Capability>,
     /// `[eventlistener:x]`: a pool of event listeners (its group is its own name).
     pub listener: Option<ListenerConfig>,
+    /// Listening sockets proctord binds from this config and hands to every instance:
+    /// `[fcgi-program:x] socket=` (as fd 0), or `sockets=` (as fds 3 and up, with `LISTEN_FDS`,
+    /// as systemd passes them).
+    pub sockets: Vec<HeldSocket>,
+    /// `[fcgi-program:x]`: its one socket is the instances' fd 0.
+    pub fcgi: bool,
     /// One entry per instance: `numprocs` of them, `process_num` from `numprocs_start` up.
     pub processes: Vec<ProcessConfig>,
 }
@@ -269,10 +275,47 @@ impl ProgramConfig {
     pub fn section(&self) -> String {
         let kind = if self.listener.is_some() {
             "eventlistener"
+        } else if self.fcgi {
+            "fcgi-program"
         } else {
             "program"
         };
         format!("{kind}:{}", self.name)
+    }
+}
+
+/// A listening socket that proctord binds (it holds CAP_NET_BIND_SERVICE and outlives every
+/// service) and keeps for as long as the config names it, so that a restart of the service
+/// refuses no connection: they wait in the backlog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldSocket {
+    pub address: SocketAddress,
+    /// The name in `LISTEN_FDNAMES` (the program's name unless `NAME=` was given).
+    pub name: String,
+    /// `socket_backlog`: the listen queue (Supervisor's default: the system's SOMAXCONN).
+    pub backlog: u32,
+    /// A unix socket's `socket_owner` (`user[:group]`; default the program's user) and
+    /// `socket_mode` (default 0700).
+    pub owner: Option<String>,
+    pub mode: u32,
+    /// Where it is written, for what proctord says when it cannot bind it.
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SocketAddress {
+    /// `tcp://HOST:PORT`; the host `*` is every interface.
+    Tcp { host: String, port: u16 },
+    /// `unix:///PATH`.
+    Unix { path: PathBuf },
+}
+
+impl std::fmt::Display for SocketAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SocketAddress::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            SocketAddress::Unix { path } => write!(f, "unix://{}", path.display()),
+        }
     }
 }
 

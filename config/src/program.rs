@@ -126,6 +126,7 @@ struct Claims {
     logs: HashMap<PathBuf, LogClaim>,
     /// (group, process name) → (program, place of its process_name)
     process_names: HashMap<(String, String), (String, Origin)>,
+    sockets: crate::sockets::Taken,
 }
 
 struct Groups {
@@ -223,18 +224,21 @@ pub(crate) fn build(
     ctx: &LoadContext,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<(Vec<ProgramConfig>, Vec<GroupConfig>), Diagnostic> {
-    // (name, section, is a listener pool), in file order.
-    let mut program_sections: Vec<(&str, &Section, bool)> = Vec::new();
+    // (name, section, kind), in file order.
+    let mut program_sections: Vec<(&str, &Section, Kind)> = Vec::new();
     let mut seen: HashMap<String, (&Section, &str)> = HashMap::new();
     for s in sections {
-        let (name, listener) = match (
+        let (name, kind) = match (
             s.name.strip_prefix("program:"),
             s.name.strip_prefix("eventlistener:"),
+            s.name.strip_prefix("fcgi-program:"),
         ) {
-            (Some(name), _) => (name.trim(), false),
-            (_, Some(name)) => (name.trim(), true),
+            (Some(name), _, _) => (name.trim(), Kind::Program),
+            (_, Some(name), _) => (name.trim(), Kind::Listener),
+            (_, _, Some(name)) => (name.trim(), Kind::Fcgi),
             _ => continue,
         };
+        let listener = kind == Kind::Listener;
         let what = if listener {
             "event listener"
         } else {
@@ -243,15 +247,20 @@ pub(crate) fn build(
         if !valid_name(name) {
             return Err(diag(&s.file, s.line, name_error(what, name)));
         }
-        let kind = if listener { "eventlistener" } else { "program" };
+        let kind_name = kind.section();
         if let Some((first, first_kind)) = seen.get(name) {
-            let message = if *first_kind == kind {
-                format!("duplicate section [{kind}:{name}]")
+            let message = if *first_kind == kind_name {
+                format!("duplicate section [{kind_name}:{name}]")
             } else {
                 // One name, two process groups: Supervisor would keep only one of them.
+                let what = if kind == Kind::Listener || *first_kind == "eventlistener" {
+                    "a program and an event listener pool"
+                } else {
+                    "a program and an fcgi-program"
+                };
                 format!(
-                    "[{kind}:{name}] has the name of [{first_kind}:{name}]: a program and an \
-                     event listener pool may not share a name"
+                    "[{kind_name}:{name}] has the name of [{first_kind}:{name}]: {what} may not \
+                     share a name"
                 )
             };
             return Err(diag(
@@ -264,13 +273,14 @@ pub(crate) fn build(
                 ),
             ));
         }
-        seen.insert(name.to_owned(), (s, kind));
-        program_sections.push((name, s, listener));
+        seen.insert(name.to_owned(), (s, kind_name));
+        program_sections.push((name, s, kind));
     }
-    // `[group:x] programs=` names `[program:x]` sections only, as in Supervisor.
+    // `[group:x] programs=` names `[program:x]` and `[fcgi-program:x]` sections only, as in
+    // Supervisor.
     let by_name: HashMap<String, &Section> = program_sections
         .iter()
-        .filter(|(_, _, listener)| !listener)
+        .filter(|(_, _, kind)| *kind != Kind::Listener)
         .map(|(name, s, _)| ((*name).to_owned(), *s))
         .collect();
     let groups = groups(sections, &by_name, ctx, warnings)?;
@@ -282,20 +292,21 @@ pub(crate) fn build(
 
     let mut claims = Claims::default();
     let mut programs = Vec::new();
-    for (name, s, listener) in &program_sections {
+    for (name, s, kind) in &program_sections {
         let group = match groups.membership.get(*name) {
             Some(g) => g.clone(),
             None => {
                 if let Some(o) = explicit_origin.get(name) {
-                    let message = if *listener {
+                    let message = if *kind == Kind::Listener {
                         format!(
                             "[eventlistener:{name}] is a process group of its own, which \
                              clashes with [group:{name}] ({o})"
                         )
                     } else {
                         format!(
-                            "[program:{name}] is in no [group:x], so it forms its own group \
-                             '{name}', which clashes with [group:{name}] ({o})"
+                            "[{}:{name}] is in no [group:x], so it forms its own group \
+                             '{name}', which clashes with [group:{name}] ({o})",
+                            kind.section()
                         )
                     };
                     return Err(diag(&s.file, s.line, message));
@@ -305,7 +316,7 @@ pub(crate) fn build(
         };
         let p = program(
             name,
-            *listener,
+            *kind,
             &group,
             s,
             daemon,
@@ -344,10 +355,28 @@ pub(crate) fn build(
     Ok((programs, list))
 }
 
+/// What a section of processes is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Program,
+    Listener,
+    Fcgi,
+}
+
+impl Kind {
+    fn section(self) -> &'static str {
+        match self {
+            Kind::Program => "program",
+            Kind::Listener => "eventlistener",
+            Kind::Fcgi => "fcgi-program",
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn program(
     name: &str,
-    listener: bool,
+    kind: Kind,
     group: &str,
     s: &Section,
     daemon: &DaemonConfig,
@@ -359,14 +388,16 @@ fn program(
     let mut sec = Sec::new(s, ctx);
     sec.vars.set("program_name", Value::Str(name.to_owned()));
     sec.vars.set("group_name", Value::Str(group.to_owned()));
-    let section = if listener {
-        format!("eventlistener:{name}")
-    } else {
-        format!("program:{name}")
-    };
+    let section = format!("{}:{name}", kind.section());
+    let listener = kind == Kind::Listener;
     for e in &s.entries {
         let k = e.key.as_str();
-        if !(PROGRAM_KEYS.contains(&k) || listener && LISTENER_KEYS.contains(&k)) {
+        let known = PROGRAM_KEYS.contains(&k)
+            || listener && LISTENER_KEYS.contains(&k)
+            || !listener && crate::sockets::SOCKET_KEYS.contains(&k)
+            || kind == Kind::Fcgi && k == "socket"
+            || kind == Kind::Program && k == "sockets";
+        if !known {
             sec.warn_unknown(e.place(), k, warnings);
         }
     }
@@ -417,6 +448,17 @@ fn program(
         url => Ok(Some(url.to_owned())),
     })?;
     let redirect_stderr = sec.parse("redirect_stderr", false, values::boolean)?;
+    let sockets = if kind == Kind::Listener {
+        Vec::new()
+    } else {
+        crate::sockets::sockets(
+            &sec,
+            &section,
+            name,
+            kind == Kind::Fcgi,
+            &mut claims.sockets,
+        )?
+    };
     let capabilities = sec.parse("capabilities", Vec::new(), values::capabilities)?;
 
     let user = match (sec.expanded("user")?, default_user) {
@@ -587,6 +629,8 @@ fn program(
         serverurl,
         capabilities,
         listener,
+        sockets,
+        fcgi: kind == Kind::Fcgi,
         processes,
     })
 }

@@ -175,6 +175,8 @@ fn full_config_round_trip() {
             serverurl: None,
             capabilities: vec![Capability::NetBindService],
             listener: None,
+            sockets: Vec::new(),
+            fcgi: false,
             processes: vec![process(1), process(2)],
         })],
         groups: vec![GroupConfig {
@@ -248,6 +250,8 @@ fn defaults_of_every_key() {
             serverurl: None,
             capabilities: vec![],
             listener: None,
+            sockets: Vec::new(),
+            fcgi: false,
             processes: vec![ProcessConfig {
                 name: "cat".into(),
                 process_num: 0,

@@ -12,6 +12,21 @@ use std::path::Path;
 /// sticky (`/tmp`, where Supervisor's sample config puts its socket): whoever could rename in
 /// it could swap the path under proctord, and in a sticky directory only the owner may.
 pub fn bind(path: &Path, mode: u32, root_mode: bool) -> Result<OwnedFd, String> {
+    bind_socket(path, mode, root_mode, |shown| {
+        format!(
+            "another proctord is already serving {shown}; stop it first (proctorctl -s {shown} shutdown)"
+        )
+    })
+}
+
+/// As [`bind`], for any listening unix socket; `taken` words the refusal when something
+/// already answers at the path.
+pub fn bind_socket(
+    path: &Path,
+    mode: u32,
+    root_mode: bool,
+    taken: impl Fn(&str) -> String,
+) -> Result<OwnedFd, String> {
     let shown = path.display();
     if let Some(dir) = path.parent() {
         if !dir.exists() {
@@ -48,11 +63,7 @@ pub fn bind(path: &Path, mode: u32, root_mode: bool) -> Result<OwnedFd, String> 
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
-            Ok(_) => {
-                return Err(format!(
-                    "another proctord is already serving {shown}; stop it first (proctorctl -s {shown} shutdown)"
-                ))
-            }
+            Ok(_) => return Err(taken(&shown.to_string())),
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 // A socket nobody listens on: left by a daemon that died. Safe to replace.
                 std::fs::remove_file(path)
@@ -60,7 +71,11 @@ pub fn bind(path: &Path, mode: u32, root_mode: bool) -> Result<OwnedFd, String> 
             }
             Err(e) => return Err(format!("cannot check the existing socket {shown}: {e}")),
         },
-        Ok(_) => return Err(format!("{shown} exists and is not a socket; refusing to replace it")),
+        Ok(_) => {
+            return Err(format!(
+                "{shown} exists and is not a socket; refusing to replace it"
+            ))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot inspect {shown}: {e}")),
     }

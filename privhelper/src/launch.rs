@@ -103,6 +103,7 @@ impl Launcher {
             chdir: None,
             umask: None,
             parent: Pid::this(),
+            listen_pid: None,
         };
         let (pid, pidfd) = spawn::run(&plan).map_err(|f| f.describe(Names::default()))?;
         Ok(ControldProc {

@@ -7,6 +7,7 @@ mod check;
 mod children;
 mod control_socket;
 mod demo;
+mod held;
 mod inet_socket;
 mod launch;
 mod privdrop;
@@ -220,6 +221,9 @@ fn run(args: Args) -> Result<u8, String> {
 
     let listener = control_socket::bind(&socket, chmod, root_mode)?;
     let inet = config.inet.as_ref().map(inet_socket::bind).transpose()?;
+    // Every held socket before anything starts, as root: nothing half-started.
+    let mut held = held::Held::default();
+    held.reconcile(&config, true).map_err(|d| d.to_string())?;
     // After the bind, which refuses when another proctord answers there: its pidfile stays.
     let pidfile = config.daemon.pidfile.clone();
     if let Some(p) = &pidfile {
@@ -303,6 +307,7 @@ fn run(args: Args) -> Result<u8, String> {
         signals,
         launch: launcher,
         sealer,
+        held,
     });
     // The loader's buffers are freed by now; their pages go back before the services start.
     proctor_daemon::give_back_free_heap();

@@ -147,7 +147,9 @@ fn environment(
             );
         }
         None => {
-            for (k, v) in ctx.inherited_env {
+            // Sockets passed to proctord by whoever started it are not the service's.
+            let passed = |k: &str| matches!(k, "LISTEN_PID" | "LISTEN_FDS" | "LISTEN_FDNAMES");
+            for (k, v) in ctx.inherited_env.iter().filter(|(k, _)| !passed(k)) {
                 set(k, v.clone());
             }
         }
@@ -206,11 +208,14 @@ fn resolve_command(
 
 /// Starts one instance. controld words a failure for `status` (the program goes to BACKOFF,
 /// or FATAL when the failure is permanent).
+/// `sockets` are the program's held sockets (see `held`), in the order of its config: fd 0 of
+/// an `[fcgi-program:x]`, fds 3 and up with `LISTEN_FDS` for `sockets=`.
 pub fn spawn(
     ctx: &SpawnContext<'_>,
     accounts: &mut Accounts,
     program: &ProgramConfig,
     process: &ProcessConfig,
+    sockets: &[std::os::fd::RawFd],
 ) -> Result<Started, SpawnFailure> {
     let (creds, user) = if ctx.root_mode {
         let (c, u) = credentials(accounts, program)?;
@@ -233,10 +238,19 @@ pub fn spawn(
             .map(|a| cstring(Text::Command, a))
             .collect::<Result<_, _>>()?,
     );
-    let envp = CStringArray::new(
+    // systemd's socket passing: the count and names here, the pid written by the child.
+    let listen_pid = (!program.fcgi && !sockets.is_empty()).then(sys::ListenPid::new);
+    let mut env = env;
+    if listen_pid.is_some() {
+        env.push(("LISTEN_FDS".to_owned(), sockets.len().to_string()));
+        let names: Vec<&str> = program.sockets.iter().map(|s| s.name.as_str()).collect();
+        env.push(("LISTEN_FDNAMES".to_owned(), names.join(":")));
+    }
+    let envp = CStringArray::with(
         env.iter()
             .map(|(k, v)| cstring(Text::Environment, &format!("{k}={v}")))
             .collect::<Result<_, _>>()?,
+        listen_pid.as_ref(),
     );
     let chdir = process
         .directory
@@ -258,13 +272,15 @@ pub fn spawn(
         LogTarget::Merged => None,
         _ => Some(pipe()?),
     };
-    let fds = [
-        in_r.as_raw_fd(),
-        out_w.as_raw_fd(),
-        err_pipe
-            .as_ref()
-            .map_or(out_w.as_raw_fd(), |(_, w)| w.as_raw_fd()),
-    ];
+    let err_w = err_pipe
+        .as_ref()
+        .map_or(out_w.as_raw_fd(), |(_, w)| w.as_raw_fd());
+    let mut fds = vec![in_r.as_raw_fd(), out_w.as_raw_fd(), err_w];
+    match sockets.first() {
+        // As supervisord: the socket is the instance's stdin (its stdin pipe stays unread).
+        Some(socket) if program.fcgi => fds[0] = *socket,
+        _ => fds.extend_from_slice(sockets),
+    }
     let plan = ChildPlan {
         program: sys::Executable::Path(&path),
         argv: &argv,
@@ -274,6 +290,7 @@ pub fn spawn(
         chdir: chdir.as_deref(),
         umask: program.umask,
         parent: Pid::this(),
+        listen_pid: listen_pid.as_ref(),
     };
     let (pid, pidfd) = run(&plan)?;
     // The write ends now live only in the child: EOF on the read ends means it closed them.

@@ -20,7 +20,15 @@ pub struct CStringArray {
 
 impl CStringArray {
     pub fn new(strings: Vec<CString>) -> CStringArray {
+        CStringArray::with(strings, None)
+    }
+
+    /// An environment whose last entry is `listen_pid`'s, which the child completes.
+    pub fn with(strings: Vec<CString>, listen_pid: Option<&ListenPid>) -> CStringArray {
         let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        if let Some(l) = listen_pid {
+            ptrs.push(l.buf.get() as *const c_char);
+        }
         ptrs.push(std::ptr::null());
         CStringArray {
             _strings: strings,
@@ -31,6 +39,47 @@ impl CStringArray {
     fn as_ptr(&self) -> *const *const c_char {
         self.ptrs.as_ptr()
     }
+}
+
+/// `LISTEN_PID=` and room for any pid: the environment entry of systemd's socket passing,
+/// which must hold the service's own pid, known only in the child. The child writes its pid's
+/// digits and a NUL after the `=` before it execs (see [`child_after_fork`]).
+pub struct ListenPid {
+    buf: Box<std::cell::UnsafeCell<[u8; LISTEN_PID_LEN]>>,
+}
+
+const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
+/// The prefix, 20 digits (any u64), a NUL.
+const LISTEN_PID_LEN: usize = 11 + 20 + 1;
+
+impl ListenPid {
+    pub fn new() -> ListenPid {
+        let mut b = [0u8; LISTEN_PID_LEN];
+        b[..LISTEN_PID_PREFIX.len()].copy_from_slice(LISTEN_PID_PREFIX);
+        ListenPid {
+            buf: Box::new(std::cell::UnsafeCell::new(b)),
+        }
+    }
+}
+
+/// Writes `LISTEN_PID=PID\0` into `buf`: no allocation, no lock (the child calls it).
+fn write_listen_pid(buf: &mut [u8; LISTEN_PID_LEN], pid: u32) {
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut v = pid;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let start = LISTEN_PID_PREFIX.len();
+    for i in 0..n {
+        buf[start + i] = digits[n - 1 - i];
+    }
+    buf[start + n] = 0;
 }
 
 /// What the child executes.
@@ -86,6 +135,8 @@ pub struct ChildPlan<'a> {
     pub umask: Option<u32>,
     /// proctord's pid: the child dies with it (see [`ChildStep::ParentDeath`]).
     pub parent: Pid,
+    /// The `LISTEN_PID=` entry of `envp`, if it has one, for the child to complete.
+    pub listen_pid: Option<&'a ListenPid>,
 }
 
 pub use proctor_wire::refusal::ChildStep;
@@ -472,6 +523,13 @@ fn child_after_fork(st: &Shared<'_, '_>) -> ! {
             libc::umask(mask as libc::mode_t);
         }
 
+        // systemd's socket passing names the process the fds are for: this one.
+        if let Some(l) = plan.listen_pid {
+            // SAFETY: the buffer was allocated before the clone and is part of `envp`, which
+            // nothing else reads or writes until the child has exec'd (proctord waits).
+            write_listen_pid(&mut *l.buf.get(), libc::getpid() as u32);
+        }
+
         // Everything above the mapped fds closes at exec.
         if libc::syscall(
             libc::SYS_close_range,
@@ -593,4 +651,25 @@ pub fn securebits() -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(rc as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn listen_pid_is_written_in_place() {
+        let l = super::ListenPid::new();
+        // SAFETY: nothing else holds the buffer.
+        let buf = unsafe { &mut *l.buf.get() };
+        for (pid, want) in [
+            (1234, "LISTEN_PID=1234"),
+            (u32::MAX, "LISTEN_PID=4294967295"),
+            (7, "LISTEN_PID=7"),
+        ] {
+            super::write_listen_pid(buf, pid);
+            let s = std::ffi::CStr::from_bytes_until_nul(&buf[..]).unwrap();
+            assert_eq!(s.to_str().unwrap(), want);
+        }
+    }
 }

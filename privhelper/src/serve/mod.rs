@@ -78,6 +78,8 @@ pub struct Settings {
     pub launch: Launcher,
     /// Root mode with an audit log: the seal file.
     pub sealer: Option<crate::seal::Sealer>,
+    /// The listening sockets the config names, bound at start.
+    pub held: crate::held::Held,
 }
 
 /// How many config generations before the current one proctord keeps spawning from.
@@ -104,6 +106,7 @@ pub struct Helper {
     outbox: Outbox,
     exits: Ledger,
     accounts: spawn::Accounts,
+    held: crate::held::Held,
     sealer: Option<crate::seal::Sealer>,
 }
 
@@ -111,6 +114,7 @@ impl Helper {
     pub fn new(s: Settings) -> Helper {
         Helper {
             config: s.config,
+            held: s.held,
             config_path: s.config_path,
             load_ctx: s.load_ctx,
             generation: Generation(1),

@@ -106,8 +106,15 @@ impl Helper {
             inherited_env: &self.inherited_env,
             own_uids: &self.own_uids,
         };
-        let started =
-            spawn::spawn(&ctx, &mut self.accounts, prog, process).map_err(Refusal::Spawn)?;
+        // From proctord's own sockets, for the program as its config says: an order names a
+        // program, never an address. A program of an earlier config whose socket has since
+        // closed cannot start: its config is stale.
+        let sockets = self
+            .held
+            .fds_of(prog)
+            .ok_or(stale_again(generation, self.generation))?;
+        let started = spawn::spawn(&ctx, &mut self.accounts, prog, process, &sockets)
+            .map_err(Refusal::Spawn)?;
         let pipes = Pipes {
             stderr: started.stderr.is_some(),
             stdin: true,
@@ -193,6 +200,13 @@ impl Helper {
             what: Handover::Config,
             errno: e.raw_os_error().map(Errno),
         })?;
+        if current {
+            // Every socket the new config names is held before it is in force, or nothing
+            // changes.
+            self.held
+                .reconcile(&loaded.config, false)
+                .map_err(|d| Refusal::Config(d.bounded(MAX_DIAGNOSTIC)))?;
+        }
         let generation = if current {
             let before = std::mem::replace(&mut self.config, loaded.config);
             self.earlier.push_back((self.generation, before));
@@ -311,4 +325,8 @@ fn pipe_copies(
         .chain(std::iter::once(stdin))
         .map(OwnedFd::try_clone)
         .collect()
+}
+
+fn stale_again(ordered: Generation, current: Generation) -> Refusal {
+    Refusal::StaleGeneration { ordered, current }
 }

@@ -155,6 +155,71 @@ fn read_config(fd: OwnedFd) -> Option<Config> {
     proctor_wire::decode_exact(&bytes).ok()
 }
 
+/// The fds that came with the answer to `seq`, a `Spawned` (none for anything else).
+fn spawned_fds(seq: Seq) -> Vec<OwnedFd> {
+    loop {
+        match recv_with_fds() {
+            Some((HelperMsg::Spawned { seq: s, .. }, fds)) if s == seq => return fds,
+            Some((HelperMsg::Refused { seq: s, .. }, _)) if s == seq => return Vec::new(),
+            Some(_) => continue,
+            None => return Vec::new(),
+        }
+    }
+}
+
+/// How many of the fds in our own table are internet sockets (a held socket would be one).
+fn inet_sockets_held() -> usize {
+    use nix::sys::socket::{getsockname, SockaddrLike, SockaddrStorage};
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return usize::MAX;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+        .filter(|fd| {
+            getsockname::<SockaddrStorage>(*fd).is_ok_and(|a| {
+                matches!(
+                    a.family(),
+                    Some(
+                        nix::sys::socket::AddressFamily::Inet
+                            | nix::sys::socket::AddressFamily::Inet6
+                    )
+                )
+            })
+        })
+        .count()
+}
+
+/// A controld that asks for the start of a program whose socket proctord holds: what it gets
+/// is the instance's pipes, never the socket (an order names a program, never an address).
+fn sockets_scenario(out: &mut std::fs::File, g: Generation) {
+    send_raw(&order(1, OrderKind::Children), &[]);
+    let spawn = OrderKind::Spawn {
+        generation: g,
+        program: ProgramIndex(0),
+        instance: InstanceIndex(0),
+    };
+    send_raw(&order(2, spawn), &[]);
+    let fds = spawned_fds(Seq(2));
+    let sockets = fds
+        .iter()
+        .filter(|fd| {
+            nix::sys::stat::fstat(fd)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+        })
+        .count();
+    let _ = writeln!(
+        out,
+        "spawned with {} fds, {sockets} of them sockets",
+        fds.len()
+    );
+    let _ = writeln!(
+        out,
+        "internet sockets in controld's fds: {}",
+        inet_sockets_held()
+    );
+    let _ = writeln!(out, "done");
+    send_raw(&order(3, OrderKind::Quit), &[]);
+}
+
 fn main() {
     let Some(path) = std::env::var_os("PROCTOR_FAKE_OUT") else {
         return;
@@ -170,6 +235,9 @@ fn main() {
         let _ = writeln!(out, "no config with the hello");
         return;
     };
+    if std::env::var_os("PROCTOR_FAKE_SOCKETS").is_some() {
+        return sockets_scenario(&mut out, g);
+    }
     let mut log = |step: &str, got: String| {
         let _ = writeln!(out, "{step}: {got}");
     };

@@ -9,9 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-#[test]
-fn forged_orders_are_refused_and_proctord_keeps_serving() {
-    let d = Daemon::prepare("[program:a]\ncommand = sleep 1000\nautostart = false\n");
+/// Runs proctord on `d` with the stand-in controld, `env` set for it; what it wrote, and
+/// proctord's log.
+fn with_fake(d: &Daemon, env: &[(&str, &str)]) -> (String, String) {
     // proctord runs whatever is called proctor-controld next to it: put the fake there.
     let bin = d.path("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -26,7 +26,9 @@ fn forged_orders_are_refused_and_proctord_keeps_serving() {
         std::fs::copy(target.join(from), bin.join(to)).unwrap();
     }
     let out = d.path("fake.out");
-    let mut child = command(&bin.join("proctord"))
+    let mut child = command(&bin.join("proctord"));
+    child.envs(env.iter().copied());
+    let mut child = child
         .arg("-c")
         .arg(&d.conf)
         .env("PROCTOR_FAKE_OUT", &out)
@@ -40,7 +42,13 @@ fn forged_orders_are_refused_and_proctord_keeps_serving() {
     });
     let log = std::fs::read_to_string(d.path("proctord.log")).unwrap();
     assert!(status.success(), "{status}\n{log}");
-    let got = std::fs::read_to_string(&out).unwrap();
+    (std::fs::read_to_string(&out).unwrap(), log)
+}
+
+#[test]
+fn forged_orders_are_refused_and_proctord_keeps_serving() {
+    let d = Daemon::prepare("[program:a]\ncommand = sleep 1000\nautostart = false\n");
+    let (got, log) = with_fake(&d, &[]);
     let expected = "\
 children: children end
 spawn valid: spawned id 1
@@ -63,4 +71,24 @@ done
     assert_eq!(got, expected, "proctord's log:\n{log}");
     // Every refusal is in proctord's own log too.
     assert_eq!(log.matches("refused").count(), 61, "{log}");
+}
+
+/// A controld that starts a program whose socket proctord holds gets the instance's pipes and
+/// nothing else: no order can name an address, and no socket travels to controld.
+#[test]
+fn a_controld_never_obtains_a_held_socket() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = Daemon::prepare(&format!(
+        "[fcgi-program:web]\ncommand = sleep 1000\nautostart = false\n\
+         socket = tcp://127.0.0.1:{port}\n"
+    ));
+    let (got, log) = with_fake(&d, &[("PROCTOR_FAKE_SOCKETS", "1")]);
+    assert_eq!(
+        got, "spawned with 3 fds, 0 of them sockets\ninternet sockets in controld's fds: 0\ndone\n",
+        "{log}"
+    );
 }

@@ -202,8 +202,7 @@ fn sockets_scenario(out: &mut std::fs::File, g: Generation) {
     let sockets = fds
         .iter()
         .filter(|fd| {
-            nix::sys::stat::fstat(fd)
-                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+            nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
         })
         .count();
     let _ = writeln!(

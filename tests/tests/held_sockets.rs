@@ -253,3 +253,58 @@ fn bad_sockets_are_refused_at_start_and_nothing_starts() {
         "{err}"
     );
 }
+
+/// An update binds the sockets it adds before anything changes: one it cannot bind refuses the
+/// update with the file and line, and the daemon keeps what it had.
+#[test]
+fn an_update_holds_its_sockets_first_or_changes_nothing() {
+    if root::skip("an_update_holds_its_sockets_first_or_changes_nothing") {
+        return;
+    }
+    ensure_account("proctest-plain");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let script = server_script(dir.path());
+    let d = RootDaemon::start("[program:idle]\ncommand = sleep 1000\nuser = proctest-plain\n");
+    let live = d.dir.path().join("proctor.conf");
+    let text = std::fs::read_to_string(&live).unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = busy.local_addr().unwrap().port();
+    let add = |port: u16| {
+        std::fs::write(
+            &live,
+            format!(
+                "{text}\n[fcgi-program:web]\ncommand = /usr/bin/python3 {script} fcgi\n\
+                 socket = tcp://127.0.0.1:{port}\nuser = proctest-plain\nstartsecs = 0\n"
+            ),
+        )
+        .unwrap();
+        d.ctl(&["update"])
+    };
+    let o = add(taken);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "proctor.conf:{}: [fcgi-program:web] cannot hold tcp://127.0.0.1:{taken}: \
+             127.0.0.1:{taken} is in use by another program",
+            text.lines().count() + 4
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&d.ctl(&["status"])).contains("web"));
+    drop(busy);
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = add(free);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pid = d.running_pid("web");
+    assert_eq!(ask(free).unwrap(), format!("{pid} fcgi\n"));
+}

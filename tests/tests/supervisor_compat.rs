@@ -35,6 +35,24 @@ const fn same(name: &'static str, files: &'static [(&'static str, &'static str)]
 
 const CASES: &[Case] = &[
     same(
+        "an fcgi-program: its processes named as a program's, in a group",
+        &[(
+            "main.conf",
+            "[fcgi-program:web]\ncommand=/bin/cat\nsocket=tcp://127.0.0.1:9002\nnumprocs=2\n\
+             process_name=%(program_name)s_%(process_num)s\nsocket_backlog=64\n\
+             [fcgi-program:app]\ncommand=/bin/cat\nsocket=unix:///tmp/proctest-app.sock\n\
+             socket_mode=0770\n[group:g]\nprograms=app\n",
+        )],
+    ),
+    same(
+        "an fcgi-program without socket=",
+        &[("main.conf", "[fcgi-program:web]\ncommand=/bin/cat\n")],
+    ),
+    same(
+        "an fcgi-program with a socket that is not a URL",
+        &[("main.conf", "[fcgi-program:web]\ncommand=/bin/cat\nsocket=localhost:80\n")],
+    ),
+    same(
         "an event listener pool: Supervisor's priority, its processes named as a program's",
         &[(
             "main.conf",

@@ -331,12 +331,14 @@ def main():
     def add(scn, peer, v):
         results.setdefault((scn, peer), []).append(v)
 
-    only = os.environ.get("PROCTOR_BENCH_ONLY", "daemons,events,crash,log").split(",")
+    only = os.environ.get("PROCTOR_BENCH_ONLY", "daemons,events,sockets,crash,log").split(",")
     try:
         if "daemons" in only:
             daemons(runs, big, add)
         if "events" in only:
             event_cost(runs, big, add)
+        if "sockets" in only:
+            restart_refusals(add)
         if "crash" in only:
             crash_loop(add)
         if "log" in only:
@@ -491,6 +493,76 @@ def event_cost(runs, big, add):
                 add(f"start {big}, with {label}: supervisor CPU (s)", cls.name, cpu1 - cpu0)
                 starter.wait(timeout=600)
                 add(f"graceful stop of {big}, with {label} (s)", cls.name, timed(s.stop))
+
+
+PORT80 = os.path.join(ROOT, "bench", "port80.py")
+
+
+def port80_section(mode):
+    """The port-80 service: `held` and `fcgi` get the socket from the supervisor as fd 0
+    ([fcgi-program:x]); `ambient` binds it itself with CAP_NET_BIND_SERVICE."""
+    if mode == "ambient":
+        return (f"[program:web]\ncommand = /usr/bin/python3 {PORT80} bind\n"
+                f"capabilities = net_bind_service\nuser = {USER}\nstartsecs = 0\n\n")
+    return (f"[fcgi-program:web]\ncommand = /usr/bin/python3 {PORT80} fcgi\n"
+            f"socket = tcp://127.0.0.1:80\nuser = {USER}\nstartsecs = 0\n\n")
+
+
+def ask80(timeout=2.0):
+    """One connection to 127.0.0.1:80: the pid that answered, or the exception's name."""
+    try:
+        with socket.create_connection(("127.0.0.1", 80), timeout=timeout) as c:
+            data = c.recv(64)
+            return data.decode().strip() if data else "empty"
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError as e:
+        return type(e).__name__
+
+
+def restart_refusals(add, restarts=100):
+    """A client connecting in a loop to a port-80 service while it is restarted `restarts`
+    times (each restart complete: the new instance answers before the next begins): how many
+    connections were refused, with proctor holding the socket, with the service binding it
+    itself (ambient CAP_NET_BIND_SERVICE), and with supervisord's [fcgi-program:x]."""
+    import threading
+    cases = [(Proctor, "held", "held socket, [fcgi-program:x]"),
+             (Supervisord, "fcgi", "held socket, [fcgi-program:x]"),
+             (Proctor, "ambient", "the service binds it (ambient CAP_NET_BIND_SERVICE)")]
+    for cls, mode, label in cases:
+        d = scratch_dir()
+        os.chmod(d, 0o755)
+        s = cls(0, d)
+        open(s.conf, "a").write(port80_section(mode))
+        s.n = 1
+        s.start()
+        try:
+            wait_for(s.ready, timeout=60, step=0.1)
+            wait_for(lambda: ask80().isdigit(), timeout=30, step=0.05)
+            counts = {"answered": 0, "refused": 0, "other": 0}
+            stop = []
+
+            def client():
+                while not stop:
+                    r = ask80()
+                    key = "answered" if r.isdigit() else "refused" if r == "refused" else "other"
+                    counts[key] += 1
+
+            t = threading.Thread(target=client)
+            t.start()
+            for _ in range(restarts):
+                before = s.pid_of("web")
+                s.ctl("restart", "web")
+                wait_for(lambda: (lambda r: r.isdigit() and int(r) != before)(ask80()),
+                         timeout=30, step=0.01)
+            stop.append(1)
+            t.join()
+            add(f"port 80, {restarts} restarts under a client loop, {label}: connections refused",
+                cls.name, counts["refused"])
+            add(f"port 80, {restarts} restarts under a client loop, {label}: connections answered",
+                cls.name, counts["answered"])
+        finally:
+            s.stop()
 
 
 def crash_loop(add, n=200):

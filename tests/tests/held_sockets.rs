@@ -308,3 +308,56 @@ fn an_update_holds_its_sockets_first_or_changes_nothing() {
     let pid = d.running_pid("web");
     assert_eq!(ask(free).unwrap(), format!("{pid} fcgi\n"));
 }
+
+/// A unix socket held for a service: created as root in a safe directory, owned by the
+/// program's user (or `socket_owner`) with `socket_mode`, passed as fd 3 with `LISTEN_FDS`.
+#[test]
+fn a_unix_socket_is_held_with_its_owner_and_mode() {
+    use std::os::unix::fs::MetadataExt;
+    if root::skip("a_unix_socket_is_held_with_its_owner_and_mode") {
+        return;
+    }
+    let plain = ensure_account("proctest-plain");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let script = server_script(dir.path());
+    let a = dir.path().join("a.sock");
+    let b = dir.path().join("b.sock");
+    let d = RootDaemon::start(&format!(
+        "[program:sd]\ncommand = /usr/bin/python3 {script} listen\n\
+         sockets = app=unix://{}\nuser = proctest-plain\nstartsecs = 0\n\n\
+         [fcgi-program:web]\ncommand = /usr/bin/python3 {script} fcgi\n\
+         socket = unix://{}\nsocket_owner = proctest-plain:root\nsocket_mode = 0660\n\
+         user = proctest-plain\nstartsecs = 0\n",
+        a.display(),
+        b.display()
+    ));
+    let sd = d.running_pid("sd");
+    let web = d.running_pid("web");
+    let over = |p: &std::path::Path| {
+        let mut c = std::os::unix::net::UnixStream::connect(p).unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert_eq!(over(&a), format!("{sd} app\n"));
+    assert_eq!(over(&b), format!("{web} fcgi\n"));
+    let (ma, mb) = (
+        std::fs::metadata(&a).unwrap(),
+        std::fs::metadata(&b).unwrap(),
+    );
+    assert_eq!(
+        (ma.uid(), ma.gid(), ma.mode() & 0o777),
+        (plain.uid, plain.gid, 0o700)
+    );
+    assert_eq!(
+        (mb.uid(), mb.gid(), mb.mode() & 0o777),
+        (plain.uid, 0, 0o660)
+    );
+    caps_are_zero(sd);
+    caps_are_zero(web);
+}

@@ -6,7 +6,7 @@
 use proctor_config::model::{HeldSocket, SocketAddress};
 use proctor_config::{Config, Diagnostic, ProgramConfig};
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// The sockets held now, by address.
@@ -28,12 +28,15 @@ fn tcp(host: &str, port: u16, backlog: u32) -> Result<OwnedFd, String> {
         bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType,
         SockaddrIn, SockaddrIn6,
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addr: SocketAddr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host} has no address"))?;
+    // The config holds addresses only (and `localhost`): nothing here waits on DNS.
+    let host = match host.trim_start_matches('[').trim_end_matches(']') {
+        "localhost" => "127.0.0.1",
+        h => h,
+    };
+    let ip: std::net::IpAddr = host
+        .parse()
+        .map_err(|_| format!("{host} is not an address"))?;
+    let addr = SocketAddr::new(ip, port);
     let family = if addr.is_ipv4() {
         AddressFamily::Inet
     } else {

@@ -242,6 +242,8 @@ pub fn spawn(
     let listen_pid = (!program.fcgi && !sockets.is_empty()).then(sys::ListenPid::new);
     let mut env = env;
     if listen_pid.is_some() {
+        // Ours alone: an `environment=` naming these would shadow them (getenv takes the first).
+        env.retain(|(k, _)| !matches!(k.as_str(), "LISTEN_PID" | "LISTEN_FDS" | "LISTEN_FDNAMES"));
         env.push(("LISTEN_FDS".to_owned(), sockets.len().to_string()));
         let names: Vec<&str> = program.sockets.iter().map(|s| s.name.as_str()).collect();
         env.push(("LISTEN_FDNAMES".to_owned(), names.join(":")));

@@ -80,7 +80,8 @@ fn a_service_with_no_capability_serves_port_80_from_a_held_socket() {
         "[fcgi-program:web]\ncommand = /usr/bin/python3 {script} fcgi\nsocket = tcp://127.0.0.1:80\n\
          user = proctest-plain\nstartsecs = 0\n\n\
          [program:sd]\ncommand = /usr/bin/python3 {script} listen\n\
-         sockets = http=tcp://127.0.0.1:81\nuser = proctest-plain\nstartsecs = 0\n"
+         sockets = http=tcp://127.0.0.1:81\nuser = proctest-plain\nstartsecs = 0\n\
+         environment = LISTEN_PID=1,LISTEN_FDS=9\n"
     ));
     let web = d.running_pid("web");
     let sd = d.running_pid("sd");

@@ -3,6 +3,7 @@
 
 mod client;
 mod fg;
+mod hosts;
 mod output;
 mod policy_cmd;
 mod shell;
@@ -237,6 +238,15 @@ enum Command {
     /// Check a policy file, or explain a decision; no daemon needed.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print the hosts a host list names, one a line: a comma list of [user@]host[:port],
+    /// ranges (web[1-12], web[01-12]) and @groups of the inventory. No daemon needed.
+    #[command(
+        after_help = "The inventory is $PROCTOR_HOSTS, else ~/.config/proctor/hosts, else /etc/proctor/hosts:\n\n  # comments start with #\n  [web]\n  web[1-4].example.com  admin@web9:2222\n  [db]\n  db1, db2\n  [prod]\n  @web\n  @db\n\nExamples:\n  proctorctl hosts 'web[1-3],db1'\n  proctorctl hosts @prod"
+    )]
+    Hosts {
+        /// The host list.
+        list: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -329,6 +339,20 @@ fn execute(
     } = &command
     {
         return policy_cmd::verify_audit(files, seal.as_deref(), config);
+    }
+    if let Command::Hosts { list } = &command {
+        return match hosts::Inventory::find().and_then(|inv| inv.hosts(list)) {
+            Ok(hosts) => {
+                for h in hosts {
+                    println!("{h}");
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("proctorctl: {e}");
+                2
+            }
+        };
     }
     if let Command::Policy(p) = &command {
         return match p {
@@ -430,7 +454,7 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
             );
         }
         // Answered in main, without a daemon.
-        Command::Policy(_) => return 2,
+        Command::Policy(_) | Command::Hosts { .. } => return 2,
     };
     output::simple(socket, req)
 }

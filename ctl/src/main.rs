@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod fanout;
 mod fg;
 mod hosts;
 mod output;
@@ -38,9 +39,71 @@ struct Cli {
     /// The daemon's control socket (overrides $PROCTOR_SOCKET and -c).
     #[arg(short = 's', long = "socket", value_name = "PATH", global = true)]
     socket: Option<PathBuf>,
+    /// Run the command on these hosts, through ssh: a comma list of [user@]host[:port], ranges
+    /// (web[1-12]) and @groups of the inventory (see `proctorctl hosts --help`). Each host's
+    /// proctorctl acts as the user ssh logs in as, under that host's policy and audit log.
+    #[arg(short = 'H', long = "hosts", value_name = "HOSTS")]
+    hosts: Option<String>,
+    /// With -H: how many hosts at once.
+    #[arg(
+        short = 'f',
+        long = "forks",
+        value_name = "N",
+        default_value_t = 32,
+        requires = "hosts"
+    )]
+    forks: usize,
+    /// With -H: seconds ssh may take to connect to a host.
+    #[arg(long, value_name = "SECS", default_value_t = 10, requires = "hosts")]
+    connect_timeout: u64,
+    /// With -H: seconds a host's command may take (0: no limit; following commands have none).
+    #[arg(long, value_name = "SECS", default_value_t = 120, requires = "hosts")]
+    timeout: u64,
     /// Without one, a shell: `help` lists the commands.
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// proctorctl's own arguments without the fan-out options (which come before the command):
+/// what each host's proctorctl is given.
+fn remote_args(all: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = all.into_iter().skip(1);
+    let mut in_command = false;
+    while let Some(a) = args.next() {
+        if in_command {
+            out.push(a);
+            continue;
+        }
+        let with_value = [
+            "-H",
+            "--hosts",
+            "-f",
+            "--forks",
+            "--connect-timeout",
+            "--timeout",
+        ];
+        if with_value.contains(&a.as_str()) {
+            args.next();
+            continue;
+        }
+        let glued = ["--hosts=", "--forks=", "--connect-timeout=", "--timeout="];
+        if glued.iter().any(|g| a.starts_with(g))
+            || (a.starts_with("-H") || a.starts_with("-f")) && a.len() > 2 && !a.starts_with("--")
+        {
+            continue;
+        }
+        if matches!(a.as_str(), "-s" | "--socket" | "-c" | "--config") {
+            out.push(a);
+            if let Some(v) = args.next() {
+                out.push(v);
+            }
+            continue;
+        }
+        in_command = !a.starts_with('-');
+        out.push(a);
+    }
+    out
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -307,6 +370,7 @@ fn main() -> ExitCode {
                     command: Some(command),
                     socket: s,
                     config: c,
+                    ..
                 }) => execute(
                     Some(s.as_deref().unwrap_or(&socket)),
                     c.as_deref().or(config),
@@ -322,6 +386,35 @@ fn main() -> ExitCode {
         };
         return ExitCode::from(shell::run(&socket, commands, &one));
     };
+    if let Some(list) = &cli.hosts {
+        let hosts = match hosts::Inventory::find().and_then(|inv| inv.hosts(list)) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("proctorctl: -H: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let follows = matches!(
+            command,
+            Command::Tail { follow: true, .. }
+                | Command::Maintail { follow: true, .. }
+                | Command::Events { follow: true, .. }
+                | Command::Audit { follow: true, .. }
+        );
+        let settings = fanout::Settings {
+            forks: cli.forks,
+            connect_timeout: cli.connect_timeout,
+            timeout: (!follows && cli.timeout > 0)
+                .then(|| std::time::Duration::from_secs(cli.timeout)),
+        };
+        let table = matches!(command, Command::Status { json: false, .. });
+        return ExitCode::from(fanout::run(
+            hosts,
+            &remote_args(std::env::args()),
+            table,
+            &settings,
+        ));
+    }
     ExitCode::from(execute(cli.socket.as_deref(), config, command))
 }
 
@@ -461,6 +554,37 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_remote_gets_the_command_without_the_fan_out_options() {
+        let r = |args: &[&str]| super::remote_args(args.iter().map(|s| s.to_string())).join(" ");
+        assert_eq!(r(&["proctorctl", "-H", "a,b", "status"]), "status");
+        assert_eq!(
+            r(&[
+                "proctorctl",
+                "-Ha",
+                "-f",
+                "8",
+                "--timeout=5",
+                "tail",
+                "-f",
+                "web"
+            ]),
+            "tail -f web"
+        );
+        assert_eq!(
+            r(&[
+                "proctorctl",
+                "--hosts",
+                "a",
+                "-s",
+                "/run/p.sock",
+                "restart",
+                "-H"
+            ]),
+            "-s /run/p.sock restart -H"
+        );
+    }
+
     use super::*;
     use clap::CommandFactory;
 

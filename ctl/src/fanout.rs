@@ -135,21 +135,8 @@ fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings) -> Done {
         Ok(c) => c,
         Err(e) => return failed(format!("cannot run {}: {e}", ssh[0])),
     };
-    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-    let reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut s);
-        }
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(e) = err.as_mut() {
-            let _ = e.read_to_end(&mut s);
-        }
-        s
-    });
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
     let started = Instant::now();
     let code = loop {
         match child.try_wait() {
@@ -164,14 +151,49 @@ fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings) -> Done {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let stdout = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    let stdout = String::from_utf8_lossy(&take(stdout)).into_owned();
+    let stderr = String::from_utf8_lossy(&take(stderr)).into_owned();
     Done {
         host: host.clone(),
         outcome: classify(code, &stderr),
         stdout,
         stderr,
     }
+}
+
+/// A pipe read to its end on a thread of its own: what came so far, and word of the end.
+struct Reading {
+    got: Arc<Mutex<Vec<u8>>>,
+    ended: std::sync::mpsc::Receiver<()>,
+}
+
+fn read_all(pipe: Option<impl Read + Send + 'static>) -> Reading {
+    let got: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let (tx, ended) = std::sync::mpsc::channel();
+    let into = got.clone();
+    std::thread::spawn(move || {
+        if let Some(mut p) = pipe {
+            let mut buf = [0u8; 16 * 1024];
+            while let Ok(n) = p.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut g) = into.lock() {
+                    g.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+        let _ = tx.send(());
+    });
+    Reading { got, ended }
+}
+
+/// What a pipe's reader read, once ssh has exited. A process that ssh, or the command
+/// `$PROCTOR_SSH` names, leaves in the background may hold the pipe open for as long as it
+/// lives: what came within half a second of the exit is all.
+fn take(r: Reading) -> Vec<u8> {
+    let _ = r.ended.recv_timeout(Duration::from_millis(500));
+    r.got.lock().map(|g| g.clone()).unwrap_or_default()
 }
 
 /// Runs `args` (proctorctl's own arguments, fan-out options removed) on every host, `forks` at

@@ -87,6 +87,14 @@ fn fleet() -> Fleet {
         .arg(&key));
     nix::unistd::chown(&key, Some(alice.uid.into()), Some(alice.gid.into())).unwrap();
     std::fs::create_dir(d.join("keys")).unwrap();
+    // Hers, for ssh's control sockets.
+    std::fs::create_dir(d.join("alice")).unwrap();
+    nix::unistd::chown(
+        &d.join("alice"),
+        Some(alice.uid.into()),
+        Some(alice.gid.into()),
+    )
+    .unwrap();
     std::fs::copy(d.join("alice_key.pub"), d.join("keys/proctest-alice")).unwrap();
     let mut ssh_config = String::new();
     let mut known = String::new();
@@ -162,13 +170,19 @@ fn fleet() -> Fleet {
 impl Fleet {
     /// proctorctl -H as alice, with the test's ssh config: (exit status, stdout, stderr).
     fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        let ssh = format!("ssh -F {}/ssh_config", self.dir.path().display());
+        self.ctl_with(&ssh, args)
+    }
+
+    /// As [`Fleet::ctl`], with `ssh` as `$PROCTOR_SSH`.
+    fn ctl_with(&self, ssh: &str, args: &[&str]) -> (i32, String, String) {
         let d = self.dir.path();
         let o = std::process::Command::new(bin("proctorctl"))
             .args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", d)
-            .env("PROCTOR_SSH", format!("ssh -F {}/ssh_config", d.display()))
+            .env("PROCTOR_SSH", ssh)
             .env("PROCTOR_REMOTE", bin("proctorctl"))
             .uid(self.alice.uid)
             .gid(self.alice.gid)
@@ -261,6 +275,27 @@ fn one_command_across_hosts_each_deciding_for_itself() {
         !marker.exists(),
         "the remote shell ran part of a name: {err}"
     );
+
+    // With a persistent ssh master (the README's ControlMaster recipe): it works, and
+    // proctorctl does not wait for the master that stays in the background.
+    let started = std::time::Instant::now();
+    let cm = format!(
+        "ssh -F {0}/ssh_config -o ControlMaster=auto -o ControlPath={0}/alice/cm-%C -o ControlPersist=60",
+        f.dir.path().display()
+    );
+    let (code, out, err) = f.ctl_with(&cm, &["-H", "h1,h3", "status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited for the ssh master"
+    );
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "for s in {}/alice/cm-*; do ssh -o ControlPath=$s -O exit x 2>/dev/null; done",
+            f.dir.path().display()
+        ))
+        .status();
 
     // One sshd down: that host is unreachable, the others still run, the status says so.
     f.hosts[1].sshd.kill();

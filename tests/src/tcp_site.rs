@@ -31,14 +31,6 @@ pub struct Site {
     pub ca: Option<PathBuf>,
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `NAME:HASH` from `proctorctl policy hash-password --user NAME`, the password on stdin.
 fn account_line(name: &str, password: &str) -> String {
     let mut c = command(&bin("proctorctl"))

@@ -41,14 +41,6 @@ struct FakeHost {
     _policy: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn run(c: &mut std::process::Command) -> String {
     let o = c.output().unwrap();
     assert!(o.status.success(), "{c:?}: {}", stderr(&o));

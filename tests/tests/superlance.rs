@@ -69,14 +69,6 @@ fn audited(audit: &Path, user: &str, program: &str) -> Vec<String> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A stand-in mail server on 127.0.0.1 for fatalmailbatch (which speaks SMTP): it says yes to
 /// everything and keeps each message's data. Returns its port and the messages.
 fn smtp_stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {

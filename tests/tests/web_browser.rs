@@ -9,7 +9,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use proctor_tests::root;
-use proctor_tests::tcp_site::{free_port, site};
+use proctor_tests::tcp_site::site;
 use proctor_tests::*;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

@@ -214,8 +214,9 @@ pub fn run(hosts: Vec<Host>, args: &[String], table: bool, s: &Settings) -> u8 {
         .collect::<Vec<_>>()
         .join(" ");
     let width = hosts.iter().map(|h| h.to_string().len()).max().unwrap_or(0);
+    // Taken from the end: reversed, so that hosts start in the order given.
     let queue = Arc::new(Mutex::new(
-        hosts.iter().cloned().enumerate().collect::<Vec<_>>(),
+        hosts.iter().cloned().enumerate().rev().collect::<Vec<_>>(),
     ));
     let results: Arc<Mutex<Vec<(usize, Done)>>> = Arc::default();
     let workers: Vec<_> = (0..s.forks.clamp(1, hosts.len().max(1)))

@@ -37,11 +37,20 @@ while not stop:
     c.close()
 "#;
 
-fn server_script(dir: &std::path::Path) -> String {
-    let p = dir.join("server.py");
+/// A directory the services may read (root's, 0755), with the server in it: the directory and
+/// the script's path.
+fn server_dir() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let p = dir.path().join("server.py");
     std::fs::write(&p, SERVER).unwrap();
     std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    p.display().to_string()
+    let script = p.display().to_string();
+    (dir, script)
 }
 
 /// One connection to 127.0.0.1:`port`: what the service said.
@@ -69,13 +78,7 @@ fn a_service_with_no_capability_serves_port_80_from_a_held_socket() {
         return;
     }
     ensure_account("proctest-plain");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let script = server_script(dir.path());
+    let (_dir, script) = server_dir();
     let d = RootDaemon::start(&format!(
         "[fcgi-program:web]\ncommand = /usr/bin/python3 {script} fcgi\nsocket = tcp://127.0.0.1:80\n\
          user = proctest-plain\nstartsecs = 0\n\n\
@@ -263,13 +266,7 @@ fn an_update_holds_its_sockets_first_or_changes_nothing() {
         return;
     }
     ensure_account("proctest-plain");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let script = server_script(dir.path());
+    let (_dir, script) = server_dir();
     let d = RootDaemon::start("[program:idle]\ncommand = sleep 1000\nuser = proctest-plain\n");
     let live = d.dir.path().join("proctor.conf");
     let text = std::fs::read_to_string(&live).unwrap();
@@ -319,13 +316,7 @@ fn a_unix_socket_is_held_with_its_owner_and_mode() {
         return;
     }
     let plain = ensure_account("proctest-plain");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let script = server_script(dir.path());
+    let (dir, script) = server_dir();
     let a = dir.path().join("a.sock");
     let b = dir.path().join("b.sock");
     let d = RootDaemon::start(&format!(

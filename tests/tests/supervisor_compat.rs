@@ -35,6 +35,15 @@ const fn same(name: &'static str, files: &'static [(&'static str, &'static str)]
 
 const CASES: &[Case] = &[
     same(
+        "[inet_http_server] with Supervisor's keys, a {SHA} password, and a port without a host",
+        &[(
+            "main.conf",
+            "[inet_http_server]\nport=9001\nusername=ops\n\
+             password={SHA}e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4\n\
+             [program:a]\ncommand=/bin/true\n",
+        )],
+    ),
+    same(
         "an fcgi-program: its processes named as a program's, in a group",
         &[(
             "main.conf",

@@ -102,12 +102,6 @@ impl Via<'_> {
         }
     }
 
-    /// The names a `Host` header may carry (against DNS rebinding): the loopback's, and on TCP
-    /// the ones the admin configured.
-    fn names(self) -> &'static [&'static str] {
-        &["localhost", "127.0.0.1", "[::1]"]
-    }
-
     /// The `Host` header, if it names this server (with any port).
     fn allowed_host(self, headers: &hyper::HeaderMap) -> Option<String> {
         let host = headers.get(hyper::header::HOST)?.to_str().ok()?;
@@ -119,7 +113,8 @@ impl Via<'_> {
         let port_ok =
             port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) || p.ends_with(']'));
         let name = name.to_ascii_lowercase();
-        let known = self.names().contains(&name.as_str())
+        // Against DNS rebinding: the loopback's names, and on TCP the ones the admin gave.
+        let known = ["localhost", "127.0.0.1", "[::1]"].contains(&name.as_str())
             || matches!(self, Via::Tcp(f) if f.serves_name(&name));
         (known && port_ok).then(|| host.to_owned())
     }

@@ -57,10 +57,15 @@ struct Inner {
 }
 
 /// 256 random bits, in hex.
-fn token() -> std::io::Result<String> {
+pub(super) fn token() -> std::io::Result<String> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(std::io::Error::other)?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(hex(&b))
+}
+
+/// Bytes in lower-case hex.
+pub(super) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Compares in time that does not depend on where two strings differ.

@@ -13,11 +13,10 @@
 //! unchecked until the window ends. A Basic password that checked out is remembered (as a keyed
 //! hash) for [`VERIFIED_TTL`], so that supervisorctl's several calls per command cost one check.
 
-use super::sessions::same;
+use super::sessions::{hex, same};
 use super::{Answer, Via};
 use crate::server::{Caller, Served, REQUEST_TIMEOUT, WRITE_TIMEOUT};
 use base64::Engine;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, StatusCode};
@@ -46,9 +45,10 @@ const VERIFIED_TTL: Duration = Duration::from_secs(60);
 const CHECKS_AT_ONCE: usize = 2;
 /// Connections at once; past it new ones are closed at once.
 const MAX_CONNECTIONS: usize = 128;
-const MAX_FORM: usize = 16 * 1024;
 /// Entries the failure counters and the verified cache keep at most.
 const MAX_TRACKED: usize = 4096;
+/// The characters of a name that its failure counter is keyed by.
+const MAX_NAME: usize = 64;
 
 pub struct Front {
     config: InetServerConfig,
@@ -136,10 +136,6 @@ fn random32() -> std::io::Result<[u8; 32]> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(std::io::Error::other)?;
     Ok(b)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Reads a whole file that proctord opened for us, from its start (every controld that
@@ -235,7 +231,7 @@ impl Front {
             None => None,
         };
         let cache_key = random32().map_err(|e| format!("random key: {e}"))?;
-        let decoy_password = hex(&random32().map_err(|e| format!("random key: {e}"))?);
+        let decoy_password = super::sessions::token().map_err(|e| format!("random key: {e}"))?;
         let decoy_hash = proctor_policy::hash_password(decoy_password.as_bytes())?;
         let decoy = Accounts::decoy(decoy_hash);
         info!(
@@ -288,9 +284,12 @@ impl Front {
     /// Who `user` with `password` is, asked from `from`.
     pub async fn check(&self, user: &str, password: &str, from: IpAddr) -> Result<u32, Refusal> {
         let now = Instant::now();
+        // The counter's key, bounded: a name comes from the client, up to the size of a request
+        // head, and thousands of them are kept (an account name is far shorter).
+        let counted: String = user.chars().take(MAX_NAME).collect();
         if let Ok(mut f) = self.failures.lock() {
             let f = &mut *f;
-            let wait = blocked(&mut f.accounts, &user.to_owned(), ACCOUNT_FAILURES, now)
+            let wait = blocked(&mut f.accounts, &counted, ACCOUNT_FAILURES, now)
                 .or_else(|| blocked(&mut f.addresses, &from, ADDRESS_FAILURES, now));
             if let Some(left) = wait {
                 return Err(Refusal::Blocked(left));
@@ -302,7 +301,7 @@ impl Front {
             Some(None) => Err(Refusal::NoIdentity),
             None => {
                 if let Ok(mut f) = self.failures.lock() {
-                    count(&mut f.accounts, user.to_owned(), now);
+                    count(&mut f.accounts, counted, now);
                     count(&mut f.addresses, from, now);
                 }
                 tokio::time::sleep(FAILED_DELAY).await;
@@ -586,27 +585,14 @@ async fn login(
     if let Some(why) = super::web::cross_site(req.headers(), host, via.scheme()) {
         return super::web::refused(&stranger(from, ""), served, "login", why).await;
     }
-    let body = Limited::new(req.into_body(), MAX_FORM);
-    let form: Vec<(String, String)> =
-        match tokio::time::timeout(REQUEST_TIMEOUT, body.collect()).await {
-            Ok(Ok(b)) => form_urlencoded::parse(&b.to_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-            _ => {
-                return super::web::login_form(
-                    StatusCode::BAD_REQUEST,
-                    Some("The form did not arrive whole."),
-                )
-            }
-        };
-    let field = |k: &str| {
-        form.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
+    let Some(form) = super::web::read_form(req).await else {
+        return super::web::login_form(
+            StatusCode::BAD_REQUEST,
+            Some("The form did not arrive whole."),
+        );
     };
-    let user = field("user").trim();
-    let uid = match front.check(user, field("password"), from.ip()).await {
+    let user = form.field("user").trim();
+    let uid = match front.check(user, form.field("password"), from.ip()).await {
         Ok(uid) => uid,
         Err(r) => {
             if !matches!(r, Refusal::Blocked(_)) {

@@ -862,6 +862,34 @@ async fn audit_page(
     )
 }
 
+/// A posted form's fields.
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The first value of `key`, or empty.
+    pub fn field(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+}
+
+/// The request's form body, at most [`MAX_FORM`] bytes within the request timeout; `None` if
+/// it did not arrive so.
+pub async fn read_form(req: hyper::Request<Incoming>) -> Option<Form> {
+    let body = Limited::new(req.into_body(), MAX_FORM);
+    match tokio::time::timeout(crate::server::REQUEST_TIMEOUT, body.collect()).await {
+        Ok(Ok(b)) => Some(Form(
+            form_urlencoded::parse(&b.to_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
 /// An action or a logout: same-origin, a live session of this account, its CSRF token.
 async fn post(
     req: hyper::Request<Incoming>,
@@ -872,20 +900,10 @@ async fn post(
     via: Via<'_>,
 ) -> Answer {
     let headers = req.headers().clone();
-    let body = Limited::new(req.into_body(), MAX_FORM);
-    let form: Vec<(String, String)> =
-        match tokio::time::timeout(crate::server::REQUEST_TIMEOUT, body.collect()).await {
-            Ok(Ok(b)) => form_urlencoded::parse(&b.to_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-            _ => return refused(caller, served, "web", "the form did not arrive whole").await,
-        };
-    let field = |k: &str| {
-        form.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
+    let Some(form) = read_form(req).await else {
+        return refused(caller, served, "web", "the form did not arrive whole").await;
     };
+    let field = |k: &str| form.field(k);
     // A button's value: the action, a space, the process.
     let (action, name) = if path == "/logout" {
         ("logout", "")

@@ -172,12 +172,12 @@ class Proctor:
         r = self.ctl("status", "--json")
         if r.returncode not in (0, 3) or not r.stdout:
             return False
-        s = json.loads(r.stdout)
+        s = json.loads(r.stdout)["result"]
         return len(s) == self.n and all(p["state"] == "RUNNING" for p in s)
 
     def ready(self):
         r = self.ctl("status", "--json")
-        return r.returncode in (0, 3) and r.stdout and len(json.loads(r.stdout)) == self.n
+        return r.returncode in (0, 3) and r.stdout and len(json.loads(r.stdout)["result"]) == self.n
 
     def start_all(self):
         return subprocess.Popen([os.path.join(REL, "proctorctl"), "-s", self.sock, "start", "all"],
@@ -194,14 +194,14 @@ class Proctor:
 
     def pid_of(self, name):
         r = self.ctl("status", "--json", name)
-        return json.loads(r.stdout)[0]["pid"]
+        return json.loads(r.stdout)["result"][0]["pid"]
 
     def restart_one(self):
         return self.ctl("restart", "p0")
 
     def running(self, name):
         r = self.ctl("status", "--json", name)
-        return r.stdout and json.loads(r.stdout)[0]["state"] == "RUNNING"
+        return r.stdout and json.loads(r.stdout)["result"][0]["state"] == "RUNNING"
 
     def supervisors(self):
         return proc_pids(self.p.pid)[:2]  # proctord and controld

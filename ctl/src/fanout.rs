@@ -9,7 +9,9 @@
 //! with spaces or `;` arrives as one argument and is never run.
 
 use crate::hosts::Host;
-use std::io::Read;
+use crate::json;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +21,21 @@ pub struct Settings {
     pub connect_timeout: u64,
     /// None: no limit (a command that follows).
     pub timeout: Option<Duration>,
+    /// A rolling run: this many hosts at a time, each batch succeeding before the next.
+    pub batch: Option<usize>,
+    pub pause: Duration,
+    pub keep_going: bool,
+}
+
+/// How the hosts' output is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Each line as it comes, `host: ` before it.
+    Lines,
+    /// `status`: one table with a host column, in the order given, once every host answered.
+    Table,
+    /// `--json`: the hosts' JSON lines, each object given its `host`.
+    Json,
 }
 
 /// What became of one host.
@@ -35,20 +52,43 @@ pub enum Outcome {
     KeyRefused,
     /// The host has no proctorctl (or not the one `$PROCTOR_REMOTE` names).
     NoProctor,
+    /// The host's proctorctl does not know the command or an option (clap's words).
+    TooOld(String),
+    /// The host's proctorctl answers in a newer JSON schema than this one reads.
+    TooNew(u64),
     /// The command outlived `--timeout` and was killed.
     TimedOut,
+    /// Not tried: an earlier batch failed.
+    NotRun,
 }
 
 impl Outcome {
     /// The exit status this host contributes; the worst wins.
     fn status(&self) -> i32 {
         match self {
-            Outcome::Ok => 0,
+            Outcome::Ok | Outcome::NotRun => 0,
             Outcome::Failed(c) => *c,
             Outcome::Denied => 1,
+            Outcome::TooOld(_) | Outcome::TooNew(_) => 2,
             Outcome::NoProctor => 127,
             Outcome::TimedOut => 124,
             Outcome::Unreachable(_) | Outcome::KeyRefused => 255,
+        }
+    }
+
+    /// Its name in `--json` output.
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed(_) => "failed",
+            Outcome::Denied => "denied",
+            Outcome::Unreachable(_) => "unreachable",
+            Outcome::KeyRefused => "key_refused",
+            Outcome::NoProctor => "no_proctorctl",
+            Outcome::TooOld(_) => "too_old",
+            Outcome::TooNew(_) => "too_new",
+            Outcome::TimedOut => "timed_out",
+            Outcome::NotRun => "not_run",
         }
     }
 
@@ -60,7 +100,16 @@ impl Outcome {
             Outcome::Unreachable(why) => format!("unreachable: {why}"),
             Outcome::KeyRefused => "refused the ssh key (Permission denied)".into(),
             Outcome::NoProctor => "has no proctorctl".into(),
+            Outcome::TooOld(why) => format!(
+                "has a proctorctl older than this one ({why}): upgrade it to {} or later",
+                env!("CARGO_PKG_VERSION")
+            ),
+            Outcome::TooNew(schema) => format!(
+                "answers in JSON schema {schema}, newer than this proctorctl's {}: upgrade this one",
+                json::SCHEMA
+            ),
             Outcome::TimedOut => "timed out".into(),
+            Outcome::NotRun => "not run (an earlier batch failed)".into(),
         }
     }
 }
@@ -82,19 +131,34 @@ fn ssh_command() -> Result<Vec<String>, String> {
 
 fn classify(code: Option<i32>, stderr: &str) -> Outcome {
     let lower = stderr.to_ascii_lowercase();
+    let last_line = || {
+        stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("ssh failed")
+            .trim()
+            .to_owned()
+    };
     match code {
         Some(0) => Outcome::Ok,
         Some(255) if lower.contains("permission denied (") => Outcome::KeyRefused,
-        Some(255) => Outcome::Unreachable(
-            stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("ssh failed")
-                .trim()
-                .to_owned(),
-        ),
+        Some(255) => Outcome::Unreachable(last_line()),
         Some(126 | 127) => Outcome::NoProctor,
+        // clap's words for an option or command it does not know.
+        Some(2)
+            if lower.contains("unexpected argument")
+                || lower.contains("unrecognized subcommand") =>
+        {
+            Outcome::TooOld(
+                stderr
+                    .lines()
+                    .find(|l| l.starts_with("error:"))
+                    .unwrap_or("error")
+                    .trim()
+                    .to_owned(),
+            )
+        }
         Some(_) if lower.contains("permission denied:") => Outcome::Denied,
         Some(c) => Outcome::Failed(c),
         None => Outcome::TimedOut,
@@ -106,10 +170,12 @@ struct Done {
     host: Host,
     outcome: Outcome,
     stdout: String,
-    stderr: String,
+    /// With --json: the host's last line (its `exit`, and `result` or `error`).
+    reply: Option<Value>,
 }
 
-fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings) -> Done {
+fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings, shown: Shown) -> Done {
+    let name = host.to_string();
     let mut c = Command::new(&ssh[0]);
     c.args(&ssh[1..])
         .args(["-T", "-o", "BatchMode=yes", "-o"])
@@ -125,18 +191,42 @@ fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings) -> Done {
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let failed = |why: String| Done {
-        host: host.clone(),
-        outcome: Outcome::Unreachable(why),
-        stdout: String::new(),
-        stderr: String::new(),
-    };
     let mut child = match c.spawn() {
         Ok(c) => c,
-        Err(e) => return failed(format!("cannot run {}: {e}", ssh[0])),
+        Err(e) => {
+            let outcome = Outcome::Unreachable(format!("cannot run {}: {e}", ssh[0]));
+            return Done {
+                host: host.clone(),
+                outcome,
+                stdout: String::new(),
+                reply: None,
+            };
+        }
     };
-    let stdout = read_all(child.stdout.take());
-    let stderr = read_all(child.stderr.take());
+    let stdout = {
+        let name = name.clone();
+        read_lines(child.stdout.take(), move |line| match shown {
+            Shown::Lines => say(&mut std::io::stdout().lock(), &name, line),
+            Shown::Table => {}
+            Shown::Json => {
+                let v = serde_json::from_str::<Value>(line).ok();
+                // The last line, `exit`'s, is given in the host's own object at the end.
+                if v.as_ref().is_none_or(|v| v.get("exit").is_none()) {
+                    let item = match v {
+                        Some(v) => json!({ "item": v }),
+                        None => json!({ "text": line }),
+                    };
+                    host_line(&name, item);
+                }
+            }
+        })
+    };
+    let stderr = {
+        let name = name.clone();
+        read_lines(child.stderr.take(), move |line| {
+            say(&mut std::io::stderr().lock(), &name, line)
+        })
+    };
     let started = Instant::now();
     let code = loop {
         match child.try_wait() {
@@ -151,36 +241,81 @@ fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings) -> Done {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let stdout = String::from_utf8_lossy(&take(stdout)).into_owned();
-    let stderr = String::from_utf8_lossy(&take(stderr)).into_owned();
+    let stdout = take(stdout);
+    let stderr = take(stderr);
+    let mut outcome = classify(code, &stderr);
+    let reply = (shown == Shown::Json)
+        .then(|| {
+            stdout
+                .lines()
+                .rev()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| v.get("exit").is_some())
+        })
+        .flatten();
+    if let Some(schema) = reply
+        .as_ref()
+        .and_then(|r| r["schema"].as_u64())
+        .filter(|&s| s > json::SCHEMA)
+    {
+        outcome = Outcome::TooNew(schema);
+    }
     Done {
         host: host.clone(),
-        outcome: classify(code, &stderr),
+        outcome,
         stdout,
-        stderr,
+        reply,
     }
 }
 
-/// A pipe read to its end on a thread of its own: what came so far, and word of the end.
+fn say(out: &mut impl Write, host: &str, line: &str) {
+    let _ = writeln!(out, "{host}: {line}");
+    let _ = out.flush();
+}
+
+/// One `--json` line about a host.
+fn host_line(host: &str, fields: Value) {
+    let mut o = json!({ "schema": json::SCHEMA, "host": host });
+    if let (Some(o), Value::Object(f)) = (o.as_object_mut(), fields) {
+        o.extend(f);
+    }
+    say_json(&o);
+}
+
+fn say_json(v: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+/// A pipe read line by line on a thread of its own, each line given to `each` as it comes:
+/// what came so far, and word of the end.
 struct Reading {
-    got: Arc<Mutex<Vec<u8>>>,
+    got: Arc<Mutex<String>>,
     ended: std::sync::mpsc::Receiver<()>,
 }
 
-fn read_all(pipe: Option<impl Read + Send + 'static>) -> Reading {
-    let got: Arc<Mutex<Vec<u8>>> = Arc::default();
+fn read_lines(
+    pipe: Option<impl Read + Send + 'static>,
+    each: impl Fn(&str) + Send + 'static,
+) -> Reading {
+    let got: Arc<Mutex<String>> = Arc::default();
     let (tx, ended) = std::sync::mpsc::channel();
     let into = got.clone();
     std::thread::spawn(move || {
-        if let Some(mut p) = pipe {
-            let mut buf = [0u8; 16 * 1024];
-            while let Ok(n) = p.read(&mut buf) {
+        if let Some(p) = pipe {
+            let mut p = BufReader::new(p);
+            let mut buf = Vec::new();
+            while let Ok(n) = p.read_until(b'\n', &mut buf) {
                 if n == 0 {
                     break;
                 }
+                let line = String::from_utf8_lossy(&buf).into_owned();
+                each(line.trim_end_matches('\n'));
                 if let Ok(mut g) = into.lock() {
-                    g.extend_from_slice(&buf[..n]);
+                    g.push_str(&line);
                 }
+                buf.clear();
             }
         }
         let _ = tx.send(());
@@ -191,15 +326,15 @@ fn read_all(pipe: Option<impl Read + Send + 'static>) -> Reading {
 /// What a pipe's reader read, once ssh has exited. A process that ssh, or the command
 /// `$PROCTOR_SSH` names, leaves in the background may hold the pipe open for as long as it
 /// lives: what came within half a second of the exit is all.
-fn take(r: Reading) -> Vec<u8> {
+fn take(r: Reading) -> String {
     let _ = r.ended.recv_timeout(Duration::from_millis(500));
     r.got.lock().map(|g| g.clone()).unwrap_or_default()
 }
 
 /// Runs `args` (proctorctl's own arguments, fan-out options removed) on every host, `forks` at
-/// a time; prints each host's output with a `host: ` prefix (status: one table with a host
-/// column, in the order given) and a summary; the worst host's exit status.
-pub fn run(hosts: Vec<Host>, args: &[String], table: bool, s: &Settings) -> u8 {
+/// a time, in batches when asked; shows the output as `shown` says, then a summary; the worst
+/// host's exit status.
+pub fn run(hosts: Vec<Host>, args: &[String], shown: Shown, s: &Settings) -> u8 {
     let ssh = match ssh_command() {
         Ok(s) => s,
         Err(e) => {
@@ -213,99 +348,125 @@ pub fn run(hosts: Vec<Host>, args: &[String], table: bool, s: &Settings) -> u8 {
         .map(shell_quote)
         .collect::<Vec<_>>()
         .join(" ");
-    let width = hosts.iter().map(|h| h.to_string().len()).max().unwrap_or(0);
-    // Taken from the end: reversed, so that hosts start in the order given.
-    let queue = Arc::new(Mutex::new(
-        hosts.iter().cloned().enumerate().rev().collect::<Vec<_>>(),
-    ));
-    let results: Arc<Mutex<Vec<(usize, Done)>>> = Arc::default();
-    let workers: Vec<_> = (0..s.forks.clamp(1, hosts.len().max(1)))
-        .map(|_| {
-            let (queue, results, ssh, remote) =
-                (queue.clone(), results.clone(), ssh.clone(), remote.clone());
-            let settings = Settings {
-                forks: 1,
-                connect_timeout: s.connect_timeout,
-                timeout: s.timeout,
-            };
-            std::thread::spawn(move || loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop());
-                let Some((i, host)) = next else {
-                    return;
+    let size = s.batch.unwrap_or(hosts.len()).max(1);
+    let mut done: Vec<Done> = Vec::new();
+    let mut batches = hosts.chunks(size).peekable();
+    while let Some(batch) = batches.next() {
+        let results = run_batch(batch, &remote, &ssh, s, shown);
+        let failed = results.iter().any(|d| d.outcome != Outcome::Ok);
+        done.extend(results);
+        if batches.peek().is_none() {
+            break;
+        }
+        if failed && s.batch.is_some() && !s.keep_going {
+            for h in batches.flatten() {
+                let d = Done {
+                    host: h.clone(),
+                    outcome: Outcome::NotRun,
+                    stdout: String::new(),
+                    reply: None,
                 };
-                let done = run_one(&host, &remote, &ssh, &settings);
-                if !table {
-                    print_host(&done, width, false);
-                }
-                if let Ok(mut r) = results.lock() {
-                    r.push((i, done));
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.join();
+                finish_host(&d, shown);
+                done.push(d);
+            }
+            break;
+        }
+        std::thread::sleep(s.pause);
     }
-    let mut done = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
-    done.sort_by_key(|(i, _)| *i);
-    if table {
-        for (_, d) in &done {
-            print_host(d, width, true);
+    if shown == Shown::Table {
+        let width = hosts.iter().map(|h| h.to_string().len()).max().unwrap_or(0);
+        let mut out = std::io::stdout().lock();
+        for d in &done {
+            for line in d.stdout.lines() {
+                let _ = writeln!(out, "{:<width$}  {line}", d.host.to_string());
+            }
         }
     }
     summary(&done)
 }
 
-fn print_host(d: &Done, width: usize, table: bool) {
-    use std::io::Write;
+/// One batch, `forks` hosts at a time; the results in the order given.
+fn run_batch(
+    hosts: &[Host],
+    remote: &str,
+    ssh: &[String],
+    s: &Settings,
+    shown: Shown,
+) -> Vec<Done> {
+    // Taken from the end: reversed, so that hosts start in the order given.
+    let queue = Mutex::new(hosts.iter().enumerate().rev().collect::<Vec<_>>());
+    let results: Mutex<Vec<(usize, Done)>> = Mutex::default();
+    std::thread::scope(|scope| {
+        for _ in 0..s.forks.clamp(1, hosts.len().max(1)) {
+            scope.spawn(|| loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some((i, host)) = next else {
+                    return;
+                };
+                let d = run_one(host, remote, ssh, s, shown);
+                finish_host(&d, shown);
+                if let Ok(mut r) = results.lock() {
+                    r.push((i, d));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, d)| d).collect()
+}
+
+/// What is said of a host when it is done: why it did not succeed, when its own output does
+/// not say; with --json, its object.
+fn finish_host(d: &Done, shown: Shown) {
     let name = d.host.to_string();
-    let prefix = if table {
-        format!("{name:<width$}  ")
-    } else {
-        format!("{name}: ")
-    };
-    let mut out = std::io::stdout().lock();
-    for line in d.stdout.lines() {
-        let _ = writeln!(out, "{prefix}{line}");
-    }
-    drop(out);
-    let mut err = std::io::stderr().lock();
-    for line in d.stderr.lines() {
-        let _ = writeln!(err, "{name}: {line}");
+    if shown == Shown::Json {
+        let why = (d.outcome != Outcome::Ok).then(|| d.outcome.says());
+        host_line(
+            &name,
+            json!({
+                "outcome": d.outcome.name(),
+                "exit": d.outcome.status(),
+                "why": why,
+                "reply": d.reply,
+            }),
+        );
     }
     if !matches!(
         d.outcome,
         Outcome::Ok | Outcome::Failed(_) | Outcome::Denied
     ) {
-        let _ = writeln!(err, "{name}: {}", d.outcome.says());
+        say(&mut std::io::stderr().lock(), &name, &d.outcome.says());
     }
 }
 
 /// One line on stderr: how many hosts succeeded, failed, were unreachable; the worst status.
-fn summary(done: &[(usize, Done)]) -> u8 {
-    let count = |f: &dyn Fn(&Outcome) -> bool| done.iter().filter(|(_, d)| f(&d.outcome)).count();
+fn summary(done: &[Done]) -> u8 {
+    let count = |f: &dyn Fn(&Outcome) -> bool| done.iter().filter(|d| f(&d.outcome)).count();
     let ok = count(&|o| *o == Outcome::Ok);
     let unreachable = count(&|o| matches!(o, Outcome::Unreachable(_) | Outcome::KeyRefused));
-    let failed = done.len() - ok - unreachable;
+    let not_run = count(&|o| *o == Outcome::NotRun);
+    let failed = done.len() - ok - unreachable - not_run;
     let bad: Vec<String> = done
         .iter()
-        .filter(|(_, d)| d.outcome != Outcome::Ok)
-        .map(|(_, d)| format!("{} {}", d.host, d.outcome.says()))
+        .filter(|d| !matches!(d.outcome, Outcome::Ok | Outcome::NotRun))
+        .map(|d| format!("{} {}", d.host, d.outcome.says()))
         .collect();
     let detail = if bad.is_empty() {
         String::new()
     } else {
         format!(" ({})", bad.join("; "))
     };
+    let not_run = if not_run > 0 {
+        format!(", {not_run} not run (stopped at the first failed batch; --keep-going goes on)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "proctorctl: {} hosts: {ok} succeeded, {failed} failed, {unreachable} unreachable{detail}",
+        "proctorctl: {} hosts: {ok} succeeded, {failed} failed, {unreachable} unreachable{not_run}{detail}",
         done.len()
     );
-    let worst = done
-        .iter()
-        .map(|(_, d)| d.outcome.status())
-        .max()
-        .unwrap_or(0);
+    let worst = done.iter().map(|d| d.outcome.status()).max().unwrap_or(0);
     u8::try_from(worst.clamp(0, 255)).unwrap_or(255)
 }
 
@@ -349,6 +510,17 @@ mod tests {
             Outcome::Denied
         );
         assert_eq!(classify(Some(7), ""), Outcome::Failed(7));
+        assert_eq!(
+            classify(
+                Some(2),
+                "error: unexpected argument '--json' found\n\n  tip: 'status --json' exists\n"
+            ),
+            Outcome::TooOld("error: unexpected argument '--json' found".into())
+        );
+        assert_eq!(
+            classify(Some(2), "error: unrecognized subcommand 'hosts'\n"),
+            Outcome::TooOld("error: unrecognized subcommand 'hosts'".into())
+        );
         assert_eq!(classify(None, ""), Outcome::TimedOut);
     }
 }

@@ -21,7 +21,14 @@ pub fn run(socket: &Path, name: String) -> u8 {
     {
         let socket = socket.to_path_buf();
         // Ends with the process: this thread is not waited for.
-        std::thread::spawn(move || output::tail(&socket, follow));
+        std::thread::spawn(move || {
+            output::tail(
+                &socket,
+                follow,
+                output::Stream::Text,
+                output::Out { json: None },
+            )
+        });
     }
     eprintln!("==> {name}: what you type goes to its stdin; end with Ctrl-D <==");
     for line in std::io::stdin().lock().lines() {

@@ -5,6 +5,7 @@ mod client;
 mod fanout;
 mod fg;
 mod hosts;
+mod json;
 mod output;
 mod policy_cmd;
 mod shell;
@@ -30,7 +31,7 @@ The daemon's socket is found from -s, then $PROCTOR_SOCKET, then the config give
 supervisorctl reads it, else its [unix_http_server] file=.\n\n\
 Names: a process (`web`), a process in a group (`web:web_00`), a whole group (`web:*` or just \
 the group's name), or `all`.",
-    after_help = "Examples:\n  proctorctl status\n  proctorctl -s /run/proctor/proctor.sock restart web:*\n  proctorctl tail -f nginx stderr\n  proctorctl status --json | jq '.[] | select(.state != \"RUNNING\")'\n  proctorctl -H 'web[1-4],db1' status\n  proctorctl -H @prod -f 8 restart web"
+    after_help = "Examples:\n  proctorctl status\n  proctorctl -s /run/proctor/proctor.sock restart web:*\n  proctorctl tail -f nginx stderr\n  proctorctl --json status | jq '.result[] | select(.state != \"RUNNING\")'\n  proctorctl -H 'web[1-4],db1' status\n  proctorctl -H @prod -f 8 restart web"
 )]
 struct Cli {
     /// The daemon's config, to find its socket.
@@ -59,6 +60,23 @@ struct Cli {
     /// With -H: seconds a host's command may take (0: no limit; following commands have none).
     #[arg(long, value_name = "SECS", default_value_t = 120, requires = "hosts")]
     timeout: u64,
+    /// With -H: one host at a time, stopping at the first that fails (--batch 1).
+    #[arg(long, requires = "hosts", conflicts_with = "batch")]
+    sequential: bool,
+    /// With -H: a rolling run, N hosts at a time; each batch must succeed before the next
+    /// starts (start and restart return once the processes are RUNNING).
+    #[arg(long, value_name = "N", requires = "hosts")]
+    batch: Option<usize>,
+    /// With --batch or --sequential: seconds to wait between batches.
+    #[arg(long, value_name = "SECS", default_value_t = 0, requires = "hosts")]
+    pause: u64,
+    /// With --batch or --sequential: go on after a batch in which a host failed.
+    #[arg(long, requires = "hosts")]
+    keep_going: bool,
+    /// Print JSON lines, each with a schema version, for programs to read (see the README's
+    /// "JSON output"). With -H, one object per host.
+    #[arg(long, global = true)]
+    json: bool,
     /// Without one, a shell: `help` lists the commands.
     #[command(subcommand)]
     command: Option<Command>,
@@ -82,13 +100,23 @@ fn remote_args(all: impl IntoIterator<Item = String>) -> Vec<String> {
             "--forks",
             "--connect-timeout",
             "--timeout",
+            "--batch",
+            "--pause",
         ];
         if with_value.contains(&a.as_str()) {
             args.next();
             continue;
         }
-        let glued = ["--hosts=", "--forks=", "--connect-timeout=", "--timeout="];
-        if glued.iter().any(|g| a.starts_with(g))
+        let glued = [
+            "--hosts=",
+            "--forks=",
+            "--connect-timeout=",
+            "--timeout=",
+            "--batch=",
+            "--pause=",
+        ];
+        if matches!(a.as_str(), "--sequential" | "--keep-going")
+            || glued.iter().any(|g| a.starts_with(g))
             || (a.starts_with("-H") || a.starts_with("-f")) && a.len() > 2 && !a.starts_with("--")
         {
             continue;
@@ -118,12 +146,7 @@ enum Command {
     #[command(
         after_help = "Exit status: 0 when every listed process is running, 3 when one is not, 4 when a name is unknown or the daemon cannot be reached.\n\nExamples:\n  proctorctl status\n  proctorctl status web:* worker\n  proctorctl status --json"
     )]
-    Status {
-        /// Print a JSON array instead of columns.
-        #[arg(long)]
-        json: bool,
-        names: Vec<String>,
-    },
+    Status { names: Vec<String> },
     /// Start processes and wait until they are RUNNING (after startsecs).
     #[command(
         after_help = "Examples:\n  proctorctl start web\n  proctorctl start web:*\n  proctorctl start all"
@@ -180,15 +203,12 @@ enum Command {
     Fg { name: String },
     /// Show process events (state changes, as Supervisor names them); -f keeps following.
     #[command(
-        after_help = "Shows the recent events first (the last 200 the daemon kept), of the processes named (all by default) that you may see. Each line: the event's name, the process, and Supervisor's payload (processname, groupname, from_state, pid or tries; for output events, what the process wrote, its newlines shown as spaces). With --json, one JSON object per line: serial, when (Unix seconds), eventname, process, payload. Policy action: events, and status on each process (tail for the events that carry its output).\n\nThe events shown are those about a process: PROCESS_STATE_*, and PROCESS_LOG_* and PROCESS_COMMUNICATION_* of programs with *_events_enabled or *_capture_maxbytes. Event listeners ([eventlistener:x] events=) may also subscribe to the others. Every event type, as Supervisor names them:\n  EVENT (all of them)\n  PROCESS_STATE: PROCESS_STATE_STOPPED, PROCESS_STATE_STARTING, PROCESS_STATE_RUNNING, PROCESS_STATE_BACKOFF, PROCESS_STATE_STOPPING, PROCESS_STATE_EXITED, PROCESS_STATE_FATAL, PROCESS_STATE_UNKNOWN\n  PROCESS_LOG: PROCESS_LOG_STDOUT, PROCESS_LOG_STDERR\n  PROCESS_COMMUNICATION: PROCESS_COMMUNICATION_STDOUT, PROCESS_COMMUNICATION_STDERR\n  SUPERVISOR_STATE_CHANGE: SUPERVISOR_STATE_CHANGE_RUNNING, SUPERVISOR_STATE_CHANGE_STOPPING\n  TICK: TICK_5, TICK_60, TICK_3600\n  PROCESS_GROUP: PROCESS_GROUP_ADDED, PROCESS_GROUP_REMOVED\n  REMOTE_COMMUNICATION\n\nExamples:\n  proctorctl events -f web\n  proctorctl events -f --json | jq 'select(.eventname == \"PROCESS_STATE_FATAL\")'"
+        after_help = "Shows the recent events first (the last 200 the daemon kept), of the processes named (all by default) that you may see. Each line: the event's name, the process, and Supervisor's payload (processname, groupname, from_state, pid or tries; for output events, what the process wrote, its newlines shown as spaces). With --json, a line per event whose `event` has serial, when (Unix seconds), eventname, process, payload. Policy action: events, and status on each process (tail for the events that carry its output).\n\nThe events shown are those about a process: PROCESS_STATE_*, and PROCESS_LOG_* and PROCESS_COMMUNICATION_* of programs with *_events_enabled or *_capture_maxbytes. Event listeners ([eventlistener:x] events=) may also subscribe to the others. Every event type, as Supervisor names them:\n  EVENT (all of them)\n  PROCESS_STATE: PROCESS_STATE_STOPPED, PROCESS_STATE_STARTING, PROCESS_STATE_RUNNING, PROCESS_STATE_BACKOFF, PROCESS_STATE_STOPPING, PROCESS_STATE_EXITED, PROCESS_STATE_FATAL, PROCESS_STATE_UNKNOWN\n  PROCESS_LOG: PROCESS_LOG_STDOUT, PROCESS_LOG_STDERR\n  PROCESS_COMMUNICATION: PROCESS_COMMUNICATION_STDOUT, PROCESS_COMMUNICATION_STDERR\n  SUPERVISOR_STATE_CHANGE: SUPERVISOR_STATE_CHANGE_RUNNING, SUPERVISOR_STATE_CHANGE_STOPPING\n  TICK: TICK_5, TICK_60, TICK_3600\n  PROCESS_GROUP: PROCESS_GROUP_ADDED, PROCESS_GROUP_REMOVED\n  REMOTE_COMMUNICATION\n\nExamples:\n  proctorctl events -f web\n  proctorctl events -f --json | jq '.event | select(.eventname? == \"PROCESS_STATE_FATAL\")'"
     )]
     Events {
         /// Keep printing new events until interrupted.
         #[arg(short = 'f', long)]
         follow: bool,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
         names: Vec<String>,
     },
     /// Print the end of the daemon's own log ([supervisord] logfile); -f keeps following it.
@@ -351,6 +371,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config.as_deref();
     let Some(command) = cli.command else {
+        if cli.hosts.is_some() || cli.json {
+            eprintln!(
+                "proctorctl: {} needs a command (the shell runs on one host, for people)",
+                if cli.json { "--json" } else { "-H" }
+            );
+            return ExitCode::from(2);
+        }
         let socket = match client::find_socket(cli.socket.as_deref(), config) {
             Ok(s) => s,
             Err(msg) => {
@@ -370,11 +397,13 @@ fn main() -> ExitCode {
                     command: Some(command),
                     socket: s,
                     config: c,
+                    json,
                     ..
                 }) => execute(
                     Some(s.as_deref().unwrap_or(&socket)),
                     c.as_deref().or(config),
                     command,
+                    json,
                 ),
                 Ok(_) => 0,
                 // `help`, `help COMMAND`, or a mistake, as clap words it.
@@ -387,6 +416,10 @@ fn main() -> ExitCode {
         return ExitCode::from(shell::run(&socket, commands, &one));
     };
     if let Some(list) = &cli.hosts {
+        if matches!(command, Command::Fg { .. }) {
+            eprintln!("proctorctl: fg talks to one process: ssh -t HOST proctorctl fg NAME");
+            return ExitCode::from(2);
+        }
         let hosts = match hosts::Inventory::find().and_then(|inv| inv.hosts(list)) {
             Ok(h) => h,
             Err(e) => {
@@ -406,16 +439,55 @@ fn main() -> ExitCode {
             connect_timeout: cli.connect_timeout,
             timeout: (!follows && cli.timeout > 0)
                 .then(|| std::time::Duration::from_secs(cli.timeout)),
+            batch: if cli.sequential { Some(1) } else { cli.batch },
+            pause: std::time::Duration::from_secs(cli.pause),
+            keep_going: cli.keep_going,
         };
-        let table = matches!(command, Command::Status { json: false, .. });
+        let shown = if cli.json {
+            fanout::Shown::Json
+        } else if matches!(command, Command::Status { .. }) {
+            fanout::Shown::Table
+        } else {
+            fanout::Shown::Lines
+        };
         return ExitCode::from(fanout::run(
             hosts,
             &remote_args(std::env::args()),
-            table,
+            shown,
             &settings,
         ));
     }
-    ExitCode::from(execute(cli.socket.as_deref(), config, command))
+    ExitCode::from(execute(cli.socket.as_deref(), config, command, cli.json))
+}
+
+/// The command's name, as `--json` lines give it.
+fn name_of(c: &Command) -> &'static str {
+    match c {
+        Command::Status { .. } => "status",
+        Command::Start { .. } => "start",
+        Command::Stop { .. } => "stop",
+        Command::Restart { .. } => "restart",
+        Command::Signal { .. } => "signal",
+        Command::Pid { .. } => "pid",
+        Command::Tail { .. } => "tail",
+        Command::Fg { .. } => "fg",
+        Command::Events { .. } => "events",
+        Command::Maintail { .. } => "maintail",
+        Command::Clear { .. } => "clear",
+        Command::Reread => "reread",
+        Command::Update { .. } => "update",
+        Command::Add { .. } => "add",
+        Command::Remove { .. } => "remove",
+        Command::Avail => "avail",
+        Command::Reload => "reload",
+        Command::Shutdown => "shutdown",
+        Command::Version => "version",
+        Command::Web { .. } => "web",
+        Command::ReloadPolicy => "reload-policy",
+        Command::Audit { .. } => "audit",
+        Command::Policy(_) => "policy",
+        Command::Hosts { .. } => "hosts",
+    }
 }
 
 /// Runs one command: the ones that need no daemon here, the others against the socket.
@@ -423,7 +495,29 @@ fn execute(
     socket: Option<&std::path::Path>,
     config: Option<&std::path::Path>,
     command: Command,
+    json: bool,
 ) -> u8 {
+    let out = output::Out {
+        json: json.then(|| name_of(&command)),
+    };
+    let no_json = matches!(
+        command,
+        Command::Fg { .. } | Command::Policy(_) | Command::Audit { verify: true, .. }
+    );
+    if json && no_json {
+        let what = match &command {
+            Command::Fg { .. } => "fg",
+            Command::Policy(_) => "policy",
+            _ => "audit --verify",
+        };
+        return out.fail(
+            "no_json",
+            2,
+            &format!(
+                "`proctorctl {what}` is for people and has no --json form: run it without --json"
+            ),
+        );
+    }
     if let Command::Audit {
         verify: true,
         files,
@@ -436,15 +530,18 @@ fn execute(
     if let Command::Hosts { list } = &command {
         return match hosts::Inventory::find().and_then(|inv| inv.hosts(list)) {
             Ok(hosts) => {
-                for h in hosts {
-                    println!("{h}");
+                if out.json.is_none() {
+                    for h in &hosts {
+                        println!("{h}");
+                    }
+                }
+                if let Some(c) = out.json {
+                    let names = hosts.iter().map(|h| h.to_string().into()).collect();
+                    json::done(c, 0, serde_json::Value::Array(names), &[]);
                 }
                 0
             }
-            Err(e) => {
-                eprintln!("proctorctl: {e}");
-                2
-            }
+            Err(e) => out.fail("bad_hosts", 2, &e),
         };
     }
     if let Command::Policy(p) = &command {
@@ -461,18 +558,16 @@ fn execute(
     }
     let socket = match client::find_socket(socket, config) {
         Ok(s) => s,
-        Err(msg) => {
-            eprintln!("proctorctl: {msg}");
-            return 2;
-        }
+        Err(msg) => return out.fail("no_socket", 2, &msg),
     };
-    run(&socket, command)
+    run(&socket, command, out)
 }
 
-fn run(socket: &std::path::Path, command: Command) -> u8 {
+fn run(socket: &std::path::Path, command: Command, out: output::Out) -> u8 {
+    use output::Stream;
     let req = match command {
-        Command::Status { json, names } => {
-            return output::status(socket, Request::Status { names }, json);
+        Command::Status { names } => {
+            return output::status(socket, Request::Status { names }, out);
         }
         Command::Tail {
             follow,
@@ -491,6 +586,8 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
                     back: Back::Lines(lines),
                     follow,
                 },
+                Stream::Text,
+                out,
             );
         }
         Command::Maintail { follow, lines } => {
@@ -501,19 +598,18 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
                     back: Back::Lines(lines),
                     follow,
                 },
+                Stream::Text,
+                out,
             );
         }
         Command::Clear { names } => Request::Clear { names },
-        Command::Events {
-            follow,
-            json,
-            names,
-        } => {
-            let req = Request::Events { names, follow };
-            if json {
-                return output::tail(socket, req);
-            }
-            return output::tail_with(socket, req, output::event_lines);
+        Command::Events { follow, names } => {
+            return output::tail(
+                socket,
+                Request::Events { names, follow },
+                Stream::Events,
+                out,
+            );
         }
         Command::Fg { name } => return fg::run(socket, name),
         Command::Start { names } => Request::Start { names, wait: true },
@@ -529,7 +625,7 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
         Command::Shutdown => Request::Shutdown,
         Command::Reload => Request::Reload,
         Command::Version => Request::Version,
-        Command::Web { port } => return output::web_link(socket, port),
+        Command::Web { port } => return output::web_link(socket, port, out),
         Command::ReloadPolicy => Request::ReloadPolicy,
         Command::Audit {
             lines,
@@ -544,12 +640,14 @@ fn run(socket: &std::path::Path, command: Command) -> u8 {
                     user,
                     follow,
                 },
+                Stream::Records,
+                out,
             );
         }
         // Answered in main, without a daemon.
         Command::Policy(_) | Command::Hosts { .. } => return 2,
     };
-    output::simple(socket, req)
+    output::simple(socket, req, out)
 }
 
 #[cfg(test)]

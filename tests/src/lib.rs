@@ -459,7 +459,7 @@ impl Daemon {
         let o = self.ctl(&["status", "--json"]);
         serde_json::from_slice::<Value>(&o.stdout)
             .ok()
-            .and_then(|v| v.as_array().cloned())
+            .and_then(|v| v["result"].as_array().cloned())
             .unwrap_or_else(|| {
                 panic!(
                     "bad status --json: {}\n{}",

@@ -123,7 +123,11 @@ impl RootDaemon {
         wait_until(&format!("{name} RUNNING"), T, || {
             let o = self.ctl(&["status", "--json"]);
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-            let p = v.as_array()?.iter().find(|p| p["name"] == name)?.clone();
+            let p = v["result"]
+                .as_array()?
+                .iter()
+                .find(|p| p["name"] == name)?
+                .clone();
             (p["state"] == "RUNNING")
                 .then(|| p["pid"].as_u64().map(|x| x as u32))
                 .flatten()

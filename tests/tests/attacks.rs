@@ -175,7 +175,7 @@ fn clients_without_rights_cannot_stall_supervision() {
     wait_until("1000 RUNNING", Duration::from_secs(60), || {
         let o = d.ctl(&["status", "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-        let all = v.as_array()?;
+        let all = v["result"].as_array()?;
         (all.len() == n && all.iter().all(|p| p["state"] == "RUNNING")).then_some(())
     });
     let socket = d.socket.display().to_string();

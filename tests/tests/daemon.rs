@@ -173,7 +173,8 @@ fn the_demo_runs_without_a_config() {
             .output()
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-        v.as_array()?
+        v["result"]
+            .as_array()?
             .iter()
             .find(|p| p["name"] == name)
             .map(|p| p["state"].as_str().unwrap_or("").to_owned())

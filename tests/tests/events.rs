@@ -9,9 +9,24 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
 
+/// The events of `proctorctl --json events`: a line each, then the last line, its exit status.
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines()
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = lines.pop().unwrap();
+    assert_eq!(
+        (&last["schema"], &last["exit"]),
+        (&1.into(), &0.into()),
+        "{text}"
+    );
+    lines
+        .into_iter()
+        .map(|l| {
+            assert_eq!((&l["schema"], &l["command"]), (&1.into(), &"events".into()));
+            l["event"].clone()
+        })
         .collect()
 }
 

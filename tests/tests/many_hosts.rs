@@ -56,7 +56,7 @@ struct Fleet {
 const PROGRAMS: &str =
     "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n";
 
-/// Three hosts; alice may restart `web` on h1 and h2, only see it on h3.
+/// Three hosts; alice may restart `web` and follow its events on h1 and h2, only see it on h3.
 fn fleet() -> Fleet {
     let alice = ensure_account("proctest-alice");
     ensure_account("proctest-plain");
@@ -93,7 +93,11 @@ fn fleet() -> Fleet {
     let mut hosts = Vec::new();
     for i in 0..3 {
         let name = format!("h{}", i + 1);
-        let may_restart = if i < 2 { ", \"restart\"" } else { "" };
+        let may_restart = if i < 2 {
+            ", \"restart\", \"events\""
+        } else {
+            ""
+        };
         let (policy, audit, daemon) = RootDaemon::under_policy(
             PROGRAMS,
             &format!(
@@ -168,19 +172,41 @@ impl Fleet {
 
     /// As [`Fleet::ctl`], with `ssh` as `$PROCTOR_SSH`.
     fn ctl_with(&self, ssh: &str, args: &[&str]) -> (i32, String, String) {
+        let mut c = self.command(args);
+        c.env("PROCTOR_SSH", ssh);
+        let o = c.output().unwrap();
+        (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+    }
+
+    /// As [`Fleet::ctl`], with `remote` as the hosts' proctorctl.
+    fn ctl_remote(&self, remote: &Path, args: &[&str]) -> (i32, String, String) {
+        let mut c = self.command(args);
+        c.env("PROCTOR_REMOTE", remote);
+        let o = c.output().unwrap();
+        (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+    }
+
+    /// proctorctl -H as alice, with the test's ssh config, not yet run.
+    fn command(&self, args: &[&str]) -> std::process::Command {
         let d = self.dir.path();
-        let o = std::process::Command::new(bin("proctorctl"))
-            .args(args)
+        let mut c = std::process::Command::new(bin("proctorctl"));
+        c.args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", d)
-            .env("PROCTOR_SSH", ssh)
+            .env("PROCTOR_SSH", format!("ssh -F {}/ssh_config", d.display()))
             .env("PROCTOR_REMOTE", bin("proctorctl"))
             .uid(self.alice.uid)
-            .gid(self.alice.gid)
-            .output()
-            .unwrap();
-        (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+            .gid(self.alice.gid);
+        c
+    }
+
+    /// A script in the test's directory, as a stand-in for another proctorctl.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
     }
 
     fn decisions(&self, host: usize, action: &str) -> Vec<String> {
@@ -289,6 +315,12 @@ fn one_command_across_hosts_each_deciding_for_itself() {
         ))
         .status();
 
+    rolling_restarts(&f);
+    json_per_host(&f);
+    every_command_reaches_the_host(&f);
+    following_streams_each_line_as_it_comes(&f);
+    failures_are_told_apart(&f);
+
     // One sshd down: that host is unreachable, the others still run, the status says so.
     f.hosts[1].sshd.kill();
     let (code, out, err) = f.ctl(&["-H", "h1,h2,h3", "status"]);
@@ -300,6 +332,231 @@ fn one_command_across_hosts_each_deciding_for_itself() {
     assert!(err.contains("h2: unreachable"), "{err}");
     assert!(
         err.contains("3 hosts: 2 succeeded, 0 failed, 1 unreachable"),
+        "{err}"
+    );
+}
+
+/// `--sequential` restarts one host at a time and stops at the first that fails (h3 refuses
+/// alice); `--keep-going` goes on.
+fn rolling_restarts(f: &Fleet) {
+    let pids = || -> Vec<u32> {
+        f.hosts
+            .iter()
+            .map(|h| h.daemon.running_pid("web"))
+            .collect()
+    };
+    let restarts = |i: usize| f.decisions(i, "restart").len();
+    let before = pids();
+    let h2_records = restarts(1);
+    let (code, out, err) = f.ctl(&["-H", "h1,h3,h2", "--sequential", "restart", "web"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let after = pids();
+    assert_ne!(after[0], before[0], "h1 restarted first");
+    assert_eq!(after[1], before[1], "h2 comes after the failed h3: not run");
+    assert_eq!(restarts(1), h2_records, "h2 was never asked");
+    assert!(
+        err.contains("h2: not run (an earlier batch failed)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("3 hosts: 1 succeeded, 1 failed, 0 unreachable, 1 not run"),
+        "{err}"
+    );
+
+    let (code, out, err) = f.ctl(&[
+        "-H",
+        "h3,h2",
+        "--batch",
+        "1",
+        "--pause",
+        "1",
+        "--keep-going",
+        "restart",
+        "web",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_ne!(pids()[1], before[1], "h2 restarted after h3 failed: {err}");
+    assert!(
+        err.contains("2 hosts: 1 succeeded, 1 failed, 0 unreachable ("),
+        "{err}"
+    );
+}
+
+/// `--json`: each host's object, with its outcome and the host's own answer, schema 1.
+fn json_per_host(f: &Fleet) {
+    let (code, out, err) = f.ctl(&["-H", "h1,h3", "--json", "restart", "web"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let objects: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(objects.len(), 2, "{out}");
+    let of = |host: &str| {
+        objects
+            .iter()
+            .find(|o| o["host"] == host)
+            .unwrap_or_else(|| panic!("no {host} in {out}"))
+    };
+    let h1 = of("h1");
+    assert_eq!(
+        (&h1["schema"], &h1["outcome"], &h1["exit"]),
+        (&1.into(), &"ok".into(), &0.into()),
+        "{h1}"
+    );
+    assert_eq!(h1["reply"]["command"], "restart");
+    assert_eq!(h1["reply"]["result"][1]["message"], "started", "{h1}");
+    let h3 = of("h3");
+    assert_eq!(
+        (&h3["outcome"], &h3["exit"]),
+        (&"denied".into(), &1.into()),
+        "{h3}"
+    );
+    assert_eq!(h3["reply"]["error"]["kind"], "permission_denied", "{h3}");
+
+    let (code, out, err) = f.ctl(&["-H", "h2", "--json", "status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["reply"]["result"][0]["state"], "RUNNING", "{v}");
+    assert_eq!(
+        v["reply"]["result"][0]["pid"],
+        f.hosts[1].daemon.running_pid("web"),
+        "{v}"
+    );
+}
+
+/// Every command is carried to the host and decided there: on h3 alice may only `status`, and
+/// h3's audit log has each request with its decision.
+fn every_command_reaches_the_host(f: &Fleet) {
+    for (args, action, allowed) in [
+        (&["status", "web"][..], "status", true),
+        (&["pid", "web"], "pid", false),
+        (&["start", "web"], "start", false),
+        (&["stop", "web"], "stop", false),
+        (&["signal", "HUP", "web"], "signal", false),
+        (&["tail", "web"], "tail", false),
+        (&["avail"], "avail", false),
+        (&["reread"], "reread", false),
+        (&["update"], "update", false),
+        (&["events"], "events", false),
+        (&["audit", "-n", "1"], "audit", false),
+    ] {
+        let before = f.decisions(2, action).len();
+        let mut all = vec!["-H", "h3"];
+        all.extend(args);
+        let (code, out, err) = f.ctl(&all);
+        let decided = f.decisions(2, action);
+        assert_eq!(
+            decided.len(),
+            before + 1,
+            "{args:?} was not asked of h3: {out}{err}"
+        );
+        let want = if allowed { "allow" } else { "deny" };
+        assert_eq!(
+            decided.last().map(String::as_str),
+            Some(format!("proctest-alice {want}").as_str()),
+            "{args:?}"
+        );
+        assert_eq!(code == 0, allowed, "{args:?}: {out}{err}");
+        if !allowed {
+            assert!(err.contains("h3 denied by its policy"), "{args:?}: {err}");
+        }
+    }
+    // Asked of no policy: the daemon's version is everyone's to read.
+    let (code, out, err) = f.ctl(&["-H", "h3", "version"]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, concat!("h3: ", env!("CARGO_PKG_VERSION"))),
+        "{err}"
+    );
+}
+
+/// `events -f` on two hosts: each host's events as they happen, prefixed by the host; Ctrl-C
+/// ends it all.
+fn following_streams_each_line_as_it_comes(f: &Fleet) {
+    let mut c = f.command(&["-H", "h1,h2", "events", "-f", "web"]);
+    c.process_group(0);
+    let mut follower = Running::of(c);
+    wait_until("both hosts' recent events", Duration::from_secs(30), || {
+        let seen = follower.seen();
+        (seen.contains("h1: PROCESS_STATE_RUNNING web")
+            && seen.contains("h2: PROCESS_STATE_RUNNING web"))
+        .then_some(())
+    });
+    let h1_lines = || {
+        follower
+            .seen()
+            .lines()
+            .filter(|l| l.starts_with("h1: "))
+            .count()
+    };
+    let h1_before = h1_lines();
+    let pid = f.hosts[1].daemon.running_pid("web");
+    let o = f.hosts[1].daemon.ctl(&["stop", "web"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = format!(
+        "h2: PROCESS_STATE_STOPPED web processname:web groupname:web from_state:STOPPING pid:{pid}"
+    );
+    wait_until("h2's stop, as it happens", Duration::from_secs(30), || {
+        follower.seen().contains(&want).then_some(())
+    });
+    assert_eq!(
+        h1_lines(),
+        h1_before,
+        "h2's events only: {}",
+        follower.seen()
+    );
+    let group = nix::unistd::Pid::from_raw(i32::try_from(follower.child.id()).unwrap());
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
+    follower.ended(Duration::from_secs(30));
+    let o = f.hosts[1].daemon.ctl(&["start", "web"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A refused key, a host without proctorctl, and one whose proctorctl is older or newer than
+/// this one: each said of its host, apart from the others, which still run.
+fn failures_are_told_apart(f: &Fleet) {
+    let (code, out, err) = f.ctl(&["-H", "proctest-nokey@h1,h2", "status"]);
+    assert_eq!(code, 255, "{out}{err}");
+    assert!(
+        err.contains("proctest-nokey@h1: refused the ssh key (Permission denied)"),
+        "{err}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("h2 ")), "{out}");
+    assert!(
+        err.contains("2 hosts: 1 succeeded, 0 failed, 1 unreachable"),
+        "{err}"
+    );
+
+    let (code, out, err) = f.ctl_remote(
+        Path::new("/nonexistent/proctorctl"),
+        &["-H", "h1", "status"],
+    );
+    assert_eq!(code, 127, "{out}{err}");
+    assert!(err.contains("h1: has no proctorctl"), "{err}");
+
+    // What proctorctl said of --json before it had one (captured from that build): a stand-in,
+    // as the test has no older build to run.
+    let old = f.script(
+        "old-proctorctl",
+        "printf \"error: unexpected argument '--json' found\\n\\n  tip: 'status --json' exists\\n\\nUsage: proctorctl [OPTIONS] [COMMAND]\\n\\nFor more information, try '--help'.\\n\" >&2\nexit 2\n",
+    );
+    let (code, out, err) = f.ctl_remote(&old, &["-H", "h1", "--json", "status"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("h1: has a proctorctl older than this one (error: unexpected argument '--json' found): upgrade it to"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["outcome"], "too_old", "{v}");
+
+    let newer = f.script(
+        "new-proctorctl",
+        "echo '{\"schema\":2,\"command\":\"status\",\"exit\":0,\"result\":[]}'\n",
+    );
+    let (code, out, err) = f.ctl_remote(&newer, &["-H", "h1", "--json", "status"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("h1: answers in JSON schema 2, newer than this proctorctl's 1"),
         "{err}"
     );
 }

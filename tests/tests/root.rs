@@ -325,7 +325,7 @@ fn a_deleted_account_makes_its_program_fatal() {
     );
     let o = d.ctl(&["status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let p = &v[0];
+    let p = &v["result"][0];
     assert_eq!(
         (p["state"].as_str(), p["spawnerr"].as_str()),
         (Some("FATAL"), Some("user 'proctest-gone' does not exist"))
@@ -358,7 +358,11 @@ fn a_failed_step_names_itself_and_the_service_does_not_run() {
         let p = wait_until(&format!("{name} FATAL"), T, || {
             let o = d.ctl(&["status", "--json"]);
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-            let p = v.as_array()?.iter().find(|p| p["name"] == name)?.clone();
+            let p = v["result"]
+                .as_array()?
+                .iter()
+                .find(|p| p["name"] == name)?
+                .clone();
             (p["state"] == "FATAL").then_some(p)
         });
         assert_eq!(p["spawnerr"], why, "{p}");

@@ -289,7 +289,7 @@ fn dependent_startup_starts_what_waits_once_its_dependency_runs() {
     let started = |name: &str| {
         let o = d.ctl(&["status", "--json", name]);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v[0]["start"].as_u64().unwrap()
+        v["result"][0]["start"].as_u64().unwrap()
     };
     assert!(
         started("app") >= started("db") + 2,

@@ -391,11 +391,9 @@ fn stock_supervisorctl_is_decided_by_the_policy_and_audited() {
     assert!(o.status.success(), "{}", stderr(&o));
     let processes: std::collections::BTreeSet<String> = stdout(&o)
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["process"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+        .filter_map(|l| {
+            let v = serde_json::from_str::<serde_json::Value>(l).unwrap();
+            Some(v.get("event")?["process"].as_str().unwrap().to_owned())
         })
         .collect();
     assert_eq!(

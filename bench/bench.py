@@ -331,7 +331,7 @@ def main():
     def add(scn, peer, v):
         results.setdefault((scn, peer), []).append(v)
 
-    only = os.environ.get("PROCTOR_BENCH_ONLY", "daemons,events,sockets,crash,log").split(",")
+    only = os.environ.get("PROCTOR_BENCH_ONLY", "daemons,events,sockets,crash,log,hosts").split(",")
     try:
         if "daemons" in only:
             daemons(runs, big, add)
@@ -343,6 +343,8 @@ def main():
             crash_loop(add)
         if "log" in only:
             log_capture(runs, add)
+        if "hosts" in only:
+            many_hosts(runs, add)
     finally:
         remove_scratch()
         print_table(results)
@@ -570,6 +572,130 @@ def restart_refusals(add, restarts=100):
             s.stop()
 
 
+def many_hosts(runs, add, hosts=20):
+    """`proctorctl -H` status across `hosts` local sshd hosts (127.0.0.10 up, each its own sshd
+    reaching its own root-mode proctord with 2 services, policy and audit log), against a shell
+    loop of `ssh HOST proctorctl status`, with ssh's ControlMaster off and on. proctest-alice
+    logs in with a key and may `status`; both sides run the same ssh with the same config."""
+    alice = "proctest-alice"
+    ensure_account(alice)
+    sh("usermod", "-p", "*", "-s", "/bin/sh", alice)  # a login shell, no password lock
+    os.makedirs("/run/sshd", exist_ok=True)
+    # sshd's StrictModes wants root's directories above the keys: not /tmp.
+    d = tempfile.mkdtemp(prefix="proctor-bench-ssh-", dir="/run")
+    os.chmod(d, 0o755)
+    SCRATCH.append(d)
+    pw = pwd.getpwnam(alice)
+    key = os.path.join(d, "alice_key")
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
+    os.chown(key, pw.pw_uid, pw.pw_gid)
+    os.makedirs(os.path.join(d, "keys"))
+    shutil.copy(key + ".pub", os.path.join(d, "keys", alice))
+    cm_dir = os.path.join(d, "cm")
+    os.makedirs(cm_dir)
+    os.chown(cm_dir, pw.pw_uid, pw.pw_gid)
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, "hostkey"))
+    hostkey = open(os.path.join(d, "hostkey.pub")).read()
+    daemons = []
+    for i in range(hosts):
+        hd = scratch_dir()
+        os.chmod(hd, 0o755)
+        s = Proctor(2, hd)
+        with open(os.path.join(hd, "policy", "policy.toml"), "a") as f:
+            f.write(f'\n[[allow]]\nwho = ["{alice}"]\nactions = ["status"]\nprograms = ["*"]\n')
+        s.start()
+        daemons.append(s)
+    sshds = []
+    try:
+        for s in daemons:
+            wait_for(s.ready, timeout=60, step=0.1)
+            s.ctl("start", "all")
+        port = 2222
+        config, known = [], []
+        for i in range(hosts):
+            addr = f"127.0.0.{10 + i}"
+            cfg = os.path.join(d, f"sshd_config.{i}")
+            open(cfg, "w").write(
+                f"ListenAddress {addr}:{port}\nHostKey {d}/hostkey\nPidFile {d}/sshd.{i}.pid\n"
+                f"AuthorizedKeysFile {d}/keys/%u\nUsePAM no\nPasswordAuthentication no\n"
+                f"KbdInteractiveAuthentication no\nStrictModes no\nSetEnv PROCTOR_SOCKET={daemons[i].sock}\n")
+            sshds.append(subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", cfg],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=open(os.path.join(d, f"sshd.{i}.log"), "w")))
+            config.append(f"Host h{i + 1}\n  HostName {addr}\n  Port {port}\n")
+            known.append(f"[{addr}]:{port} {hostkey}")
+        config.append(f"Host *\n  User {alice}\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+                      f"  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n"
+                      f"  LogLevel ERROR\n")
+        open(os.path.join(d, "ssh_config"), "w").write("".join(config))
+        open(os.path.join(d, "known_hosts"), "w").write("".join(known))
+        def listening(addr):
+            try:
+                socket.create_connection((addr, port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        for i in range(hosts):
+            wait_for(lambda: listening(f"127.0.0.{10 + i}"), timeout=10, step=0.05)
+        ctl = os.path.join(REL, "proctorctl")
+        names = " ".join(f"h{i + 1}" for i in range(hosts))
+        env = {"PATH": "/usr/bin:/bin", "HOME": d, "PROCTOR_REMOTE": ctl}
+
+        def as_alice(args, **kw):
+            r = subprocess.run(args, env=env, user=pw.pw_uid, group=pw.pw_gid,
+                               capture_output=True, text=True, **kw)
+            if r.returncode != 0:
+                raise RuntimeError(f"{args}: exit {r.returncode}: {r.stderr[-500:]}")
+            return r.stdout
+
+        for cm in ("off", "on"):
+            ssh = f"ssh -F {d}/ssh_config"
+            if cm == "on":
+                ssh += f" -o ControlMaster=auto -o ControlPath={cm_dir}/%C -o ControlPersist=120"
+            env["PROCTOR_SSH"] = ssh
+            loop = f"for h in {names}; do {ssh} $h {ctl} status || exit 1; done"
+            fan = [ctl, "-H", f"h[1-{hosts}]", "status"]
+            if cm == "on":
+                as_alice(fan)  # the masters, as a person's first command of the day makes them
+            label = f"status across {hosts} hosts over ssh, ControlMaster {cm} (s)"
+            # What the ssh clients, the sshd sessions and both proctorctls cost, with
+            # ControlMaster off (with it on, the sessions live on and are not counted): on a
+            # machine of few cores this, not waiting, bounds any parallel run.
+            spent = f"CPU seconds of that status across {hosts} hosts, ControlMaster off"
+            for _ in range(runs):
+                c0, t0 = cpu_seconds(sshds), time.monotonic()
+                out = as_alice(fan)
+                add(label, "proctor", time.monotonic() - t0)
+                if cm == "off":
+                    add(spent, "proctor", cpu_seconds(sshds) - c0)
+                assert out.count("RUNNING") == 2 * hosts, out
+                c0, t0 = cpu_seconds(sshds), time.monotonic()
+                out = as_alice(["bash", "-c", loop])
+                add(label, "ssh loop", time.monotonic() - t0)
+                if cm == "off":
+                    add(spent, "ssh loop", cpu_seconds(sshds) - c0)
+                assert out.count("RUNNING") == 2 * hosts, out
+        subprocess.run(["bash", "-c", f"for s in {cm_dir}/*; do ssh -o ControlPath=$s -O exit x; done"],
+                       user=pw.pw_uid, capture_output=True)
+    finally:
+        for p in sshds:
+            p.terminate()
+            p.wait()
+        for s in daemons:
+            s.stop()
+
+
+def cpu_seconds(sshds):
+    """CPU time of this process's children and of the sshd listeners' reaped sessions."""
+    ticks = 0
+    for p in sshds:
+        f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+        ticks += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+    t = os.times()
+    return ticks / os.sysconf("SC_CLK_TCK") + t.children_user + t.children_system
+
+
 def crash_loop(add, n=200):
     """n programs that exit at once, every time, with Supervisor's defaults (startsecs=1) and
     retries that never run out: the supervisors' CPU share over 10 s, which backoff bounds."""
@@ -740,10 +866,14 @@ def fmt(vals):
 def print_table(results):
     """A Markdown table, as bench/README.md keeps it."""
     scenarios = list(dict.fromkeys(k[0] for k in results))
-    print("\n| scenario | proctor | supervisord 4.3 | raw limit | raw limit + log files | ratios |")
+    print("\n| scenario | proctor | supervisord 4.3 (or the ssh loop) | raw limit | raw limit + log files | ratios |")
     print("|---|---|---|---|---|---|")
     for s in scenarios:
         p, sd, raw, rawf = (results.get((s, k), []) for k in ("proctor", "supervisord", "raw", "raw+files"))
+        # The peer of `proctorctl -H` is a shell loop of ssh, in supervisord's column.
+        loop = results.get((s, "ssh loop"), [])
+        if loop:
+            sd = loop
         ratios = []
         # Throughput: higher is better, so the ratios read the other way round.
         rate = "MB/s" in s or "/s," in s
@@ -751,10 +881,11 @@ def print_table(results):
         # Counts of connections are what happened, not a speed: no ratio.
         counted = "connections" in s
         if p and sd and med(p) > 0 and med(sd) > 0 and not counted:
+            peer = "ssh loop" if loop else "supervisord"
             if rate:
-                ratios.append(f"proctor/supervisord = {med(p) / med(sd):.2f}x")
+                ratios.append(f"proctor/{peer} = {med(p) / med(sd):.2f}x")
             else:
-                ratios.append(f"supervisord/proctor = {med(sd) / med(p):.1f}x")
+                ratios.append(f"{peer}/proctor = {med(sd) / med(p):.1f}x")
         if p and raw and med(raw) > 0:
             ratios.append(f"proctor/raw = {med(p) / med(raw):.2f}x")
         if p and rawf and med(rawf) > 0:

@@ -228,6 +228,9 @@ fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings, shown: Shown
         })
     };
     let started = Instant::now();
+    // Polled, not waited for in a thread: only the owner of the Child may kill it without
+    // racing its reaping. 1 ms doubling to 10 ms: a few ms of delay per host at most.
+    let mut nap = Duration::from_millis(1);
     let code = loop {
         match child.try_wait() {
             Ok(Some(st)) => break st.code(),
@@ -239,7 +242,8 @@ fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings, shown: Shown
             let _ = child.wait();
             break None;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(10));
     };
     let stdout = take(stdout);
     let stderr = take(stderr);

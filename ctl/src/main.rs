@@ -31,7 +31,7 @@ The daemon's socket is found from -s, then $PROCTOR_SOCKET, then the config give
 supervisorctl reads it, else its [unix_http_server] file=.\n\n\
 Names: a process (`web`), a process in a group (`web:web_00`), a whole group (`web:*` or just \
 the group's name), or `all`.",
-    after_help = "Examples:\n  proctorctl status\n  proctorctl -s /run/proctor/proctor.sock restart web:*\n  proctorctl tail -f nginx stderr\n  proctorctl --json status | jq '.result[] | select(.state != \"RUNNING\")'\n  proctorctl -H 'web[1-4],db1' status\n  proctorctl -H @prod -f 8 restart web"
+    after_help = "Examples:\n  proctorctl status\n  proctorctl -s /run/proctor/proctor.sock restart web:*\n  proctorctl tail -f nginx stderr\n  proctorctl --json status | jq '.result[] | select(.state != \"RUNNING\")'\n  proctorctl -H 'web[1-4],db1' status\n  proctorctl -H @prod -f 8 restart web\n  proctorctl -H @web --batch 2 --pause 10 restart web\n  proctorctl -H @web --json status | jq -c 'select(.outcome != \"ok\")'"
 )]
 struct Cli {
     /// The daemon's config, to find its socket.

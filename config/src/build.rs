@@ -119,7 +119,40 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
 }
 
 /// `[supervisord]` keys proctor reads and does not act on, each with the reason it says.
-const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
+/// The `[supervisord]` keys proctor uses.
+pub(crate) const SUPERVISORD_KEYS: &[&str] = &[
+    "logfile",
+    "childlogdir",
+    "identifier",
+    "environment",
+    "user",
+    "loglevel",
+    "umask",
+    "directory",
+    "pidfile",
+    "minfds",
+    "minprocs",
+];
+
+/// `[proctor]`: proctor's own keys.
+pub(crate) const PROCTOR_KEYS: &[&str] = &[
+    "policy",
+    "audit_log",
+    "audit_log_maxbytes",
+    "audit_log_backups",
+    "audit_log_min_age",
+    "audit_syslog",
+    "audit_seal",
+    "controld_user",
+    "helper_user",
+    "default_user",
+];
+
+/// `[unix_http_server]`: the keys used, and Supervisor's that proctor ignores with a warning.
+pub(crate) const UNIX_SERVER_KEYS: &[&str] = &["file", "chmod"];
+pub(crate) const UNIX_SERVER_IGNORED: &[&str] = &["chown", "username", "password"];
+
+pub(crate) const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
     (
         "logfile_maxbytes",
         "the daemon log is not rotated by proctor (it is opened once, by root in root mode): \
@@ -141,7 +174,7 @@ const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
 
 /// `[supervisord]` keys that mean nothing to proctord, which always stays in the foreground:
 /// accepted silently.
-const SUPERVISORD_FOREGROUND: &[&str] = &["nodaemon", "silent"];
+pub(crate) const SUPERVISORD_FOREGROUND: &[&str] = &["nodaemon", "silent"];
 
 /// Supervisor's own RPC interface: what every supervisord.conf declares, and what proctor
 /// serves. Any other factory is Python that proctor cannot run.
@@ -217,9 +250,7 @@ fn daemon(
     let sec = Sec::new(s, ctx);
     for e in &s.entries {
         match e.key.as_str() {
-            "logfile" | "childlogdir" | "identifier" | "environment" | "user" | "loglevel"
-            | "umask" | "directory" | "pidfile" | "minfds" | "minprocs" => {}
-            k if SUPERVISORD_FOREGROUND.contains(&k) => {}
+            k if SUPERVISORD_KEYS.contains(&k) || SUPERVISORD_FOREGROUND.contains(&k) => {}
             k => match SUPERVISORD_IGNORED.iter().find(|(name, _)| *name == k) {
                 Some((_, why)) => warnings.push(sec.at(
                     e.place(),
@@ -292,8 +323,8 @@ fn server(
     let sec = Sec::new(s, ctx);
     for e in &s.entries {
         match e.key.as_str() {
-            "file" | "chmod" => {}
-            k @ ("chown" | "username" | "password") => warnings.push(sec.at(
+            k if UNIX_SERVER_KEYS.contains(&k) => {}
+            k if UNIX_SERVER_IGNORED.contains(&k) => warnings.push(sec.at(
                 e.place(),
                 format!(
                     "{k} is not supported by proctor (access is decided by SO_PEERCRED and \
@@ -324,9 +355,7 @@ fn proctor(
     let sec = Sec::new(s, ctx);
     for e in &s.entries {
         match e.key.as_str() {
-            "policy" | "audit_log" | "audit_log_maxbytes" | "audit_log_backups"
-            | "audit_log_min_age" | "audit_syslog" | "audit_seal" | "controld_user"
-            | "helper_user" | "default_user" => {}
+            k if PROCTOR_KEYS.contains(&k) => {}
             k => sec.warn_unknown(e.place(), k, warnings),
         }
     }

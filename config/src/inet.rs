@@ -11,7 +11,7 @@ use crate::model::{host_is_loopback, InetServerConfig, TlsFiles};
 use crate::values;
 use crate::{Diagnostic, LoadContext};
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "port",
     "username",
     "password",

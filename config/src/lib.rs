@@ -9,6 +9,7 @@ mod build;
 mod expand;
 mod inet;
 mod ini;
+pub mod keys;
 mod load;
 pub mod model;
 mod program;

@@ -18,7 +18,7 @@ use crate::{Diagnostic, LoadContext};
 /// Past this, `numprocs` is a typo: a billion instances would keep the loader busy for hours.
 pub const MAX_NUMPROCS: u32 = 10_000;
 
-const PROGRAM_KEYS: &[&str] = &[
+pub(crate) const PROGRAM_KEYS: &[&str] = &[
     "command",
     "process_name",
     "numprocs",
@@ -55,12 +55,12 @@ const PROGRAM_KEYS: &[&str] = &[
 ];
 
 /// What `[eventlistener:x]` accepts besides [`PROGRAM_KEYS`].
-const LISTENER_KEYS: &[&str] = &["events", "buffer_size", "result_handler"];
+pub(crate) const LISTENER_KEYS: &[&str] = &["events", "buffer_size", "result_handler"];
 
 /// Supervisor's own result handler, the only one proctor runs (it is `OK` or rejected).
 const DEFAULT_RESULT_HANDLER: &str = "supervisor.dispatchers:default_handler";
 
-const GROUP_KEYS: &[&str] = &["programs", "priority"];
+pub(crate) const GROUP_KEYS: &[&str] = &["programs", "priority"];
 
 /// Supervisor's rule for program, group and process names, a little stricter: not empty, no
 /// whitespace, `:` or `/`.

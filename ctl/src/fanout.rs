@@ -283,13 +283,7 @@ fn host_line(host: &str, fields: Value) {
     if let (Some(o), Value::Object(f)) = (o.as_object_mut(), fields) {
         o.extend(f);
     }
-    say_json(&o);
-}
-
-fn say_json(v: &Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
-    let _ = out.flush();
+    json::print(&o);
 }
 
 /// A pipe read line by line on a thread of its own, each line given to `each` as it comes:

@@ -22,8 +22,13 @@ pub fn line(command: &str, fields: Value) {
     if let Value::Object(f) = fields {
         o.extend(f);
     }
+    print(&Value::Object(o));
+}
+
+/// One object as one line of stdout, whole, at once.
+pub fn print(v: &Value) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", Value::Object(o));
+    let _ = writeln!(out, "{v}");
     let _ = out.flush();
 }
 

@@ -5,11 +5,13 @@
 mod channel;
 mod check;
 mod children;
+mod cli;
 mod control_socket;
 mod demo;
 mod held;
 mod inet_socket;
 mod launch;
+mod notify;
 mod privdrop;
 mod rootmode;
 mod seal;
@@ -19,6 +21,7 @@ mod spawn;
 mod sys;
 
 use clap::Parser;
+use cli::Args;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use proctor_config::{LoadContext, ServerConfig};
@@ -28,34 +31,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing::{error, info, warn};
-
-#[derive(Parser)]
-#[command(
-    name = "proctord",
-    version,
-    about = "proctor's supervisor daemon: starts, watches and restarts the services of a supervisord-format config",
-    long_about = "proctor's supervisor daemon: starts, watches and restarts the services of a \
-supervisord-format config. It runs in the foreground and logs to stderr (and to \
-[supervisord] logfile= if set); SIGTERM or SIGINT stops every service in reverse priority \
-order and exits.\n\nWithout -c it runs a built-in demo configuration in a private \
-temporary directory and prints the proctorctl command to try.",
-    after_help = "Examples:\n  proctord                          run the built-in demo\n  proctord -c /etc/proctor/proctor.conf\n  proctord -c proctor.conf --check  validate a config and exit"
-)]
-struct Args {
-    /// The services config (supervisord's INI format).
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Load and check the config, print what would run (every process with its account and
-    /// log destinations), and exit.
-    #[arg(long)]
-    check: bool,
-    /// With --check: print it as one JSON object, for tools.
-    #[arg(long, requires = "check")]
-    json: bool,
-    /// Print the seccomp filter proctord installs (and every service inherits), and exit.
-    #[arg(long)]
-    print_seccomp: bool,
-}
 
 fn main() -> ExitCode {
     // Nothing proctord's parent leaked may reach a service, and 0-2 must be real before any
@@ -219,6 +194,9 @@ fn run(args: Args) -> Result<u8, String> {
     }
     warn_below_limits(&config.daemon);
 
+    // systemd's socket, reached now: proctord may be root-only able to, and its filter and
+    // drop come next.
+    let notifier = notify::Notifier::connect(&ctx.env)?;
     let listener = control_socket::bind(&socket, chmod, root_mode)?;
     let inet = config.inet.as_ref().map(inet_socket::bind).transpose()?;
     // Every held socket before anything starts, as root: nothing half-started.
@@ -240,7 +218,13 @@ fn run(args: Args) -> Result<u8, String> {
             .chain([("PATH".to_owned(), "/usr/bin:/bin".to_owned())])
             .collect()
     } else {
-        ctx.env.clone()
+        // systemd's socket is proctord's: a service that wrote to it could say READY or
+        // STOPPING for proctor (NotifyAccess=all) or be ignored (main).
+        ctx.env
+            .iter()
+            .filter(|(k, _)| k != "NOTIFY_SOCKET")
+            .cloned()
+            .collect()
     };
     // controld logs at `[supervisord] loglevel` too, unless PROCTOR_LOG says otherwise (its
     // environment only: services get none of proctor's settings).
@@ -308,6 +292,7 @@ fn run(args: Args) -> Result<u8, String> {
         launch: launcher,
         sealer,
         held,
+        notifier,
     });
     // The loader's buffers are freed by now; their pages go back before the services start.
     proctor_daemon::give_back_free_heap();

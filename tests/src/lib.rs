@@ -368,18 +368,23 @@ impl Daemon {
     }
 
     pub fn launch(self) -> Daemon {
-        self.launch_with(Stdio::null())
+        self.launch_with(Stdio::null(), &[])
+    }
+
+    /// Starts proctord with these variables added to its environment.
+    pub fn launch_env(self, env: &[(&str, &str)]) -> Daemon {
+        self.launch_with(Stdio::null(), env)
     }
 
     /// Starts proctord with its stdout a pipe, and returns the read end: what services log to
     /// `/dev/stdout` arrives there, as in a container.
     pub fn launch_piped(self) -> (Daemon, std::process::ChildStdout) {
-        let mut d = self.launch_with(Stdio::piped());
+        let mut d = self.launch_with(Stdio::piped(), &[]);
         let out = d.child.as_mut().and_then(|c| c.stdout.take()).unwrap();
         (d, out)
     }
 
-    fn launch_with(mut self, stdout: Stdio) -> Daemon {
+    fn launch_with(mut self, stdout: Stdio, env: &[(&str, &str)]) -> Daemon {
         let err = std::fs::File::create(&self.stderr_path).unwrap();
         if let Some(a) = runner() {
             nix::unistd::chown(&self.stderr_path, Some(a.uid.into()), Some(a.gid.into())).unwrap();
@@ -387,6 +392,7 @@ impl Daemon {
         let child = command(&bin("proctord"))
             .arg("-c")
             .arg(&self.conf)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(err)

@@ -52,6 +52,11 @@ impl RootDaemon {
 
     /// With extra `[proctor]` lines (e.g. `policy = ...`).
     pub fn start_with(programs: &str, proctor: &str) -> RootDaemon {
+        RootDaemon::start_env(programs, proctor, &[])
+    }
+
+    /// As [`RootDaemon::start_with`], with these variables added to proctord's environment.
+    pub fn start_env(programs: &str, proctor: &str, env: &[(&str, &str)]) -> RootDaemon {
         accounts();
         let dir = tempfile::Builder::new()
             .prefix("proctest-root-")
@@ -70,6 +75,7 @@ impl RootDaemon {
         let child = Command::new(bin("proctord"))
             .arg("-c")
             .arg(&conf)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -80,6 +80,8 @@ pub struct Settings {
     pub sealer: Option<crate::seal::Sealer>,
     /// The listening sockets the config names, bound at start.
     pub held: crate::held::Held,
+    /// systemd's readiness socket, when systemd started proctord.
+    pub notifier: crate::notify::Notifier,
 }
 
 /// How many config generations before the current one proctord keeps spawning from.
@@ -108,6 +110,9 @@ pub struct Helper {
     accounts: spawn::Accounts,
     held: crate::held::Held,
     sealer: Option<crate::seal::Sealer>,
+    notifier: crate::notify::Notifier,
+    /// READY=1 was sent: once, when the first controld asked for the children.
+    told_ready: bool,
 }
 
 impl Helper {
@@ -132,6 +137,8 @@ impl Helper {
             exits: Ledger::default(),
             accounts: spawn::Accounts::default(),
             sealer: s.sealer,
+            notifier: s.notifier,
+            told_ready: false,
         }
     }
 
@@ -309,6 +316,7 @@ impl Helper {
             }
         };
         info!(signal = signo, "shutting down: stopping every service");
+        self.notifier.say("STOPPING=1");
         self.phase = next;
         self.controld.cancel_restart();
         if self.controld.proc.is_some() {

@@ -30,6 +30,13 @@ impl Helper {
             OrderKind::ReadConfig => self.read_config(seq, false),
             OrderKind::Children => {
                 self.list_children(seq);
+                // A controld asks for the children once it serves the control socket (it
+                // answers requests as soon as it has them): systemd may start what depends on
+                // proctor.
+                if !self.told_ready {
+                    self.told_ready = true;
+                    self.notifier.say("READY=1");
+                }
                 Ok(())
             }
             OrderKind::AckExit { id } => {
@@ -45,6 +52,7 @@ impl Helper {
             },
             OrderKind::Quit => {
                 info!(%seq, "controld is quitting; proctord exits after it");
+                self.notifier.say("STOPPING=1");
                 self.phase = match self.phase {
                     Phase::Serving => Phase::Quitting { signalled: false },
                     Phase::ShuttingDown => Phase::Quitting { signalled: true },

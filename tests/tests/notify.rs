@@ -50,6 +50,16 @@ fn next(socket: &UnixDatagram) -> (String, i32) {
     (String::from_utf8_lossy(&buf[..n]).into_owned(), pid)
 }
 
+/// The next notification must be `state`, from `pid`.
+fn expect(socket: &UnixDatagram, state: &str, pid: u32, log: &str) {
+    let (said, from) = next(socket);
+    assert_eq!(
+        (said.as_str(), from),
+        (format!("{state}\n").as_str(), pid as i32),
+        "{log}"
+    );
+}
+
 fn environ(pid: u32) -> String {
     String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap())
         .replace('\0', "\n")
@@ -64,13 +74,7 @@ fn ready_and_stopping_from_proctord_itself() {
     );
     let d = Daemon::prepare("[program:web]\ncommand = sleep 1000\nstartsecs = 0\n")
         .launch_env(&[("NOTIFY_SOCKET", &format!("@{name}"))]);
-    let (said, pid) = next(&socket);
-    assert_eq!(
-        (said.as_str(), pid),
-        ("READY=1\n", d.pid() as i32),
-        "{}",
-        d.stderr()
-    );
+    expect(&socket, "READY=1", d.pid(), &d.stderr());
     // Ready means serving.
     assert!(d.ctl(&["status"]).status.success());
     let web = d.wait_state("web", "RUNNING", Duration::from_secs(10))["pid"]
@@ -91,8 +95,7 @@ fn ready_and_stopping_from_proctord_itself() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let (said, pid) = next(&socket);
-    assert_eq!((said.as_str(), pid), ("STOPPING=1\n", d.pid() as i32));
+    expect(&socket, "STOPPING=1", d.pid(), "");
 }
 
 /// Root mode: the socket sits in a directory only root may enter, which proctord could not
@@ -106,19 +109,13 @@ fn root_mode_notifies_through_the_socket_it_reached_as_root() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let path = dir.path().join("notify");
     let socket = listening(UnixDatagram::bind(&path).unwrap());
+    ensure_account("proctest-plain");
     let d = RootDaemon::start_env(
         "[program:web]\ncommand = sleep 1000\nuser = proctest-plain\nstartsecs = 0\n",
         "",
         &[("NOTIFY_SOCKET", path.to_str().unwrap())],
     );
-    ensure_account("proctest-plain");
-    let (said, pid) = next(&socket);
-    assert_eq!(
-        (said.as_str(), pid),
-        ("READY=1\n", d.pid() as i32),
-        "{}",
-        d.stderr()
-    );
+    expect(&socket, "READY=1", d.pid(), &d.stderr());
     let web = d.running_pid("web");
     assert!(!environ(web).contains("NOTIFY_SOCKET"));
     // proctord, sending it, holds no capability to reach the directory, and its filter is on.
@@ -133,6 +130,5 @@ fn root_mode_notifies_through_the_socket_it_reached_as_root() {
     assert_ne!(status("Uid").split_whitespace().next(), Some("0"));
     let o = d.ctl(&["shutdown"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let (said, pid) = next(&socket);
-    assert_eq!((said.as_str(), pid), ("STOPPING=1\n", d.pid() as i32));
+    expect(&socket, "STOPPING=1", d.pid(), "");
 }

@@ -108,19 +108,28 @@ fn the_package_installs_runs_and_purges_cleanly() {
             stdout(&o)
         );
     }
+    // The unit as systemd reads it: every directive known, every command and man page there.
+    let o = run(&[
+        "systemd-analyze",
+        "verify",
+        "/usr/lib/systemd/system/proctor.service",
+    ]);
+    assert_eq!(stderr(&o), "", "systemd-analyze verify complained");
     // The man pages are where man looks.
     let o = run(&["man", "-w", "proctor.conf"]);
     assert_eq!(stdout(&o).trim(), "/usr/share/man/man5/proctor.conf.5.gz");
-    let o = run(&[
-        "/usr/sbin/proctord",
-        "-c",
-        "/etc/proctor/proctor.conf",
-        "--check",
-    ]);
+    let check = || {
+        stdout(&run(&[
+            "/usr/sbin/proctord",
+            "-c",
+            "/etc/proctor/proctor.conf",
+            "--check",
+        ]))
+    };
+    let checked = check();
     assert!(
-        stdout(&o).starts_with("/etc/proctor/proctor.conf: OK: 0 programs"),
-        "{}",
-        stdout(&o)
+        checked.starts_with("/etc/proctor/proctor.conf: OK: 0 programs"),
+        "{checked}"
     );
 
     // An admin adds a service in conf.d and lets alice see it.
@@ -134,17 +143,8 @@ fn the_package_installs_runs_and_purges_cleanly() {
         "\n[[allow]]\nwho = [\"proctest-alice\"]\nactions = [\"status\"]\nprograms = [\"*\"]\n",
     );
     std::fs::write("/etc/proctor/policy.toml", policy).unwrap();
-    let o = run(&[
-        "/usr/sbin/proctord",
-        "-c",
-        "/etc/proctor/proctor.conf",
-        "--check",
-    ]);
-    assert!(
-        stdout(&o).contains("hello  user=proctest-plain"),
-        "{}",
-        stdout(&o)
-    );
+    let checked = check();
+    assert!(checked.contains("hello  user=proctest-plain"), "{checked}");
 
     // Started as systemd would (no systemd runs here), from the installed paths.
     let log = tempfile::NamedTempFile::new().unwrap();

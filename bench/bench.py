@@ -576,7 +576,8 @@ def many_hosts(runs, add, hosts=20):
     """`proctorctl -H` status across `hosts` local sshd hosts (127.0.0.10 up, each its own sshd
     reaching its own root-mode proctord with 2 services, policy and audit log), against a shell
     loop of `ssh HOST proctorctl status`, with ssh's ControlMaster off and on. proctest-alice
-    logs in with a key and may `status`; both sides run the same ssh with the same config."""
+    logs in with a key and may `status`; both sides run the same ssh with the same config. Then
+    both again over links of 20 ms round trips (bench/src/slow_link.rs)."""
     alice = "proctest-alice"
     ensure_account(alice)
     sh("usermod", "-p", "*", "-s", "/bin/sh", alice)  # a login shell, no password lock
@@ -649,33 +650,41 @@ def many_hosts(runs, add, hosts=20):
                 raise RuntimeError(f"{args}: exit {r.returncode}: {r.stderr[-500:]}")
             return r.stdout
 
-        for cm in ("off", "on"):
-            ssh = f"ssh -F {d}/ssh_config"
-            if cm == "on":
-                ssh += f" -o ControlMaster=auto -o ControlPath={cm_dir}/%C -o ControlPersist=120"
-            env["PROCTOR_SSH"] = ssh
-            loop = f"for h in {names}; do {ssh} $h {ctl} status || exit 1; done"
-            fan = [ctl, "-H", f"h[1-{hosts}]", "status"]
-            if cm == "on":
-                as_alice(fan)  # the masters, as a person's first command of the day makes them
-            label = f"status across {hosts} hosts over ssh, ControlMaster {cm} (s)"
-            # What the ssh clients, the sshd sessions and both proctorctls cost, with
-            # ControlMaster off (with it on, the sessions live on and are not counted): on a
-            # machine of few cores this, not waiting, bounds any parallel run.
-            spent = f"CPU seconds of that status across {hosts} hosts, ControlMaster off"
-            for _ in range(runs):
-                c0, t0 = cpu_seconds(sshds), time.monotonic()
-                out = as_alice(fan)
-                add(label, "proctor", time.monotonic() - t0)
-                if cm == "off":
-                    add(spent, "proctor", cpu_seconds(sshds) - c0)
-                assert out.count("RUNNING") == 2 * hosts, out
-                c0, t0 = cpu_seconds(sshds), time.monotonic()
-                out = as_alice(["bash", "-c", loop])
-                add(label, "ssh loop", time.monotonic() - t0)
-                if cm == "off":
-                    add(spent, "ssh loop", cpu_seconds(sshds) - c0)
-                assert out.count("RUNNING") == 2 * hosts, out
+        # The same again across a network of 20 ms round trips (slow-link as ssh's ProxyCommand
+        # delays each byte 10 ms each way; the kernel here has no netem): where each ssh waits
+        # on the network, which the loop pays host after host and -H once per window.
+        slow = os.path.join(REL, "slow-link")
+        for rtt in (0, 20):
+            for cm in ("off", "on"):
+                ssh = f"ssh -F {d}/ssh_config"
+                if rtt:
+                    ssh += f" -o 'ProxyCommand={slow} %h %p {rtt // 2}'"
+                if cm == "on":
+                    ssh += f" -o ControlMaster=auto -o ControlPath={cm_dir}/{rtt}-%C -o ControlPersist=120"
+                env["PROCTOR_SSH"] = ssh
+                loop = f"for h in {names}; do {ssh} $h {ctl} status || exit 1; done"
+                fan = [ctl, "-H", f"h[1-{hosts}]", "status"]
+                if cm == "on":
+                    as_alice(fan)  # the masters, as a person's first command of the day makes them
+                where = f", {rtt} ms round trips" if rtt else ""
+                label = f"status across {hosts} hosts over ssh{where}, ControlMaster {cm} (s)"
+                # What the ssh clients, the sshd sessions and both proctorctls cost, with
+                # ControlMaster off (with it on, the sessions live on and are not counted): on a
+                # machine of few cores this, not waiting, bounds any parallel run.
+                spent = f"CPU seconds of that status across {hosts} hosts, ControlMaster off"
+                for _ in range(runs):
+                    c0, t0 = cpu_seconds(sshds), time.monotonic()
+                    out = as_alice(fan)
+                    add(label, "proctor", time.monotonic() - t0)
+                    if cm == "off" and not rtt:
+                        add(spent, "proctor", cpu_seconds(sshds) - c0)
+                    assert out.count("RUNNING") == 2 * hosts, out
+                    c0, t0 = cpu_seconds(sshds), time.monotonic()
+                    out = as_alice(["bash", "-c", loop])
+                    add(label, "ssh loop", time.monotonic() - t0)
+                    if cm == "off" and not rtt:
+                        add(spent, "ssh loop", cpu_seconds(sshds) - c0)
+                    assert out.count("RUNNING") == 2 * hosts, out
         subprocess.run(["bash", "-c", f"for s in {cm_dir}/*; do ssh -o ControlPath=$s -O exit x; done"],
                        user=pw.pw_uid, capture_output=True)
     finally:

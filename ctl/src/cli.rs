@@ -57,8 +57,8 @@ pub struct Cli {
     /// With --batch or --sequential: go on after a batch in which a host failed.
     #[arg(long, requires = "hosts")]
     pub keep_going: bool,
-    /// Print JSON lines, each with a schema version, for programs to read (see the README's
-    /// "JSON output"). With -H, one object per host.
+    /// Print JSON lines, each with a schema version, for programs to read (the contract:
+    /// docs/proctorctl.md, "JSON output"). With -H, one object per host.
     #[arg(long, global = true)]
     pub json: bool,
     /// Without one, a shell: `help` lists the commands.

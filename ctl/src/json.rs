@@ -1,7 +1,7 @@
 //! `proctorctl --json`: the output programs read, and what `proctorctl -H` reads from each
 //! host. A contract between versions: a newer proctorctl drives an older host by it, so a field
 //! is only ever added; [`SCHEMA`] goes up only when one changes meaning or goes away, and a
-//! reader refuses a schema newer than its own. The README's "JSON output" section documents it.
+//! reader refuses a schema newer than its own. docs/proctorctl.md, "JSON output", documents it.
 //!
 //! Every line on stdout is one JSON object with `schema` and `command`. A command's last line
 //! has `exit` (its exit status) and `result` (its answer) or `error` (`kind`, `message`), and

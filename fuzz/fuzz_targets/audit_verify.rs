@@ -11,7 +11,7 @@
 //!    the first line whose seq breaks. Then one byte of an accepted log is flipped: when that
 //!    changes the text of any line but the last, or the final newline, `verify` must refuse it,
 //!    at the changed line or the one after (an edit of the very last record cannot be seen from
-//!    the file alone, as README.md says, so that case is only run, not judged).
+//!    the file alone, as docs/audit.md says, so that case is only run, not judged).
 #![no_main]
 #![forbid(unsafe_code)]
 

@@ -196,7 +196,7 @@ fn run(args: Args) -> Result<u8, String> {
 
     // systemd's socket, reached now: proctord may be root-only able to, and its filter and
     // drop come next.
-    let notifier = notify::Notifier::connect(&ctx.env)?;
+    let notifier = notify::Notifier::connect(&ctx.env);
     let listener = control_socket::bind(&socket, chmod, root_mode)?;
     let inet = config.inet.as_ref().map(inet_socket::bind).transpose()?;
     // Every held socket before anything starts, as root: nothing half-started.

@@ -15,24 +15,29 @@ pub struct Notifier {
 
 impl Notifier {
     /// The socket `$NOTIFY_SOCKET` names (a path, or `@name` for an abstract one); none when it
-    /// is unset, as when proctord is not started by systemd.
-    pub fn connect(env: &[(String, String)]) -> Result<Notifier, String> {
+    /// is unset, as when proctord is not started by systemd, or unreachable (a variable left
+    /// over in a shell): that is said, and proctord runs on, as sd_notify's callers do.
+    pub fn connect(env: &[(String, String)]) -> Notifier {
         let Some((_, name)) = env.iter().find(|(k, _)| k == "NOTIFY_SOCKET") else {
-            return Ok(Notifier::default());
+            return Notifier::default();
         };
-        let failed = |e: std::io::Error| format!("NOTIFY_SOCKET={name}: {e}");
-        let socket = UnixDatagram::unbound().map_err(failed)?;
-        match name.strip_prefix('@') {
-            Some(abstract_name) => {
-                let addr =
-                    SocketAddr::from_abstract_name(abstract_name.as_bytes()).map_err(failed)?;
-                socket.connect_addr(&addr).map_err(failed)?;
+        let connected = UnixDatagram::unbound().and_then(|socket| {
+            match name.strip_prefix('@') {
+                Some(abstract_name) => socket
+                    .connect_addr(&SocketAddr::from_abstract_name(abstract_name.as_bytes())?)?,
+                None => socket.connect(name)?,
             }
-            None => socket.connect(name).map_err(failed)?,
+            Ok(socket)
+        });
+        match connected {
+            Ok(socket) => Notifier {
+                socket: Some(socket),
+            },
+            Err(e) => {
+                warn!("NOTIFY_SOCKET={name}: {e}: systemd will not hear that proctor is ready");
+                Notifier::default()
+            }
         }
-        Ok(Notifier {
-            socket: Some(socket),
-        })
     }
 
     /// Tells systemd `state` (`READY=1`, `STOPPING=1`). A failure is logged, never fatal: the

@@ -19,7 +19,7 @@ fn lookup(key: &str, name: &str) -> Result<User, String> {
         Ok(None) => {
             return Err(format!(
                 "[proctor] {key}={name}: no such account; create it with \
-                 `useradd --system --no-create-home --shell /usr/sbin/nologin {name}` (see the README's install section)"
+                 `useradd --system --no-create-home --shell /usr/sbin/nologin {name}` (docs/install.md; the Debian package makes both)"
             ))
         }
         Err(e) => return Err(format!("[proctor] {key}={name}: cannot look it up: {e}")),

@@ -294,7 +294,7 @@ fn one_command_across_hosts_each_deciding_for_itself() {
         "the remote shell ran part of a name: {err}"
     );
 
-    // With a persistent ssh master (the README's ControlMaster recipe): it works, and
+    // With a persistent ssh master (docs/proctorctl.md's ControlMaster recipe): it works, and
     // proctorctl does not wait for the master that stays in the background.
     let started = std::time::Instant::now();
     let cm = format!(

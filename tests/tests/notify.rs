@@ -132,3 +132,17 @@ fn root_mode_notifies_through_the_socket_it_reached_as_root() {
     assert!(o.status.success(), "{}", stderr(&o));
     expect(&socket, "STOPPING=1", d.pid(), "");
 }
+
+/// A `NOTIFY_SOCKET` that leads nowhere (left over in a shell) is said, and proctord serves.
+#[test]
+fn an_unreachable_notify_socket_is_said_and_proctord_runs_on() {
+    let d = Daemon::prepare("[program:web]\ncommand = sleep 1000\nstartsecs = 0\n")
+        .launch_env(&[("NOTIFY_SOCKET", "/nonexistent/notify")]);
+    d.wait_state("web", "RUNNING", Duration::from_secs(10));
+    assert!(
+        d.stderr()
+            .contains("NOTIFY_SOCKET=/nonexistent/notify: No such file or directory"),
+        "{}",
+        d.stderr()
+    );
+}

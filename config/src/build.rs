@@ -118,7 +118,6 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
     p.components().collect()
 }
 
-/// `[supervisord]` keys proctor reads and does not act on, each with the reason it says.
 /// The `[supervisord]` keys proctor uses.
 pub(crate) const SUPERVISORD_KEYS: &[&str] = &[
     "logfile",
@@ -152,6 +151,7 @@ pub(crate) const PROCTOR_KEYS: &[&str] = &[
 pub(crate) const UNIX_SERVER_KEYS: &[&str] = &["file", "chmod"];
 pub(crate) const UNIX_SERVER_IGNORED: &[&str] = &["chown", "username", "password"];
 
+/// `[supervisord]` keys proctor reads and does not act on, each with the reason it says.
 pub(crate) const SUPERVISORD_IGNORED: &[(&str, &str)] = &[
     (
         "logfile_maxbytes",

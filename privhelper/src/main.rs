@@ -194,8 +194,8 @@ fn run(args: Args) -> Result<u8, String> {
     }
     warn_below_limits(&config.daemon);
 
-    // systemd's socket, reached now: proctord may be root-only able to, and its filter and
-    // drop come next.
+    // systemd's socket, reached while proctord is still root and unfiltered: its path may be
+    // one only root can reach.
     let notifier = notify::Notifier::connect(&ctx.env);
     let listener = control_socket::bind(&socket, chmod, root_mode)?;
     let inet = config.inet.as_ref().map(inet_socket::bind).transpose()?;

@@ -205,7 +205,12 @@ fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings, shown: Shown
     };
     let stdout = {
         let name = name.clone();
-        read_lines(child.stdout.take(), move |line| match shown {
+        let keep = if shown == Shown::Lines {
+            0
+        } else {
+            KEPT_STDOUT
+        };
+        read_lines(child.stdout.take(), keep, move |line| match shown {
             Shown::Lines => say(&mut std::io::stdout().lock(), &name, line),
             Shown::Table => {}
             Shown::Json => {
@@ -223,7 +228,7 @@ fn run_one(host: &Host, remote: &str, ssh: &[String], s: &Settings, shown: Shown
     };
     let stderr = {
         let name = name.clone();
-        read_lines(child.stderr.take(), move |line| {
+        read_lines(child.stderr.take(), KEPT_STDERR, move |line| {
             say(&mut std::io::stderr().lock(), &name, line)
         })
     };
@@ -293,8 +298,18 @@ struct Reading {
     ended: std::sync::mpsc::Receiver<()>,
 }
 
+/// A host's output is another machine's: a line longer than this is taken in pieces.
+const MAX_LINE: u64 = 1 << 20;
+/// What is kept of a host's stdout for the status table and the JSON reply (the end, if more
+/// came), and of its stderr for telling failures apart.
+const KEPT_STDOUT: usize = 16 << 20;
+const KEPT_STDERR: usize = 64 << 10;
+
+/// A pipe read line by line: each line to `each` as it comes, and at most `keep` bytes of them,
+/// the last, kept.
 fn read_lines(
     pipe: Option<impl Read + Send + 'static>,
+    keep: usize,
     each: impl Fn(&str) + Send + 'static,
 ) -> Reading {
     let got: Arc<Mutex<String>> = Arc::default();
@@ -304,14 +319,23 @@ fn read_lines(
         if let Some(p) = pipe {
             let mut p = BufReader::new(p);
             let mut buf = Vec::new();
-            while let Ok(n) = p.read_until(b'\n', &mut buf) {
+            while let Ok(n) = (&mut p).take(MAX_LINE).read_until(b'\n', &mut buf) {
                 if n == 0 {
                     break;
                 }
                 let line = String::from_utf8_lossy(&buf).into_owned();
                 each(line.trim_end_matches('\n'));
-                if let Ok(mut g) = into.lock() {
-                    g.push_str(&line);
+                if keep > 0 {
+                    if let Ok(mut g) = into.lock() {
+                        g.push_str(&line);
+                        if g.len() > keep {
+                            let from = g.len() - keep;
+                            let from = (from..g.len())
+                                .find(|&i| g.is_char_boundary(i))
+                                .unwrap_or(g.len());
+                            g.drain(..from);
+                        }
+                    }
                 }
                 buf.clear();
             }
@@ -326,7 +350,10 @@ fn read_lines(
 /// lives: what came within half a second of the exit is all.
 fn take(r: Reading) -> String {
     let _ = r.ended.recv_timeout(Duration::from_millis(500));
-    r.got.lock().map(|g| g.clone()).unwrap_or_default()
+    r.got
+        .lock()
+        .map(|mut g| std::mem::take(&mut *g))
+        .unwrap_or_default()
 }
 
 /// Runs `args` (proctorctl's own arguments, fan-out options removed) on every host, `forks` at

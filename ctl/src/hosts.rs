@@ -242,9 +242,10 @@ fn expand_ranges(name: &str) -> Result<Vec<String>, String> {
         0
     };
     let (before, after) = (&name[..open], &name[close + 1..]);
+    let rests = expand_ranges(after)?;
     let mut out = Vec::new();
     for n in a..=b {
-        for rest in expand_ranges(after)? {
+        for rest in &rests {
             out.push(format!("{before}{n:0width$}{rest}"));
             if out.len() > MAX_HOSTS {
                 return Err(format!("{name}: more than {MAX_HOSTS} hosts"));

@@ -28,8 +28,8 @@ struct Roff {
     /// The inline text being gathered (a paragraph, heading, item or cell).
     line: String,
     fonts: Vec<&'static str>,
-    in_title: bool,
-    heading: Option<HeadingLevel>,
+    /// Inside a heading: its text is gathered for `.SH`/`.SS`, not flushed as a paragraph.
+    heading: bool,
     code_block: bool,
     lists: Vec<Option<u64>>,
     table: Option<Table>,
@@ -42,7 +42,6 @@ struct Table {
     columns: usize,
     rows: Vec<Vec<String>>,
     head_rows: usize,
-    in_head: bool,
 }
 
 impl Roff {
@@ -77,10 +76,9 @@ impl Roff {
 
     fn start(&mut self, tag: Tag) {
         match tag {
-            Tag::Heading { level, .. } => {
+            Tag::Heading { .. } => {
                 self.flush();
-                self.in_title = level == HeadingLevel::H1;
-                self.heading = Some(level);
+                self.heading = true;
             }
             Tag::Paragraph if self.lists.is_empty() && self.table.is_none() => {
                 self.out.push_str(".PP\n");
@@ -130,7 +128,6 @@ impl Roff {
             }
             Tag::TableHead => {
                 if let Some(t) = &mut self.table {
-                    t.in_head = true;
                     t.rows.push(Vec::new());
                 }
             }
@@ -148,7 +145,8 @@ impl Roff {
         match tag {
             TagEnd::Heading(level) => {
                 let text = std::mem::take(&mut self.line).replace('\n', " ");
-                if !self.in_title {
+                // The page's title is `.TH`'s.
+                if level != HeadingLevel::H1 {
                     match level {
                         // Man pages' section titles are capitals; roff's escapes are not.
                         HeadingLevel::H2 if !text.contains('\\') => {
@@ -158,8 +156,7 @@ impl Roff {
                         _ => self.out.push_str(&format!(".SS {text}\n")),
                     }
                 }
-                self.in_title = false;
-                self.heading = None;
+                self.heading = false;
             }
             TagEnd::Paragraph => self.flush(),
             TagEnd::CodeBlock => {
@@ -192,7 +189,6 @@ impl Roff {
             }
             TagEnd::TableHead => {
                 if let Some(t) = &mut self.table {
-                    t.in_head = false;
                     t.head_rows = t.rows.len();
                 }
             }
@@ -207,7 +203,7 @@ impl Roff {
 
     /// Ends the inline text gathered so far as its own lines.
     fn flush(&mut self) {
-        if self.table.is_some() || self.heading.is_some() {
+        if self.table.is_some() || self.heading {
             return;
         }
         let text = std::mem::take(&mut self.line);

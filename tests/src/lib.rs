@@ -532,6 +532,14 @@ impl Daemon {
     }
 }
 
+/// Runs a command that must succeed; what it printed. A failure shows the command and both
+/// streams.
+pub fn succeeded(c: &mut Command) -> Output {
+    let o = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(o.status.success(), "{c:?}: {}{}", stdout(&o), stderr(&o));
+    o
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let Some(mut child) = self.child.take() else {

@@ -41,12 +41,6 @@ struct FakeHost {
     _policy: tempfile::TempDir,
 }
 
-fn run(c: &mut std::process::Command) -> String {
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "{c:?}: {}", stderr(&o));
-    stdout(&o)
-}
-
 struct Fleet {
     dir: tempfile::TempDir,
     hosts: Vec<FakeHost>,
@@ -63,7 +57,13 @@ fn fleet() -> Fleet {
     // With UsePAM no, sshd refuses an account whose password is locked ('!'), as useradd
     // makes them: '*' is "no password" without the lock.
     // And sshd runs a remote command with the account's shell: a real one, not nologin.
-    run(std::process::Command::new("usermod").args(["-p", "*", "-s", "/bin/sh", "proctest-alice"]));
+    succeeded(std::process::Command::new("usermod").args([
+        "-p",
+        "*",
+        "-s",
+        "/bin/sh",
+        "proctest-alice",
+    ]));
     std::fs::create_dir_all("/run/sshd").unwrap();
     // sshd's StrictModes wants every directory above its key files root's and not writable by
     // others: not /tmp.
@@ -74,9 +74,11 @@ fn fleet() -> Fleet {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let d = dir.path();
     let key = d.join("alice_key");
-    run(std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key));
+    succeeded(
+        std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key),
+    );
     nix::unistd::chown(&key, Some(alice.uid.into()), Some(alice.gid.into())).unwrap();
     std::fs::create_dir(d.join("keys")).unwrap();
     // Hers, for ssh's control sockets.
@@ -109,9 +111,11 @@ fn fleet() -> Fleet {
         let hd = d.join(&name);
         std::fs::create_dir(&hd).unwrap();
         let hostkey = hd.join("hostkey");
-        run(std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&hostkey));
+        succeeded(
+            std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&hostkey),
+        );
         let addr = format!("127.0.0.{}", i + 2);
         let port = free_port();
         let cfg = hd.join("sshd_config");

@@ -57,9 +57,7 @@ fn the_deb() -> Option<PathBuf> {
 }
 
 fn run(args: &[&str]) -> std::process::Output {
-    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
-    o
+    succeeded(Command::new(args[0]).args(&args[1..]))
 }
 
 fn installed() -> bool {
